@@ -1,0 +1,142 @@
+"""The shape of a model: every architecture value the memory and speed engines need.
+
+A ``ModelShape`` is built from a catalog record, a Hugging Face ``config.json`` or a
+GGUF header. Field meanings follow llama.cpp's hparams (``src/llama-hparams.h``), so
+``arch`` is llama.cpp's architecture name ("llama", "qwen3moe", "gemma3", "deepseek2").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Hugging Face ``model_type`` -> llama.cpp ``general.architecture``.
+# Source: llama.cpp convert_hf_to_gguf.py (@ModelBase.register) and src/llama-arch.cpp.
+HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
+    "llama": "llama",
+    "mistral": "llama",
+    "mistral3": "llama",
+    "mixtral": "llama",
+    "llama4": "llama4",
+    "qwen2": "qwen2",
+    "qwen2_moe": "qwen2moe",
+    "qwen3": "qwen3",
+    "qwen3_moe": "qwen3moe",
+    "qwen3_next": "qwen3next",
+    "gemma": "gemma",
+    "gemma2": "gemma2",
+    "gemma3": "gemma3",
+    "gemma3_text": "gemma3",
+    "phi3": "phi3",
+    "phi4": "phi3",
+    "deepseek_v2": "deepseek2",
+    "deepseek_v3": "deepseek2",
+    "kimi_k2": "deepseek2",
+    "gpt_oss": "gpt-oss",
+    "granitemoehybrid": "granitehybrid",
+    "granite": "granite",
+    "granitemoe": "granitemoe",
+    "cohere": "command-r",
+    "cohere2": "cohere2",
+    "olmo2": "olmo2",
+    "olmo": "olmo",
+    "falcon": "falcon",
+    "exaone": "exaone",
+    "exaone4": "exaone4",
+    "glm4": "glm4",
+    "glm4_moe": "glm4moe",
+    "chatglm": "chatglm",
+    "starcoder2": "starcoder2",
+    "internlm2": "internlm2",
+    "smollm3": "smollm3",
+    "ernie4_5": "ernie4_5",
+    "ernie4_5_moe": "ernie4_5-moe",
+    "minimax_m2": "minimax-m2",
+    "seed_oss": "seed_oss",
+    "hunyuan_v1_dense": "hunyuan-dense",
+    "hunyuan_v1_moe": "hunyuan-moe",
+    "dots1": "dots1",
+    "bailingmoe2": "bailingmoe2",
+    "apertus": "apertus",
+    "lfm2": "lfm2",
+    "nemotron_h": "nemotron_h",
+    "jamba": "jamba",
+    "mamba": "mamba",
+    "mamba2": "mamba2",
+}
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """Architecture values, in llama.cpp's terms.
+
+    Per-layer values are tuples of length ``n_layers`` where a model varies them
+    (Gemma 3's SWA pattern, OpenELM's head counts, hybrid models' recurrent layers).
+    """
+
+    arch: str
+    n_layers: int
+    hidden_size: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int  # key_length
+    ffn_size: int
+    vocab_size: int
+    context_max: int
+    value_head_dim: int | None = None  # value_length; defaults to head_dim
+    tied_embeddings: bool = False
+    # Sliding-window attention: window size and which layers use it.
+    sliding_window: int | None = None
+    swa_layers: tuple[bool, ...] = ()
+    # Per-layer KV head counts, when they vary (0 for layers without attention).
+    n_kv_heads_per_layer: tuple[int, ...] = ()
+    # Mixture of experts.
+    n_experts: int = 0
+    n_experts_used: int = 0
+    expert_ffn_size: int = 0
+    shared_experts: int = 0
+    shared_expert_ffn_size: int = 0
+    first_dense_layers: int = 0  # DeepSeek/GLM "first_k_dense_replace"
+    # Multi-head latent attention (DeepSeek V2/V3, Kimi K2).
+    kv_lora_rank: int = 0
+    q_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    qk_nope_head_dim: int = 0
+    v_head_dim_mla: int = 0
+    # Recurrent / hybrid layers: which layers keep a fixed-size state instead of KV.
+    recurrent_layers: tuple[bool, ...] = ()
+    ssm_d_state: int = 0
+    ssm_d_conv: int = 0
+    ssm_d_inner: int = 0
+    ssm_n_group: int = 0
+    ssm_dt_rank: int = 0  # Mamba-2: number of heads
+    # Free-form extras a specific architecture needs (e.g. attention biases).
+    extras: tuple[tuple[str, int | float | str | bool], ...] = field(default=())
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 1
+
+    @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def v_dim(self) -> int:
+        return self.value_head_dim if self.value_head_dim is not None else self.head_dim
+
+    def kv_heads_at(self, layer: int) -> int:
+        if self.n_kv_heads_per_layer:
+            return self.n_kv_heads_per_layer[layer]
+        return self.n_kv_heads
+
+    def is_swa_layer(self, layer: int) -> bool:
+        return bool(self.swa_layers) and self.swa_layers[layer]
+
+    def is_recurrent_layer(self, layer: int) -> bool:
+        return bool(self.recurrent_layers) and self.recurrent_layers[layer]
+
+    def extra(self, key: str, default: int | float | str | bool | None = None) -> int | float | str | bool | None:
+        for k, v in self.extras:
+            if k == key:
+                return v
+        return default
