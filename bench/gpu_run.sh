@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Build llama.cpp with CUDA on the lent GPU machine and start bench/gpu_bench.py in the background.
+# Run from the repository root there, with .gpu (trimmed llama-cpp-python sdist) and .whl carried.
+#   bash bench/gpu_run.sh start [gpu_bench args...]   # build (if needed) + start, returns at once
+#   bash bench/gpu_run.sh poll                         # print progress, copy results to $OUT
+set -u
+LCP=/tmp/lcp
+RES=/tmp/bench-out
+mode=${1:-start}; shift || true
+if [ "$mode" = start ]; then
+  mkdir -p $LCP $RES /tmp/standins
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  cat > /tmp/bench-job.sh <<EOF
+set -x
+cd $PWD
+export PYTHONPATH=/tmp/site:$LCP:$PWD LLAMA_CPP_LIB_PATH=$LCP/build/bin PYTHONUNBUFFERED=1
+if [ ! -x $LCP/build/bin/llama-bench ]; then
+  tar xzf .gpu/llama-cpp-python-*-trimmed.tgz -C $LCP
+  cmake -S $LCP/vendor/llama.cpp -B $LCP/build -G Ninja -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
+    -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_TYPE=Release > $RES/cmake.log 2>&1
+  cmake --build $LCP/build -j 16 --target llama llama-bench llama-quantize llama-fit-params >> $RES/cmake.log 2>&1
+  echo "build rc=\$?"
+fi
+ls $LCP/build/bin
+python3 bench/gpu_bench.py --bin $LCP/build/bin --work /tmp/standins --out $RES $*
+EOF
+  setsid nohup bash /tmp/bench-job.sh > $RES/job.log 2>&1 < /dev/null &
+  echo started
+  nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv
+  df -h /tmp | tail -1; nproc; free -g | head -2
+fi
+# poll: wait up to POLL_S seconds for progress, then copy everything back
+end=$(( $(date +%s) + ${POLL_S:-0} ))
+while [ "$(date +%s)" -lt "$end" ] && ! grep -q "ALL DONE" $RES/job.log 2>/dev/null; do sleep 10; done
+cp $RES/*.jsonl $RES/*.log $RES/done.txt "${OUT:-/tmp/none}/" 2>/dev/null
+tail -c 6000 $RES/job.log
