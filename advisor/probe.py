@@ -149,6 +149,7 @@ class ProbeResult:
     llama_cpp_python: str
     system_info: str
     stages: tuple[str, ...]
+    buffer_log: tuple[str, ...] = ()  # the log lines the buffers were parsed from
     layers_measured: tuple[int, ...] = ()  # stand-in layer counts when extrapolated
     extrapolated: bool = False
     elapsed_s: float = 0.0
@@ -448,7 +449,7 @@ def _result_from(raw: dict[str, Any], spec: ProbeSpec, label: str, source: str, 
         gpu_baseline_bytes=base if nvml else None, gpu_total_bytes=raw.get("gpu_total_bytes") if nvml else None,
         peak_rss_bytes=raw["peak_rss_bytes"], backend=_backend(buffers, raw["gpu_offload_supported"]),
         gpu_name=raw.get("gpu_name"), driver=raw.get("driver"), llama_cpp_python=raw["llama_cpp_python"],
-        system_info=raw["system_info"], stages=stages,
+        system_info=raw["system_info"], stages=stages, buffer_log=tuple(raw.get("log_buffer_lines", ())),
     )
 
 

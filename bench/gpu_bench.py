@@ -94,6 +94,14 @@ def build_file(shape: Any, model_id: str, preset: str, work: Path, bin_dir: Path
     return out
 
 
+def tensor_summary(path: Path) -> list[list[Any]]:
+    """[name, ggml type name, bytes, elements] of every tensor in a GGUF (gguf-py reader)."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(path))
+    return [[t.name, t.tensor_type.name, int(t.n_bytes), int(t.n_elements)] for t in reader.tensors]
+
+
 def probe(path: Path, **kw: Any) -> dict[str, Any]:
     spec = ProbeSpec(source="gguf", gguf_path=path.name, models_dir=str(path.parent), **kw)
     t = time.time()
@@ -171,6 +179,11 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
             log(f"build failed {plan.model_id} {preset}: {exc}")
             continue
         size = os.path.getsize(path)
+        try:
+            append(out / "tensors_h100.jsonl", {"model_id": plan.model_id, "preset": preset,
+                                                "file": path.name, "tensors": tensor_summary(path)})
+        except Exception as exc:
+            log(f"tensor summary failed: {exc!r}")
         if pi == 0:
             # memory grid
             runs: list[dict[str, Any]] = []
@@ -214,6 +227,8 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
             parts = []
             for k in plan.extrapolate_layers:
                 p2 = build_file(truncate_shape(shape, k), plan.model_id, preset, work, bin_dir, args.threads)
+                append(out / "tensors_h100.jsonl", {"model_id": plan.model_id, "preset": preset,
+                                                    "file": p2.name, "tensors": tensor_summary(p2)})
                 parts.append(run_probe(ProbeSpec(source="gguf", gguf_path=p2.name, models_dir=str(work),
                                                  n_prompt=512, n_gen=128, n_threads=args.threads, reps=args.reps)))
                 p2.unlink()

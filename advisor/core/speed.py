@@ -1,0 +1,440 @@
+"""How fast a model decodes and prefills on a machine, from bytes and FLOPs.
+
+Decode (one token at a time) is bound by memory bandwidth. For every device that holds
+layers, the time per token is
+
+    bytes read / (efficiency[type] x bandwidth)  +  n_layers_here x per-layer cost
+
+where the bytes read are every weight of those layers except ``token_embd`` (for MoE layers
+only the ``n_experts_used`` routed experts), the output head where it sits, and the KV cache
+read at the current depth (sliding-window layers read at most their window). The efficiency
+depends on the ggml type's dequantization kernel; the per-layer cost is kernel launch and
+synchronisation, which is why small models reach a smaller share of the bandwidth.
+
+Prefill (``n_ubatch`` tokens per batch) is bound by compute: ``2 x active params`` FLOPs per
+token plus attention FLOPs that grow with depth, at ``efficiency x FLOP/s``; every weight is
+still read once per micro-batch.
+
+Layers placed on the CPU (partial offload) run at RAM bandwidth. In prefill llama.cpp copies
+those layers' weights to the GPU for each micro-batch (``op_offload``), so they cost PCIe time.
+Several GPUs split layers; a single sequence visits them one after another, so their times add.
+
+Every constant is either measured (``bench/data/speed_h100.jsonl``, fitted by
+``bench/speed_accuracy.py --fit``) or cited where it is defined.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from advisor.core.ggml_types import TRAITS, type_by_name
+from advisor.core.shape import ModelShape
+
+GB = 1e9
+
+Basis = Literal["predicted", "calibrated"]
+DeviceKind = Literal["cuda", "metal", "cpu", "other_gpu"]
+
+
+# ---------------------------------------------------------------- constants
+
+# Decode efficiency per weight type: achieved share of peak bandwidth on the weight bytes,
+# fitted on an H100 SXM (3350 GB/s datasheet) from bench/data/speed_h100.jsonl by
+# ``bench/speed_accuracy.py --fit``. Types not measured take DEFAULT_DECODE_EFFICIENCY.
+H100_DECODE_EFFICIENCY: dict[str, float] = {}
+# Fixed cost per layer per decoded token (seconds) on a CUDA GPU, same fit.
+H100_LAYER_COST_S: float = 0.0
+# Fixed cost per decoded token (seconds): output head launch, sampling sync; same fit.
+H100_TOKEN_COST_S: float = 0.0
+# Efficiency of the attention kernels on the KV bytes at depth; same fit.
+H100_KV_EFFICIENCY: float = 0.0
+# Prefill: achieved share of dense FP16 tensor FLOP/s per weight type, same fit.
+H100_PREFILL_EFFICIENCY: dict[str, float] = {}
+H100_PREFILL_LAYER_COST_S: float = 0.0
+
+# Used for a type with no measurement: 72% of peak, llama.cpp discussion #4167 (RTX 4090, Q4_0 7B),
+# as transcribed in shared/REFERENCE.md section 6.
+DEFAULT_DECODE_EFFICIENCY = 0.72
+# Apple Silicon (Metal): 72-84% of peak on M2 Pro, same source; the middle of that range.
+APPLE_DECODE_EFFICIENCY = 0.78
+DEFAULT_PREFILL_EFFICIENCY = 0.35
+# PCIe 4.0 x16: 16 GT/s x 16 lanes x 128/130 encoding / 8 = 31.5 GB/s (PCI-SIG PCIe 4.0 base spec).
+PCIE4_X16_GBPS = 31.5
+
+
+# ---------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class WeightChunk:
+    """Weights of one kind in one layer: ``layer`` is -1 for the token embedding, ``n_layers`` for the
+    output head and final norm. ``expert`` chunks are routed experts (read only when routed to)."""
+
+    layer: int
+    ggml_type: str  # ggml type name, "q4_K"
+    n_bytes: int
+    n_elements: int
+    expert: bool = False
+    embedding: bool = False
+
+
+def chunks_from_tensors(tensors: Iterable[tuple[str, str, int, int]], n_layers: int) -> tuple[WeightChunk, ...]:
+    """Turn GGUF tensor infos ``(name, type name, bytes, elements)`` into chunks.
+
+    Names follow llama.cpp's ``LLM_TENSOR_NAMES`` (src/llama-arch.cpp): ``blk.<i>.*`` are layer
+    tensors, ``*_exps`` routed experts, ``token_embd`` the input embedding, ``output*`` the head.
+    """
+    out: list[WeightChunk] = []
+    for name, type_name, n_bytes, n_el in tensors:
+        tname = type_name.lower()
+        tname = TRAITS[type_by_name(tname)].name if _known_type(tname) else tname
+        if name.startswith("blk."):
+            layer = int(name.split(".")[1])
+            out.append(WeightChunk(layer, tname, n_bytes, n_el, expert="_exps" in name))
+        elif name.startswith("token_embd") and not name.startswith("token_embd_norm"):
+            out.append(WeightChunk(-1, tname, n_bytes, n_el, embedding=True))
+        else:
+            out.append(WeightChunk(n_layers, tname, n_bytes, n_el))
+    return tuple(out)
+
+
+def _known_type(name: str) -> bool:
+    try:
+        type_by_name(name)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Device:
+    """One place layers run: a GPU, the Apple GPU (unified memory) or the CPU."""
+
+    kind: DeviceKind
+    bandwidth_gbps: float
+    tflops: float | None  # dense FP16 (tensor cores where the GPU has them)
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Kernel efficiencies and fixed costs for one kind of device."""
+
+    decode: dict[str, float] = field(default_factory=dict)
+    decode_default: float = DEFAULT_DECODE_EFFICIENCY
+    kv: float = DEFAULT_DECODE_EFFICIENCY
+    layer_cost_s: float = 0.0
+    token_cost_s: float = 0.0
+    prefill: dict[str, float] = field(default_factory=dict)
+    prefill_default: float = DEFAULT_PREFILL_EFFICIENCY
+    prefill_layer_cost_s: float = 0.0
+
+    def decode_eff(self, ggml_type: str) -> float:
+        return self.decode.get(ggml_type, self.decode_default)
+
+    def prefill_eff(self, ggml_type: str) -> float:
+        return self.prefill.get(ggml_type, self.prefill_default)
+
+
+def cuda_efficiency() -> Efficiency:
+    """The H100 fit (bench/data/speed_h100.jsonl); other NVIDIA GPUs use it too, for want of data."""
+    return Efficiency(
+        decode=dict(H100_DECODE_EFFICIENCY),
+        decode_default=_median(H100_DECODE_EFFICIENCY.values(), DEFAULT_DECODE_EFFICIENCY),
+        kv=H100_KV_EFFICIENCY or DEFAULT_DECODE_EFFICIENCY,
+        layer_cost_s=H100_LAYER_COST_S,
+        token_cost_s=H100_TOKEN_COST_S,
+        prefill=dict(H100_PREFILL_EFFICIENCY),
+        prefill_default=_median(H100_PREFILL_EFFICIENCY.values(), DEFAULT_PREFILL_EFFICIENCY),
+        prefill_layer_cost_s=H100_PREFILL_LAYER_COST_S,
+    )
+
+
+def default_efficiency(kind: DeviceKind) -> Efficiency:
+    if kind == "cuda":
+        return cuda_efficiency()
+    if kind == "metal":
+        return Efficiency(decode_default=APPLE_DECODE_EFFICIENCY, kv=APPLE_DECODE_EFFICIENCY)
+    return Efficiency()
+
+
+def _median(values: Iterable[float], default: float) -> float:
+    v = list(values)
+    return statistics.median(v) if v else default
+
+
+@dataclass(frozen=True)
+class SpeedInputs:
+    """Everything a prediction needs.
+
+    ``devices`` are the GPUs in layer order; ``layer_split`` gives each one's share of the
+    repeating layers (llama.cpp splits by free memory or ``tensor_split``); empty means equal.
+    ``n_gpu_layers`` follows llama.cpp: -1 or more than ``n_layers`` puts everything, the output
+    head included, on the GPUs; k <= n_layers puts the last k layers there and the rest on ``cpu``.
+    """
+
+    shape: ModelShape
+    weights: tuple[WeightChunk, ...]
+    devices: tuple[Device, ...]
+    cpu: Device | None = None
+    n_gpu_layers: int = -1
+    layer_split: tuple[float, ...] = ()
+    kv_type: str = "f16"
+    n_ubatch: int = 512
+    n_prompt: int = 512
+    depth: int = 0
+    pcie_gbps: float = PCIE4_X16_GBPS
+    efficiency: tuple[tuple[DeviceKind, Efficiency], ...] = ()
+
+    def eff(self, kind: DeviceKind) -> Efficiency:
+        for k, e in self.efficiency:
+            if k == kind:
+                return e
+        return default_efficiency(kind)
+
+
+@dataclass(frozen=True)
+class SpeedPrediction:
+    decode_tps: float
+    prefill_tps: float
+    curve: tuple[tuple[int, float], ...]  # (depth in tokens, decode tok/s)
+    basis: Basis
+    # Where the decode time goes, seconds per token: "weights", "kv", "fixed", "transfer".
+    decode_breakdown: tuple[tuple[str, float], ...] = ()
+
+
+# ---------------------------------------------------------------- the model
+
+
+def kv_bytes_per_token(shape: ModelShape, layer: int, kv_type: str) -> float:
+    """Bytes of K and V one cached token takes in ``layer`` (src/llama-kv-cache.cpp; MLA keeps only
+    the compressed latent plus the rope part, with no V; recurrent layers keep no per-token state)."""
+    tr = TRAITS[type_by_name(kv_type)]
+    per_el = tr.type_size / tr.block_size
+    if shape.is_recurrent_layer(layer):
+        return 0.0
+    if shape.is_mla:
+        return (shape.kv_lora_rank + shape.qk_rope_head_dim) * per_el
+    n_kv = shape.kv_heads_at(layer)
+    return n_kv * (shape.head_dim + shape.v_dim) * per_el
+
+
+def kv_read_bytes(shape: ModelShape, layers: Iterable[int], depth: int, kv_type: str) -> float:
+    """KV bytes one decoded token reads at ``depth``; SWA layers read at most their window."""
+    total = 0.0
+    for i in layers:
+        cells = depth
+        if shape.is_swa_layer(i) and shape.sliding_window:
+            cells = min(depth, shape.sliding_window)
+        total += kv_bytes_per_token(shape, i, kv_type) * cells
+    return total
+
+
+def _expert_read_fraction(shape: ModelShape) -> float:
+    return shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
+
+
+def _placement(inp: SpeedInputs) -> tuple[list[tuple[Device | None, list[int]]], bool]:
+    """Layers per device, in execution order (CPU first, then GPUs), and whether the head is on a GPU."""
+    n = inp.shape.n_layers
+    if not inp.devices:
+        return [(inp.cpu, list(range(n)))], False
+    ngl = n + 1 if inp.n_gpu_layers < 0 else inp.n_gpu_layers
+    # src/llama-model.cpp: layers i >= n - n_gpu_layers go to the GPUs; the output layer needs k > n.
+    gpu_first = max(0, n - min(ngl, n))
+    head_on_gpu = ngl > n
+    placement: list[tuple[Device | None, list[int]]] = []
+    if gpu_first > 0:
+        placement.append((inp.cpu, list(range(gpu_first))))
+    gpu_layers = list(range(gpu_first, n))
+    split = list(inp.layer_split) or [1.0] * len(inp.devices)
+    total = sum(split)
+    start = 0
+    acc = 0.0
+    for j, dev in enumerate(inp.devices):
+        acc += split[j] / total
+        end = len(gpu_layers) if j == len(inp.devices) - 1 else round(acc * len(gpu_layers))
+        placement.append((dev, gpu_layers[start:end]))
+        start = end
+    return placement, head_on_gpu
+
+
+def _device_kind(dev: Device | None) -> DeviceKind:
+    return "cpu" if dev is None else dev.kind
+
+
+def decode_time_s(inp: SpeedInputs, depth: int) -> dict[str, float]:
+    """Seconds per decoded token at ``depth``, split into weights / kv / fixed / transfer."""
+    shape = inp.shape
+    frac = _expert_read_fraction(shape)
+    placement, head_on_gpu = _placement(inp)
+    parts = {"weights": 0.0, "kv": 0.0, "fixed": 0.0, "transfer": 0.0}
+    head_dev = placement[-1][0] if head_on_gpu else inp.cpu
+    n_devices_used = 0
+    for dev, layers in placement:
+        if not layers and dev is not head_dev:
+            continue
+        n_devices_used += 1
+        bw = (dev.bandwidth_gbps if dev else _cpu_bw(inp)) * GB
+        eff = inp.eff(_device_kind(dev))
+        layer_set = set(layers)
+        for c in inp.weights:
+            on_here = c.layer in layer_set or (c.layer == shape.n_layers and dev is head_dev)
+            if not on_here or c.embedding:
+                continue
+            read = c.n_bytes * (frac if c.expert else 1.0)
+            parts["weights"] += read / (eff.decode_eff(c.ggml_type) * bw)
+        parts["kv"] += kv_read_bytes(shape, layers, depth, inp.kv_type) / (eff.kv * bw)
+        parts["fixed"] += len(layers) * eff.layer_cost_s
+    main = inp.eff(_device_kind(head_dev))
+    parts["fixed"] += main.token_cost_s
+    if n_devices_used > 1:
+        # The hidden state (F32) crosses each device boundary once per token.
+        parts["transfer"] += (n_devices_used - 1) * shape.hidden_size * 4 / (inp.pcie_gbps * GB)
+    return parts
+
+
+def _cpu_bw(inp: SpeedInputs) -> float:
+    if inp.cpu is None:
+        raise ValueError("layers are placed on the CPU but no CPU device was given")
+    return inp.cpu.bandwidth_gbps
+
+
+def _active_weight_elements(inp: SpeedInputs, layers: set[int], head: bool) -> dict[str, float]:
+    frac = _expert_read_fraction(inp.shape)
+    by_type: dict[str, float] = {}
+    for c in inp.weights:
+        if c.embedding:
+            continue
+        if c.layer in layers or (head and c.layer == inp.shape.n_layers):
+            by_type[c.ggml_type] = by_type.get(c.ggml_type, 0.0) + c.n_elements * (frac if c.expert else 1.0)
+    return by_type
+
+
+def prefill_time_s(inp: SpeedInputs) -> float:
+    """Seconds per prompt token for an ``n_prompt``-token prompt after ``depth`` cached tokens."""
+    shape = inp.shape
+    placement, head_on_gpu = _placement(inp)
+    head_dev = placement[-1][0] if head_on_gpu else inp.cpu
+    gpu = inp.devices[0] if inp.devices else None
+    t = 0.0
+    n_ub = max(1, min(inp.n_ubatch, inp.n_prompt))
+    # Mean context a prompt token attends to.
+    mean_ctx = inp.depth + inp.n_prompt / 2
+    for dev, layers in placement:
+        # llama.cpp runs CPU layers' big matmuls on the GPU when one exists (op_offload, batch >= 32).
+        compute_dev = dev if dev is not None else gpu
+        layer_set = set(layers)
+        head = dev is head_dev
+        if compute_dev is None or not compute_dev.tflops:
+            compute_dev = dev
+        kind = _device_kind(compute_dev)
+        eff = inp.eff(kind)
+        flops_rate = (compute_dev.tflops if compute_dev and compute_dev.tflops else 0.0) * 1e12
+        if flops_rate <= 0:
+            raise ValueError(f"no FLOP/s for device {compute_dev}")
+        for ggml_type, n_el in _active_weight_elements(inp, layer_set, head).items():
+            t += 2 * n_el / (eff.prefill_eff(ggml_type) * flops_rate)
+        # Attention: QK^T and PV, 2 FLOPs per multiply-add each, per head.
+        attn = 0.0
+        for i in layers:
+            if shape.is_recurrent_layer(i):
+                continue
+            ctx = mean_ctx
+            if shape.is_swa_layer(i) and shape.sliding_window:
+                ctx = min(ctx, shape.sliding_window)
+            kd = (shape.kv_lora_rank + shape.qk_rope_head_dim) if shape.is_mla else shape.head_dim
+            vd = shape.kv_lora_rank if shape.is_mla else shape.v_dim
+            attn += 2 * shape.n_heads * (kd + vd) * ctx
+        t += attn / (eff.prefill_default * flops_rate)
+        t += len(layers) * eff.prefill_layer_cost_s / n_ub
+        # Every weight on this device is read once per micro-batch.
+        bytes_here = sum(c.n_bytes for c in inp.weights if not c.embedding and
+                         (c.layer in layer_set or (head and c.layer == shape.n_layers)))
+        if dev is None and gpu is not None:
+            t += bytes_here / (inp.pcie_gbps * GB) / n_ub
+        elif dev is not None:
+            t += bytes_here / (dev.bandwidth_gbps * GB) / n_ub
+    return t
+
+
+def predict_speed(inp: SpeedInputs, curve_depths: Sequence[int] | None = None,
+                  basis: Basis = "predicted") -> SpeedPrediction:
+    """Decode tok/s at ``inp.depth``, prefill tok/s for ``inp.n_prompt`` tokens, and a decode curve."""
+    parts = decode_time_s(inp, inp.depth)
+    decode = 1.0 / sum(parts.values())
+    prefill = 1.0 / prefill_time_s(inp)
+    if curve_depths is None:
+        top = inp.shape.context_max
+        curve_depths = [0] + [2**k for k in range(10, 30) if 2**k <= top]
+    curve = tuple((d, 1.0 / sum(decode_time_s(inp, d).values())) for d in curve_depths)
+    return SpeedPrediction(decode, prefill, curve, basis, tuple(parts.items()))
+
+
+# ---------------------------------------------------------------- calibration
+
+
+@dataclass(frozen=True)
+class MeasuredSpeed:
+    decode_tps: float | None
+    prefill_tps: float | None
+
+
+def dominant_type(weights: Sequence[WeightChunk]) -> str:
+    by: dict[str, int] = {}
+    for c in weights:
+        if not c.embedding:
+            by[c.ggml_type] = by.get(c.ggml_type, 0) + c.n_bytes
+    return max(by, key=lambda k: by[k]) if by else "f16"
+
+
+def calibrate(samples: Sequence[tuple[SpeedInputs, MeasuredSpeed]]) -> dict[DeviceKind, Efficiency]:
+    """Scale the efficiencies so predictions match measurements on this machine.
+
+    For each device kind, the decode efficiencies of each sample's dominant weight type are scaled
+    by the median of measured / predicted decode tok/s over the samples of that type (all samples
+    for types not seen), and the prefill ones likewise. Fixed costs are kept.
+    """
+    out: dict[DeviceKind, Efficiency] = {}
+    kinds = {_device_kind(s.devices[0] if s.devices else None) for s, _ in samples}
+    for kind in kinds:
+        mine = [(s, m) for s, m in samples if _device_kind(s.devices[0] if s.devices else None) == kind]
+        base = mine[0][0].eff(kind)
+        dec_ratio: dict[str, list[float]] = {}
+        pre_ratio: dict[str, list[float]] = {}
+        for s, m in mine:
+            pred = predict_speed(s, curve_depths=())
+            t = dominant_type(s.weights)
+            if m.decode_tps:
+                dec_ratio.setdefault(t, []).append(m.decode_tps / pred.decode_tps)
+            if m.prefill_tps:
+                pre_ratio.setdefault(t, []).append(m.prefill_tps / pred.prefill_tps)
+        all_dec = [r for v in dec_ratio.values() for r in v]
+        all_pre = [r for v in pre_ratio.values() for r in v]
+        g_dec = statistics.median(all_dec) if all_dec else 1.0
+        g_pre = statistics.median(all_pre) if all_pre else 1.0
+        types = set(base.decode) | set(dec_ratio)
+        decode = {t: base.decode_eff(t) * statistics.median(dec_ratio.get(t, [g_dec])) for t in types}
+        ptypes = set(base.prefill) | set(pre_ratio)
+        prefill = {t: base.prefill_eff(t) * statistics.median(pre_ratio.get(t, [g_pre])) for t in ptypes}
+        out[kind] = replace(
+            base, decode=decode, decode_default=base.decode_default * g_dec, kv=base.kv * g_dec,
+            prefill=prefill, prefill_default=base.prefill_default * g_pre,
+        )
+    return out
+
+
+def with_calibration(inp: SpeedInputs, cal: dict[DeviceKind, Efficiency]) -> SpeedInputs:
+    return replace(inp, efficiency=tuple(cal.items()))
+
+
+def predict_calibrated(inp: SpeedInputs, cal: dict[DeviceKind, Efficiency]) -> SpeedPrediction:
+    return predict_speed(with_calibration(inp, cal), basis="calibrated")
+
+
+def relative_error(predicted: float, measured: float) -> float:
+    return (predicted - measured) / measured if measured else math.inf

@@ -1,0 +1,283 @@
+"""Predicted vs measured speed on the H100 (bench/data/speed_h100.jsonl).
+
+    python bench/speed_accuracy.py          # table of predicted vs measured, error summary
+    python bench/speed_accuracy.py --fit    # least-squares fit of the H100 constants in advisor/core/speed.py
+
+Measured values: llama-bench pp512 / tg128 (with -d depths), and probe runs of partial-layer stand-ins.
+Bytes per tensor come from the measured files' own headers (bench/data/tensors_h100.jsonl), shapes from
+the catalog. The fit is linear in the unknowns:
+
+    decode s/token  = sum_type bytes_type * x_type + kv_bytes * x_kv + n_layers * c_layer + c_token
+    prefill s/token = sum_type 2*active_elements_type * y_type + attention_flops * y_attn
+                      + weight_bytes / (n_ubatch * bandwidth) + n_layers * c_pl / n_ubatch
+
+with efficiency = 1 / (x * bandwidth) or 1 / (y * FLOP/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from advisor.core import speed  # noqa: E402
+from advisor.core.speed import Device, Efficiency, SpeedInputs, chunks_from_tensors, predict_speed  # noqa: E402
+from advisor.probe import truncate_shape  # noqa: E402
+
+DATA = ROOT / "bench" / "data"
+
+# H100 SXM5 80GB: 3.35 TB/s HBM3, 989.4 dense FP16 tensor TFLOP/s (NVIDIA H100 datasheet,
+# https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet). Used when the
+# hardware catalog has no entry.
+H100_BW_GBPS = 3350.0
+H100_TFLOPS = 989.4
+
+
+def h100() -> Device:
+    try:
+        from advisor.catalog.hardware import find_gpu
+
+        g = find_gpu("NVIDIA H100 80GB HBM3")
+        bw = g.bandwidth_gbps or H100_BW_GBPS
+        tf = g.tensor_fp16_tflops or H100_TFLOPS
+    except Exception:
+        bw, tf = H100_BW_GBPS, H100_TFLOPS
+    return Device("cuda", bw, tf, "H100")
+
+
+def load_jsonl(name: str) -> list[dict[str, Any]]:
+    p = DATA / name
+    if not p.exists():
+        return []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
+@dataclasses.dataclass
+class Sample:
+    label: str
+    inputs: SpeedInputs
+    kind: str  # "decode" | "prefill"
+    measured_tps: float
+
+
+def shape_for(model_id: str) -> Any:
+    from advisor.catalog.models_catalog import get_model
+
+    return get_model(model_id).to_shape()
+
+
+def samples() -> list[Sample]:
+    dev = h100()
+    tensors = {(r["model_id"], r["file"]): r["tensors"] for r in load_jsonl("tensors_h100.jsonl")}
+    out: list[Sample] = []
+    for rec in load_jsonl("speed_h100.jsonl"):
+        if rec.get("tool") == "llama-bench" and "avg_ts" in rec.get("bench", {}):
+            b = rec["bench"]
+            key = (rec["model_id"], rec["file"])
+            if key not in tensors:
+                continue
+            shape = shape_for(rec["model_id"])
+            weights = chunks_from_tensors(tensors[key], shape.n_layers)
+            kv = b.get("type_k", "f16")
+            if b["n_gen"] > 0:
+                inp = SpeedInputs(shape, weights, (dev,), kv_type=kv, depth=b["n_depth"])
+                out.append(Sample(f"{rec['model_id']} {rec['preset']} tg{b['n_gen']}@d{b['n_depth']}", inp,
+                                  "decode", b["avg_ts"]))
+            else:
+                inp = SpeedInputs(shape, weights, (dev,), kv_type=kv, n_prompt=b["n_prompt"],
+                                  n_ubatch=b.get("n_ubatch", 512), depth=b["n_depth"])
+                out.append(Sample(f"{rec['model_id']} {rec['preset']} pp{b['n_prompt']}@d{b['n_depth']}", inp,
+                                  "prefill", b["avg_ts"]))
+        elif rec.get("phase") == "extrapolation":
+            full = shape_for(rec["model_id"])
+            for part in rec["parts"]:
+                k = part["n_layers"]
+                key = (rec["model_id"], Path(part["model_path"]).name)
+                if key not in tensors:
+                    continue
+                shape = truncate_shape(full, k)
+                weights = chunks_from_tensors(tensors[key], k)
+                base = f"{rec['model_id']} {rec['preset']} L{k} probe"
+                out.append(Sample(base + " tg128", SpeedInputs(shape, weights, (dev,)), "decode",
+                                  part["decode_tps"]))
+                out.append(Sample(base + " pp512", SpeedInputs(shape, weights, (dev,)), "prefill",
+                                  part["prefill_tps"]))
+    return out
+
+
+def decode_row(s: Sample, types: list[str]) -> list[float]:
+    inp = s.inputs
+    shape = inp.shape
+    frac = shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
+    row = [0.0] * len(types)
+    for c in inp.weights:
+        if c.embedding:
+            continue
+        row[types.index(c.ggml_type)] += c.n_bytes * (frac if c.expert else 1.0)
+    kv = speed.kv_read_bytes(shape, range(shape.n_layers), inp.depth, inp.kv_type)
+    return [*row, kv, shape.n_layers, 1.0]
+
+
+def prefill_row(s: Sample, types: list[str], dev: Device) -> tuple[list[float], float]:
+    inp = s.inputs
+    shape = inp.shape
+    frac = shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
+    row = [0.0] * len(types)
+    total_bytes = 0.0
+    for c in inp.weights:
+        if c.embedding:
+            continue
+        row[types.index(c.ggml_type)] += 2 * c.n_elements * (frac if c.expert else 1.0)
+        total_bytes += c.n_bytes
+    mean_ctx = inp.depth + inp.n_prompt / 2
+    attn = 0.0
+    for i in range(shape.n_layers):
+        ctx = min(mean_ctx, shape.sliding_window) if shape.is_swa_layer(i) and shape.sliding_window else mean_ctx
+        kd = (shape.kv_lora_rank + shape.qk_rope_head_dim) if shape.is_mla else shape.head_dim
+        vd = shape.kv_lora_rank if shape.is_mla else shape.v_dim
+        attn += 2 * shape.n_heads * (kd + vd) * ctx
+    n_ub = max(1, min(inp.n_ubatch, inp.n_prompt))
+    fixed = total_bytes / (dev.bandwidth_gbps * 1e9) / n_ub
+    return [*row, attn, shape.n_layers / n_ub], fixed
+
+
+def fit(ss: list[Sample]) -> dict[str, Any]:
+    dev = h100()
+    dec = [s for s in ss if s.kind == "decode"]
+    pre = [s for s in ss if s.kind == "prefill"]
+    types = sorted({c.ggml_type for s in ss for c in s.inputs.weights if not c.embedding})
+    a = np.array([decode_row(s, types) for s in dec])
+    y = np.array([1.0 / s.measured_tps for s in dec])
+    # Relative least squares: weight each row by 1/time so every sample counts alike.
+    w = 1.0 / y
+    used = [j for j in range(a.shape[1]) if np.any(a[:, j] > 0)]
+    sol = np.zeros(a.shape[1])
+    sol[used], *_ = np.linalg.lstsq(a[:, used] * w[:, None], y * w, rcond=None)
+    eff = {t: 1.0 / (sol[j] * dev.bandwidth_gbps * 1e9) for j, t in enumerate(types) if sol[j] > 0}
+    nt = len(types)
+    result: dict[str, Any] = {
+        "decode_eff": eff, "kv_eff": 1.0 / (sol[nt] * dev.bandwidth_gbps * 1e9) if sol[nt] > 0 else None,
+        "layer_cost_s": float(sol[nt + 1]), "token_cost_s": float(sol[nt + 2]),
+    }
+    rows, fixed = zip(*[prefill_row(s, types, dev) for s in pre]) if pre else ((), ())
+    if pre:
+        b = np.array(rows)
+        yp = np.array([1.0 / s.measured_tps for s in pre]) - np.array(fixed)
+        wp = np.array([s.measured_tps for s in pre])
+        usedp = [j for j in range(b.shape[1]) if np.any(b[:, j] > 0)]
+        solp = np.zeros(b.shape[1])
+        solp[usedp], *_ = np.linalg.lstsq(b[:, usedp] * wp[:, None], yp * wp, rcond=None)
+        flops = (dev.tflops or H100_TFLOPS) * 1e12
+        result["prefill_eff"] = {t: 1.0 / (solp[j] * flops) for j, t in enumerate(types) if solp[j] > 0}
+        result["prefill_attn_eff"] = 1.0 / (solp[nt] * flops) if solp[nt] > 0 else None
+        result["prefill_layer_cost_s"] = float(solp[nt + 1])
+    return result
+
+
+def efficiency_from(fitted: dict[str, Any]) -> Efficiency:
+    return Efficiency(
+        decode=fitted["decode_eff"], kv=fitted["kv_eff"] or speed.DEFAULT_DECODE_EFFICIENCY,
+        decode_default=statistics.median(fitted["decode_eff"].values()),
+        layer_cost_s=fitted["layer_cost_s"], token_cost_s=fitted["token_cost_s"],
+        prefill=fitted.get("prefill_eff", {}),
+        prefill_default=fitted.get("prefill_attn_eff") or speed.DEFAULT_PREFILL_EFFICIENCY,
+        prefill_layer_cost_s=fitted.get("prefill_layer_cost_s", 0.0),
+    )
+
+
+def report(ss: list[Sample], eff: Efficiency | None, title: str) -> list[float]:
+    print(f"\n{title}")
+    print(f"{'sample':<58} {'measured':>10} {'predicted':>10} {'err':>7}")
+    errs = []
+    for s in ss:
+        inp = s.inputs if eff is None else dataclasses.replace(s.inputs, efficiency=(("cuda", eff),))
+        p = predict_speed(inp, curve_depths=())
+        pred = p.decode_tps if s.kind == "decode" else p.prefill_tps
+        err = (pred - s.measured_tps) / s.measured_tps
+        errs.append(err)
+        print(f"{s.label:<58} {s.measured_tps:10.1f} {pred:10.1f} {100 * err:6.1f}%")
+    if errs:
+        ab = [abs(e) for e in errs]
+        print(f"n={len(errs)} median |err| {100 * statistics.median(ab):.1f}%  max |err| {100 * max(ab):.1f}%  "
+              f"over 20%: {sum(a > 0.2 for a in ab)}")
+    return errs
+
+
+def probe_vs_bench() -> None:
+    print("\nprobe vs llama-bench (same file, depth 0)")
+    bench: dict[tuple[str, str], dict[str, float]] = {}
+    for rec in load_jsonl("speed_h100.jsonl"):
+        b = rec.get("bench", {})
+        if rec.get("tool") == "llama-bench" and "avg_ts" in b and b["n_depth"] == 0:
+            k = "tg" if b["n_gen"] > 0 else "pp"
+            bench.setdefault((rec["model_id"], rec["file"]), {})[k] = b["avg_ts"]
+    for rec in load_jsonl("speed_h100.jsonl"):
+        if rec.get("tool") != "probe" or "error" in rec["probe"]:
+            continue
+        b2 = bench.get((rec["model_id"], rec["file"]), {})
+        p = rec["probe"]
+        if "tg" in b2:
+            print(f"{rec['model_id']:<22} {rec['preset']:<10} tg: probe {p['decode_tps']:8.1f} bench "
+                  f"{b2['tg']:8.1f} ({100 * (p['decode_tps'] / b2['tg'] - 1):+.1f}%)   pp: probe "
+                  f"{p['prefill_tps']:8.0f} bench {b2.get('pp', 0):8.0f} "
+                  f"({100 * (p['prefill_tps'] / b2['pp'] - 1) if b2.get('pp') else 0:+.1f}%)")
+
+
+def extrapolation_check() -> None:
+    print("\nlayer extrapolation (partial-layer stand-ins -> full model)")
+    for rec in load_jsonl("speed_h100.jsonl"):
+        if rec.get("phase") != "extrapolation":
+            continue
+        f, e = rec["full"], rec["extrapolated"]
+        for k in ("decode_tps", "prefill_tps"):
+            print(f"{rec['model_id']:<22} {k:<12} full {f[k]:9.1f} extrapolated from {rec['layers']} "
+                  f"{e[k]:9.1f} ({100 * (e[k] / f[k] - 1):+.1f}%)")
+        kv_full = sum(b["bytes"] for b in f["buffers"] if b["kind"] == "KV")
+        kv_ext = sum(b["bytes"] for b in e["buffers"] if b["kind"] == "KV")
+        if kv_full:
+            print(f"{rec['model_id']:<22} KV bytes     full {kv_full} extrapolated {kv_ext}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fit", action="store_true")
+    args = ap.parse_args()
+    ss = samples()
+    if not ss:
+        print("no samples in bench/data/speed_h100.jsonl")
+        return 1
+    if args.fit:
+        fitted = fit(ss)
+        print(json.dumps(fitted, indent=2))
+        report(ss, efficiency_from(fitted), "in-sample, fitted constants")
+        # Leave-one-model-out: fit without a model, predict it.
+        models = sorted({s.label.split()[0] for s in ss})
+        loo: list[float] = []
+        for m in models:
+            rest = [s for s in ss if s.label.split()[0] != m]
+            mine = [s for s in ss if s.label.split()[0] == m]
+            if not mine or len(rest) < 8:
+                continue
+            loo += report(mine, efficiency_from(fit(rest)), f"leave out {m}")
+        if loo:
+            ab = [abs(e) for e in loo]
+            print(f"\nleave-one-model-out: n={len(ab)} median |err| {100 * statistics.median(ab):.1f}% "
+                  f"max {100 * max(ab):.1f}%")
+    else:
+        report(ss, None, "advisor.core.speed with its committed constants")
+    probe_vs_bench()
+    extrapolation_check()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

