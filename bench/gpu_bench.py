@@ -44,20 +44,28 @@ class Plan:
     partial_ngl: int | None = None
     depths: tuple[int, ...] = ()
     extrapolate_layers: tuple[int, int] | None = None
+    # Extra llama-bench runs on the first preset: (label, extra env, extra args).
+    extra_bench: tuple[tuple[str, dict[str, str], tuple[str, ...]], ...] = ()
 
+
+CPU_ONLY = ("cpu-only", {"CUDA_VISIBLE_DEVICES": ""}, ("-ngl", "0", "-p", "128", "-n", "32", "-t", "16"))
 
 PLANS: list[Plan] = [
-    Plan("llama-3.1-8b", ("Q4_K_M", "Q8_0", "Q2_K", "IQ4_XS", "Q6_K"), contexts=(4096, 32768, 131072),
-         partial_ngl=16, depths=(4096, 32768), extrapolate_layers=(8, 16)),
-    Plan("qwen2.5-7b", ("Q4_K_M",), contexts=(4096, 32768)),
+    Plan("smollm2-135m-instruct", ("Q8_0",), contexts=(4096,), kv_types=("f16",), fa_off_ctx=None),
+    Plan("llama-3.2-1b-instruct", ("Q4_K_M", "Q8_0"), contexts=(4096, 131072), kv_types=("f16", "q4_0"),
+         extra_bench=(CPU_ONLY,)),
+    Plan("llama-3.1-8b-instruct", ("Q4_K_M", "Q8_0", "Q2_K", "IQ4_XS", "Q6_K"), contexts=(4096, 32768, 131072),
+         partial_ngl=16, depths=(4096, 32768), extrapolate_layers=(8, 16),
+         extra_bench=(("partial-ngl16", {}, ("-ngl", "16")), CPU_ONLY)),
+    Plan("qwen2.5-7b-instruct", ("Q4_K_M",), contexts=(4096, 32768)),
     Plan("qwen3-8b", ("Q5_K_M", "IQ3_XXS"), contexts=(4096, 32768)),
     Plan("qwen3-30b-a3b", ("Q4_K_M",), contexts=(4096, 32768), depths=(8192,)),
-    Plan("gemma-3-12b", ("Q4_K_M",), contexts=(4096, 32768, 131072), depths=(32768,)),
-    Plan("gemma-2-9b", ("Q4_K_M",), contexts=(8192,), kv_types=("f16", "q8_0"), fa_off_ctx=8192),
-    Plan("phi-3.5-mini", ("Q4_K_M",), contexts=(4096, 32768)),
-    Plan("deepseek-v2-lite", ("Q4_K_M",), contexts=(4096, 32768), kv_types=("f16", "q8_0")),
+    Plan("gemma-3-12b-it", ("Q4_K_M",), contexts=(4096, 32768, 131072), depths=(32768,)),
+    Plan("gemma-2-9b-it", ("Q4_K_M",), contexts=(8192,), kv_types=("f16", "q8_0"), fa_off_ctx=8192),
+    Plan("phi-3.5-mini-instruct", ("Q4_K_M",), contexts=(4096, 32768)),
+    Plan("deepseek-v2-lite-chat", ("Q4_K_M",), contexts=(4096, 32768), kv_types=("f16", "q8_0")),
     Plan("gpt-oss-20b", ("MXFP4_MOE",), contexts=(4096, 32768, 131072), kv_types=("f16",)),
-    Plan("llama-3.1-70b", ("Q4_K_M",), contexts=(4096, 32768), kv_types=("f16", "q8_0"), fa_off_ctx=None,
+    Plan("llama-3.1-70b-instruct", ("Q4_K_M",), contexts=(4096, 32768), kv_types=("f16", "q8_0"), fa_off_ctx=None,
          depths=(4096,), extrapolate_layers=(8, 16)),
 ]
 
@@ -130,6 +138,22 @@ def gpu_env() -> dict[str, Any]:
     except Exception as exc:  # no nvidia-smi
         info["nvidia_smi_error"] = str(exc)
     info["hostname"] = os.uname().nodename
+    try:
+        import torch
+
+        a = torch.empty(512 * 1024 * 1024, dtype=torch.float32)
+        a.fill_(1.0)
+        b = torch.empty_like(a)
+        b.copy_(a)
+        t = time.perf_counter()
+        for _ in range(5):
+            b.copy_(a)
+        # bytes read + bytes written, torch's CPU threads (intra-op pool)
+        info["cpu_copy_gbps"] = 5 * 2 * a.numel() * 4 / (time.perf_counter() - t) / 1e9
+        info["torch_threads"] = torch.get_num_threads()
+        del a, b
+    except Exception as exc:
+        info["cpu_copy_error"] = repr(exc)
     info["cpu_count"] = os.cpu_count()
     return info
 
@@ -151,14 +175,21 @@ def memory_summary(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def llama_bench(bin_dir: Path, path: Path, depths: tuple[int, ...], reps: int) -> list[dict[str, Any]]:
+def llama_bench(bin_dir: Path, path: Path, depths: tuple[int, ...], reps: int,
+                env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     d = ",".join(str(x) for x in (0, *depths))
     cmd = [str(bin_dir / "llama-bench"), "-m", str(path), "-p", "512", "-n", "128", "-d", d, "-r", str(reps),
            "-ngl", "99", "-o", "jsonl"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    # Later flags win in llama-bench's parser only for scalars; drop the defaults that `extra` repeats.
+    for flag in ("-ngl", "-p", "-n"):
+        if flag in extra:
+            i = cmd.index(flag)
+            del cmd[i:i + 2]
+    cmd += list(extra)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})})
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     for row in rows:
-        row["command"] = " ".join(cmd)
+        row["command"] = " ".join(f"{k}={v}" for k, v in (env or {}).items()) + " " + " ".join(cmd)
     if r.returncode != 0:
         rows.append({"error": r.stderr[-2000:], "command": " ".join(cmd)})
     return rows
@@ -216,6 +247,14 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
         log(f"llama-bench {plan.model_id} {preset} {time.time() - t:.0f}s: " + ", ".join(
             f"{r.get('n_prompt')}/{r.get('n_gen')}@{r.get('n_depth')}={r.get('avg_ts', 0):.1f}" for r in rows
             if "avg_ts" in r))
+        for label, xenv, xargs in plan.extra_bench if pi == 0 else ():
+            t = time.time()
+            for row in llama_bench(bin_dir, path, (), 2, xenv, xargs):
+                append(out / "speed_h100.jsonl", {**base, "phase": "speed", "tool": "llama-bench", "variant": label,
+                                                  "preset": preset, "file": path.name, "file_bytes": size,
+                                                  "bench": row})
+                log(f"llama-bench {label} {plan.model_id}: {row.get('n_prompt')}/{row.get('n_gen')} "
+                    f"{row.get('avg_ts', row.get('error', ''))}")
         d = probe(path, n_prompt=512, n_gen=128, n_threads=args.threads, reps=args.reps,
                   n_ctx=max(4096, 640 + max(plan.depths or (0,))) if pi == 0 else 4096,
                   depth=max(plan.depths) if (pi == 0 and plan.depths) else 0)

@@ -80,6 +80,8 @@ def samples() -> list[Sample]:
     tensors = {(r["model_id"], r["file"]): r["tensors"] for r in load_jsonl("tensors_h100.jsonl")}
     out: list[Sample] = []
     for rec in load_jsonl("speed_h100.jsonl"):
+        if rec.get("variant"):
+            continue  # partial offload and CPU-only runs: see offload_check()
         if rec.get("tool") == "llama-bench" and "avg_ts" in rec.get("bench", {}):
             b = rec["bench"]
             key = (rec["model_id"], rec["file"])
