@@ -186,6 +186,9 @@ def test_apple_family_name_means_full_chip_and_memory_configures_it() -> None:
     assert mac.usable_bytes == 96 * GIB
     small = find_gpu("Apple M2 16 GB")
     assert small.usable_bytes == int(16 * GIB * 0.6667)
+    with pytest.raises(UnknownHardware) as caught:
+        find_gpu("M4 Max 256GB")  # the M4 Max tops out at 128 GB
+    assert "48 GB, 64 GB, 128 GB" in str(caught.value)
 
 
 def test_apple_gpu_fraction_matches_measured_working_set() -> None:

@@ -53,6 +53,9 @@ def test_tier_references_real_gpus(tier) -> None:  # type: ignore[no-untyped-def
     assert tier.default_kv_type in {"f16", "q8_0", "q4_0"}
     assert tier.default_runtime == "llama-server"
     assert tier.title and tier.description
+    machine = tier_machine(tier)
+    assert machine.cpu is not None and machine.cpu.bandwidth_gbps, tier.id
+    assert machine.ram_bytes == tier.ram_bytes
 
 
 def test_tier_machine() -> None:
@@ -63,6 +66,8 @@ def test_tier_machine() -> None:
     assert mac.unified_memory
     assert mac.total_vram_bytes == 96 * GIB
     assert mac.gpu_list[0].bandwidth_gbps == 546
+    assert mac.cpu is not None and mac.cpu.name == "Apple M4 Max" and mac.cpu.bandwidth_gbps == 546
+    assert pair.cpu is not None and pair.cpu.bandwidth_gbps == pytest.approx(51.2)  # DDR4-3200 x 2
     h200 = tier_machine(get_tier("dc-141gb"))
     assert h200.gpu_list[0].name == "H200 SXM 141 GB"
     with pytest.raises(KeyError):

@@ -408,6 +408,10 @@ def find_gpu(name: str, memory_bytes: int | None = None) -> GPUSpec:
         if not spec.unified_memory:
             raise
         ram = int(memory.group(1)) * GIB
+        if spec.memory_options_bytes and ram not in spec.memory_options_bytes:
+            # Apple sells each chip with fixed sizes; "M4 Max 256GB" is a typo, not a machine.
+            sizes = ", ".join(f"{option // GIB} GB" for option in spec.memory_options_bytes)
+            raise UnknownHardware(name, [f"{spec.name} with {sizes}"]) from None
         if spec.kind == "apple":
             return spec.with_memory(ram, apple_gpu_memory_fraction(ram))
         return spec.with_memory(ram)
@@ -466,12 +470,14 @@ def _cpu_from_row(row: dict[str, Any]) -> CPUSpec:
 @cache
 def _cpu_index() -> dict[str, CPUSpec]:
     cpus = [_cpu_from_row(row) for row in _load_json("cpus.json")["cpus"]]
-    seen: set[str] = set()
+    # One CPU entry per chip name: the full chip (most GPU cores), as find_gpu("Apple M4 Max") resolves.
+    full_chips: dict[str, dict[str, Any]] = {}
     for chip in _load_json("apple_silicon.json")["chips"]:
+        best = full_chips.get(chip["chip"])
+        if best is None or chip["gpu_cores"] > best["gpu_cores"]:
+            full_chips[chip["chip"]] = chip
+    for chip in full_chips.values():
         name = f"Apple {chip['chip']}"
-        if name in seen:
-            continue  # one CPU entry per chip; the GPU variants share its memory system
-        seen.add(name)
         cpus.append(
             CPUSpec(
                 name=name,
@@ -528,6 +534,7 @@ def load_tiers() -> tuple[HardwareTier, ...]:
                 default_ctx=row["default_ctx"],
                 default_runtime=row["default_runtime"],
                 default_kv_type=row["default_kv_type"],
+                cpu=row.get("cpu"),
             )
         )
     return tuple(tiers)
@@ -551,7 +558,11 @@ def tier_machine(tier: HardwareTier) -> Machine:
             spec = spec.with_memory(tier.ram_bytes, fraction)
         gpus.append((spec, count))
     return Machine(
-        gpus=tuple(gpus), ram_bytes=tier.ram_bytes, cpu=None, unified_memory=tier.unified, label=tier.title
+        gpus=tuple(gpus),
+        ram_bytes=tier.ram_bytes,
+        cpu=find_cpu(tier.cpu) if tier.cpu else None,
+        unified_memory=tier.unified,
+        label=tier.title,
     )
 
 

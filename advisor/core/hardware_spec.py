@@ -116,6 +116,7 @@ class HardwareTier:
     default_ctx: int
     default_runtime: str
     default_kv_type: str
+    cpu: str | None = None  # CPU name as find_cpu accepts it; its RAM bandwidth serves offloaded layers
 
 
 @dataclass(frozen=True)
