@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from advisor.core.hardware_spec import GIB, CPUSpec, GPUSpec, Machine, RamKind
@@ -64,3 +66,13 @@ def test_cpu_only_machine() -> None:
     assert machine.total_vram_bytes == 0
     assert machine.min_gpu_bandwidth_gbps is None
     assert machine.cpu_bandwidth_gbps is None
+
+
+def test_machine_round_trips_through_json() -> None:
+    mac = _gpu("Apple M2 Max (38-core GPU)", 96, 400, fraction=0.75)
+    cpu = CPUSpec("Apple M2 Max", 12, 12, "LPDDR5", 32, 6400, 400.0, "test")
+    machine = Machine(gpus=((mac, 1),), ram_bytes=96 * GIB, cpu=cpu, unified_memory=True, label="studio")
+    data = json.loads(json.dumps(machine.to_dict()))
+    assert Machine.from_dict(data) == machine
+    bare = Machine(gpus=(), ram_bytes=8 * GIB, free_vram_bytes=())
+    assert Machine.from_dict(json.loads(json.dumps(bare.to_dict()))) == bare

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from advisor.catalog.hardware import apple_gpu_memory_fraction, find_gpu, get_tier, load_tiers, tier_machine
-from advisor.core.hardware_spec import GIB
+from advisor.core.hardware_spec import GIB, Machine
 
 
 def test_tiers_load_with_unique_ids() -> None:
@@ -56,6 +58,7 @@ def test_tier_references_real_gpus(tier) -> None:  # type: ignore[no-untyped-def
     machine = tier_machine(tier)
     assert machine.cpu is not None and machine.cpu.bandwidth_gbps, tier.id
     assert machine.ram_bytes == tier.ram_bytes
+    assert Machine.from_dict(json.loads(json.dumps(machine.to_dict()))) == machine
 
 
 def test_tier_machine() -> None:

@@ -10,8 +10,8 @@ memory transfer rates, TFLOP/s for compute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 GPUKind = Literal["discrete", "integrated", "apple", "datacenter"]
 
@@ -154,3 +154,33 @@ class Machine:
     @property
     def cpu_bandwidth_gbps(self) -> float | None:
         return self.cpu.bandwidth_gbps if self.cpu else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (for a session, a stored run or a task argument)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Machine:
+        """Inverse of ``to_dict``."""
+        gpus = tuple(
+            (
+                GPUSpec(
+                    **{
+                        **spec,
+                        "memory_options_bytes": tuple(spec.get("memory_options_bytes", ())),
+                        "aliases": tuple(spec.get("aliases", ())),
+                    }
+                ),
+                int(count),
+            )
+            for spec, count in data["gpus"]
+        )
+        cpu = CPUSpec(**data["cpu"]) if data.get("cpu") else None
+        return cls(
+            gpus=gpus,
+            ram_bytes=int(data["ram_bytes"]),
+            cpu=cpu,
+            unified_memory=bool(data.get("unified_memory", False)),
+            label=data.get("label", ""),
+            free_vram_bytes=tuple(data.get("free_vram_bytes", ())),
+        )
