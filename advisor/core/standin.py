@@ -1,0 +1,187 @@
+"""Zero-weight stand-in GGUF files for any ``ModelShape``.
+
+llama.cpp's memory use and speed depend on tensor shapes and types only, so a GGUF with the real tensor
+names/shapes/metadata and all-zero data loads and runs like the real model. The file is written sparse:
+header (metadata + tensor infos) first, then the file is truncated up to its full size, so the zero data
+takes no disk space.
+
+Metadata keys are ``LLM_KV_NAMES`` in ``src/llama-arch.cpp``; which keys each architecture reads is in
+``load_arch_hparams`` of ``src/models/<arch>.cpp`` (llama.cpp vendored in llama-cpp-python 0.3.36).
+The vocabulary is SentencePiece-style (``tokenizer.ggml.model = "llama"``): <unk>, <s>, </s>, the 256
+byte tokens ``<0x00>``..``<0xFF>`` (llama-vocab.cpp looks up ``<0x0A>`` for the newline token), then
+filler tokens up to ``vocab_size``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from advisor.core.ggml_types import GGMLType, tensor_bytes
+from advisor.core.shape import ModelShape
+from advisor.core.tensors import TensorSpec, converted_type, gguf_sort_key, tensor_inventory
+
+GGUF_ALIGNMENT = 32  # GGUF_DEFAULT_ALIGNMENT, ggml/include/gguf.h
+
+# SentencePiece token types, llama_token_type in include/llama.h (LLAMA_TOKEN_TYPE_*).
+_TOKEN_NORMAL, _TOKEN_UNKNOWN, _TOKEN_CONTROL, _TOKEN_BYTE = 1, 2, 3, 6
+
+
+def _pad(x: int, n: int) -> int:
+    return (x + n - 1) // n * n
+
+
+def standin_tensor_types(shape: ModelShape, float_type: GGMLType = GGMLType.F16) -> dict[str, GGMLType]:
+    """Types of the stand-in's tensors: what convert_hf_to_gguf writes for an ``float_type`` export."""
+    return {t.name: converted_type(t, float_type) for t in tensor_inventory(shape)}
+
+
+def _vocab(n_vocab: int) -> tuple[list[str], list[float], list[int]]:
+    if n_vocab < 3 + 256 + 1:
+        raise ValueError(f"vocab_size {n_vocab} too small for a byte-fallback vocabulary")
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    types = [_TOKEN_UNKNOWN, _TOKEN_CONTROL, _TOKEN_CONTROL] + [_TOKEN_BYTE] * 256
+    n_fill = n_vocab - len(tokens)
+    tokens += [f"tok{i}" for i in range(n_fill)]
+    types += [_TOKEN_NORMAL] * n_fill
+    scores = [0.0] * 259 + [-float(i) for i in range(n_fill)]
+    return tokens, scores, types
+
+
+def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
+    """(key suffix, kind, value) for ``{arch}.*`` keys. kind: u32, f32, bool, arr_u32, arr_bool."""
+    a: list[tuple[str, str, Any]] = [
+        ("context_length", "u32", s.context_max),
+        ("embedding_length", "u32", s.hidden_size),
+        ("block_count", "u32", s.n_layers),
+        ("feed_forward_length", "u32", s.ffn_size),
+        ("attention.head_count", "u32", s.n_heads),
+        ("attention.layer_norm_rms_epsilon", "f32", 1e-6),
+        ("rope.freq_base", "f32", float(s.extra("rope_freq_base", 10000.0) or 10000.0)),
+        ("vocab_size", "u32", s.vocab_size),
+    ]
+    if s.n_kv_heads_per_layer:
+        a.append(("attention.head_count_kv", "arr_u32", list(s.n_kv_heads_per_layer)))
+    else:
+        a.append(("attention.head_count_kv", "u32", s.n_kv_heads))
+    if s.is_mla:
+        # deepseek2.cpp: MLA caches kv_lora_rank + rope dims as one "head" of K and kv_lora_rank of V.
+        a += [
+            ("attention.key_length", "u32", s.kv_lora_rank + s.qk_rope_head_dim),
+            ("attention.value_length", "u32", s.kv_lora_rank),
+            ("attention.key_length_mla", "u32", s.qk_nope_head_dim + s.qk_rope_head_dim),
+            ("attention.value_length_mla", "u32", s.v_head_dim_mla),
+            ("attention.kv_lora_rank", "u32", s.kv_lora_rank),
+            ("rope.dimension_count", "u32", s.qk_rope_head_dim),
+            ("leading_dense_block_count", "u32", s.first_dense_layers),
+            ("expert_shared_count", "u32", s.shared_experts),
+        ]
+        if s.q_lora_rank:
+            a.append(("attention.q_lora_rank", "u32", s.q_lora_rank))
+        if s.extra("expert_probs_bias", False):
+            a.append(("expert_gating_func", "u32", 2))  # LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID
+    else:
+        a += [
+            ("attention.key_length", "u32", s.head_dim),
+            ("attention.value_length", "u32", s.v_dim),
+            ("rope.dimension_count", "u32", int(s.extra("rope_dim", s.head_dim) or s.head_dim)),
+        ]
+    if s.n_experts:
+        a += [("expert_count", "u32", s.n_experts), ("expert_used_count", "u32", s.n_experts_used)]
+        if s.expert_ffn_size:
+            a.append(("expert_feed_forward_length", "u32", s.expert_ffn_size))
+        if s.shared_expert_ffn_size:
+            a.append(("expert_shared_feed_forward_length", "u32", s.shared_expert_ffn_size))
+    if s.sliding_window:
+        a.append(("attention.sliding_window", "u32", s.sliding_window))
+        if s.swa_layers and s.arch not in ("lfm2",):
+            # llama-model.cpp load_swa_pattern: an array of per-layer is-SWA flags is read first.
+            a.append(("attention.sliding_window_pattern", "arr_bool", list(s.swa_layers)))
+    if s.arch == "lfm2":
+        a.append(("shortconv.l_cache", "u32", int(s.extra("shortconv_l_cache", 3) or 3)))
+    if s.arch == "qwen3next":
+        a += [
+            ("ssm.conv_kernel", "u32", s.ssm_d_conv),
+            ("ssm.inner_size", "u32", s.ssm_d_inner),
+            ("ssm.state_size", "u32", s.ssm_d_state),
+            ("ssm.time_step_rank", "u32", s.ssm_dt_rank),
+            ("ssm.group_count", "u32", s.ssm_n_group),
+        ]
+        if s.recurrent_layers:
+            a.append(("attention.recurrent_layers", "arr_bool", list(s.recurrent_layers)))
+    return a
+
+
+def write_standin(
+    shape: ModelShape,
+    path: str | os.PathLike[str],
+    float_type: GGMLType = GGMLType.F16,
+    tensor_types: dict[str, GGMLType] | None = None,
+) -> Path:
+    """Write a sparse zero-weight GGUF for ``shape`` and return its path.
+
+    2-D tensors are ``float_type`` (F16 by default), 1-D and the convert-script F32 list stay F32,
+    unless ``tensor_types`` overrides per tensor name.
+    """
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFValueType, GGUFWriter
+
+    out = Path(path)
+    specs: list[TensorSpec] = sorted(tensor_inventory(shape), key=lambda t: gguf_sort_key(t.name))
+    types = standin_tensor_types(shape, float_type)
+    if tensor_types:
+        types.update(tensor_types)
+
+    w = GGUFWriter(out, shape.arch)
+    w.add_string("general.name", f"standin-{shape.arch}")
+    w.add_uint32(
+        "general.file_type", {GGMLType.F32: 0, GGMLType.F16: 1, GGMLType.BF16: 32}.get(float_type, 1)
+    )
+    w.add_uint32("general.alignment", GGUF_ALIGNMENT)
+    for key, kind, val in _arch_metadata(shape):
+        full = f"{shape.arch}.{key}"
+        if kind == "u32":
+            w.add_uint32(full, int(val))
+        elif kind == "f32":
+            w.add_float32(full, float(val))
+        elif kind == "bool":
+            w.add_bool(full, bool(val))
+        elif kind == "arr_u32":
+            w.add_key_value(full, [int(v) for v in val], GGUFValueType.ARRAY, sub_type=GGUFValueType.UINT32)
+        elif kind == "arr_bool":
+            w.add_key_value(full, [bool(v) for v in val], GGUFValueType.ARRAY, sub_type=GGUFValueType.BOOL)
+    tokens, scores, ttypes = _vocab(shape.vocab_size)
+    w.add_string("tokenizer.ggml.model", "llama")
+    w.add_string("tokenizer.ggml.pre", "default")
+    w.add_array("tokenizer.ggml.tokens", tokens)
+    w.add_array("tokenizer.ggml.scores", scores)
+    w.add_array("tokenizer.ggml.token_type", ttypes)
+    w.add_uint32("tokenizer.ggml.unknown_token_id", 0)
+    w.add_uint32("tokenizer.ggml.bos_token_id", 1)
+    w.add_uint32("tokenizer.ggml.eos_token_id", 2)
+
+    data_size = 0
+    for t in specs:
+        ty = types[t.name]
+        nbytes = tensor_bytes(ty, t.dims)
+        # numpy order is reversed ggml order; GGUFWriter writes the dims back in ggml order.
+        # A non-uint8 dtype with raw_dtype keeps the given (element) shape as is.
+        w.add_tensor_info(
+            t.name,
+            tuple(reversed(t.dims)),
+            np.dtype(np.float32),
+            nbytes,
+            raw_dtype=GGMLQuantizationType(int(ty)),
+        )
+        data_size += _pad(nbytes, GGUF_ALIGNMENT)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    assert w.fout is not None
+    fh = w.fout[0]
+    header_end = fh.tell()
+    w.close()
+    with open(out, "r+b") as f:
+        f.truncate(_pad(header_end, GGUF_ALIGNMENT) + data_size)
+    return out

