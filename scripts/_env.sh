@@ -1,0 +1,48 @@
+# Shared set-up for scripts/run and scripts/test: find Python >= 3.12 and make .venv.
+# Django 6 needs Python 3.12+. On a machine whose newest Python is 3.11, uv installs 3.12.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+die() { echo "error: $*" >&2; exit 1; }
+
+python_ok() {  # true when $1 runs and is Python >= 3.12
+  "$1" -c 'import sys; raise SystemExit(sys.version_info < (3, 12))' >/dev/null 2>&1
+}
+
+find_python() {
+  local c
+  for c in "${PYTHON:-}" python3.13 python3.12 python3 \
+           "$HOME"/.pyenv/versions/3.13*/bin/python3 "$HOME"/.pyenv/versions/3.12*/bin/python3; do
+    [ -n "$c" ] && command -v "$c" >/dev/null 2>&1 && python_ok "$c" && { command -v "$c"; return 0; }
+  done
+  # Python 3.11 only: fetch a 3.12 through uv (needs internet access to python-build-standalone).
+  if command -v python3 >/dev/null 2>&1; then
+    echo "Python >= 3.12 not found; installing one with uv ..." >&2
+    python3 -m pip install --user -q uv >&2 || die "could not install uv; install Python 3.12+ (apt-get install python3.12) and retry"
+    python3 -m uv python install 3.12 >&2 || die "uv could not install Python 3.12; install Python 3.12+ and retry"
+    python3 -m uv python find 3.12
+    return 0
+  fi
+  die "no Python found; install Python 3.12+ (Debian/Ubuntu: apt-get install python3 python3-venv)"
+}
+
+ensure_venv() {  # $1: extras, e.g. "dev" or ""
+  local extras="${1:-}" py stamp want
+  if [ ! -x .venv/bin/python ] || ! python_ok .venv/bin/python; then
+    py="$(find_python)"
+    rm -rf .venv
+    "$py" -m venv .venv || die "could not create .venv with $py (Debian/Ubuntu: apt-get install python3-venv)"
+  fi
+  stamp=".venv/.installed"
+  want="$(cat pyproject.toml | sha256sum | cut -c1-16)-${extras}"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] && ! grep -qx "$want" "$stamp" 2>/dev/null; then
+    command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || \
+      die "a C++ compiler is needed to build llama-cpp-python (Debian/Ubuntu: apt-get install build-essential)"
+    echo "Installing dependencies into .venv (the first run compiles llama-cpp-python: ~5-10 min; pip caches the wheel) ..."
+    .venv/bin/python -m pip install -q --upgrade pip
+    if [ -n "$extras" ]; then .venv/bin/python -m pip install -q -e ".[$extras]"; else .venv/bin/python -m pip install -q -e .; fi
+    echo "$want" >> "$stamp"
+  fi
+}
