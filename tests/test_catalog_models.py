@@ -139,7 +139,7 @@ def test_get_model_suggests_near_matches() -> None:
 
 
 def _valid_record() -> dict[str, object]:
-    return get_model("llama-3.1-8b-instruct").to_record()
+    return get_model("llama-3.1-8b-instruct").to_record(with_notes=True)
 
 
 def test_parse_record_round_trips() -> None:

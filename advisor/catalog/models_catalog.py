@@ -169,12 +169,12 @@ class CatalogModel:
             ssm_dt_rank=self.ssm_n_heads,
         )
 
-    def to_record(self) -> dict[str, Any]:
-        """The record as JSON-ready data, with the catalog's field names."""
+    def to_record(self, *, with_notes: bool = False) -> dict[str, Any]:
+        """The record as JSON-ready data with exactly the catalog's field names (``notes`` on request)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "notes" and not value:
+            if f.name == "notes" and not (with_notes and value):
                 continue
             if isinstance(value, Quality):
                 value = {"score": value.score, "metric": value.metric, "source": value.source}

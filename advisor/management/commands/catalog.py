@@ -20,11 +20,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--json", action="store_true", help="print a JSON list of catalog records")
+        parser.add_argument("--notes", action="store_true", help="with --json, add each record's notes")
 
     def handle(self, *args: Any, **options: Any) -> None:
         models = load_models()
         if options["json"]:
-            self.stdout.write(json.dumps([m.to_record() for m in models], indent=2))
+            records = [m.to_record(with_notes=options["notes"]) for m in models]
+            self.stdout.write(json.dumps(records, indent=2))
             return
         header = (
             f"{'id':<44} {'family':<14} {'arch':<14} {'params':>9} {'active':>9} {'layers':>6} {'ctx':>8}"
