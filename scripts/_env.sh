@@ -13,8 +13,8 @@ python_ok() {  # true when $1 runs and is Python >= 3.12
 
 find_python() {
   local c
-  for c in "${PYTHON:-}" python3.13 python3.12 python3 \
-           "$HOME"/.pyenv/versions/3.13*/bin/python3 "$HOME"/.pyenv/versions/3.12*/bin/python3; do
+  for c in "${PYTHON:-}" python3.12 python3.13 python3 \
+           "$HOME"/.pyenv/versions/3.12*/bin/python3 "$HOME"/.pyenv/versions/3.13*/bin/python3; do
     [ -n "$c" ] && command -v "$c" >/dev/null 2>&1 && python_ok "$c" && { command -v "$c"; return 0; }
   done
   # Python 3.11 only: fetch a 3.12 through uv (needs internet access to python-build-standalone).
