@@ -47,9 +47,32 @@ SourceKind = Literal["smollm2", "gguf", "hf", "standin"]
 # Presets llama.cpp's quantizer can make (``tools/quantize/quantize.cpp`` QUANT_OPTIONS, llama-cpp-python
 # 0.3.36). IQ1/IQ2 types are left out: llama.cpp refuses them without an importance matrix.
 QUANT_PRESETS: tuple[str, ...] = (
-    "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S", "Q4_0", "Q4_1",
-    "IQ4_NL", "IQ4_XS", "Q3_K_L", "Q3_K_M", "Q3_K_S", "IQ3_M", "IQ3_S", "IQ3_XS", "IQ3_XXS", "Q2_K",
-    "Q2_K_S", "TQ1_0", "TQ2_0", "MXFP4_MOE",
+    "F16",
+    "BF16",
+    "Q8_0",
+    "Q6_K",
+    "Q5_K_M",
+    "Q5_K_S",
+    "Q5_0",
+    "Q5_1",
+    "Q4_K_M",
+    "Q4_K_S",
+    "Q4_0",
+    "Q4_1",
+    "IQ4_NL",
+    "IQ4_XS",
+    "Q3_K_L",
+    "Q3_K_M",
+    "Q3_K_S",
+    "IQ3_M",
+    "IQ3_S",
+    "IQ3_XS",
+    "IQ3_XXS",
+    "Q2_K",
+    "Q2_K_S",
+    "TQ1_0",
+    "TQ2_0",
+    "MXFP4_MOE",
 )
 NEEDS_IMATRIX: tuple[str, ...] = ("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "Q2_K_S")
 KV_CACHE_TYPES: tuple[str, ...] = ("f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "f32")
@@ -156,7 +179,8 @@ class ProbeResult:
 
     def buffer_total(self, kind: str, device_prefix: str | None = None) -> int:
         return sum(
-            b.bytes for b in self.buffers
+            b.bytes
+            for b in self.buffers
             if b.kind == kind and (device_prefix is None or b.device.startswith(device_prefix))
         )
 
@@ -267,15 +291,42 @@ def standin_layer_counts(shape: Any) -> tuple[int, int]:
 # Nominal bits per weight of each preset, used only to check disk space before quantizing
 # (REFERENCE.md §2 for Llama-3.1-8B, rounded up; types from tools/quantize/README.md).
 _PRESET_BPW: dict[str, float] = {
-    "F16": 16.0, "BF16": 16.0, "Q8_0": 8.5, "Q6_K": 6.6, "Q5_K_M": 5.8, "Q5_K_S": 5.6, "Q5_0": 5.6,
-    "Q5_1": 6.1, "Q4_K_M": 5.0, "Q4_K_S": 4.7, "Q4_0": 4.6, "Q4_1": 5.1, "IQ4_NL": 4.6, "IQ4_XS": 4.5,
-    "Q3_K_L": 4.3, "Q3_K_M": 4.0, "Q3_K_S": 3.6, "IQ3_M": 3.8, "IQ3_S": 3.6, "IQ3_XS": 3.4, "IQ3_XXS": 3.2,
-    "Q2_K": 3.2, "TQ1_0": 2.0, "TQ2_0": 2.3, "MXFP4_MOE": 4.6,
+    "F16": 16.0,
+    "BF16": 16.0,
+    "Q8_0": 8.5,
+    "Q6_K": 6.6,
+    "Q5_K_M": 5.8,
+    "Q5_K_S": 5.6,
+    "Q5_0": 5.6,
+    "Q5_1": 6.1,
+    "Q4_K_M": 5.0,
+    "Q4_K_S": 4.7,
+    "Q4_0": 4.6,
+    "Q4_1": 5.1,
+    "IQ4_NL": 4.6,
+    "IQ4_XS": 4.5,
+    "Q3_K_L": 4.3,
+    "Q3_K_M": 4.0,
+    "Q3_K_S": 3.6,
+    "IQ3_M": 3.8,
+    "IQ3_S": 3.6,
+    "IQ3_XS": 3.4,
+    "IQ3_XXS": 3.2,
+    "Q2_K": 3.2,
+    "TQ1_0": 2.0,
+    "TQ2_0": 2.3,
+    "MXFP4_MOE": 4.6,
 }
 
 
-def _standin_file(shape: Any, model_id: str, preset: str, cache: Path, progress: Callable[[float, str], None],
-                  time_left: Callable[[], float]) -> Path:
+def _standin_file(
+    shape: Any,
+    model_id: str,
+    preset: str,
+    cache: Path,
+    progress: Callable[[float, str], None],
+    time_left: Callable[[], float],
+) -> Path:
     """Build (or reuse) the quantized stand-in file of ``shape``."""
     safe_id = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_id)
     out = cache / f"{safe_id}-{preset}-L{shape.n_layers}.gguf"
@@ -296,14 +347,19 @@ def _standin_file(shape: Any, model_id: str, preset: str, cache: Path, progress:
         if need > free:
             raise ProbeError(
                 f"not enough disk for the {preset} stand-in: needs about {need / 1024**3:.1f} GiB, "
-                f"{free / 1024**3:.1f} GiB free in {cache}", "disk")
+                f"{free / 1024**3:.1f} GiB free in {cache}",
+                "disk",
+            )
         if preset in ("F16",):
             os.replace(f16, out)
             return out
         progress(50, f"quantizing stand-in to {preset}")
         tmp_out = out.with_suffix(".tmp")
-        _run_child({"job": "quantize", "src": str(f16), "dst": str(tmp_out), "preset": preset},
-                   lambda _s, _p: True, time_left())
+        _run_child(
+            {"job": "quantize", "src": str(f16), "dst": str(tmp_out), "preset": preset},
+            lambda _s, _p: True,
+            time_left(),
+        )
         os.replace(tmp_out, out)
     finally:
         if f16.exists():
@@ -323,21 +379,33 @@ def _signal_name(rc: int) -> str:
 
 def _classify(text: str) -> str:
     t = text.lower()
-    if "out of memory" in t or "failed to allocate" in t or "cudamalloc failed" in t or "unable to allocate" in t:
+    if (
+        "out of memory" in t
+        or "failed to allocate" in t
+        or "cudamalloc failed" in t
+        or "unable to allocate" in t
+    ):
         return "oom"
     return "failed"
 
 
-def _run_child(job: dict[str, Any], on_progress: Callable[[str, float], bool], time_limit_s: float) -> dict[str, Any]:
+def _run_child(
+    job: dict[str, Any], on_progress: Callable[[str, float], bool], time_limit_s: float
+) -> dict[str, Any]:
     """Run one job in ``python -m advisor.probe_child``; return its result object."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # Appended, so an existing PYTHONPATH (a test shim, a GPU machine's layout) keeps precedence.
+    env["PYTHONPATH"] = (env["PYTHONPATH"] + os.pathsep if env.get("PYTHONPATH") else "") + root
     env["PYTHONUNBUFFERED"] = "1"
     stderr_file = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "advisor.probe_child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=stderr_file, env=env, start_new_session=True,
+        [sys.executable, "-m", "advisor.probe_child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr_file,
+        env=env,
+        start_new_session=True,
     )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(json.dumps(job).encode())
@@ -409,8 +477,10 @@ def _run_child(job: dict[str, Any], on_progress: Callable[[str, float], bool], t
             f"llama.cpp crashed ({_signal_name(rc)}); last output:\n{stderr_tail[-1500:].strip()}",
             "oom" if rc == -signal.SIGKILL or _classify(stderr_tail) == "oom" else "crash",
         )
-    raise ProbeError(f"probe process exited with code {rc}; last output:\n{stderr_tail[-1500:].strip()}",
-                     _classify(stderr_tail) if _classify(stderr_tail) == "oom" else "crash")
+    raise ProbeError(
+        f"probe process exited with code {rc}; last output:\n{stderr_tail[-1500:].strip()}",
+        _classify(stderr_tail) if _classify(stderr_tail) == "oom" else "crash",
+    )
 
 
 # ---------------------------------------------------------------- assembling results
@@ -418,8 +488,14 @@ def _run_child(job: dict[str, Any], on_progress: Callable[[str, float], bool], t
 
 def _backend(buffers: tuple[BufferSize, ...], gpu_supported: bool) -> str:
     names = {b.device for b in buffers}
-    for prefix, label in (("CUDA", "CUDA"), ("ROCm", "ROCm"), ("MTL", "Metal"), ("Metal", "Metal"),
-                          ("Vulkan", "Vulkan"), ("SYCL", "SYCL")):
+    for prefix, label in (
+        ("CUDA", "CUDA"),
+        ("ROCm", "ROCm"),
+        ("MTL", "Metal"),
+        ("Metal", "Metal"),
+        ("Vulkan", "Vulkan"),
+        ("SYCL", "SYCL"),
+    ):
         if any(n.startswith(prefix) and not n.endswith("_Host") for n in names):
             return label
     return "CPU"
@@ -429,27 +505,52 @@ def _tps(n: int, times: list[float]) -> float:
     return n / (sum(times) / len(times)) if times and n else 0.0
 
 
-def _result_from(raw: dict[str, Any], spec: ProbeSpec, label: str, source: str, path: str, threads: int,
-                 stages: tuple[str, ...]) -> ProbeResult:
+def _result_from(
+    raw: dict[str, Any],
+    spec: ProbeSpec,
+    label: str,
+    source: str,
+    path: str,
+    threads: int,
+    stages: tuple[str, ...],
+) -> ProbeResult:
     buffers = tuple(BufferSize(b["kind"], b["device"], round(b["mib"] * MIB)) for b in raw["buffers"])
     nvml = bool(raw.get("nvml"))
     base = raw.get("gpu_baseline_bytes", 0)
     return ProbeResult(
-        model_label=label, source=source, model_path=path,
-        model_size_bytes=raw["model_size"], model_n_params=raw["model_n_params"], n_layers=raw["model_n_layer"],
-        n_ctx=raw["n_ctx"], n_gpu_layers=spec.n_gpu_layers, n_threads=threads, flash_attn=spec.flash_attn,
-        type_k=spec.type_k, type_v=spec.type_v, load_s=raw["load_s"],
-        prefill_tps=_tps(raw["n_prompt"], raw["pp_s"]), decode_tps=_tps(raw["n_gen"], raw["tg_s"]),
-        n_prompt=raw["n_prompt"], n_gen=raw["n_gen"], depth=raw["depth"],
+        model_label=label,
+        source=source,
+        model_path=path,
+        model_size_bytes=raw["model_size"],
+        model_n_params=raw["model_n_params"],
+        n_layers=raw["model_n_layer"],
+        n_ctx=raw["n_ctx"],
+        n_gpu_layers=spec.n_gpu_layers,
+        n_threads=threads,
+        flash_attn=spec.flash_attn,
+        type_k=spec.type_k,
+        type_v=spec.type_v,
+        load_s=raw["load_s"],
+        prefill_tps=_tps(raw["n_prompt"], raw["pp_s"]),
+        decode_tps=_tps(raw["n_gen"], raw["tg_s"]),
+        n_prompt=raw["n_prompt"],
+        n_gen=raw["n_gen"],
+        depth=raw["depth"],
         decode_at_depth_tps=_tps(raw["n_gen"], raw["depth_tg_s"]) if raw["depth_tg_s"] else None,
         buffers=buffers,
         offloaded_layers=tuple(raw["offloaded"]) if raw.get("offloaded") else None,  # type: ignore[arg-type]
         gpu_peak_bytes=raw["gpu_peak_bytes"] - base if nvml else None,
         gpu_after_prefill_bytes=raw["gpu_after_prefill_bytes"] - base if nvml else None,
-        gpu_baseline_bytes=base if nvml else None, gpu_total_bytes=raw.get("gpu_total_bytes") if nvml else None,
-        peak_rss_bytes=raw["peak_rss_bytes"], backend=_backend(buffers, raw["gpu_offload_supported"]),
-        gpu_name=raw.get("gpu_name"), driver=raw.get("driver"), llama_cpp_python=raw["llama_cpp_python"],
-        system_info=raw["system_info"], stages=stages, buffer_log=tuple(raw.get("log_buffer_lines", ())),
+        gpu_baseline_bytes=base if nvml else None,
+        gpu_total_bytes=raw.get("gpu_total_bytes") if nvml else None,
+        peak_rss_bytes=raw["peak_rss_bytes"],
+        backend=_backend(buffers, raw["gpu_offload_supported"]),
+        gpu_name=raw.get("gpu_name"),
+        driver=raw.get("driver"),
+        llama_cpp_python=raw["llama_cpp_python"],
+        system_info=raw["system_info"],
+        stages=stages,
+        buffer_log=tuple(raw.get("log_buffer_lines", ())),
     )
 
 
@@ -477,8 +578,11 @@ def extrapolate(r1: ProbeResult, r2: ProbeResult, n_layers: int) -> ProbeResult:
 
     by_key = {(b.kind, b.device): b.bytes for b in r1.buffers}
     buffers = tuple(
-        BufferSize(b.kind, b.device, max(0, round(_lerp(by_key.get((b.kind, b.device), 0), b.bytes, k1, k2,
-                                                         n_layers))))
+        BufferSize(
+            b.kind,
+            b.device,
+            max(0, round(_lerp(by_key.get((b.kind, b.device), 0), b.bytes, k1, k2, n_layers))),
+        )
         for b in r2.buffers
     )
     d1, d2 = r1.decode_at_depth_tps, r2.decode_at_depth_tps
@@ -510,8 +614,9 @@ def _validate(spec: ProbeSpec) -> None:
     if spec.n_prompt < 1 or spec.n_gen < 1:
         raise ProbeError("n_prompt and n_gen must be at least 1", "bad_input")
     if spec.n_prompt > spec.n_ctx or spec.depth + spec.n_gen > spec.n_ctx:
-        raise ProbeError(f"the context ({spec.n_ctx}) must hold the prompt and depth + generated tokens",
-                         "bad_input")
+        raise ProbeError(
+            f"the context ({spec.n_ctx}) must hold the prompt and depth + generated tokens", "bad_input"
+        )
     if spec.type_k not in KV_CACHE_TYPES or spec.type_v not in KV_CACHE_TYPES:
         raise ProbeError(f"unknown KV cache type {spec.type_k}/{spec.type_v}", "bad_input")
     if spec.type_v not in ("f16", "bf16", "f32") and spec.flash_attn == "off":
@@ -588,9 +693,11 @@ def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResul
         else:
             counts = list(standin_layer_counts(shape))
         for i, k in enumerate(counts):
+
             def sub(p: float, msg: str, i: int = i) -> None:
                 if not report("preparing", (100.0 * i + p) / len(counts), msg):
                     raise ProbeCancelled()
+
             path = _standin_file(truncate_shape(shape, k), spec.model_id, preset, cache, sub, time_left)
             files.append((path, k))
     else:
@@ -599,10 +706,21 @@ def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResul
     results: list[ProbeResult] = []
     for path, _k in files:
         job = {
-            "job": "probe", "path": str(path), "n_ctx": spec.n_ctx, "n_gpu_layers": spec.n_gpu_layers,
-            "n_threads": threads, "n_prompt": spec.n_prompt, "n_gen": spec.n_gen, "depth": spec.depth,
-            "n_batch": spec.n_batch, "n_ubatch": spec.n_ubatch, "flash_attn": spec.flash_attn,
-            "type_k": spec.type_k, "type_v": spec.type_v, "swa_full": spec.swa_full, "reps": spec.reps,
+            "job": "probe",
+            "path": str(path),
+            "n_ctx": spec.n_ctx,
+            "n_gpu_layers": spec.n_gpu_layers,
+            "n_threads": threads,
+            "n_prompt": spec.n_prompt,
+            "n_gen": spec.n_gen,
+            "depth": spec.depth,
+            "n_batch": spec.n_batch,
+            "n_ubatch": spec.n_ubatch,
+            "flash_attn": spec.flash_attn,
+            "type_k": spec.type_k,
+            "type_v": spec.type_v,
+            "swa_full": spec.swa_full,
+            "reps": spec.reps,
         }
         n_files = len(files)
         idx = len(results)

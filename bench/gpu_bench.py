@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from advisor.probe import ProbeError, ProbeSpec, extrapolate, run_probe, truncate_shape  # noqa: E402
 

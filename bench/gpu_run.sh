@@ -10,10 +10,13 @@ mode=${1:-start}; shift || true
 if [ "$mode" = start ]; then
   mkdir -p $LCP $RES /tmp/standins
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  # advisor/__init__.py imports Celery, which the GPU machine lacks: a namespace shim puts
+  # advisor's modules on the path without running that __init__ (and the job runs from /tmp).
+  mkdir -p /tmp/shim/advisor && echo "__path__ = ['$PWD/advisor']" > /tmp/shim/advisor/__init__.py
   cat > /tmp/bench-job.sh <<EOF
 set -x
 cd $PWD
-export PYTHONPATH=/tmp/site:$LCP:$PWD LLAMA_CPP_LIB_PATH=$LCP/build/bin PYTHONUNBUFFERED=1
+export PYTHONPATH=/tmp/shim:/tmp/site:$LCP LLAMA_CPP_LIB_PATH=$LCP/build/bin PYTHONUNBUFFERED=1
 if [ ! -x $LCP/build/bin/llama-bench ]; then
   tar xzf .gpu/llama-cpp-python-*-trimmed.tgz -C $LCP
   cmake -S $LCP/vendor/llama.cpp -B $LCP/build -G Ninja -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
@@ -23,7 +26,8 @@ if [ ! -x $LCP/build/bin/llama-bench ]; then
   echo "build rc=\$?"
 fi
 ls $LCP/build/bin
-python3 bench/gpu_bench.py --bin $LCP/build/bin --work /tmp/standins --out $RES $*
+cd /tmp
+python3 $PWD/bench/gpu_bench.py --bin $LCP/build/bin --work /tmp/standins --out $RES $*
 EOF
   setsid nohup bash /tmp/bench-job.sh > $RES/job.log 2>&1 < /dev/null &
   echo started
