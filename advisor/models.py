@@ -46,6 +46,14 @@ class ProbeRun(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # At most one queued/running probe per identical request: concurrent duplicates collapse.
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_probe_per_request",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"probe #{self.pk} {self.source}:{self.model_id or self.gguf_path} {self.status}"
@@ -94,3 +102,16 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"token {self.label or self.pk} of {self.user}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker that serves a host's probe queue says it is alive every few seconds."""
+
+    host_id = models.CharField(max_length=200, unique=True)
+    hostname = models.CharField(max_length=200)
+    queue = models.CharField(max_length=250)
+    last_seen = models.DateTimeField()
+    info = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"worker {self.hostname} ({self.queue})"

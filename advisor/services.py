@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from advisor.models import ProbeRun
 
 
 @dataclass(frozen=True)
@@ -63,3 +67,262 @@ def load_file_catalog() -> tuple[int, int]:
             created += was_created
             updated += not was_created
     return created, updated
+
+
+# ---------------------------------------------------------------------------------------------
+# Probes: start, execute (in the worker), cancel, reap runs whose worker died.
+# ---------------------------------------------------------------------------------------------
+
+HEARTBEAT_EVERY_S = 5
+WORKER_STALE_AFTER_S = 30  # a worker that has not said it is alive for this long is gone
+RUN_STALE_AFTER_S = 45  # a running probe whose heartbeat is older than this has lost its worker
+
+
+class ProbeRequestError(ValueError):
+    """The probe request itself is wrong (unknown model, bad quant, path outside MODELS_DIR...)."""
+
+
+class WorkerUnavailable(RuntimeError):
+    """No worker (or no broker) can take the probe now; nothing was queued."""
+
+
+@dataclass(frozen=True)
+class ProbeRequest:
+    source: str = "smollm2"  # "smollm2" | "standin" | "gguf"
+    model_id: str = ""
+    gguf_path: str = ""
+    quant: str = ""
+    ctx: int = 4096
+    gpu_layers: int = -1
+
+    def dedupe_key(self, host: str) -> str:
+        import hashlib
+
+        raw = "|".join(
+            map(
+                str, (host, self.source, self.model_id, self.gguf_path, self.quant, self.ctx, self.gpu_layers)
+            )
+        )
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def validate_probe_request(req: ProbeRequest) -> ProbeRequest:
+    from advisor import probe
+
+    if req.source not in ("smollm2", "standin", "gguf"):
+        raise ProbeRequestError(f"source must be one of smollm2, standin, gguf (got {req.source!r})")
+    if not 256 <= req.ctx <= 131072:
+        raise ProbeRequestError(f"ctx must be between 256 and 131072 tokens for a probe (got {req.ctx})")
+    if not -1 <= req.gpu_layers <= 1000:
+        raise ProbeRequestError(f"gpu_layers must be -1 (all) or 0-1000 (got {req.gpu_layers})")
+    if req.source == "standin":
+        from advisor.catalog.models_catalog import get_model
+
+        try:
+            get_model(req.model_id)
+        except KeyError as exc:
+            raise ProbeRequestError(
+                str(exc.args[0]) if exc.args else f"unknown model {req.model_id!r}"
+            ) from exc
+        if req.quant not in probe.QUANT_PRESETS:
+            raise ProbeRequestError(
+                f"quant {req.quant!r} cannot be made by llama.cpp's quantizer here; "
+                f"choose one of {', '.join(probe.QUANT_PRESETS)}"
+            )
+    if req.source == "gguf":
+        try:
+            probe.confined_gguf(req.gguf_path, str(settings.MODELS_DIR))
+        except probe.ProbeError as exc:
+            raise ProbeRequestError(str(exc)) from exc
+    return req
+
+
+def live_worker(host: str) -> bool:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from advisor.models import WorkerHeartbeat
+
+    cutoff = timezone.now() - timedelta(seconds=WORKER_STALE_AFTER_S)
+    return WorkerHeartbeat.objects.filter(host_id=host, last_seen__gte=cutoff).exists()
+
+
+def start_probe(req: ProbeRequest, user: Any = None, host: str | None = None) -> tuple[ProbeRun, bool]:
+    """Queue a probe on ``host``'s queue. Returns (run, created); a duplicate returns the active run.
+
+    Raises ProbeRequestError for a bad request and WorkerUnavailable when no worker or broker
+    can take it, so nothing is queued silently and lost.
+    """
+    from django.db import IntegrityError, transaction
+
+    from advisor.models import ProbeRun
+
+    req = validate_probe_request(req)
+    host = host or host_id()
+    key = req.dedupe_key(host)
+    reap_stale_runs()
+    existing = ProbeRun.objects.filter(dedupe_key=key, status__in=ProbeRun.ACTIVE).first()
+    if existing is not None:
+        return existing, False
+    if not live_worker(host):
+        raise WorkerUnavailable(
+            f"No probe worker is running for host {host!r}: start one with 'python manage.py start_worker' "
+            "(scripts/run starts it for you). Nothing was queued."
+        )
+    try:
+        with transaction.atomic():
+            run = ProbeRun.objects.create(
+                host_id=host, source=req.source, model_id=req.model_id, gguf_path=req.gguf_path,
+                quant=req.quant, ctx=req.ctx, gpu_layers=req.gpu_layers, dedupe_key=key,
+                requested_by=user if getattr(user, "is_authenticated", False) else None,
+            )  # fmt: skip
+    except IntegrityError:
+        # A concurrent identical request won the race: return its run.
+        existing = ProbeRun.objects.filter(dedupe_key=key, status__in=ProbeRun.ACTIVE).first()
+        if existing is None:
+            raise
+        return existing, False
+    _enqueue(run)
+    return run, True
+
+
+def _enqueue(run: ProbeRun) -> None:
+    from advisor.tasks import run_probe
+
+    try:
+        result = run_probe.apply_async(args=(run.pk,), queue=probe_queue_name(run.host_id), retry=False)
+    except Exception as exc:  # kombu raises many kinds (OperationalError, ConnectionError...)
+        _finish(
+            run.pk,
+            "failed",
+            error=f"The task broker is unavailable ({exc.__class__.__name__}); nothing was queued.",
+        )
+        raise WorkerUnavailable(f"The task broker is unavailable: {exc}. The probe was not queued.") from exc
+    type(run).objects.filter(pk=run.pk).update(celery_task_id=result.id)
+
+
+def _finish(run_id: int, status: str, *, error: str = "", result: dict | None = None) -> None:
+    from django.utils import timezone
+
+    from advisor.models import ProbeRun
+
+    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "error": error[:4000]}
+    if result is not None:
+        fields.update(result=result, percent=100, stage="done")
+    ProbeRun.objects.filter(pk=run_id, status__in=ProbeRun.ACTIVE).update(**fields)
+
+
+def reap_stale_runs() -> int:
+    """Fail running probes whose worker stopped sending heartbeats (killed, crashed, machine gone)."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from advisor.models import ProbeRun
+
+    cutoff = timezone.now() - timedelta(seconds=RUN_STALE_AFTER_S)
+    stale = ProbeRun.objects.filter(status=ProbeRun.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    count = 0
+    for run in stale:
+        count += ProbeRun.objects.filter(pk=run.pk, status=ProbeRun.Status.RUNNING).update(
+            status=ProbeRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error=f"The worker stopped responding during the '{run.stage}' stage (killed or crashed); "
+            f"no heartbeat for over {RUN_STALE_AFTER_S} s.",
+        )
+    return count
+
+
+def cancel_probe(run_id: int) -> bool:
+    from django.utils import timezone
+
+    from advisor.models import ProbeRun
+
+    queued = ProbeRun.objects.filter(pk=run_id, status=ProbeRun.Status.QUEUED).update(
+        status=ProbeRun.Status.CANCELLED, finished_at=timezone.now(), error="Cancelled before it started."
+    )
+    running = ProbeRun.objects.filter(pk=run_id, status=ProbeRun.Status.RUNNING).update(cancel_requested=True)
+    return bool(queued or running)
+
+
+def probe_spec_for(run: ProbeRun) -> Any:
+    from advisor import probe
+
+    return probe.ProbeSpec(
+        source=run.source,  # type: ignore[arg-type]
+        gguf_path=run.gguf_path or None,
+        models_dir=str(settings.MODELS_DIR),
+        model_id=run.model_id or None,
+        preset=run.quant or "Q4_K_M",
+        n_ctx=run.ctx,
+        n_gpu_layers=run.gpu_layers,
+        time_limit_s=float(settings.PROBE_TIME_LIMIT),
+        cache_dir=str(settings.STANDIN_CACHE_DIR),
+    )
+
+
+def execute_probe(run_id: int) -> str:
+    """Run a queued probe (in the worker). Idempotent: a redelivered task never runs a probe twice."""
+    import threading
+
+    from django.utils import timezone
+
+    from advisor import probe
+    from advisor.models import ProbeRun
+
+    claimed = ProbeRun.objects.filter(pk=run_id, status=ProbeRun.Status.QUEUED).update(
+        status=ProbeRun.Status.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        stage="preparing",
+    )
+    if not claimed:
+        # Already ran, running elsewhere, or cancelled; a redelivery after a worker death ends here.
+        reap_stale_runs()
+        run = ProbeRun.objects.filter(pk=run_id).first()
+        return run.status if run else "missing"
+    run = ProbeRun.objects.get(pk=run_id)
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.wait(HEARTBEAT_EVERY_S):
+            ProbeRun.objects.filter(pk=run_id, status=ProbeRun.Status.RUNNING).update(
+                heartbeat_at=timezone.now()
+            )
+
+    def on_progress(p: probe.ProbeProgress) -> bool:
+        ProbeRun.objects.filter(pk=run_id).update(
+            stage=p.stage, percent=max(0, min(100, round(p.percent))), heartbeat_at=timezone.now()
+        )
+        return not ProbeRun.objects.filter(pk=run_id, cancel_requested=True).exists()
+
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
+    try:
+        result = probe.run_probe(probe_spec_for(run), on_progress)
+    except probe.ProbeCancelled:
+        _finish(run_id, ProbeRun.Status.CANCELLED, error="Cancelled while running.")
+    except probe.ProbeError as exc:
+        _finish(run_id, ProbeRun.Status.FAILED, error=str(exc))
+    except Exception as exc:  # the worker must survive anything the probe throws
+        _finish(run_id, ProbeRun.Status.FAILED, error=f"Unexpected error: {exc.__class__.__name__}: {exc}")
+    else:
+        _finish(run_id, ProbeRun.Status.SUCCEEDED, result=result.to_dict())
+    finally:
+        stop.set()
+    return ProbeRun.objects.get(pk=run_id).status
+
+
+def record_worker_heartbeat(host: str, hostname: str, queue: str, info: dict[str, Any]) -> None:
+    from django.utils import timezone
+
+    from advisor.models import WorkerHeartbeat
+
+    WorkerHeartbeat.objects.update_or_create(
+        host_id=host,
+        defaults={"hostname": hostname, "queue": queue, "last_seen": timezone.now(), "info": info},
+    )
