@@ -87,6 +87,30 @@ def test_every_record_cites_sources(model: models_catalog.CatalogModel) -> None:
     )
 
 
+QUALITY_METRICS = {
+    "MMLU-Pro (Open LLM Leaderboard v2, normalized)",
+    "MMLU-Pro (reported by the developer)",
+    "MMLU-Pro (reported by the developer), of the unquantized model",
+    "MMLU-Pro (base model, reported by the developer)",
+    "MMLU-Pro (of the base model, reported by the developer)",
+}
+
+
+@pytest.mark.parametrize("model", [m for m in MODELS if m.quality], ids=lambda m: m.id)
+def test_quality_is_a_known_metric_in_range(model: models_catalog.CatalogModel) -> None:
+    assert model.quality is not None
+    assert model.quality.metric in QUALITY_METRICS  # scores are comparable only within one metric
+    assert 0 < model.quality.score <= 100
+    assert model.quality.source.startswith("https://")
+
+
+def test_most_records_have_quality_and_gguf_repos() -> None:
+    assert sum(1 for m in MODELS if m.quality) >= 100
+    assert sum(1 for m in MODELS if m.gguf_repos) >= 100
+    for m in MODELS:
+        assert all(repo.count("/") == 1 and "gguf" in repo.lower() for repo in m.gguf_repos), m.id
+
+
 def test_spot_check_llama_3_1_8b() -> None:
     m = get_model("llama-3.1-8b-instruct")
     assert (m.n_layers, m.hidden_size, m.n_heads, m.n_kv_heads, m.head_dim) == (32, 4096, 32, 8, 128)
@@ -126,6 +150,25 @@ def test_spot_check_deepseek_v3_mla() -> None:
     total, active = count_params(shape)
     assert 670e9 < total < 672e9  # 671B main model; the 14B MTP module is not in the GGUF
     assert 36e9 < active < 38e9  # "37B activated"
+
+
+def test_spot_check_granite_4_hybrid_layers() -> None:
+    m = get_model("granite-4.0-h-tiny")
+    shape = m.to_shape()
+    assert shape.arch == "granitehybrid"
+    attention = [i for i, recurrent in enumerate(shape.recurrent_layers) if not recurrent]
+    assert attention == [5, 15, 25, 35]  # config.json layer_types: 4 attention layers among 40
+    assert [shape.kv_heads_at(i) for i in (4, 5)] == [0, 4]
+    assert (shape.ssm_d_state, shape.ssm_d_inner, shape.ssm_n_group, shape.ssm_dt_rank) == (128, 3072, 1, 48)
+    assert count_params(shape)[0] == m.params_total  # the safetensors count, exactly
+
+
+def test_spot_check_qwen3_next_linear_attention() -> None:
+    shape = get_model("qwen3-next-80b-a3b-instruct").to_shape()
+    assert shape.arch == "qwen3next"
+    # full_attention_interval 4: layers 3, 7, ... keep a KV cache, the rest are gated delta-net layers.
+    assert [i for i, r in enumerate(shape.recurrent_layers) if not r] == list(range(3, 48, 4))
+    assert (shape.n_experts, shape.n_experts_used, shape.shared_experts) == (512, 10, 1)
 
 
 def test_spot_check_mistral_nemo_head_dim() -> None:

@@ -14,14 +14,15 @@ The formulas follow the tensor lists llama.cpp loads per architecture
   ``wkv_b [kv_lora, n_head*(nope+v)]``, ``wo [n_head*v, n_embd]``;
 * gated FFN (SwiGLU/GeGLU): gate, up and down, ``3 * n_embd * n_ff``;
 * MoE: the same per expert, plus the router ``ffn_gate_inp [n_embd, n_expert]``;
-* Mamba-2 (``src/models/graph-context-mamba.cpp``):
+* Mamba-2 (``src/models/granite-hybrid.cpp``):
   ``ssm_in [n_embd, 2*d_inner + 2*n_group*d_state + n_head]``,
-  ``ssm_conv1d [d_conv, d_inner + 2*n_group*d_state]``, ``ssm_a``, ``ssm_d``, ``ssm_dt`` per head,
-  ``ssm_norm [d_inner]``, ``ssm_out [d_inner, n_embd]``;
+  ``ssm_conv1d [d_conv, d_inner + 2*n_group*d_state]`` and its bias, ``ssm_a``, ``ssm_d``, ``ssm_dt``
+  per head, ``ssm_norm [d_inner]``, ``ssm_out [d_inner, n_embd]``;
 * gated delta-net (Qwen3-Next, ``src/models/qwen3next.cpp``):
   ``in_proj_qkvz [n_embd, 2*key_dim + 2*d_inner]``, ``in_proj_ba [n_embd, 2*n_head]``,
   a conv over ``2*key_dim + d_inner`` channels and ``ssm_out [d_inner, n_embd]``,
-  where ``key_dim = n_group * d_state``.
+  where ``key_dim = n_group * d_state``. Its attention layers' output gate (a second ``wq`` half) is left
+  out: under 0.2% of Qwen3-Next-80B.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _recurrent_params(shape: ModelShape) -> int:
         return in_proj + conv + per_head + norm + d_inner * d
     groups = 2 * shape.ssm_n_group * shape.ssm_d_state
     in_proj = d * (2 * d_inner + groups + n_heads)
-    conv = (d_inner + groups) * shape.ssm_d_conv
+    conv = (d_inner + groups) * (shape.ssm_d_conv + 1)  # kernel plus ``ssm_conv1d_b``
     per_head = 3 * n_heads  # A_log, D, dt_bias
     return in_proj + conv + per_head + d_inner + d_inner * d
 
