@@ -104,6 +104,11 @@ def test_quality_is_a_known_metric_in_range(model: models_catalog.CatalogModel) 
     assert model.quality.source.startswith("https://")
 
 
+@pytest.mark.parametrize("model", [m for m in MODELS if "long-documents" in m.use_cases], ids=lambda m: m.id)
+def test_long_document_models_have_long_contexts(model: models_catalog.CatalogModel) -> None:
+    assert model.context_max >= 65536
+
+
 def test_most_records_have_quality_and_gguf_repos() -> None:
     assert sum(1 for m in MODELS if m.quality) >= 100
     assert sum(1 for m in MODELS if m.gguf_repos) >= 100
