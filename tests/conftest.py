@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,7 +95,9 @@ class Worker:
                 "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
                 "--without-heartbeat"]  # fmt: skip
         with open(self.logfile, "ab") as log:
-            self.proc = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         return self
 
     def stop(self) -> None:
@@ -105,6 +108,14 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def kill_hard(self) -> None:
+        """SIGKILL the worker and every process it started, as when a machine or container dies."""
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
 
     def log(self) -> str:
         return self.logfile.read_text(errors="replace")
@@ -153,3 +164,39 @@ def page(browser: object) -> Iterator[object]:
     page = context.new_page()
     yield page
     context.close()
+
+
+PROBE_HOST = "ci-probe-host"
+
+
+def wait_for(predicate: Any, timeout: float, what: str, worker: Any = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            log = worker.log()[-4000:] if worker is not None else ""
+            raise AssertionError(f"timed out waiting for {what}\n--- worker log ---\n{log}")
+        time.sleep(0.5)
+
+
+def worker_db_url() -> str:
+    from django.conf import settings
+
+    return f"sqlite:///{settings.DATABASES['default']['NAME']}"
+
+
+@pytest.fixture
+def probe_worker(redis_url: str, make_worker: Any) -> Any:
+    """A real Celery worker serving PROBE_HOST's probe queue over real Redis, on the test database."""
+    from advisor.celery import app
+    from advisor.models import WorkerHeartbeat
+
+    # The test process sends through the same Redis as the worker (session-wide: the pool is cached).
+    app.conf.broker_url = redis_url
+    app.conf.result_backend = redis_url
+    worker = make_worker(
+        redis_url, redis_url, queues=f"default,probes.{PROBE_HOST}", DATABASE_URL=worker_db_url()
+    )
+    wait_for(
+        lambda: WorkerHeartbeat.objects.filter(host_id=PROBE_HOST).exists(), 60, "worker heartbeat", worker
+    )
+    return worker

@@ -3,42 +3,16 @@ on the CPU with llama.cpp, and its measured result is stored."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
-from django.conf import settings
 
 from advisor import services
-from advisor.models import ProbeRun, WorkerHeartbeat
+from advisor.models import ProbeRun
+from tests.conftest import PROBE_HOST as HOST
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-HOST = "ci-probe-host"
-
-
-def worker_db_url() -> str:
-    return f"sqlite:///{settings.DATABASES['default']['NAME']}"
-
-
-def wait_for(predicate: Any, timeout: float, what: str, worker: Any) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n--- worker log ---\n{worker.log()[-4000:]}")
-        time.sleep(0.5)
-
-
-@pytest.fixture
-def probe_worker(redis_url: str, make_worker: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from advisor.celery import app
-
-    # The test process sends through the same real Redis as the worker (session-wide: the pool is cached).
-    app.conf.broker_url = redis_url
-    app.conf.result_backend = redis_url
-    worker = make_worker(redis_url, redis_url, queues=f"default,probes.{HOST}", DATABASE_URL=worker_db_url())
-    wait_for(lambda: WorkerHeartbeat.objects.filter(host_id=HOST).exists(), 60, "worker heartbeat", worker)
-    return worker
 
 
 def test_smollm2_probe_runs_through_celery_and_is_stored(probe_worker: Any) -> None:
