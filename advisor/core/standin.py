@@ -185,3 +185,27 @@ def write_standin(
     with open(out, "r+b") as f:
         f.truncate(_pad(header_end, GGUF_ALIGNMENT) + data_size)
     return out
+
+
+def quantize_standin(f16_path: str | os.PathLike[str], out_path: str | os.PathLike[str], preset: str) -> Path:
+    """Quantize a stand-in with llama.cpp's own ``llama_model_quantize`` (llama-cpp-python), so the
+    per-tensor type mix is llama.cpp's. Presets whose tensors need an importance matrix (IQ1/IQ2,
+    Q2_K_S; ``tensor_requires_imatrix`` in src/llama-quant.cpp) are refused by llama.cpp."""
+    import llama_cpp
+
+    from advisor.core.quantize import ftype_by_name
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = int(ftype_by_name(preset))
+    params.nthread = 2
+    out = Path(out_path)
+    rc = llama_cpp.llama_model_quantize(str(f16_path).encode(), str(out).encode(), ctypes_pointer(params))
+    if rc != 0:
+        raise RuntimeError(f"llama_model_quantize failed ({rc}) for {preset}")
+    return out
+
+
+def ctypes_pointer(obj: Any) -> Any:
+    import ctypes
+
+    return ctypes.byref(obj)
