@@ -195,3 +195,15 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# A cache shared by every process (web workers, Celery): rate limits and computed recommendations.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+    )
+}
+# Rate limits for the expensive actions: requests per user (or token, or IP) per minute.
+PROBE_RATE_PER_MINUTE = env_int("PROBE_RATE_PER_MINUTE", 6)
+IMPORT_RATE_PER_MINUTE = env_int("IMPORT_RATE_PER_MINUTE", 10)
