@@ -89,14 +89,15 @@ def test_hf_formats_bits_per_weight() -> None:
     nf4_dq = hf_weights_bytes(LLAMA31_8B, HFFormat(HFQuant.BNB_NF4, double_quant=True))
     gptq = hf_weights_bytes(LLAMA31_8B, HFFormat(HFQuant.GPTQ, bits=4, group_size=128))
     embeds = 2 * 4096 * 128256  # token_embd + lm_head stay bf16
-    linear = n_params - embeds - (32 * 2 + 1) * 4096 - 64
-    assert nf4 == pytest.approx(embeds * 2 + linear * 4.5 / 8, rel=1e-4)
+    small = (32 * 2 + 1) * 4096 + 64  # norms and rope_freqs stay bf16
+    linear = n_params - embeds - small
+    assert nf4 == pytest.approx((embeds + small) * 2 + linear * 4.5 / 8, rel=1e-4)
     assert nf4_dq < nf4
-    assert (nf4_dq - embeds * 2) * 8 / linear == pytest.approx(4.127, abs=1e-3)
+    assert (nf4_dq - (embeds + small) * 2) * 8 / linear == pytest.approx(4.127, abs=1e-3)
     awq = hf_weights_bytes(LLAMA31_8B, HFFormat(HFQuant.AWQ, bits=4, group_size=128))
     # AWQ: 4 bits + fp16 scale and 4-bit zero per group of 128 = 4 + 20/128 exactly
-    assert (awq - embeds * 2) * 8 / linear == pytest.approx(4 + 20 / 128, abs=1e-6)
+    assert (awq - (embeds + small) * 2) * 8 / linear == pytest.approx(4 + 20 / 128, abs=1e-6)
     # GPTQ adds an int32 g_idx per input column: 32/out_features bits on top
-    assert 4 + 20 / 128 < (gptq - embeds * 2) * 8 / linear < 4.17
+    assert 4 + 20 / 128 < (gptq - (embeds + small) * 2) * 8 / linear < 4.17
     int8 = hf_weights_bytes(LLAMA31_8B, HFFormat(HFQuant.BNB_INT8))
-    assert (int8 - embeds * 2) * 8 / linear == pytest.approx(8.0, abs=0.02)
+    assert (int8 - (embeds + small) * 2) * 8 / linear == pytest.approx(8.0, abs=0.02)
