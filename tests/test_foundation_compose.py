@@ -41,7 +41,25 @@ def test_docker_compose_config_when_the_client_has_compose() -> None:
         # No compose plugin on this machine: the YAML tests above are the check.
         return
     env = {"SECRET_KEY": "k", "POSTGRES_PASSWORD": "p", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [docker, "compose", "config", "-q"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    result = subprocess.run([docker, "compose", "config", "-q"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_is_clean_with_the_compose_environment() -> None:
+    import os
+    import re
+    import sys
+
+    env = load_compose()["services"]["web"]["environment"]
+
+    def expand(value: str) -> str:  # ${VAR:-default} -> default, ${VAR:?msg} -> a test value
+        value = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+        return re.sub(r"\$\{[A-Z_]+:\?[^}]*\}", "compose-test-secret-value-that-is-long-and-random-4f9#x!", value)
+
+    full = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"}}
+    full.update({k: expand(v) for k, v in env.items() if k not in {"DATABASE_URL", "REDIS_URL"}})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=full, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
