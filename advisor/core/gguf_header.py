@@ -596,12 +596,12 @@ def shape_from_gguf(h: GGUFHeader) -> ModelShape:
         kw.update(n_experts=n_experts, n_experts_used=max(used), expert_ffn_size=expert_ffn)
         shared_count = _opt_int(h, p + "expert_shared_count", 0)
         shared_ffn = _opt_int(h, p + "expert_shared_feed_forward_length", 0)
+        # Width per shared expert, as advisor/core/params.py counts it: a length key describes one
+        # shared block (qwen2moe, qwen3next); deepseek2 has a count of experts of expert width.
         if shared_ffn:
-            kw.update(
-                shared_experts=shared_count or 1, shared_expert_ffn_size=shared_ffn * (shared_count or 1)
-            )
+            kw.update(shared_experts=1, shared_expert_ffn_size=shared_ffn)
         elif shared_count:
-            kw.update(shared_experts=shared_count, shared_expert_ffn_size=expert_ffn * shared_count)
+            kw.update(shared_experts=shared_count, shared_expert_ffn_size=expert_ffn)
         kw["first_dense_layers"] = _opt_int(h, p + "leading_dense_block_count", 0)
 
     kv_lora = _opt_int(h, p + "attention.kv_lora_rank", 0)

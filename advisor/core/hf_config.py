@@ -19,8 +19,9 @@ Conventions shared with the catalog (``advisor/catalog/models_catalog.py``):
   ``value_head_dim`` = ``v_head_dim``; the KV engine sizes the latent cache from
   ``kv_lora_rank`` and ``qk_rope_head_dim``.
 - ``shared_experts`` counts shared experts and ``shared_expert_ffn_size`` is the FFN width of
-  the shared block as the checkpoint stores it (Qwen: ``shared_expert_intermediate_size``;
-  DeepSeek: ``moe_intermediate_size`` per shared expert, times ``n_shared_experts``).
+  one of them (``advisor/core/params.py`` counts ``shared_experts * 3 * d * shared_expert_ffn_size``):
+  Qwen's single shared block is ``shared_expert_intermediate_size`` wide, DeepSeek's
+  ``n_shared_experts`` blocks are ``moe_intermediate_size`` wide each.
 """
 
 from __future__ import annotations
@@ -355,7 +356,7 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
             n_experts_used=cfg.opt("num_experts_per_tok", default=0) if n_routed else 0,
             expert_ffn_size=moe_ffn if n_routed else 0,
             shared_experts=n_shared,
-            shared_expert_ffn_size=moe_ffn * n_shared,
+            shared_expert_ffn_size=moe_ffn if n_shared else 0,
             first_dense_layers=min(dense, n_layers),
         )
         rope = cfg.req("qk_rope_head_dim")
