@@ -41,3 +41,38 @@ GEMMA3_270M = ModelShape(
     sliding_window=512,
     swa_layers=tuple((i + 1) % 6 != 0 for i in range(18)),
 )
+
+# Qwen2.5-0.5B-Instruct: advisor/catalog/data/models/qwen2_5.json (from its HF config.json).
+QWEN25_05B = ModelShape(
+    arch="qwen2",
+    n_layers=24,
+    hidden_size=896,
+    n_heads=14,
+    n_kv_heads=2,
+    head_dim=64,
+    ffn_size=4864,
+    vocab_size=151936,
+    context_max=32768,
+    tied_embeddings=True,
+)
+
+# Qwen3-0.6B: advisor/catalog/data/models/qwen3.json (from its HF config.json).
+QWEN3_06B = ModelShape(
+    arch="qwen3",
+    n_layers=28,
+    hidden_size=1024,
+    n_heads=16,
+    n_kv_heads=8,
+    head_dim=128,
+    ffn_size=3072,
+    vocab_size=151936,
+    context_max=40960,
+    tied_embeddings=True,
+)
+
+SHAPES = {
+    "SMOLLM2_135M": SMOLLM2_135M,
+    "GEMMA3_270M": GEMMA3_270M,
+    "QWEN25_05B": QWEN25_05B,
+    "QWEN3_06B": QWEN3_06B,
+}

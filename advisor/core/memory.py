@@ -1,0 +1,677 @@
+"""Memory estimate: what llama.cpp (or transformers) allocates for a model on given hardware.
+
+Sources (llama.cpp vendored in llama-cpp-python 0.3.36):
+
+* context sizes: ``src/llama-context.cpp`` (n_ctx padded to 256, n_ctx_seq = n_ctx / n_seq padded to
+  256 unless kv_unified; n_ubatch = min(n_batch, n_ubatch); n_outputs_max = n_batch; the worst-case
+  graph is reserved for n_tokens = min(n_ctx, n_ubatch) with n_outputs = min(n_tokens, n_outputs_max)).
+* KV cache: ``src/llama-kv-cache.cpp`` (one K and one V tensor per layer with KV, n_embd_k_gqa x kv_size
+  x n_stream; MLA keeps K only), ``src/llama-kv-cache-iswa.cpp`` (SWA layers get
+  pad256(min(kv_size, n_swa * (unified ? n_seq : 1) + n_ubatch)) cells, or kv_size with swa_full),
+  ``src/llama-memory-recurrent.cpp`` (F32 r/s states of n_embd_r / n_embd_s per sequence),
+  ``src/llama-hparams.cpp`` (n_embd_r, n_embd_s).
+* placement: ``src/llama-model.cpp`` load_tensors: the input layer (token_embd) stays on the CPU;
+  i_gpu_start = n_layer + 1 - n_gpu_layers, so the output layer is the first to be offloaded; layers
+  are split over GPUs by cumulative free memory or tensor_split. A tied output is a duplicate of
+  token_embd loaded into the output layer's buffer.
+* compute buffers: fitted to CPU runs of this llama.cpp (``bench/data/cpu_buffers``): the logits of
+  n_outputs x n_vocab F32 dominate; without flash attention the KQ scores and mask take
+  4 * n_tokens * n_kv * (n_head + 1) bytes. GPU backends are assumed to follow the same graph; their
+  buffers are to be checked against the GPU measurements in bench/data.
+* overhead: per-backend constants in ``BACKEND_OVERHEAD_BYTES``, NOT measured yet (see there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from advisor.core.ggml_types import GGMLType, row_bytes, tensor_bytes, type_by_name
+from advisor.core.quantize import HFFormat, HFQuant, hf_weights_bytes, tensor_types
+from advisor.core.runtimes import RuntimePreset, runtime
+from advisor.core.shape import ModelShape
+from advisor.core.tensors import tensor_inventory
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+# Driver/runtime memory outside every ggml buffer (CUDA context, cuBLAS workspace, pool slack).
+# TO BE MEASURED: another helper measures these on an H100 and writes bench/data/; until then these
+# are placeholders and every result says so in ``overhead_source``. CPU has no device context.
+BACKEND_OVERHEAD_BYTES: dict[str, int] = {
+    "cuda": 512 * MIB,  # placeholder, to be measured (REFERENCE.md section 4: "several hundred MiB")
+    "rocm": 512 * MIB,  # placeholder, to be measured
+    "metal": 0,  # placeholder, to be measured
+    "vulkan": 512 * MIB,  # placeholder, to be measured
+    "cpu": 0,
+}
+OVERHEAD_MEASURED = False
+
+# llama.cpp's own --fit leaves this much free per device (common/common.h fit_params_target).
+LLAMA_FIT_MARGIN_BYTES = 1024 * MIB
+
+# KV cache types llama.cpp accepts for -ctk/-ctv (common/arg.cpp kv_cache_types).
+KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
+
+
+def _pad(x: int, n: int) -> int:
+    return (x + n - 1) // n * n
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Device:
+    """One accelerator (or the host when ``kind == "cpu"``).
+
+    ``free_bytes`` is what the runtime may use. For Apple unified memory give the machine's RAM as
+    ``free_bytes`` and the share the GPU may wire as ``unified_fraction`` (macOS lets Metal use about
+    2/3..3/4 of RAM by default; pass the value you trust)."""
+
+    name: str
+    kind: str  # "cuda" | "rocm" | "metal" | "vulkan" | "cpu"
+    free_bytes: int
+    unified_fraction: float | None = None
+
+    @property
+    def usable_bytes(self) -> int:
+        if self.unified_fraction is not None:
+            return int(self.free_bytes * self.unified_fraction)
+        return self.free_bytes
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """What to estimate.
+
+    Weights: ``preset`` (llama.cpp file type such as "Q4_K_M"), or explicit ``tensor_types`` (name ->
+    ggml type name, e.g. read from a GGUF header), or ``hf_format`` for the transformers runtime.
+    Context: ``n_ctx`` (None: the runtime's default, else the model's training context), ``n_batch``,
+    ``n_ubatch``, ``n_parallel`` (sequences), ``kv_unified``, ``type_k``/``type_v`` ("f16", "q8_0", ...),
+    ``flash_attn`` (True/False/None = runtime default, "auto" resolves to on), ``swa_full``.
+    Placement: ``devices`` (GPUs; empty or ``cpu_only`` = CPU only), ``host_ram_bytes`` (free RAM),
+    ``n_gpu_layers`` (None = the most that fit, like llama.cpp's --fit; -1 = all), ``tensor_split``
+    (fractions per GPU; default: by free memory). ``margin_bytes`` is kept free on every GPU.
+    """
+
+    shape: ModelShape
+    preset: str | None = "Q4_K_M"
+    tensor_types: tuple[tuple[str, str], ...] = ()
+    hf_format: HFFormat | None = None
+    runtime: str = "llama-server"
+    n_ctx: int | None = None
+    n_batch: int | None = None
+    n_ubatch: int | None = None
+    n_parallel: int | None = None
+    kv_unified: bool | None = None
+    type_k: str = "f16"
+    type_v: str = "f16"
+    flash_attn: bool | None = None
+    swa_full: bool | None = None
+    devices: tuple[Device, ...] = ()
+    host_ram_bytes: int | None = None
+    n_gpu_layers: int | None = None
+    tensor_split: tuple[float, ...] = ()
+    cpu_only: bool = False
+    margin_bytes: int = 0
+    overhead_bytes: int | None = None  # overrides BACKEND_OVERHEAD_BYTES per GPU
+
+
+# --------------------------------------------------------------------------------------------------
+# outputs
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeviceMemory:
+    """Bytes on one device. ``name == "host"`` is system RAM (CPU layers, CPU KV, host buffers)."""
+
+    name: str
+    kind: str
+    weights_bytes: int
+    kv_cache_bytes: int
+    compute_bytes: int
+    overhead_bytes: int
+    capacity_bytes: int | None = None
+    n_layers: int = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.overhead_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.capacity_bytes is None or self.total_bytes <= self.capacity_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "weights_bytes": self.weights_bytes,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "compute_bytes": self.compute_bytes,
+            "overhead_bytes": self.overhead_bytes,
+            "total_bytes": self.total_bytes,
+            "capacity_bytes": self.capacity_bytes,
+            "n_layers": self.n_layers,
+            "fits": self.fits,
+        }
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    """The context as llama.cpp resolves it (after padding and runtime defaults)."""
+
+    n_ctx: int
+    n_ctx_seq: int
+    n_seq: int
+    kv_unified: bool
+    n_batch: int
+    n_ubatch: int
+    n_outputs: int
+    flash_attn: bool
+    swa_full: bool
+    type_k: str
+    type_v: str
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Estimate for one request. ``devices`` holds every GPU then the host. ``fit`` is "full_gpu"
+    (every layer and the output on GPUs), "partial", "cpu" or "no_fit". ``max_context`` is the
+    largest n_ctx (multiple of 256, up to the model's maximum) that still fits with the chosen
+    placement (0 when nothing fits). ``n_gpu_layers`` is what was used (llama.cpp counting: the
+    output layer counts as one)."""
+
+    devices: tuple[DeviceMemory, ...]
+    fit: str
+    max_context: int
+    n_gpu_layers: int
+    context: ContextSettings
+    runtime: str
+    weights_bytes: int
+    kv_cache_bytes: int
+    compute_bytes: int
+    overhead_bytes: int
+    overhead_source: str
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def gpu_bytes(self) -> int:
+        return sum(d.total_bytes for d in self.devices if d.name != "host")
+
+    @property
+    def cpu_bytes(self) -> int:
+        return sum(d.total_bytes for d in self.devices if d.name == "host")
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.context
+        return {
+            "memory": {
+                "weights_bytes": self.weights_bytes,
+                "kv_cache_bytes": self.kv_cache_bytes,
+                "compute_bytes": self.compute_bytes,
+                "overhead_bytes": self.overhead_bytes,
+                "gpu_bytes": self.gpu_bytes,
+                "cpu_bytes": self.cpu_bytes,
+                "devices": [d.to_dict() for d in self.devices],
+                "overhead_source": self.overhead_source,
+            },
+            "fit": self.fit,
+            "max_context": self.max_context,
+            "n_gpu_layers": self.n_gpu_layers,
+            "runtime": self.runtime,
+            "context": {
+                "n_ctx": c.n_ctx,
+                "n_ctx_seq": c.n_ctx_seq,
+                "n_seq": c.n_seq,
+                "kv_unified": c.kv_unified,
+                "n_batch": c.n_batch,
+                "n_ubatch": c.n_ubatch,
+                "flash_attn": c.flash_attn,
+                "swa_full": c.swa_full,
+                "type_k": c.type_k,
+                "type_v": c.type_v,
+            },
+            "speed": {"decode_tps": None, "prefill_tps": None},
+            "notes": list(self.notes),
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# context resolution
+# --------------------------------------------------------------------------------------------------
+
+
+def resolve_context(req: FitRequest, rt: RuntimePreset | None = None, n_ctx: int | None = None) -> ContextSettings:
+    """Apply runtime defaults and llama.cpp's padding (src/llama-context.cpp constructor)."""
+    rt = rt or runtime(req.runtime)
+    s = req.shape
+    want = n_ctx if n_ctx is not None else req.n_ctx
+    if want is None:
+        want = rt.n_ctx if rt.n_ctx is not None else s.context_max
+    n_seq = max(1, req.n_parallel if req.n_parallel is not None else rt.n_parallel)
+    unified = req.kv_unified if req.kv_unified is not None else rt.kv_unified
+    ctx = _pad(max(1, want), 256)
+    if unified:
+        ctx_seq = ctx
+    else:
+        ctx_seq = _pad(ctx // n_seq, 256)
+        ctx = ctx_seq * n_seq
+    n_batch = min(ctx, req.n_batch or rt.n_batch)  # causal models: n_batch = min(n_ctx, n_batch)
+    n_ubatch = min(n_batch, req.n_ubatch or rt.n_ubatch)
+    n_tokens = min(ctx, n_ubatch)
+    n_outputs = min(n_tokens, n_batch)  # n_outputs_max defaults to n_batch
+    # "auto" resolves to on where the backend supports it (llama_context::resolve_fused_ops probe)
+    fa = req.flash_attn if req.flash_attn is not None else rt.flash_attn in ("auto", "on")
+    swa_full = req.swa_full if req.swa_full is not None else rt.swa_full
+    return ContextSettings(
+        n_ctx=ctx,
+        n_ctx_seq=ctx_seq,
+        n_seq=n_seq,
+        kv_unified=unified,
+        n_batch=n_batch,
+        n_ubatch=n_ubatch,
+        n_outputs=n_outputs,
+        flash_attn=fa,
+        swa_full=swa_full,
+        type_k=req.type_k,
+        type_v=req.type_v,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# KV cache
+# --------------------------------------------------------------------------------------------------
+
+
+def _n_shortconv(s: ModelShape) -> int:
+    v = s.extra("shortconv_l_cache", 3)
+    return int(v) if isinstance(v, (int, float)) else 3
+
+
+def recurrent_state_bytes_per_seq(s: ModelShape) -> int:
+    """F32 r + s state of one recurrent layer for one sequence (llama_hparams::n_embd_r/n_embd_s)."""
+    if s.arch == "lfm2":
+        return 4 * s.hidden_size * (_n_shortconv(s) - 1)
+    n_r = max(0, s.ssm_d_conv - 1) * (s.ssm_d_inner + 2 * s.ssm_n_group * s.ssm_d_state)
+    n_s = s.ssm_d_state * s.ssm_d_inner
+    return 4 * (n_r + n_s)
+
+
+def _is_recurrent(s: ModelShape, il: int) -> bool:
+    if s.arch == "lfm2":
+        return s.kv_heads_at(il) == 0
+    return s.is_recurrent_layer(il)
+
+
+def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings) -> tuple[int, ...]:
+    """Bytes of KV cache (or recurrent state) of each layer."""
+    tk, tv = type_by_name(ctx.type_k), type_by_name(ctx.type_v)
+    n_stream = 1 if ctx.kv_unified else ctx.n_seq
+    kv_size = ctx.n_ctx_seq
+    swa_size = kv_size
+    if s.sliding_window and not ctx.swa_full:
+        per = s.sliding_window * (ctx.n_seq if ctx.kv_unified else 1)
+        swa_size = _pad(min(kv_size, per + ctx.n_ubatch), 256)
+    v_max = max((s.v_dim * s.kv_heads_at(i) for i in range(s.n_layers)), default=0)
+    out = []
+    for il in range(s.n_layers):
+        if _is_recurrent(s, il):
+            out.append(recurrent_state_bytes_per_seq(s) * ctx.n_seq)
+            continue
+        if s.is_mla:
+            # MLA: K holds kv_lora_rank + rope dims for one "head", no V tensor.
+            k_width = s.kv_lora_rank + s.qk_rope_head_dim
+            cells = kv_size
+            out.append(row_bytes(tk, k_width) * cells * n_stream)
+            continue
+        n_kv = s.kv_heads_at(il)
+        if n_kv == 0:
+            out.append(0)
+            continue
+        cells = swa_size if s.is_swa_layer(il) else kv_size
+        k_width = s.head_dim * n_kv
+        # without flash attention V is stored transposed at the widest layer's width (TAG_V_CACHE_VARIABLE)
+        v_width = s.v_dim * n_kv if ctx.flash_attn else v_max
+        out.append((row_bytes(tk, k_width) + row_bytes(tv, v_width)) * cells * n_stream)
+    return tuple(out)
+
+
+def kv_cache_bytes(s: ModelShape, ctx: ContextSettings) -> int:
+    return sum(kv_cache_layer_bytes(s, ctx))
+
+
+# --------------------------------------------------------------------------------------------------
+# compute buffers
+# --------------------------------------------------------------------------------------------------
+
+
+def _attn_kv_len(s: ModelShape, ctx: ContextSettings) -> int:
+    """Cells an attention layer sees in the worst-case graph (the largest cache of any layer)."""
+    full = [il for il in range(s.n_layers) if not _is_recurrent(s, il) and not s.is_swa_layer(il)]
+    if full or not s.sliding_window or ctx.swa_full:
+        return ctx.n_ctx_seq if not ctx.kv_unified else ctx.n_ctx
+    per = s.sliding_window * (ctx.n_seq if ctx.kv_unified else 1)
+    return _pad(min(ctx.n_ctx_seq, per + ctx.n_ubatch), 256)
+
+
+_FLOAT_CACHE = (GGMLType.F16, GGMLType.F32, GGMLType.BF16)
+
+
+def compute_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
+    """Compute buffer of the device running the whole graph (CPU-calibrated, see module doc).
+
+    logits phase: n_outputs * n_vocab * 4 plus two F32 activations (n_tokens * n_embd) and the
+    positions (n_tokens * 4). Without flash attention the attention phase holds the KQ scores and
+    the mask, 4 * n_tokens * n_kv * (n_head + 1), plus about five activations; llama.cpp also keeps
+    a third activation alive in the logits phase when flash attention is off."""
+    n_tok = min(ctx.n_ctx, ctx.n_ubatch)
+    act = n_tok * s.hidden_size * 4
+    logits = ctx.n_outputs * s.vocab_size * 4 + 2 * act + n_tok * 4
+    quant_cache = any(type_by_name(t) not in _FLOAT_CACHE for t in (ctx.type_k, ctx.type_v))
+    if ctx.flash_attn:
+        # a quantized cache keeps one more activation alive (observed: SmolLM2 q8_0/q8_0, +n_tokens*n_embd*4)
+        return logits + (act if quant_cache else 0)
+    n_kv = _attn_kv_len(s, ctx)
+    attn = 4 * n_tok * n_kv * (s.n_heads + 1) + int(5.5 * act)
+    return max(logits + act, attn)
+
+
+def host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
+    """Host-side compute buffer when the graph runs on a GPU (inputs, token embeddings): modeled as
+    one activation; to be checked against GPU measurements."""
+    n_tok = min(ctx.n_ctx, ctx.n_ubatch)
+    return n_tok * s.hidden_size * 4
+
+
+def output_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
+    """Host logits buffer: n_vocab floats per output slot (llama_context::output_reserve(n_seq_max))."""
+    return s.vocab_size * 4 * ctx.n_seq
+
+
+# --------------------------------------------------------------------------------------------------
+# weights per layer
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeightSplit:
+    """Weight bytes by where llama.cpp puts them: input (token_embd, always CPU), each repeating
+    layer, and the output layer (output.weight or the tied duplicate of token_embd, output_norm)."""
+
+    input_bytes: int
+    layer_bytes: tuple[int, ...]
+    output_bytes: int
+
+    @property
+    def file_bytes(self) -> int:
+        return self.input_bytes + sum(self.layer_bytes) + self.output_bytes
+
+
+def weight_split(s: ModelShape, types: dict[str, GGMLType]) -> WeightSplit:
+    layers = [0] * s.n_layers
+    inp = out = 0
+    for t in tensor_inventory(s):
+        b = tensor_bytes(types[t.name], t.dims)
+        if t.name == "token_embd.weight":
+            inp += b
+        elif t.layer is not None:
+            layers[t.layer] += b
+        elif t.name == "output.weight" or (t.name.endswith("_norm.weight") and not t.name.startswith("blk.")):
+            out += b
+        else:
+            layers[0] += b  # rope_freqs / rope_factors live with the first layer
+    return WeightSplit(inp, tuple(layers), out)
+
+
+def _output_dup_bytes(s: ModelShape, types: dict[str, GGMLType]) -> int:
+    """Bytes of the duplicated token_embd used as output when embeddings are tied."""
+    if any(t.name == "output.weight" for t in tensor_inventory(s)):
+        return 0
+    return tensor_bytes(types["token_embd.weight"], (s.hidden_size, s.vocab_size))
+
+
+def resolve_types(req: FitRequest) -> dict[str, GGMLType]:
+    if req.tensor_types:
+        return {k: type_by_name(v) for k, v in req.tensor_types}
+    return tensor_types(req.shape, req.preset or "F16")
+
+
+# --------------------------------------------------------------------------------------------------
+# placement and estimate
+# --------------------------------------------------------------------------------------------------
+
+
+def _layer_devices(n_layer: int, ngl: int, gpus: tuple[Device, ...], split: tuple[float, ...]) -> list[int]:
+    """Device index (or -1 for CPU) of layers 0..n_layer (n_layer = output), as llama-model.cpp."""
+    if not gpus:
+        return [-1] * (n_layer + 1)
+    weights = list(split) if split and any(split) else [float(g.usable_bytes) for g in gpus]
+    total = sum(weights) or 1.0
+    cum, acc = [], 0.0
+    for w in weights:
+        acc += w
+        cum.append(acc / total)
+    i_gpu_start = max(n_layer + 1 - ngl, 0)
+    act = min(ngl, n_layer + 1)
+    out = []
+    for il in range(n_layer + 1):
+        if il < i_gpu_start or (il - i_gpu_start) >= act:
+            out.append(-1)
+            continue
+        x = (il - i_gpu_start) / act
+        idx = next((i for i, c in enumerate(cum) if c > x), len(cum) - 1)  # std::upper_bound
+        out.append(idx)
+    return out
+
+
+def _overhead(req: FitRequest, dev: Device) -> int:
+    if req.overhead_bytes is not None:
+        return req.overhead_bytes
+    return BACKEND_OVERHEAD_BYTES.get(dev.kind, 0)
+
+
+def _place(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ngl: int) -> tuple[DeviceMemory, ...]:
+    s = req.shape
+    gpus = () if req.cpu_only else req.devices
+    ws = weight_split(s, types)
+    kv_layers = kv_cache_layer_bytes(s, ctx)
+    where = _layer_devices(s.n_layers, ngl if gpus else 0, gpus, req.tensor_split)
+    w = [0] * len(gpus)
+    kv = [0] * len(gpus)
+    nl = [0] * len(gpus)
+    host_w = ws.input_bytes
+    host_kv = 0
+    for il in range(s.n_layers):
+        d = where[il]
+        if d < 0:
+            host_w += ws.layer_bytes[il]
+            host_kv += kv_layers[il]
+        else:
+            w[d] += ws.layer_bytes[il]
+            kv[d] += kv_layers[il]
+            nl[d] += 1
+    out_dev = where[s.n_layers]
+    out_w = ws.output_bytes + (_output_dup_bytes(s, types) if out_dev >= 0 else 0)
+    if out_dev < 0:
+        host_w += out_w
+    else:
+        w[out_dev] += out_w
+        nl[out_dev] += 1
+    comp = compute_buffer_bytes(s, ctx)
+    devs: list[DeviceMemory] = []
+    for i, g in enumerate(gpus):
+        used = nl[i] > 0
+        devs.append(
+            DeviceMemory(
+                name=g.name,
+                kind=g.kind,
+                weights_bytes=w[i],
+                kv_cache_bytes=kv[i],
+                # every GPU that runs part of the graph reserves the worst-case graph's buffer
+                compute_bytes=comp if used else 0,
+                overhead_bytes=_overhead(req, g),
+                capacity_bytes=max(0, g.usable_bytes - req.margin_bytes),
+                n_layers=nl[i],
+            )
+        )
+    any_gpu = any(n > 0 for n in nl)
+    host_comp = (host_compute_bytes(s, ctx) if any_gpu else comp) + output_buffer_bytes(s, ctx)
+    if any_gpu and (host_kv or any(d < 0 for d in where[: s.n_layers])):
+        host_comp = comp + output_buffer_bytes(s, ctx)  # CPU layers run their part of the graph on the host
+    devs.append(
+        DeviceMemory(
+            name="host",
+            kind="cpu",
+            weights_bytes=host_w,
+            kv_cache_bytes=host_kv,
+            compute_bytes=host_comp,
+            overhead_bytes=0,
+            capacity_bytes=req.host_ram_bytes,
+            n_layers=sum(1 for d in where if d < 0),
+        )
+    )
+    return tuple(devs)
+
+
+def _fits(devs: tuple[DeviceMemory, ...]) -> bool:
+    return all(d.fits for d in devs)
+
+
+def _best_ngl(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType]) -> int:
+    """Largest n_gpu_layers whose GPU buffers fit (the host is checked separately)."""
+    n_max = req.shape.n_layers + 1
+    best = 0
+    for k in range(n_max, -1, -1):
+        devs = _place(req, ctx, types, k)
+        if all(d.fits for d in devs if d.name != "host"):
+            best = k
+            break
+    return best
+
+
+def _hf_estimate(req: FitRequest, rt: RuntimePreset) -> FitResult:
+    """transformers: weights per format, KV of a DynamicCache (16-bit K and V per token and layer,
+    sliding layers keep the window), no reserved compute buffer (activations are transient)."""
+    s = req.shape
+    fmt = req.hf_format or HFFormat(HFQuant.BF16)
+    n_ctx = req.n_ctx or s.context_max
+    weights = hf_weights_bytes(s, fmt)
+    kv = 0
+    for il in range(s.n_layers):
+        n_kv = s.kv_heads_at(il)
+        if _is_recurrent(s, il) or n_kv == 0:
+            continue
+        toks = min(n_ctx, s.sliding_window) if s.is_swa_layer(il) and s.sliding_window else n_ctx
+        if s.is_mla:
+            kv += toks * s.n_heads * (s.qk_nope_head_dim + s.qk_rope_head_dim + s.v_head_dim_mla) * 2
+        else:
+            kv += toks * n_kv * (s.head_dim + s.v_dim) * 2
+    kv *= max(1, req.n_parallel or 1)
+    ctx = ContextSettings(n_ctx, n_ctx, 1, True, 1, 1, 1, False, False, "f16", "f16")
+    gpus = () if req.cpu_only else req.devices
+    devs: list[DeviceMemory] = []
+    if gpus:
+        g = gpus[0]
+        devs.append(DeviceMemory(g.name, g.kind, weights, kv, 0, _overhead(req, g),
+                                 max(0, g.usable_bytes - req.margin_bytes), s.n_layers))  # fmt: skip
+        devs.append(DeviceMemory("host", "cpu", 0, 0, 0, 0, req.host_ram_bytes, 0))
+    else:
+        devs.append(DeviceMemory("host", "cpu", weights, kv, 0, 0, req.host_ram_bytes, s.n_layers))
+    t = tuple(devs)
+    fit = ("full_gpu" if gpus else "cpu") if _fits(t) else "no_fit"
+    return FitResult(
+        devices=t, fit=fit, max_context=n_ctx if fit != "no_fit" else 0, n_gpu_layers=s.n_layers if gpus else 0,
+        context=ctx, runtime=rt.name, weights_bytes=weights, kv_cache_bytes=kv, compute_bytes=0,
+        overhead_bytes=sum(d.overhead_bytes for d in t), overhead_source=_overhead_source(),
+        notes=("transformers: activations are not reserved up front; peak use is higher during prefill",),
+    )  # fmt: skip
+
+
+def _overhead_source() -> str:
+    return "measured" if OVERHEAD_MEASURED else "provisional constant, to be measured (BACKEND_OVERHEAD_BYTES)"
+
+
+def _summ(devs: tuple[DeviceMemory, ...], attr: str) -> int:
+    return int(sum(getattr(d, attr) for d in devs))
+
+
+def estimate(request: FitRequest) -> FitResult:
+    """Estimate memory per device, the fit verdict, the best n_gpu_layers and the largest context."""
+    rt = runtime(request.runtime)
+    if rt.fmt == "hf" or request.hf_format is not None:
+        return _hf_estimate(request, rt)
+    s = request.shape
+    types = resolve_types(request)
+    ctx = resolve_context(request, rt)
+    notes: list[str] = []
+    if not ctx.flash_attn and type_by_name(ctx.type_v) not in (GGMLType.F16, GGMLType.F32, GGMLType.BF16):
+        notes.append("llama.cpp refuses a quantized V cache without flash attention")
+    if not rt.verified:
+        notes.append(f"{rt.name} defaults are from its docs, not checked against its source")
+    gpus = () if request.cpu_only else request.devices
+    n_max = s.n_layers + 1
+    if not gpus:
+        ngl = 0
+    elif request.n_gpu_layers is None:
+        ngl = _best_ngl(request, ctx, types)
+    elif request.n_gpu_layers < 0:
+        ngl = n_max
+    else:
+        ngl = min(request.n_gpu_layers, n_max)
+    devs = _place(request, ctx, types, ngl)
+    if not _fits(devs):
+        fit = "no_fit"
+    elif not gpus or ngl == 0:
+        fit = "cpu"
+    elif ngl >= n_max:
+        fit = "full_gpu"
+    else:
+        fit = "partial"
+    max_ctx = max_context(request, ngl) if fit != "no_fit" else _max_context_any(request, ngl)
+    return FitResult(
+        devices=devs,
+        fit=fit,
+        max_context=max_ctx,
+        n_gpu_layers=ngl,
+        context=ctx,
+        runtime=rt.name,
+        weights_bytes=_summ(devs, "weights_bytes"),
+        kv_cache_bytes=_summ(devs, "kv_cache_bytes"),
+        compute_bytes=_summ(devs, "compute_bytes"),
+        overhead_bytes=_summ(devs, "overhead_bytes"),
+        overhead_source=_overhead_source(),
+        notes=tuple(notes),
+    )
+
+
+def _fits_at(request: FitRequest, ngl: int, n_ctx: int) -> bool:
+    rt = runtime(request.runtime)
+    ctx = resolve_context(request, rt, n_ctx=n_ctx)
+    return _fits(_place(request, ctx, resolve_types(request), ngl))
+
+
+def max_context(request: FitRequest, ngl: int) -> int:
+    """Largest n_ctx (multiple of 256, up to context_max) that fits at ``ngl``; 0 if none."""
+    lo, hi = 256, _pad(request.shape.context_max, 256)
+    if not _fits_at(request, ngl, lo):
+        return 0
+    if _fits_at(request, ngl, hi):
+        return min(hi, request.shape.context_max) if request.shape.context_max >= 256 else hi
+    while hi - lo > 256:
+        mid = _pad((lo + hi) // 2, 256)
+        if mid >= hi:
+            mid = hi - 256
+        if _fits_at(request, ngl, mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _max_context_any(request: FitRequest, ngl: int) -> int:
+    return max_context(request, ngl)

@@ -1,0 +1,80 @@
+"""Default settings of the runtimes that run a model, as they reach llama.cpp (or transformers).
+
+Values for llama.cpp's own tools and llama-cpp-python are read from the copies vendored in
+llama-cpp-python 0.3.36 (file paths given per field). Ollama and LM Studio bundle their own llama.cpp
+builds and are not in that tree: their values come from their documentation and are marked
+``verified=False``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RuntimePreset:
+    """How a runtime configures a context.
+
+    ``n_ctx=None`` means "the user's value, or the model's training context when the user gives none"
+    (llama.cpp ``common_params.n_ctx = 0``). ``flash_attn`` is "auto", "on" or "off". ``swa_full=True``
+    allocates full-size caches for sliding-window layers. ``n_parallel``/``kv_unified`` are
+    llama_context_params n_seq_max / kv_unified. ``fmt`` is "gguf" or "hf".
+    """
+
+    name: str
+    n_ctx: int | None
+    n_batch: int
+    n_ubatch: int
+    flash_attn: str
+    swa_full: bool
+    n_parallel: int
+    kv_unified: bool
+    fmt: str = "gguf"
+    verified: bool = True
+    source: str = ""
+
+
+RUNTIMES: dict[str, RuntimePreset] = {
+    # common/common.h: n_ctx 0 (= training context), n_batch 2048, n_ubatch 512, flash_attn_type AUTO,
+    # swa_full false, kv_unified false; tools/server/server.cpp: n_parallel auto -> 4 slots with
+    # kv_unified = true (common/arg.cpp sets n_parallel = -1 for the server).
+    "llama-server": RuntimePreset(
+        "llama-server", None, 2048, 512, "auto", False, 4, True,
+        source="vendor/llama.cpp common/common.h, common/arg.cpp:1403, tools/server/server.cpp:156-160",
+    ),
+    # llama-cli shares common_params; n_parallel stays 1.
+    "llama-cli": RuntimePreset(
+        "llama-cli", None, 2048, 512, "auto", False, 1, False, source="vendor/llama.cpp common/common.h"
+    ),
+    # llama_cpp/llama.py Llama.__init__: n_ctx=512, n_batch=512, n_ubatch=512, flash_attn=False
+    # (-> LLAMA_FLASH_ATTN_TYPE_DISABLED); swa_full=None keeps llama_context_default_params().swa_full
+    # = true (src/llama-context.cpp llama_context_default_params); n_seq_max default 1.
+    "llama-cpp-python": RuntimePreset(
+        "llama-cpp-python", 512, 512, 512, "off", True, 1, False,
+        source="llama_cpp/llama.py (0.3.36) Llama.__init__; src/llama-context.cpp:3754",
+    ),
+    # Ollama docs/faq.md ("How can I specify the context window size?"): default context 4096;
+    # flash attention opt-in via OLLAMA_FLASH_ATTENTION; num_batch 512. Not checked against source here.
+    "ollama": RuntimePreset(
+        "ollama", 4096, 512, 512, "off", False, 1, False, verified=False,
+        source="https://github.com/ollama/ollama/blob/main/docs/faq.md",
+    ),
+    # LM Studio: llama.cpp engine, default context 4096 in its model load settings, flash attention
+    # off unless enabled. Not checked against source here.
+    "lm-studio": RuntimePreset(
+        "lm-studio", 4096, 512, 512, "off", False, 1, False, verified=False,
+        source="https://lmstudio.ai/docs (model load settings)",
+    ),
+    # transformers: HF weights, DynamicCache grows with the sequence; no compute-buffer reservation.
+    "transformers": RuntimePreset(
+        "transformers", None, 1, 1, "off", False, 1, True, fmt="hf",
+        source="transformers DynamicCache / SlidingWindowCache",
+    ),
+}  # fmt: skip
+
+
+def runtime(name: str) -> RuntimePreset:
+    try:
+        return RUNTIMES[name]
+    except KeyError:
+        raise KeyError(f"unknown runtime {name!r}; have {sorted(RUNTIMES)}") from None
