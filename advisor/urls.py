@@ -3,10 +3,26 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path
 
-from advisor import views
+from advisor import api, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("detect", views.detect, name="detect"),
+    path("gpus", views.gpu_search, name="gpu_search"),
+    path("models/<str:model_id>", views.model_detail, name="model_detail"),
+    path("tiers", views.tier_list, name="tier_list"),
+    path("tiers/<slug:tier_id>", views.tier_detail, name="tier_detail"),
+    path("probes", views.probe_list, name="probe_list"),
+    path("probes/<int:run_id>", views.probe_detail, name="probe_detail"),
+    path("probes/<int:run_id>/cancel", views.probe_cancel, name="probe_cancel"),
+    path("accuracy", views.accuracy, name="accuracy"),
+    path("import", views.import_model, name="import_model"),
     path("healthz", views.healthz, name="healthz"),
+    path("api/fit", api.fit, name="api_fit"),
+    path("api/recommendations", api.recommendations, name="api_recommendations"),
+    path("api/gpus", api.gpus, name="api_gpus"),
+    path("api/probes", api.probes, name="api_probes"),
+    path("api/probes/<int:run_id>", api.probe_detail, name="api_probe_detail"),
+    path("api/schema", api.schema, name="api_schema"),
     path("admin/", admin.site.urls),
 ]

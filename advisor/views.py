@@ -1,20 +1,156 @@
-"""Function-based views: forms in, core dataclasses through services, templates out."""
+"""Function-based views: forms in, selectors and services through, templates out. No arithmetic."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
 
-from advisor import services
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from advisor import imports, ratelimit, selectors, services
+from advisor.forms import ImportForm, ProbeForm
+
+HTMX_STOP_POLLING = 286  # htmx stops an hx-trigger="every 1s" poll on this status
+
+
+def login_required_for_post(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anyone may look; only a logged-in user may change something (start a probe, import a model)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST" and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _partial(request: HttpRequest, template: str, name: str) -> str:
+    return f"{template}#{name}" if request.htmx else template
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    context = {"host": services.host_summary(), "broker_kind": services.broker_kind()}
-    return render(request, "home.html", context)
+    page = selectors.results_page(request.GET)
+    status = 400 if page["errors"] else 200
+    return render(request, _partial(request, "home.html", "results"), page, status=status)
+
+
+@require_GET
+def detect(request: HttpRequest) -> HttpResponse:
+    values = {**selectors.spec_from_host(), **{k: v for k, v in request.GET.items() if k in ("ctx", "runtime")}}
+    return redirect(f"{reverse('home')}?{urlencode(values)}")
+
+
+@require_GET
+def gpu_search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("gpu", request.GET.get("q", ""))[:200]
+    context = {"query": query, "gpus": selectors.gpu_choices(query)}
+    return render(request, _partial(request, "gpus.html", "options"), context)
+
+
+@require_GET
+def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
+    model = selectors.find_model(model_id[:200])
+    if model is None:
+        raise Http404(f"No model {model_id!r} in the catalog")
+    page = selectors.model_page(model, request.GET)
+    return render(request, "model_detail.html", page, status=400 if page["errors"] else 200)
+
+
+@require_GET
+def tier_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "tiers.html", {"tiers": selectors.tiers()})
+
+
+@require_GET
+def tier_detail(request: HttpRequest, tier_id: str) -> HttpResponse:
+    page = selectors.tier_page(tier_id)
+    if page is None:
+        raise Http404(f"No tier {tier_id!r}")
+    return render(request, "tier_detail.html", page)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required_for_post
+def probe_list(request: HttpRequest) -> HttpResponse:
+    form = ProbeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if (wait := ratelimit.hit("probe", ratelimit.client_key(request), settings.PROBE_RATE_PER_MINUTE)):
+            form.add_error(None, f"Too many probes: try again in {wait} s.")
+            return render(request, "probes.html", selectors.probes_page(None, form), status=429)
+        try:
+            run, _ = services.start_probe(selectors.probe_request(form.cleaned_data), user=request.user)
+        except services.ProbeRequestError as exc:
+            form.add_error(None, str(exc))
+        except services.WorkerUnavailable as exc:
+            context = selectors.probes_page(request.GET.get("host"), form, unavailable=str(exc))
+            return render(request, "probes.html", context, status=503)
+        else:
+            return redirect("probe_detail", run_id=run.pk)
+    status = 400 if form.errors else 200
+    return render(request, "probes.html", selectors.probes_page(request.GET.get("host"), form), status=status)
+
+
+@require_GET
+def probe_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    from advisor.models import ProbeRun
+
+    services.reap_stale_runs()
+    run = get_object_or_404(ProbeRun, pk=run_id)
+    context = selectors.probe_page(run)
+    finished = request.htmx and not run.is_active
+    response = render(request, _partial(request, "probe_detail.html", "progress"), context)
+    response.status_code = HTMX_STOP_POLLING if finished else 200
+    return response
+
+
+@require_POST
+@login_required_for_post
+def probe_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+    services.cancel_probe(run_id)
+    return redirect("probe_detail", run_id=run_id)
+
+
+@require_GET
+def accuracy(request: HttpRequest) -> HttpResponse:
+    return render(request, "accuracy.html", selectors.accuracy_page())
+
+
+@require_http_methods(["GET", "POST"])
+@login_required_for_post
+def import_model(request: HttpRequest) -> HttpResponse:
+    form = ImportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if (wait := ratelimit.hit("import", ratelimit.client_key(request), settings.IMPORT_RATE_PER_MINUTE)):
+            form.add_error(None, f"Too many imports: try again in {wait} s.")
+            return render(request, "import.html", {"form": form, "imported": imports.recent_imports()}, status=429)
+        try:
+            done = imports.import_model(form.cleaned_data["source"], request.user)
+        except imports.ImportRefused as exc:
+            form.add_error("source", str(exc))
+        else:
+            messages.success(request, _import_message(done))
+            return redirect("model_detail", model_id=done.model_id)
+    context = {"form": form, "imported": imports.recent_imports()}
+    return render(request, "import.html", context, status=400 if form.errors else 200)
+
+
+def _import_message(done: imports.Imported) -> str:
+    if done.already_in_catalog:
+        return f"{done.model_id} is already in the catalog."
+    return f"Imported {done.model_id}." if done.created else f"Updated {done.model_id} from the Hub."
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
+

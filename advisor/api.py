@@ -1,0 +1,302 @@
+"""JSON API: the same forms and selectors as the pages, errors as {"error": {"field", "message"}}.
+
+Probes need a logged-in session (with its CSRF token) or ``Authorization: Bearer <token>``,
+checked against ``ApiToken.token_hash`` (sha256 of the token).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse, QueryDict
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from advisor import ratelimit, selectors, services
+from advisor.forms import ProbeForm
+
+MAX_BODY = 10_000  # bytes of a POST /api/probes body
+
+
+def error(field: str | None, message: str, status: int = 400, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": {"field": field, "message": message, **extra}}, status=status)
+
+
+def form_error(form: Any) -> JsonResponse:
+    """The first error of a form, as the API's error shape (with near matches where the form has them)."""
+    for field, errors in form.errors.get_json_data().items():
+        return error(None if field == "__all__" else field, errors[0]["message"])
+    return error(None, "invalid request")
+
+
+def bearer_user(request: HttpRequest) -> Any:
+    """The user whose API token is in the Authorization header, else None."""
+    from advisor.models import ApiToken
+
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or len(header) > 300:
+        return None
+    digest = hashlib.sha256(header.removeprefix("Bearer ").strip().encode()).hexdigest()
+    token = ApiToken.objects.select_related("user").filter(token_hash=digest, user__is_active=True).first()
+    return token.user if token else None
+
+
+def api_user(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
+    """(user, None) for a bearer token or a session with a valid CSRF token; else (None, a 401/403)."""
+    if "Authorization" in request.headers:
+        user = bearer_user(request)
+        return (user, None) if user else (None, error(None, "invalid or unknown API token", 401))
+    if not request.user.is_authenticated:
+        return None, error(None, "log in or send 'Authorization: Bearer <token>'", 401)
+    refused = CsrfViewMiddleware(lambda r: None).process_view(request, lambda r: None, (), {})  # type: ignore[arg-type]
+    if refused is not None:
+        return None, error(None, "CSRF token missing or wrong (send X-CSRFToken with a session)", 403)
+    return request.user, None
+
+
+@require_GET
+def fit(request: HttpRequest) -> JsonResponse:
+    try:
+        return JsonResponse(selectors.fit_json(request.GET))
+    except selectors.FitInputError as exc:
+        return error(exc.field, exc.message, suggestions=exc.suggestions)
+
+
+@require_GET
+def recommendations(request: HttpRequest) -> JsonResponse:
+    page = selectors.results_page(request.GET, require_spec=False)
+    if page["errors"]:
+        first = page["errors"][0]
+        return error(first["field"], first["message"], suggestions=first.get("suggestions", []))
+    if page.get("engine_missing"):
+        return error(None, page["engine_missing"], 503)
+    return JsonResponse({"machine": page["machine"], "spec": page["spec_dict"],
+                         "results": [selectors.card_json(c) for c in page["results"]]})  # fmt: skip
+
+
+@require_GET
+def gpus(request: HttpRequest) -> JsonResponse:
+    query = request.GET.get("q", "")
+    if len(query) > 200:
+        return error("q", "must be at most 200 characters")
+    found = selectors.gpu_choices(query)
+    return JsonResponse({"results": [selectors.gpu_json(g) for g in found]})
+
+
+@csrf_exempt  # checked in api_user: bearer tokens need none, sessions must send it
+@require_http_methods(["GET", "POST"])
+def probes(request: HttpRequest) -> JsonResponse:
+    if request.method == "GET":
+        host = request.GET.get("host", "")[:200] or None
+        return JsonResponse({"results": [selectors.probe_view(r) for r in selectors.probe_history(host)]})
+    user, refused = api_user(request)
+    if refused is not None:
+        return refused
+    data, bad = _body(request)
+    if bad is not None:
+        return bad
+    form = ProbeForm(data)
+    if not form.is_valid():
+        return form_error(form)
+    if wait := ratelimit.hit("probe", f"user:{user.pk}", settings.PROBE_RATE_PER_MINUTE):
+        return error(None, f"too many probes: try again in {wait} s", 429)
+    return _start(form.cleaned_data, user)
+
+
+def _start(data: dict[str, Any], user: Any) -> JsonResponse:
+    try:
+        run, created = services.start_probe(selectors.probe_request(data), user=user)
+    except services.ProbeRequestError as exc:
+        return error("model_id" if data["source"] == "standin" else "source", str(exc))
+    except services.WorkerUnavailable as exc:
+        return error(None, str(exc), 503)
+    response = JsonResponse(selectors.probe_view(run), status=201 if created else 200)
+    response["Location"] = reverse("api_probe_detail", args=[run.pk])
+    return response
+
+
+def _body(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
+    if len(request.body) > MAX_BODY:
+        return None, error(None, f"request body over {MAX_BODY} bytes", 413)
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            return None, error(None, "the body is not valid JSON")
+        if not isinstance(data, dict):
+            return None, error(None, "the body must be a JSON object")
+        return {k: v for k, v in data.items() if isinstance(v, str | int)}, None
+    return request.POST if request.POST else QueryDict(), None
+
+
+@require_GET
+def probe_detail(request: HttpRequest, run_id: int) -> JsonResponse:
+    from advisor.models import ProbeRun
+
+    services.reap_stale_runs()
+    run = ProbeRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return error("id", f"no probe {run_id}", 404)
+    return JsonResponse(selectors.probe_view(run))
+
+
+@require_GET
+def schema(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(openapi_schema(request.build_absolute_uri("/").rstrip("/")))
+
+
+# ---------------------------------------------------------------- OpenAPI 3 (hand-written)
+
+
+def _param(name: str, schema: dict[str, Any], description: str, *, required: bool = False,
+           where: str = "query", repeat: bool = False) -> dict[str, Any]:  # fmt: skip
+    if repeat:
+        schema = {"type": "array", "items": schema, "maxItems": 16}
+    out = {"name": name, "in": where, "required": required, "description": description, "schema": schema}
+    if repeat:
+        out.update(style="form", explode=True)
+    return out
+
+
+def _str(max_length: int = 200, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_length, **extra}
+
+
+def _int(lo: int, hi: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": lo, "maximum": hi}
+
+
+def _num(lo: float, hi: float) -> dict[str, Any]:
+    return {"type": "number", "minimum": lo, "maximum": hi}
+
+
+def _machine_params() -> list[dict[str, Any]]:
+    from advisor.forms import USE_CASES, kv_type_choices, runtime_choices
+
+    return [
+        _param("gpu", _str(), "GPU name as the hardware catalog knows it (RTX 4090, M4 Max 128GB); empty: CPU only"),
+        _param("gpu_count", _int(1, 16), "number of such GPUs"),
+        _param("vram", _num(0.25, 4096), "VRAM per GPU in GB, overriding the catalog"),
+        _param("bandwidth", _num(1, 50_000), "GPU memory bandwidth in GB/s, overriding the catalog"),
+        _param("ram", _num(0.5, 65_536), "system RAM in GB"),
+        _param("cpu", _str(), "CPU name (its RAM bandwidth serves offloaded layers)"),
+        _param("ctx", _int(256, 10_000_000), "context length in tokens"),
+        _param("kv_type", _str(16, enum=[k for k, _ in kv_type_choices()]), "KV-cache type"),
+        _param("runtime", _str(32, enum=[k for k, _ in runtime_choices()]), "runtime"),
+        _param("use_case", _str(32, enum=[k for k, _ in USE_CASES if k]), "use case"),
+        _param("users", _int(1, 16), "parallel users (sequences sharing the KV cache)"),
+        _param("family", _str(), "only this model family"),
+        _param("size", _str(8, enum=["4", "9", "16", "35", "80", "200"]), "at most this many billion parameters"),
+        _param("license", _str(), "only this license"),
+        _param("sort", _str(16, enum=["quality", "speed", "size", "context"]), "order of the results"),
+        _param("fits_only", {"type": "boolean"}, "leave out models that do not fit"),
+    ]
+
+
+def _fit_params() -> list[dict[str, Any]]:
+    from advisor import fit_args
+
+    return [
+        _param("model", _str(), "catalog model id", required=True),
+        _param("quant", _str(32), "quantization (Q4_K_M, Q8_0, bnb-nf4, ...); default: the best that fits"),
+        _param("ctx", _int(1, fit_args.MAX_CTX), "context length in tokens"),
+        _param("ubatch", _int(1, 65536), "micro-batch size (llama.cpp -ub)"),
+        _param("kv_type", _str(16, enum=list(fit_args.KV_TYPES)), "KV-cache type (-ctk/-ctv)"),
+        _param("flash_attn", _str(8, enum=list(fit_args.ON_OFF_AUTO)), "flash attention (-fa)"),
+        _param("swa_full", _str(8, enum=["on", "off"]), "full-size sliding-window caches (--swa-full)"),
+        _param("gpu_layers", _str(8), "layers on the GPU (-ngl): 0-1000 or 'all'"),
+        _param("parallel", _int(1, 256), "parallel sequences (-np)"),
+        _param("runtime", _str(32, enum=list(fit_args.RUNTIMES)), "runtime whose defaults apply"),
+        _param("gpu", _str(), "a GPU; repeat for several (gpu=RTX 3090&gpu=RTX 3090)", repeat=True),
+        _param("vram", _num(0.25, 4096), "VRAM per GPU in GiB, overriding the catalog"),
+        _param("bandwidth", _num(1, 100_000), "GPU bandwidth in GB/s, overriding the catalog"),
+        _param("ram", _num(0.25, 65536), "system RAM in GiB"),
+    ]
+
+
+def _probe_body() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["source", "ctx"],
+        "properties": {
+            "source": {"type": "string", "enum": ["smollm2", "standin"]},
+            "model_id": _str(description="catalog model id (standin only)"),
+            "quant": _str(32, description="llama-quantize preset (standin only)"),
+            "ctx": _int(256, 131072),
+            "gpu_layers": _int(-1, 1000),
+        },
+    }
+
+
+ERROR = {
+    "description": "bad input",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema or {"type": "object"}}}}
+
+
+def openapi_schema(server: str) -> dict[str, Any]:
+    probe_id = _param("id", {"type": "integer", "minimum": 1}, "probe run id", required=True, where="path")
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "LLM Fit Advisor API", "version": "1"},
+        "servers": [{"url": server}],
+        "paths": {
+            "/api/fit": {"get": {
+                "summary": "Memory, fit and speed of one model on one machine (same JSON as manage.py fit --json)",
+                "parameters": _fit_params(), "responses": {"200": _json("the fit"), "400": ERROR},
+            }},
+            "/api/recommendations": {"get": {
+                "summary": "Ranked models and quants that fit a machine",
+                "parameters": _machine_params(),
+                "responses": {"200": _json("{results: [...]}, best first"), "400": ERROR},
+            }},
+            "/api/gpus": {"get": {
+                "summary": "Search the hardware catalog (GPUs, Apple chips)",
+                "parameters": [_param("q", _str(), "name or part of it", required=True)],
+                "responses": {"200": _json("{results: [...]}"), "400": ERROR},
+            }},
+            "/api/probes": {
+                "get": {
+                    "summary": "Recent probe runs",
+                    "parameters": [_param("host", _str(), "only this host")],
+                    "responses": {"200": _json("{results: [...]}")},
+                },
+                "post": {
+                    "summary": "Start a live llama.cpp probe (deduplicated: an identical active run is returned)",
+                    "security": [{"bearer": []}, {"session": []}],
+                    "requestBody": {"content": {"application/json": {"schema": _probe_body()},
+                                                "application/x-www-form-urlencoded": {"schema": _probe_body()}}},
+                    "responses": {
+                        "201": _json("the new run"), "200": _json("the identical active run"), "400": ERROR,
+                        "401": ERROR, "403": ERROR, "429": ERROR, "503": _json("no worker can take it; nothing queued"),
+                    },
+                },
+            },
+            "/api/probes/{id}": {"get": {
+                "summary": "One probe run: status, stage, percent, result, error",
+                "parameters": [probe_id], "responses": {"200": _json("the run"), "404": ERROR},
+            }},
+            "/api/schema": {"get": {
+                "summary": "This document", "parameters": [], "responses": {"200": _json("OpenAPI 3")},
+            }},
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an ApiToken (sha256 stored)"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
+            },
+            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                "field": {"type": "string", "nullable": True}, "message": {"type": "string"},
+                "suggestions": {"type": "array", "items": {"type": "string"}},
+            }}}}},
+        },
+    }  # fmt: skip

@@ -1,0 +1,171 @@
+"""Forms: validate what people type, with bounds and helpful messages; no arithmetic.
+
+The machine form is a GET form, so the URL carries the whole spec and results can be
+shared and bookmarked. Every field is bounded (the API shares these forms), and names the
+catalog does not know come back with near matches from the catalog itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from advisor.catalog.hardware import UnknownHardware, find_cpu, find_gpu
+from advisor.catalog.quants import load_runtimes
+
+MAX_CTX = 10_000_000  # the issue's bound on context length
+MAX_COUNT = 16  # GPUs and parallel users
+MAX_TEXT = 200  # any free-text parameter
+
+USE_CASES = [
+    ("", "Any use"),
+    ("chat", "Chat"),
+    ("coding", "Coding"),
+    ("long-documents", "Long documents"),
+    ("reasoning", "Reasoning"),
+]
+SIZES = [
+    ("", "Any size"),
+    ("4", "up to 4B"),
+    ("9", "up to 9B"),
+    ("16", "up to 16B"),
+    ("35", "up to 35B"),
+    ("80", "up to 80B"),
+    ("200", "up to 200B"),
+]
+SORTS = [
+    ("quality", "Best quality"),
+    ("speed", "Fastest decode"),
+    ("size", "Smallest memory"),
+    ("context", "Longest context"),
+]
+CTX_PRESETS = [2048, 4096, 8192, 16384, 32768, 65536, 131072]
+
+
+def runtime_choices() -> list[tuple[str, str]]:
+    return [(r.id, r.title) for r in load_runtimes()]
+
+
+def kv_type_choices() -> list[tuple[str, str]]:
+    names: dict[str, None] = {}
+    for r in load_runtimes():
+        names.update(dict.fromkeys(r.kv_types))
+    return [("", "Runtime default"), *((name, name) for name in names)]
+
+
+def _gb_field(label: str, lo: float, hi: float, help_text: str = "") -> forms.FloatField:
+    return forms.FloatField(
+        label=label, required=False, min_value=lo, max_value=hi, help_text=help_text,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )  # fmt: skip
+
+
+class MachineForm(forms.Form):
+    """A machine and how it will be used; drives recommendations, model pages and the API."""
+
+    gpu = forms.CharField(
+        label="GPU", required=False, max_length=MAX_TEXT,
+        help_text="Search by name: “RTX 4090”, “M4 Max 128GB”, “H100”. Leave empty for CPU only.",
+        widget=forms.TextInput(attrs={"list": "gpu-options", "autocomplete": "off", "spellcheck": "false"}),
+    )  # fmt: skip
+    gpu_count = forms.IntegerField(label="GPU count", required=False, min_value=1, max_value=MAX_COUNT)
+    vram = _gb_field("VRAM per GPU (GB)", 0.25, 4096, "Overrides the catalog's memory size.")
+    bandwidth = _gb_field("GPU bandwidth (GB/s)", 1, 50_000, "Overrides the catalog's memory bandwidth.")
+    ram = _gb_field("System RAM (GB)", 0.5, 65_536)
+    cpu = forms.CharField(
+        label="CPU", required=False, max_length=MAX_TEXT,
+        help_text="Optional: its memory bandwidth serves layers offloaded to RAM.",
+    )  # fmt: skip
+    ctx = forms.IntegerField(label="Context length (tokens)", required=False, min_value=256, max_value=MAX_CTX)
+    kv_type = forms.ChoiceField(label="KV-cache type", required=False, choices=kv_type_choices)
+    runtime = forms.ChoiceField(label="Runtime", required=False, choices=runtime_choices)
+    use_case = forms.ChoiceField(label="Use case", required=False, choices=USE_CASES)
+    users = forms.IntegerField(label="Parallel users", required=False, min_value=1, max_value=MAX_COUNT)
+
+    DEFAULTS: dict[str, Any] = {
+        "gpu_count": 1, "ram": 32.0, "ctx": 8192, "kv_type": "", "runtime": "llama-server",
+        "use_case": "", "users": 1,
+    }  # fmt: skip
+
+    def clean_gpu(self) -> str:
+        name = self.cleaned_data["gpu"].strip()
+        if name:
+            try:
+                find_gpu(name)
+            except UnknownHardware as exc:
+                raise forms.ValidationError(str(exc), code="unknown_gpu") from exc
+        return name
+
+    def clean_cpu(self) -> str:
+        name = self.cleaned_data["cpu"].strip()
+        if name:
+            try:
+                find_cpu(name)
+            except UnknownHardware as exc:
+                raise forms.ValidationError(str(exc), code="unknown_cpu") from exc
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, default in self.DEFAULTS.items():
+            if name in data and data[name] in (None, ""):
+                data[name] = default
+        runtime = data.get("runtime")
+        kv_type = data.get("kv_type")
+        if runtime and kv_type:
+            allowed = next((r.kv_types for r in load_runtimes() if r.id == runtime), ())
+            if kv_type not in allowed:
+                self.add_error(
+                    "kv_type", f"{runtime} offers the KV-cache types {', '.join(allowed)}, not {kv_type}."
+                )
+        return data
+
+
+class FilterForm(forms.Form):
+    """How to narrow and order the recommendations. Unknown values are errors, not silently ignored."""
+
+    family = forms.CharField(label="Family", required=False, max_length=MAX_TEXT)
+    size = forms.ChoiceField(label="Size", required=False, choices=SIZES)
+    license = forms.CharField(label="License", required=False, max_length=MAX_TEXT)
+    sort = forms.ChoiceField(label="Sort by", required=False, choices=SORTS)
+    fits_only = forms.BooleanField(label="Only models that fit", required=False)
+    limit = forms.IntegerField(label="How many", required=False, min_value=1, max_value=500)
+
+    DEFAULT_LIMIT = 25
+
+
+class ProbeForm(forms.Form):
+    """Start a live llama.cpp probe: the real SmolLM2, or a synthetic stand-in of a catalog model."""
+
+    SOURCES = [("smollm2", "SmolLM2-135M (real weights)"), ("standin", "Stand-in of a catalog model")]
+
+    source = forms.ChoiceField(label="What to run", choices=SOURCES, initial="smollm2")
+    model_id = forms.CharField(label="Catalog model", required=False, max_length=MAX_TEXT)
+    quant = forms.CharField(label="Quantization", required=False, max_length=32, initial="Q4_K_M")
+    ctx = forms.IntegerField(label="Context", min_value=256, max_value=131072, initial=4096)
+    gpu_layers = forms.IntegerField(
+        label="GPU layers (-1 = all)", min_value=-1, max_value=1000, initial=-1, required=False
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("gpu_layers") is None:
+            data["gpu_layers"] = -1
+        if data.get("source") == "standin" and not data.get("model_id"):
+            self.add_error("model_id", "Choose the catalog model to stand in for.")
+        return data
+
+
+repo_or_url = RegexValidator(
+    r"^(https://huggingface\.co/\S+|[A-Za-z0-9][\w.-]*/[\w.-]+)$",
+    "Enter a Hugging Face repo id (“Qwen/Qwen3-8B”) or a GGUF URL on huggingface.co.",
+)
+
+
+class ImportForm(forms.Form):
+    source = forms.CharField(
+        label="Hugging Face repo id or GGUF URL", max_length=MAX_TEXT, validators=[repo_or_url],
+        widget=forms.TextInput(attrs={"placeholder": "Qwen/Qwen3-8B", "spellcheck": "false"}),
+    )  # fmt: skip

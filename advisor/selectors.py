@@ -1,0 +1,782 @@
+"""Read-side helpers for the views and the API: turn validated input into engine calls and
+engine results into what the templates show. No writes here (those live in services/imports).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+
+from advisor.catalog.hardware import (
+    GIB,
+    load_tiers,
+    machine_from_names,
+    search_gpus,
+)
+from advisor.catalog.models_catalog import CatalogModel, load_models, parse_record
+from advisor.core.hardware_spec import GPUSpec, Machine
+
+GB = 1e9
+BENCH_DATA = Path(settings.BASE_DIR) / "bench" / "data"
+
+
+# ---------------------------------------------------------------- the machine spec
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The machine form's cleaned values (the URL's query string, parsed and bounded)."""
+
+    gpu: str = ""
+    gpu_count: int = 1
+    vram: float | None = None  # GB per GPU, overriding the catalog
+    bandwidth: float | None = None  # GB/s, overriding the catalog
+    ram: float = 32.0  # GB
+    cpu: str = ""
+    ctx: int = 8192
+    kv_type: str = ""  # "": the runtime's default (q8_0 where flash attention allows it)
+    runtime: str = "llama-server"
+    use_case: str = ""
+    users: int = 1
+
+    @classmethod
+    def from_cleaned(cls, data: dict[str, Any]) -> Spec:
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in names and v is not None})
+
+    def query(self, **extra: Any) -> str:
+        """The query string that reproduces this spec (for links and bookmarks)."""
+        values = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        values.update(extra)
+        return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+
+
+def gib(n_gb: float) -> int:
+    """Form "GB" are the GiB that vendors and OSes mean by GB for memory sizes (16 GB = 16 GiB)."""
+    return round(n_gb * GIB)
+
+
+def _override_gpu(spec: GPUSpec, vram_gb: float | None, bandwidth: float | None, ram_bytes: int) -> GPUSpec:
+    if bandwidth is not None:
+        spec = replace(spec, bandwidth_gbps=bandwidth)
+    if vram_gb is not None:
+        if spec.unified_memory:
+            # For a unified chip the override is the GPU's share of RAM (e.g. after raising iogpu.wired_limit).
+            spec = replace(spec, vram_bytes=ram_bytes, gpu_memory_fraction=min(1.0, gib(vram_gb) / ram_bytes))
+        else:
+            spec = replace(spec, vram_bytes=gib(vram_gb), gpu_memory_fraction=None)
+    return spec
+
+
+def machine_for(spec: Spec) -> Machine:
+    """The engine's ``Machine`` for a validated spec (names were checked by the form)."""
+    ram_bytes = gib(spec.ram)
+    gpus = [(spec.gpu, spec.gpu_count)] if spec.gpu else []
+    machine = machine_from_names(gpus, ram_bytes, spec.cpu or None, label=describe(spec))
+    if spec.vram is None and spec.bandwidth is None:
+        return machine
+    specs = tuple((_override_gpu(g, spec.vram, spec.bandwidth, ram_bytes), n) for g, n in machine.gpus)
+    return replace(machine, gpus=specs)
+
+
+def describe(spec: Spec) -> str:
+    gpu = f"{spec.gpu_count} x {spec.gpu}" if spec.gpu and spec.gpu_count > 1 else spec.gpu or "CPU only"
+    return f"{gpu}, {spec.ram:g} GB RAM"
+
+
+def machine_summary(machine: Machine) -> dict[str, Any]:
+    gpus = [
+        {"name": g.name, "count": n, "vram_bytes": g.usable_bytes, "bandwidth_gbps": g.bandwidth_gbps,
+         "unified": g.unified_memory}
+        for g, n in machine.gpus
+    ]  # fmt: skip
+    return {
+        "gpus": gpus,
+        "vram_bytes": machine.total_vram_bytes,
+        "ram_bytes": machine.ram_bytes,
+        "unified": machine.unified_memory,
+        "cpu": machine.cpu.name if machine.cpu else None,
+        "cpu_bandwidth_gbps": machine.cpu_bandwidth_gbps,
+    }
+
+
+def spec_from_host() -> dict[str, str]:
+    """Form values describing the server host (psutil, NVML, Apple sysctl), for "Detect this machine"."""
+    from advisor.hardware import detect_host
+
+    report = detect_host()
+    values: dict[str, str] = {"ram": f"{report.ram_bytes / GIB:.0f}"}
+    if report.machine.cpu and report.machine.cpu.bandwidth_gbps:
+        values["cpu"] = report.machine.cpu.name
+    if report.machine.gpus:
+        gpu, count = report.machine.gpus[0]
+        values.update(gpu=gpu.name, gpu_count=str(count))
+        if not gpu.unified_memory:
+            values["vram"] = f"{gpu.vram_bytes / GIB:.1f}"
+    return values
+
+
+def gpu_choices(query: str, limit: int = 15) -> list[GPUSpec]:
+    query = query.strip()[:200]
+    return search_gpus(query, limit) if query else []
+
+
+# ---------------------------------------------------------------- the catalog (files + Hub imports)
+
+
+def all_models() -> tuple[CatalogModel, ...]:
+    """File catalog plus models imported from the Hub (stored as CatalogEntry records)."""
+    from advisor.models import CatalogEntry
+
+    models = list(load_models())
+    known = {m.id for m in models}
+    for entry in CatalogEntry.objects.filter(origin=CatalogEntry.Origin.HUB):
+        if entry.model_id in known:
+            continue
+        try:
+            models.append(parse_record(entry.record, f"hub import {entry.model_id}"))
+        except ValueError:
+            continue  # a record an older importer wrote; the admin shows it
+    return tuple(models)
+
+
+def find_model(model_id: str) -> CatalogModel | None:
+    return next((m for m in all_models() if m.id == model_id), None)
+
+
+def filter_choices() -> dict[str, list[str]]:
+    models = load_models()
+    return {
+        "families": sorted({m.family for m in models}),
+        "licenses": sorted({m.license for m in models}),
+    }
+
+
+# ---------------------------------------------------------------- memory bar geometry
+
+BAR_WIDTH = 1000  # SVG user units; the SVG scales to its box, so widths need no inline style
+SEGMENTS = (
+    ("weights_bytes", "Weights", "seg-w"),
+    ("kv_cache_bytes", "KV cache", "seg-kv"),
+    ("compute_bytes", "Compute buffers", "seg-cb"),
+    ("overhead_bytes", "Overhead", "seg-oh"),
+)
+
+
+def memory_bar(memory: dict[str, Any], vram_bytes: int, ram_bytes: int) -> dict[str, Any]:
+    """Geometry of a stacked bar (weights / KV / compute / overhead) against VRAM and RAM lines."""
+    total = sum(int(memory.get(key) or 0) for key, _, _ in SEGMENTS)
+    scale_max = max(total, vram_bytes, 1) * 1.08
+    ram_line = vram_bytes + ram_bytes if vram_bytes else ram_bytes
+    if ram_line <= scale_max * 1.5:
+        scale_max = max(scale_max, ram_line * 1.04)
+    x = 0.0
+    segments = []
+    for key, label, css in SEGMENTS:
+        size = int(memory.get(key) or 0)
+        width = size / scale_max * BAR_WIDTH
+        segments.append({"label": label, "bytes": size, "x": round(x, 1), "width": round(width, 1), "css": css})
+        x += width
+
+    def line(value: int, label: str) -> dict[str, Any] | None:
+        if not value or value > scale_max:
+            return None
+        return {"x": round(value / scale_max * BAR_WIDTH, 1), "label": label, "bytes": value}
+
+    lines = [
+        ln for ln in (line(vram_bytes, "VRAM"), line(ram_line, "VRAM + RAM" if vram_bytes else "RAM")) if ln
+    ]
+    return {"segments": segments, "total": total, "lines": lines, "width": BAR_WIDTH}
+
+
+# ---------------------------------------------------------------- probes
+
+
+def probe_history(host: str | None = None, limit: int = 50) -> list[Any]:
+    from advisor.models import ProbeRun
+
+    runs = ProbeRun.objects.select_related("requested_by")
+    if host:
+        runs = runs.filter(host_id=host)
+    return list(runs[:limit])
+
+
+def probe_hosts() -> list[str]:
+    from advisor.models import ProbeRun
+
+    return list(ProbeRun.objects.order_by().values_list("host_id", flat=True).distinct())
+
+
+def workers() -> list[Any]:
+    from advisor.models import WorkerHeartbeat
+
+    return list(WorkerHeartbeat.objects.order_by("host_id"))
+
+
+def measurements_by_model() -> dict[str, list[dict[str, Any]]]:
+    """Succeeded probes of catalog models, newest first: model id -> [{quant, ctx, decode, prefill, host}]."""
+    from advisor.models import ProbeRun
+
+    found: dict[str, list[dict[str, Any]]] = {}
+    runs = ProbeRun.objects.filter(status=ProbeRun.Status.SUCCEEDED).exclude(model_id="")
+    for run in runs[:500]:
+        result = run.result or {}
+        found.setdefault(run.model_id, []).append({
+            "run_id": run.pk, "quant": run.quant, "ctx": run.ctx, "host": run.host_id,
+            "decode_tps": result.get("decode_tps"), "prefill_tps": result.get("prefill_tps"),
+            "backend": result.get("backend"), "gpu_name": result.get("gpu_name"),
+        })  # fmt: skip
+    return found
+
+
+def probe_view(run: Any) -> dict[str, Any]:
+    """A probe run as the API returns it."""
+    return {
+        "id": run.pk,
+        "host": run.host_id,
+        "status": run.status,
+        "stage": run.stage,
+        "percent": run.percent,
+        "source": run.source,
+        "model_id": run.model_id,
+        "quant": run.quant,
+        "ctx": run.ctx,
+        "gpu_layers": run.gpu_layers,
+        "result": run.result,
+        "predicted": run.predicted,
+        "error": run.error,
+        "created_at": run.created_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+# ---------------------------------------------------------------- tiers
+
+
+def tiers() -> list[Any]:
+    return list(load_tiers())
+
+
+def tier_spec(tier: Any) -> Spec:
+    """The form spec that reproduces a tier (so a tier page links to the full results)."""
+    name, count = tier.gpus[0] if tier.gpus else ("", 1)
+    # Unified tiers state the GPU's share of RAM; discrete tiers use the catalog's card size.
+    vram = round(tier.vram_bytes / GIB, 3) if tier.unified else None
+    return Spec(
+        gpu=name, gpu_count=count, vram=vram, ram=round(tier.ram_bytes / GIB, 3), cpu=tier.cpu or "",
+        ctx=tier.default_ctx, kv_type=tier.default_kv_type, runtime=tier.default_runtime,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- bench data (accuracy page)
+
+
+@lru_cache(maxsize=8)
+def _read_jsonl(path: Path, mtime: float) -> tuple[dict[str, Any], ...]:
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue
+    return tuple(rows)
+
+
+def bench_files() -> dict[str, tuple[dict[str, Any], ...]]:
+    if not BENCH_DATA.is_dir():
+        return {}
+    return {p.name: _read_jsonl(p, p.stat().st_mtime) for p in sorted(BENCH_DATA.glob("*.jsonl"))}
+
+
+def relative_error(predicted: float | None, measured: float | None) -> float | None:
+    if not predicted or not measured or math.isnan(predicted) or math.isnan(measured):
+        return None
+    return (predicted - measured) / measured
+
+
+# ---------------------------------------------------------------- pages
+
+
+def _form_errors(*forms_: Any) -> list[dict[str, str]]:
+    errors = []
+    for form in forms_:
+        for name, messages in form.errors.items():
+            label = form.fields[name].label if name in form.fields else "Form"
+            errors.extend({"field": name, "label": str(label), "message": str(m)} for m in messages)
+    return errors
+
+
+def _with(params: Any, **values: Any) -> str:
+    query = params.copy()
+    for key, value in values.items():
+        query[key] = str(value)
+    return str(query.urlencode())
+
+
+def _bound(params: Any, fields: Any) -> bool:
+    return any(params.get(name) not in (None, "") for name in fields)
+
+
+POPULAR_GPUS = (
+    "GeForce RTX 4090", "GeForce RTX 5090", "GeForce RTX 3090", "GeForce RTX 4060", "GeForce RTX 4070",
+    "GeForce RTX 5070 Ti", "Apple M4 (10-core GPU)", "Apple M4 Pro (20-core GPU)", "Apple M4 Max (40-core GPU)",
+    "Apple M3 Ultra (80-core GPU)", "H100 SXM5 80 GB", "Radeon RX 7900 XTX",
+)  # fmt: skip
+
+
+def machine_forms(params: Any) -> tuple[Any, Any, bool]:
+    from advisor.forms import FilterForm, MachineForm
+
+    bound = _bound(params, MachineForm.base_fields)
+    if bound:
+        # Fields left out of the URL take their defaults, so the form shows what was computed.
+        data = params.copy()
+        for name, value in MachineForm.DEFAULTS.items():
+            if data.get(name) in (None, "") and name != "kv_type":
+                data[name] = value
+        form = MachineForm(data)
+    else:
+        form = MachineForm(initial=MachineForm.DEFAULTS)
+    return form, FilterForm(params), bound
+
+
+def results_page(params: Any, require_spec: bool = True) -> dict[str, Any]:
+    """Everything the home page and its #results partial show, from the GET parameters.
+
+    ``require_spec=False`` (the API) computes with the defaults when no machine field is given.
+    """
+    form, filters, bound = machine_forms(params)
+    if not require_spec and not bound:
+        form, bound = type(form)(params), True
+    page: dict[str, Any] = {
+        "form": form, "filters": filters, "bound": bound, "errors": [], "results": [],
+        "choices": filter_choices(), "popular_gpus": POPULAR_GPUS,
+        "tier_links": [{"title": t.title, "query": tier_spec(t).query()} for t in tiers()],
+    }  # fmt: skip
+    if not bound:
+        return page
+    if not (form.is_valid() and filters.is_valid()):
+        page["errors"] = _form_errors(form, filters)
+        return page
+    spec = Spec.from_cleaned(form.cleaned_data)
+    machine = machine_for(spec)
+    page.update(
+        spec=spec, spec_dict=asdict(spec), spec_label=describe(spec), spec_query=spec.query(),
+        machine=machine_summary(machine),
+        filters_active=any(filters.cleaned_data.get(k) for k in ("family", "size", "license", "fits_only")),
+    )  # fmt: skip
+    try:
+        cards, page["engine"] = recommendation_cards(spec, machine)
+    except EngineMissing as exc:
+        page["engine_missing"] = str(exc)
+        return page
+    results = apply_filters(cards, filters.cleaned_data)
+    limit = filters.cleaned_data.get("limit") or filters.DEFAULT_LIMIT
+    page.update(results=results[:limit], more=max(0, len(results) - limit), all_query=_with(params, limit=500))
+    return page
+
+
+class EngineMissing(RuntimeError):
+    """The memory/recommendation engine has not landed in this checkout yet."""
+
+
+FIT_LABELS = {
+    "gpu": "Fits on GPU",
+    "partial": "Partial offload",
+    "cpu": "CPU only",
+    "no": "Does not fit",
+}
+
+
+def apply_filters(cards: list[dict[str, Any]], f: dict[str, Any]) -> list[dict[str, Any]]:
+    out = cards
+    if f.get("family"):
+        out = [c for c in out if c["model"]["family"] == f["family"]]
+    if f.get("license"):
+        out = [c for c in out if c["model"]["license"] == f["license"]]
+    if f.get("size"):
+        limit = float(f["size"]) * 1e9
+        out = [c for c in out if c["model"]["params_total"] <= limit]
+    if f.get("fits_only"):
+        out = [c for c in out if c["fit"]["verdict"] != "no"]
+    keys = {
+        "speed": lambda c: -(c["speed"].get("decode_tps") or 0),
+        "size": lambda c: c["bar"]["total"],
+        "context": lambda c: -(c.get("max_context") or 0),
+    }
+    sort = f.get("sort") or "quality"
+    return sorted(out, key=keys[sort]) if sort in keys else out
+
+
+# ---------------------------------------------------------------- probe pages
+
+
+def probe_request(data: dict[str, Any]) -> Any:
+    from advisor import services
+
+    source = data["source"]
+    return services.ProbeRequest(
+        source=source,
+        model_id=data.get("model_id", "") if source == "standin" else "",
+        quant=(data.get("quant") or "Q4_K_M").upper() if source == "standin" else "",
+        ctx=data["ctx"],
+        gpu_layers=data.get("gpu_layers", -1),
+    )
+
+
+def probes_page(host: str | None, form: Any, unavailable: str = "") -> dict[str, Any]:
+    from advisor import probe, services
+
+    this_host = services.host_id()
+    host = (host or "")[:200] or None
+    return {
+        "form": form, "runs": probe_history(host), "hosts": probe_hosts(), "host": host,
+        "this_host": this_host, "workers": workers(), "worker_live": services.live_worker(this_host),
+        "unavailable": unavailable, "model_ids": [m.id for m in load_models()], "quants": probe.QUANT_PRESETS,
+    }  # fmt: skip
+
+
+def probe_comparison(run: Any) -> list[dict[str, Any]]:
+    """Predicted vs measured rows for a finished run (what the run stored, and what the engine says now)."""
+    result = run.result or {}
+    predicted = run.predicted or predicted_for_run(run) or {}
+    rows = []
+    for key, label, unit in (
+        ("decode_tps", "Decode", "tok/s"), ("prefill_tps", "Prefill", "tok/s"),
+        ("model_bytes", "Model buffers", "bytes"), ("kv_bytes", "KV cache", "bytes"),
+        ("compute_bytes", "Compute buffers", "bytes"),
+    ):  # fmt: skip
+        measured = result.get(key)
+        if measured is None and key.endswith("_bytes"):
+            kind = {"model_bytes": "model", "kv_bytes": "KV", "compute_bytes": "compute"}[key]
+            measured = sum(b["bytes"] for b in result.get("buffers", ()) if b.get("kind") == kind) or None
+        pred = predicted.get(key)
+        if measured is None and pred is None:
+            continue
+        rows.append({"label": label, "unit": unit, "measured": measured, "predicted": pred,
+                     "error": (err := relative_error(pred, measured)),
+                     "error_pct": None if err is None else err * 100})  # fmt: skip
+    return rows
+
+
+def predicted_for_run(run: Any) -> dict[str, Any] | None:
+    """What the engines predict for a finished stand-in probe; None where they cannot say."""
+    return None
+
+
+def probe_page(run: Any) -> dict[str, Any]:
+    return {"run": run, "comparison": probe_comparison(run) if run.result else []}
+
+
+# ---------------------------------------------------------------- the recommendation engine
+
+
+def _engine() -> Any:
+    try:
+        from advisor.core import recommend
+    except ImportError as exc:
+        raise EngineMissing("The recommendation engine is not installed in this checkout yet.") from exc
+    try:
+        from advisor.catalog import weight_profiles
+
+        weight_profiles.load()  # precomputed weight bytes; without them the first request is slow
+    except (ImportError, OSError, ValueError):
+        pass
+    return recommend
+
+
+@lru_cache(maxsize=4)
+def _model_options(hub_ids: tuple[str, ...]) -> tuple[Any, ...]:
+    """Candidates for the engine: file catalog plus Hub imports (cached per set of imports)."""
+    return tuple(_engine().model_options(all_models()))
+
+
+def model_options() -> tuple[Any, ...]:
+    from advisor.models import CatalogEntry
+
+    hub = CatalogEntry.objects.filter(origin=CatalogEntry.Origin.HUB).values_list("model_id", "updated_at")
+    return _model_options(tuple(f"{m}@{t.isoformat()}" for m, t in hub.order_by("model_id")))
+
+
+def run_recommendation(spec: Spec, machine: Machine, limit: int | None = None) -> Any:
+    from advisor.catalog.quants import quant_options
+
+    engine = _engine()
+    req = engine.Request(
+        budget=engine.Budget.from_machine(machine), ctx=spec.ctx, runtime=spec.runtime, kv_type=spec.kv_type or None,
+        use_case=spec.use_case or None, parallel=spec.users, max_alternatives=5,
+    )  # fmt: skip
+    return engine.recommend(req, model_options(), quant_options(spec.runtime), limit=limit)
+
+
+def recommendation_cards(spec: Spec, machine: Machine) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(cards, engine summary: settings as resolved, models considered, models that do not fit)."""
+    rec = run_recommendation(spec, machine)
+    catalog = {m.id: m for m in all_models()}
+    measured = measurements_by_model()
+    cards = [pick_card(r.to_dict(), catalog.get(r.pick.model.id), machine, measured) for r in rec.ranked]
+    summary = {"settings": rec.to_dict()["settings"], "considered": rec.considered, "not_fitting": rec.not_fitting}
+    return cards, summary
+
+
+def _params_label(n: int) -> str:
+    return f"{n / 1e9:.1f}B" if n < 10e9 else f"{n / 1e9:.0f}B"
+
+
+def _verdict(fit: dict[str, Any]) -> dict[str, Any]:
+    placement = fit.get("placement", "no") if fit.get("fits", True) else "no"
+    label = FIT_LABELS.get(placement, placement)
+    if placement == "partial":
+        label = f"Partial offload: -ngl {fit['n_gpu_layers']} of {fit['n_layers']} layers"
+    elif placement == "gpu":
+        label = f"Full GPU (-ngl {fit['n_gpu_layers']})"
+    return {"verdict": placement, "label": label, **fit}
+
+
+def _short_verdict(fit: dict[str, Any]) -> dict[str, str]:
+    v = _verdict(fit)
+    return {"verdict": v["verdict"], "label": v["label"]}
+
+
+def _speed(
+    speed: dict[str, Any], model_id: str, quant: str, measured: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    basis = "calibrated" if speed.get("basis") == "calibrated" else "predicted"
+    probe = next((m for m in measured.get(model_id, ()) if m["quant"].upper() == quant.upper()), None)
+    note = "From memory bandwidth and bytes read per token, at half the context."
+    return {**speed, "basis": basis, "basis_note": note, "measured": probe}
+
+
+def pick_card(
+    d: dict[str, Any], model: CatalogModel | None, machine: Machine, measured: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """One ranked model as the templates show it (the engine's ``to_dict()`` plus display fields)."""
+    m = d["model"]
+    memory = {**d["memory"], "kv_cache_bytes": d["memory"].get("kv_cache_bytes", d["memory"].get("kv_bytes"))}
+    bar = memory_bar(memory, machine.total_vram_bytes, machine.ram_bytes)
+    bar.update(gpu_bytes=memory.get("gpu_bytes"), cpu_bytes=memory.get("ram_bytes", memory.get("cpu_bytes")))
+    quality = d.get("quality", {})
+    return {
+        "model": {
+            **m, "params_label": _params_label(m["params_total"]), "active_label": _params_label(m["params_active"]),
+            "moe": m["params_active"] < m["params_total"], "license": model.license if model else "",
+            "context_max": model.context_max if model else None, "hf_repo": model.hf_repo if model else "",
+        },
+        "quant": {
+            **d["quant"], "bpw": d["quant"].get("bits_per_weight"), "kld": quality.get("kld"),
+            "cost": f"−{quality['quant_loss'] * 100:.2g}% of the score" if quality.get("quant_loss") else "",
+        },
+        "fit": _verdict(d["fit"]),
+        "memory": memory,
+        "bar": bar,
+        "speed": _speed(d.get("speed", {}), m["id"], d["quant"]["name"], measured),
+        "quality": {**quality, "score": quality.get("score"), "metric": "quality score"},
+        "max_context": model.context_max if model else None,
+        "explanation": d.get("explanation", ""),
+        "alternatives": [
+            {"quant": a["quant"]["name"], **_short_verdict(a["fit"]), "total_bytes": a["memory"].get("total_bytes"),
+             "decode_tps": a["speed"].get("decode_tps"), "kld": a["quality"].get("kld"),
+             "score": a["quality"].get("score")}
+            for a in d.get("alternatives", ())
+        ],
+        "raw": d,
+    }  # fmt: skip
+
+
+def card_json(card: dict[str, Any]) -> dict[str, Any]:
+    """The API's result: the engine's own dict (model, quant, fit, memory, speed, quality, alternatives)."""
+    return card["raw"]
+
+
+def gpu_json(g: GPUSpec) -> dict[str, Any]:
+    return {
+        "name": g.name, "vendor": g.vendor, "vram_bytes": g.vram_bytes, "usable_bytes": g.usable_bytes,
+        "bandwidth_gbps": g.bandwidth_gbps, "unified_memory": g.unified_memory, "kind": g.kind,
+    }  # fmt: skip
+
+
+# ---------------------------------------------------------------- model, tier and accuracy pages (stubs filled below)
+
+
+class FitInputError(ValueError):
+    def __init__(self, field: str | None, message: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.suggestions = suggestions or []
+
+
+CHART_CTX = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576)
+UNLIMITED = 1 << 60  # a budget nothing exceeds: memory as if everything fit on the GPU
+
+
+def _single(spec: Spec, machine: Machine, model_opt: Any, quants: tuple[Any, ...], ctx: int | None = None,
+            unlimited: bool = False) -> Any:  # fmt: skip
+    """The engine's recommendation for one model (every fitting quant kept as an alternative)."""
+    engine = _engine()
+    budget = engine.Budget.from_machine(machine)
+    if unlimited:
+        budget = replace(budget, gpu_bytes=UNLIMITED, ram_bytes=UNLIMITED, n_gpus=max(budget.n_gpus, 1),
+                         gpu_kind=budget.gpu_kind if budget.gpu_kind != "cpu" else "cuda", unified=False)  # fmt: skip
+    req = engine.Request(
+        budget=budget, ctx=ctx or spec.ctx, runtime=spec.runtime, kv_type=spec.kv_type or None,
+        parallel=spec.users, include_base_models=True, max_alternatives=len(quants),
+    )  # fmt: skip
+    rec = engine.recommend(req, [model_opt], quants)
+    return rec.ranked[0] if rec.ranked else None
+
+
+def _picks(mr: Any) -> list[Any]:
+    return [] if mr is None else [mr.pick, *mr.alternatives]
+
+
+def quant_ladder(spec: Spec, machine: Machine, model_opt: Any) -> tuple[list[dict[str, Any]], Any]:
+    """Every quant the runtime loads: memory (always), fit and speed on this machine (where it fits)."""
+    from advisor.catalog.quants import get_quant, quant_options
+
+    quants = tuple(q for q in quant_options(spec.runtime) if not (q.moe_only and not model_opt.is_moe))
+    fitting = _single(spec, machine, model_opt, quants)
+    best = fitting.pick.quant.name if fitting else None
+    on_machine = {p.quant.name: p for p in _picks(fitting)}
+    rows = []
+    for p in _picks(_single(spec, machine, model_opt, quants, unlimited=True)):
+        here = on_machine.get(p.quant.name)
+        q = get_quant(p.quant.name)
+        rows.append({
+            "quant": p.quant.name, "bpw": p.quant.bits_per_weight, "weights_bytes": p.memory.weights_bytes,
+            "total_bytes": (here or p).memory.total_bytes, "fit": _verdict(here.fit.to_dict()) if here else
+            {"verdict": "no", "label": "Does not fit"}, "decode_tps": here.speed.decode_tps if here else None,
+            "kld": p.quality.kld, "kld_measured": p.quality.kld_measured, "loss": p.quality.loss,
+            "delta_ppl": _delta_ppl(q), "score": p.quality.score, "best": p.quant.name == best,
+            "needs_imatrix": p.quant.needs_imatrix,
+        })  # fmt: skip
+    rows.sort(key=lambda r: r["weights_bytes"])
+    return rows, fitting
+
+
+def _delta_ppl(q: Any) -> float | None:
+    values = [m.delta_ppl for m in q.measurements]
+    return min(values) if values else None
+
+
+def _series(label: str, points: list[tuple[float, float]], color: str, dashed: bool = False) -> dict[str, Any]:
+    return {"label": label, "points": points, "color": color, "dashed": dashed}
+
+
+def model_charts(spec: Spec, machine: Machine, model_opt: Any, quant: Any, ladder: list[dict[str, Any]]) -> dict:
+    """Data for the three charts: memory vs context, decode tok/s vs context, quality vs size."""
+    ctxs = [c for c in CHART_CTX if c <= model_opt.shape.context_max] or [model_opt.shape.context_max]
+    mem, tps = [], []
+    for c in ctxs:
+        full = _single(spec, machine, model_opt, (quant,), ctx=c, unlimited=True)
+        here = _single(spec, machine, model_opt, (quant,), ctx=c)
+        if full is not None:
+            mem.append((c, round(full.pick.memory.total_bytes / GB, 3)))
+        if here is not None and here.pick.speed.decode_tps:
+            tps.append((c, round(here.pick.speed.decode_tps, 2)))
+    vram = round(machine.total_vram_bytes / GB, 3)
+    both = round((machine.total_vram_bytes + machine.ram_bytes) / GB, 3)
+    memory_series = [_series(f"{quant.name}: total memory (GB)", mem, "#0b5cad")]
+    if vram:
+        memory_series.append(_series("GPU memory", [(ctxs[0], vram), (ctxs[-1], vram)], "#cf222e", True))
+    memory_series.append(_series("GPU + system RAM" if vram else "System RAM",
+                                 [(ctxs[0], both), (ctxs[-1], both)], "#57606a", True))  # fmt: skip
+    fits = [(round(r["weights_bytes"] / GB, 3), round(r["score"], 2)) for r in ladder if r["fit"]["verdict"] != "no"]
+    too_big = [(round(r["weights_bytes"] / GB, 3), round(r["score"], 2)) for r in ladder if r["fit"]["verdict"] == "no"]
+    return {
+        "memory": {"kind": "line", "x": "context (tokens)", "y": "GB", "xlog": True, "series": memory_series},
+        "speed": {"kind": "line", "x": "context (tokens)", "y": "decode tok/s", "xlog": True,
+                  "series": [_series(f"{quant.name} decode (predicted)", tps, "#1a7f37")]},
+        "quality": {"kind": "scatter", "x": "weights (GB)", "y": "quality score after quantization", "xlog": False,
+                    "series": [_series("fits", fits, "#1a7f37"), _series("does not fit", too_big, "#cf222e"),
+                               _series("Pareto front", pareto(fits + too_big), "#57606a", True)]},
+    }  # fmt: skip
+
+
+def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points no other point beats on both size (smaller) and quality (higher), by size."""
+    front: list[tuple[float, float]] = []
+    for x, y in sorted(points):
+        if not front or y > front[-1][1]:
+            front.append((x, y))
+    return front
+
+
+def model_page(model: CatalogModel, params: Any) -> dict[str, Any]:
+    """The model detail page: ladder, charts and launch commands for the spec in the URL."""
+    from advisor.forms import MachineForm
+
+    form, _, bound = machine_forms(params)
+    page: dict[str, Any] = {"model": model, "form": form, "errors": [], "bound": bound}
+    if bound and not form.is_valid():
+        page["errors"] = _form_errors(form)
+        return page
+    spec = Spec.from_cleaned(form.cleaned_data) if bound else Spec(**MachineForm.DEFAULTS)
+    machine = machine_for(spec)
+    model_opt = next((m for m in model_options() if m.id == model.id), None)
+    if model_opt is None:
+        page["errors"] = [{"field": "model", "label": "Model", "message": "The engine cannot evaluate this model."}]
+        return page
+    if spec.ctx > model.context_max:
+        # The model cannot attend further than its trained context; show its longest instead.
+        page["ctx_clamped"] = spec.ctx
+        spec = replace(spec, ctx=model.context_max)
+    ladder, fitting = quant_ladder(spec, machine, model_opt)
+    chosen = _chosen_quant(params.get("quant", ""), ladder, fitting)
+    page.update(spec=spec, spec_label=describe(spec), spec_query=spec.query(), machine=machine_summary(machine),
+                ladder=ladder, chosen=chosen, fitting=fitting is not None)  # fmt: skip
+    if chosen is not None:
+        from advisor.catalog.quants import quant_options
+
+        quant = next(q for q in quant_options(spec.runtime) if q.name == chosen["quant"])
+        pick = _single(spec, machine, model_opt, (quant,))
+        page["pick"] = pick_card(pick.to_dict(), model, machine, measurements_by_model()) if pick else None
+        page["charts"] = model_charts(spec, machine, model_opt, quant, ladder)
+        page["launch"] = launch_settings(spec, model, pick, chosen["quant"])
+    return page
+
+
+def _chosen_quant(name: str, ladder: list[dict[str, Any]], fitting: Any) -> dict[str, Any] | None:
+    by_name = {r["quant"].upper(): r for r in ladder}
+    if name and name[:32].upper() in by_name:
+        return by_name[name[:32].upper()]
+    if fitting is not None:
+        return by_name.get(fitting.pick.quant.name.upper())
+    return ladder[-1] if ladder else None
+
+
+def launch_settings(spec: Spec, model: CatalogModel, mr: Any, quant: str) -> dict[str, Any]:
+    """The numbers the launch commands need: -c, -ngl, -ctk/-ctv, -fa, -np, the GGUF repo."""
+    settings_ = _engine().Request(budget=None, ctx=spec.ctx, runtime=spec.runtime, kv_type=spec.kv_type or None)
+    pick = mr.pick if mr is not None else None
+    ngl = pick.fit.n_gpu_layers if pick else 0
+    n_layers = pick.fit.n_layers if pick else model.n_layers
+    return {
+        "ctx": spec.ctx * spec.users, "parallel": spec.users, "ngl": ngl, "n_layers": n_layers,
+        "all_on_gpu": ngl > n_layers, "gpu_fraction": round(min(ngl, n_layers) / n_layers, 2) if n_layers else 0,
+        "kv_type": settings_.resolved_kv_type, "flash_attn": settings_.resolved_flash_attn,
+        "gguf_repo": model.gguf_repos[0] if model.gguf_repos else "", "hf_repo": model.hf_repo, "quant": quant,
+        "quantized_kv": settings_.resolved_kv_type not in ("f16", "bf16", "f32"),
+        "bnb_4bit": quant.lower().startswith("bnb-nf4") or quant.lower() == "bnb-fp4",
+        "bnb_type": "fp4" if quant.lower() == "bnb-fp4" else "nf4", "bnb_dq": quant.lower().endswith("-dq"),
+    }  # fmt: skip
+
+
+def tier_page(tier_id: str) -> dict[str, Any] | None:
+    return None
+
+
+def accuracy_page() -> dict[str, Any]:
+    return {"files": bench_files()}
+
+
+def fit_json(params: Any) -> dict[str, Any]:
+    raise FitInputError(None, "not yet")
