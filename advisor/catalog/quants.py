@@ -16,7 +16,10 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from advisor.core.recommend import QuantOption
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "quants.json"
 
@@ -186,9 +189,7 @@ def _data() -> tuple[tuple[Quant, ...], tuple[Runtime, ...]]:
     known_runtimes = {r.id for r in runtimes}
     for q in quants:
         if set(q.runtimes) - known_runtimes:
-            raise ValueError(
-                f"{DATA_FILE.name}: {q.name} names unknown runtimes {set(q.runtimes) - known_runtimes}"
-            )
+            raise ValueError(f"{DATA_FILE.name}: {q.name} names unknown runtimes {set(q.runtimes) - known_runtimes}")
         if q.quality_proxy is not None and q.quality_proxy not in names:
             raise ValueError(f"{DATA_FILE.name}: {q.name} has unknown quality_proxy {q.quality_proxy}")
     return quants, runtimes
@@ -218,9 +219,7 @@ def get_quant(name: str) -> Quant:
     except KeyError:
         names = [q.name for q in load_quants()]
         close = difflib.get_close_matches(name.strip(), names, n=5, cutoff=0.5)
-        close += [
-            n for n in difflib.get_close_matches(_key(name), list(index), n=5, cutoff=0.5) if n not in close
-        ]
+        close += [n for n in difflib.get_close_matches(_key(name), list(index), n=5, cutoff=0.5) if n not in close]
         hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
         raise UnknownQuant(f"no quant {name!r}{hint}") from None
 
@@ -269,3 +268,42 @@ def quants_for_runtime(runtime_id: str) -> tuple[Quant, ...]:
     """The quants ``runtime_id`` can load, in catalog order."""
     rt = get_runtime(runtime_id)
     return tuple(q for q in load_quants() if rt.id in q.runtimes)
+
+
+def nominal_bits(quant: Quant) -> float:
+    """Bits per weight of the preset's main tensor type (llama_ftype_get_default_type), or the HF rate."""
+    if not quant.is_gguf:
+        return quant.bits_per_weight
+    from advisor.core.ggml_types import TRAITS
+    from advisor.core.quantize import DEFAULT_TYPE, ftype_by_name
+
+    return TRAITS[DEFAULT_TYPE[ftype_by_name(quant.preset or quant.name)]].bits_per_weight
+
+
+def quant_options(runtime: str | None = None, imatrix: bool = True) -> tuple[QuantOption, ...]:
+    """The catalog's quants as ``advisor.core.recommend.QuantOption`` (proxies resolved).
+
+    ``imatrix``: cost GGUF quants with the scoreboard row made with an importance matrix where one
+    exists (how community GGUFs are published), else the plain one.
+    """
+    from advisor.core.recommend import QuantOption
+
+    quants = quants_for_runtime(runtime) if runtime else load_quants()
+    return tuple(
+        QuantOption(
+            name=q.name,
+            format=q.format,
+            nominal_bits=nominal_bits(q),
+            bits_per_weight=q.bits_per_weight,
+            kld=quality_cost_kld(q, imatrix),
+            runtimes=q.runtimes,
+            preset=q.preset,
+            hf_quant=q.hf_quant,
+            double_quant=q.double_quant,
+            needs_imatrix=q.needs_imatrix,
+            moe_only=q.moe_only,
+            native_archs=q.native_archs,
+            measured=bool(q.measurements),
+        )
+        for q in quants
+    )
