@@ -771,12 +771,207 @@ def launch_settings(spec: Spec, model: CatalogModel, mr: Any, quant: str) -> dic
 
 
 def tier_page(tier_id: str) -> dict[str, Any] | None:
+    """A tier's guide: the best models overall and per use case, with probe measurements where any."""
+    from advisor.catalog.hardware import get_tier, tier_machine
+
+    try:
+        tier = get_tier(tier_id[:100])
+    except KeyError:
+        return None
+    machine = tier_machine(tier)
+    spec = tier_spec(tier)
+    measured = measurements_by_model()
+    catalog = {m.id: m for m in all_models()}
+
+    def cards(use_case: str, limit: int) -> list[dict[str, Any]]:
+        rec = run_recommendation(replace(spec, use_case=use_case), machine, limit=limit)
+        return [pick_card(r.to_dict(), catalog.get(r.pick.model.id), machine, measured) for r in rec.ranked]
+
+    sections = [
+        {"title": title, "use_case": uc, "cards": cards(uc, 3)}
+        for uc, title in (("chat", "Chat"), ("coding", "Coding"), ("long-documents", "Long documents"))
+    ]
+    probed = [c for c in cards("", 200) if c["speed"]["measured"]][:20]
+    return {
+        "tier": tier, "machine": machine_summary(machine), "spec": spec, "spec_query": spec.query(),
+        "top": cards("", 10), "sections": sections, "probed": probed, "tiers": tiers(),
+    }  # fmt: skip
+
+
+# Bench files name their GGUF after the model; these are the catalog records they were made from.
+BENCH_MODEL_IDS = {
+    "smollm2_135m": "smollm2-135m-instruct", "qwen25_05b": "qwen2.5-0.5b-instruct", "qwen3_06b": "qwen3-0.6b",
+}  # fmt: skip
+MIB = 1024**2
+
+
+def _bench_model(filename: str) -> tuple[str, str] | None:
+    """(catalog id, preset) of a bench GGUF name: "qwen3_06b.gguf" (F16) or "<catalog id>-q4km.gguf"."""
+    stem = filename.removesuffix(".gguf")
+    if stem in BENCH_MODEL_IDS:
+        return BENCH_MODEL_IDS[stem], "F16"
+    for suffix, preset in (("-q4km", "Q4_K_M"), ("-q8", "Q8_0"), ("-f16", "F16")):
+        if stem.endswith(suffix) and find_model(stem.removesuffix(suffix)):
+            return stem.removesuffix(suffix), preset
     return None
 
 
+def _cpu_prediction(model: CatalogModel, preset: str, st: dict[str, Any]) -> dict[str, int] | None:
+    from advisor.core.memory import FitRequest, estimate
+
+    fa = st.get("flash_attn")
+    req = FitRequest(
+        shape=model.to_shape(), preset=preset, runtime="llama-cpp-python", n_ctx=st.get("n_ctx"),
+        n_batch=st.get("n_batch"), n_ubatch=st.get("n_ubatch"), n_parallel=st.get("n_seq_max"),
+        kv_unified=st.get("kv_unified"), type_k=st.get("type_k", "f16"), type_v=st.get("type_v", "f16"),
+        flash_attn=None if fa in (None, "auto") else bool(fa), swa_full=st.get("swa_full"), cpu_only=True,
+    )  # fmt: skip
+    try:
+        mem = estimate(req).to_dict()["memory"]
+    except (KeyError, ValueError):
+        return None
+    return {"kv": mem["kv_cache_bytes"], "compute": mem["compute_bytes"], "weights": mem["weights_bytes"]}
+
+
+def cpu_buffer_rows() -> list[dict[str, Any]]:
+    """bench/data/cpu_buffers: llama.cpp's logged CPU buffers next to what the memory engine predicts."""
+    rows = []
+    for path in sorted((BENCH_DATA / "cpu_buffers").glob("*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        found = _bench_model(str(rec.get("model", "")))
+        mib = rec.get("mib", {})
+        if found is None or rec.get("returncode", 0) != 0:
+            continue
+        model = find_model(found[0])
+        st = rec.get("settings", {})
+        pred = _cpu_prediction(model, found[1], st) if model else None
+        measured = {"kv": mib.get("KV:CPU") or mib.get("kv_size_line"), "compute": mib.get("compute:CPU")}
+        row: dict[str, Any] = {"file": path.name, "model": found[0], "preset": found[1], "settings": st}
+        for key in ("kv", "compute"):
+            value = measured[key]
+            row[f"{key}_measured"] = None if value is None else int(value * MIB)
+            row[f"{key}_predicted"] = pred[key] if pred else None
+            err = relative_error(row[f"{key}_predicted"], row[f"{key}_measured"])
+            row[f"{key}_error"], row[f"{key}_error_pct"] = err, None if err is None else err * 100
+        rows.append(row)
+    return rows
+
+
+def _error_stats(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    errors = [abs(r[f"{key}_error"]) for r in rows if r.get(f"{key}_error") is not None]
+    if not errors:
+        return {"n": 0}
+    errors.sort()
+    return {"n": len(errors), "median_pct": errors[len(errors) // 2] * 100, "max_pct": errors[-1] * 100}
+
+
+def _scatter(rows: list[dict[str, Any]], key: str, label: str) -> dict[str, Any]:
+    points = [
+        (round(r[f"{key}_measured"] / MIB, 2), round(r[f"{key}_predicted"] / MIB, 2))
+        for r in rows if r.get(f"{key}_measured") and r.get(f"{key}_predicted")
+    ]  # fmt: skip
+    top = max([max(p) for p in points], default=1)
+    return {"kind": "scatter", "x": f"measured {label} (MiB)", "y": f"predicted {label} (MiB)", "xlog": False,
+            "series": [_series(label, points, "#0b5cad"), _series("exact", [(0, 0), (top, top)], "#57606a", True)]}
+
+
+def probe_accuracy_rows() -> list[dict[str, Any]]:
+    """Succeeded probes of catalog stand-ins: measured decode next to the recommender's prediction."""
+    from advisor.models import ProbeRun
+
+    rows = []
+    for run in ProbeRun.objects.filter(status=ProbeRun.Status.SUCCEEDED)[:200]:
+        result = run.result or {}
+        rows.append({"run": run, "decode_measured": result.get("decode_tps"),
+                     "prefill_measured": result.get("prefill_tps"), "backend": result.get("backend")})  # fmt: skip
+    return rows
+
+
 def accuracy_page() -> dict[str, Any]:
-    return {"files": bench_files()}
+    """Predicted vs measured, from the committed bench data and from live probes."""
+    cpu = cpu_buffer_rows()
+    files = {name: len(rows) for name, rows in bench_files().items()}
+    return {
+        "cpu_rows": cpu, "kv_stats": _error_stats(cpu, "kv"), "compute_stats": _error_stats(cpu, "compute"),
+        "charts": {"kv": _scatter(cpu, "kv", "KV cache"), "compute": _scatter(cpu, "compute", "compute buffer")},
+        "files": files, "probes": probe_accuracy_rows(),
+    }  # fmt: skip
+
+
+def _gpu_kind(spec: GPUSpec) -> str:
+    if spec.kind == "apple":
+        return "metal"
+    vendor = spec.vendor.upper()
+    return "cuda" if vendor == "NVIDIA" else "rocm" if vendor == "AMD" else "vulkan"
+
+
+def fit_devices(names: tuple[str, ...], vram_gib: float | None, ram_bytes: int) -> tuple[Any, ...]:
+    """memory.Device per named GPU (repeat a name for several); raises FitInputError with near matches."""
+    from advisor.catalog.hardware import UnknownHardware, apple_gpu_memory_fraction, find_gpu
+    from advisor.core.memory import Device
+
+    devices = []
+    for name in names:
+        try:
+            spec = find_gpu(name)
+        except UnknownHardware as exc:
+            raise FitInputError("gpu", str(exc), exc.suggestions) from exc
+        if spec.kind == "apple" or spec.unified_memory:
+            fraction = apple_gpu_memory_fraction(ram_bytes) if spec.kind == "apple" else spec.gpu_memory_fraction
+            if vram_gib is not None:
+                fraction = min(1.0, gib(vram_gib) / ram_bytes)
+            devices.append(Device(spec.name, _gpu_kind(spec), ram_bytes, fraction or 1.0))
+        else:
+            size = gib(vram_gib) if vram_gib is not None else spec.vram_bytes
+            devices.append(Device(spec.name, _gpu_kind(spec), size))
+    return tuple(devices)
+
+
+def fit_request(params: Any) -> tuple[Any, CatalogModel]:
+    """``memory.FitRequest`` from the fit flags (``advisor.fit_args``); raises FitInputError."""
+    import difflib
+
+    from advisor.catalog.quants import UnknownQuant, get_quant
+    from advisor.core.memory import FitRequest
+    from advisor.fit_args import FitArgError, parse_fit_params
+
+    lists = {k: params.getlist(k) for k in params} if hasattr(params, "getlist") else params
+    try:
+        p = parse_fit_params(lists)
+    except FitArgError as exc:
+        raise FitInputError(exc.field, exc.message) from exc
+    if p.model is None:
+        raise FitInputError("model", "the API takes a catalog model id (hf_config and gguf are CLI-only)")
+    model = find_model(p.model)
+    if model is None:
+        near = difflib.get_close_matches(p.model, [m.id for m in all_models()], n=5, cutoff=0.5)
+        raise FitInputError("model", f"unknown model {p.model!r}", near)
+    try:
+        quant = get_quant(p.quant or "Q4_K_M")
+    except UnknownQuant as exc:
+        raise FitInputError("quant", str(exc.args[0])) from exc
+    ram = gib(p.ram_gib) if p.ram_gib is not None else None
+    devices = fit_devices(p.gpus, p.vram_gib, ram or gib(32))
+    kv = p.kv_type or "f16"
+    req = FitRequest(
+        shape=model.to_shape(), preset=quant.preset, hf_format=None, runtime=p.runtime, n_ctx=p.ctx,
+        n_ubatch=p.ubatch, n_parallel=p.parallel, type_k=kv, type_v=kv,
+        flash_attn=None if p.flash_attn in (None, "auto") else p.flash_attn == "on", swa_full=p.swa_full,
+        devices=devices, host_ram_bytes=ram, n_gpu_layers=p.gpu_layers, cpu_only=not devices,
+    )  # fmt: skip
+    return req, model
 
 
 def fit_json(params: Any) -> dict[str, Any]:
-    raise FitInputError(None, "not yet")
+    """The JSON of ``manage.py fit --json`` for the same flags."""
+    from advisor.core.memory import estimate
+
+    req, model = fit_request(params)
+    try:
+        result = estimate(req)
+    except (KeyError, ValueError) as exc:
+        raise FitInputError(None, str(exc)) from exc
+    return {"model": model.id, "quant": req.preset, **result.to_dict()}
