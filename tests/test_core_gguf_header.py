@@ -154,9 +154,7 @@ def write_small(
         if name == "token_embd.weight":
             w.add_tensor(name, np.zeros((100, 64), dtype=np.float32))
         elif name.endswith("ffn_up.weight"):
-            w.add_tensor(
-                name, np.zeros((64, 64 // 32 * 18), dtype=np.uint8), raw_dtype=GGMLQuantizationType.Q4_0
-            )
+            w.add_tensor(name, np.zeros((64, 64 // 32 * 18), dtype=np.uint8), raw_dtype=GGMLQuantizationType.Q4_0)
         else:
             w.add_tensor(name, np.zeros((64, 64), dtype=np.float16))
     w.write_header_to_file()
@@ -167,9 +165,7 @@ def write_small(
 
 
 def test_small_file_sizes(tmp_path: Path) -> None:
-    p = write_small(
-        tmp_path / "m.gguf", tensors=("token_embd.weight", "blk.0.attn_q.weight", "blk.0.ffn_up.weight")
-    )
+    p = write_small(tmp_path / "m.gguf", tensors=("token_embd.weight", "blk.0.attn_q.weight", "blk.0.ffn_up.weight"))
     h = read_gguf_header(p)
     assert [t.n_bytes for t in h.tensors] == [100 * 64 * 4, 64 * 64 * 2, 64 * 64 // 32 * 18]
     assert h.header_bytes + h.data_bytes == p.stat().st_size
@@ -197,17 +193,13 @@ def test_split_model_is_merged(tmp_path: Path) -> None:
 
 def test_split_model_missing_shard(tmp_path: Path) -> None:
     first = write_small(tmp_path / "m-00001-of-00003.gguf", split=(0, 3, 1), tensors=("token_embd.weight",))
-    with pytest.raises(
-        InvalidGGUF, match=r"missing shard\(s\) m-00002-of-00003\.gguf, m-00003-of-00003\.gguf"
-    ):
+    with pytest.raises(InvalidGGUF, match=r"missing shard\(s\) m-00002-of-00003\.gguf, m-00003-of-00003\.gguf"):
         read_gguf_header(first)
 
 
 def test_split_tensor_count_mismatch(tmp_path: Path) -> None:
     write_small(tmp_path / "m-00001-of-00002.gguf", split=(0, 2, 5), tensors=("token_embd.weight",))
-    second = write_small(
-        tmp_path / "m-00002-of-00002.gguf", split=(1, 2, 5), tensors=("blk.0.attn_q.weight",)
-    )
+    second = write_small(tmp_path / "m-00002-of-00002.gguf", split=(1, 2, 5), tensors=("blk.0.attn_q.weight",))
     with pytest.raises(InvalidGGUF, match=r"split\.tensors\.count is 5 but the shards hold 2 tensors"):
         read_gguf_header(second)
 
@@ -220,9 +212,7 @@ def _s(text: str | bytes) -> bytes:
     return struct.pack("<Q", len(b)) + b
 
 
-def header(
-    n_tensors: int = 0, kvs: bytes = b"", n_kv: int = 0, version: int = 3, tensors: bytes = b""
-) -> bytes:
+def header(n_tensors: int = 0, kvs: bytes = b"", n_kv: int = 0, version: int = 3, tensors: bytes = b"") -> bytes:
     return b"GGUF" + struct.pack("<IQQ", version, n_tensors, n_kv) + kvs + tensors
 
 
@@ -266,15 +256,11 @@ def parse(data: bytes) -> object:
             "metadata 'a' has unknown value type 99",
         ),
         (
-            header(
-                n_kv=1, kvs=_s("a") + struct.pack("<IIQ", GGUFValueType.ARRAY, GGUFValueType.UINT64, 2**40)
-            ),
+            header(n_kv=1, kvs=_s("a") + struct.pack("<IIQ", GGUFValueType.ARRAY, GGUFValueType.UINT64, 2**40)),
             r"array 'a' claims 1099511627776 entries, more than the limit",
         ),
         (
-            header(
-                n_kv=1, kvs=_s("a") + struct.pack("<IIQ", GGUFValueType.ARRAY, GGUFValueType.STRING, 1000)
-            ),
+            header(n_kv=1, kvs=_s("a") + struct.pack("<IIQ", GGUFValueType.ARRAY, GGUFValueType.STRING, 1000)),
             r"array 'a' claims 1000 entries \(at least 8000 bytes\) but only 0 bytes remain",
         ),
         (
@@ -399,3 +385,94 @@ def test_fuzz_random_bytes_after_magic(tail: bytes) -> None:
     blob = b"GGUF" + struct.pack("<I", 3) + tail
     with contextlib.suppress(InvalidGGUF):
         parse_gguf_prefix(blob, len(blob))
+
+
+# --- GGUF metadata written the way llama.cpp's converter writes it --------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "hf_configs"
+
+
+def convert_like_llama_cpp(config_name: str, arch: str, path: Path) -> Path:
+    """A header-only GGUF with the keys ``conversion/*.py`` writes for this config (no weights).
+
+    Keys follow ``TextModel.set_gguf_parameters`` (conversion/base.py) plus the per-model
+    additions in conversion/qwen.py (Qwen2MoeModel, Qwen3MoeModel), gemma.py (Gemma2Model), gpt_oss.py and
+    deepseek.py (DeepseekV2Model: MLA stored as MQA with latent-sized keys).
+    """
+    import json
+
+    hp = json.loads((FIXTURES / config_name).read_text())
+    w = GGUFWriter(path, arch)
+    w.add_block_count(hp["num_hidden_layers"])
+    w.add_context_length(hp["max_position_embeddings"])
+    w.add_embedding_length(hp["hidden_size"])
+    w.add_feed_forward_length(hp["intermediate_size"])
+    w.add_head_count(hp["num_attention_heads"])
+    w.add_head_count_kv(hp.get("num_key_value_heads", hp["num_attention_heads"]))
+    w.add_vocab_size(hp["vocab_size"])
+    if hp.get("head_dim") is not None:
+        w.add_key_length(hp["head_dim"])
+        w.add_value_length(hp["head_dim"])
+    if (n := hp.get("num_local_experts") or hp.get("num_experts") or hp.get("n_routed_experts")) is not None:
+        w.add_expert_count(n)
+        w.add_expert_used_count(hp["num_experts_per_tok"])
+    if arch in ("qwen2moe", "qwen3moe"):  # Qwen3MoeModel extends Qwen2MoeModel
+        w.add_expert_feed_forward_length(hp["moe_intermediate_size"])
+        if (shared := hp.get("shared_expert_intermediate_size")) is not None:
+            w.add_expert_shared_feed_forward_length(shared)
+    if arch == "gemma2":
+        w.add_sliding_window(hp["sliding_window"])
+    if arch == "gpt-oss":
+        w.add_sliding_window(hp["sliding_window"])
+        w.add_expert_feed_forward_length(hp["intermediate_size"])
+    if arch == "deepseek2":
+        kv_lora, rope = hp["kv_lora_rank"], hp["qk_rope_head_dim"]
+        w.add_head_count_kv(1)  # "deepseek2 using MLA converts into MQA"; GGUFWriter keeps the last value
+        w.add_leading_dense_block_count(hp["first_k_dense_replace"])
+        if hp.get("q_lora_rank") is not None:
+            w.add_q_lora_rank(hp["q_lora_rank"])
+        w.add_kv_lora_rank(kv_lora)
+        w.add_key_length(kv_lora + rope)
+        w.add_value_length(kv_lora)
+        w.add_key_length_mla(hp["qk_nope_head_dim"] + rope)
+        w.add_value_length_mla(hp["v_head_dim"])
+        w.add_expert_feed_forward_length(hp["moe_intermediate_size"])
+        w.add_expert_shared_count(hp["n_shared_experts"])
+        w.add_rope_dimension_count(rope)
+    w.add_tensor("token_embd.weight", np.zeros((2, 32), dtype=np.float32))
+    if not hp.get("tie_word_embeddings", arch == "gemma2"):
+        w.add_tensor("output.weight", np.zeros((2, 32), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("config_name", "arch"),
+    [
+        ("mlc-deepseek_v2_lite.json", "deepseek2"),
+        ("gpt-oss-20b.json", "gpt-oss"),
+        ("mlc-gemma2_9b.json", "gemma2"),
+        ("mlc-qwen2moe.json", "qwen2moe"),
+        ("qwen3-30b-a3b.json", "qwen3moe"),
+        ("llama-3.1-8b.json", "llama"),
+    ],
+)
+def test_gguf_and_config_give_the_same_shape(tmp_path: Path, config_name: str, arch: str) -> None:
+    from dataclasses import replace
+
+    from advisor.core.hf_config import shape_from_hf_config_path
+
+    h = read_gguf_header(convert_like_llama_cpp(config_name, arch, tmp_path / "m.gguf"))
+    from_gguf = replace(shape_from_gguf(h), extras=())
+    from_config = replace(shape_from_hf_config_path(FIXTURES / config_name), extras=())
+    assert from_gguf == from_config
+
+
+def test_mla_header_keys_map_back_to_config_geometry(tmp_path: Path) -> None:
+    h = read_gguf_header(convert_like_llama_cpp("mlc-deepseek_v2_lite.json", "deepseek2", tmp_path / "m.gguf"))
+    assert (h.metadata["deepseek2.attention.head_count_kv"], h.metadata["deepseek2.attention.key_length"]) == (1, 576)
+    s = shape_from_gguf(h)
+    assert (s.n_kv_heads, s.head_dim, s.v_dim, s.kv_lora_rank, s.qk_rope_head_dim) == (16, 192, 128, 512, 64)

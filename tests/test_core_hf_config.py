@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from advisor.core.gguf_header import read_gguf_header, shape_from_gguf
 from advisor.core.hf_config import (
@@ -366,3 +368,34 @@ def test_not_json_and_not_an_object(tmp_path: Path) -> None:
 def test_text_config_must_be_an_object() -> None:
     with pytest.raises(InvalidConfig, match="'text_config' must be an object"):
         shape_from_hf_config({"model_type": "gemma3", "text_config": [1]})
+
+
+# --- fuzzing ----------------------------------------------------------------------------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12,
+)
+_FIXTURE_NAMES = sorted(p.name for p in FIXTURES.glob("*.json"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=st.sampled_from(_FIXTURE_NAMES), data=st.data())
+def test_fuzz_config_values_raise_only_config_errors(name: str, data: st.DataObject) -> None:
+    """Any value in any key (or a missing key): a shape, InvalidConfig or UnsupportedModel; never a crash."""
+    cfg = config(name)
+    keys = [*sorted(cfg), "text_config", "layer_types", "sliding_window_pattern", "num_local_experts"]
+    for _ in range(data.draw(st.integers(1, 3))):
+        key = data.draw(st.sampled_from(keys))
+        if data.draw(st.booleans()):
+            cfg.pop(key, None)
+        else:
+            cfg[key] = data.draw(_JSON_VALUES)
+    try:
+        shape = shape_from_hf_config(cfg)
+    except (InvalidConfig, UnsupportedModel) as exc:
+        assert "\n" not in str(exc)
+        return
+    assert 0 < shape.n_layers <= 512
+    assert len(shape.swa_layers) in (0, shape.n_layers)

@@ -265,9 +265,7 @@ class _Cursor:
     def skip_string(self, what: str) -> None:
         n = self.u64(f"length of {what}")
         if n > MAX_STRING_BYTES:
-            raise InvalidGGUF(
-                f"{what} claims a string of {n} bytes, more than the limit of {MAX_STRING_BYTES}"
-            )
+            raise InvalidGGUF(f"{what} claims a string of {n} bytes, more than the limit of {MAX_STRING_BYTES}")
         self.skip(n, what)
 
 
@@ -318,9 +316,7 @@ def _parse(cur: _Cursor) -> GGUFHeader:
         raise InvalidGGUF("big-endian GGUF files are not supported")
     if version not in (2, 3):
         raise InvalidGGUF(f"unknown GGUF version {version} (llama.cpp reads versions 2 and 3)")
-    n_tensors = cur.bounded_count(
-        cur.u64("tensor count"), _MIN_TENSOR_INFO_BYTES, MAX_TENSORS, "tensor count"
-    )
+    n_tensors = cur.bounded_count(cur.u64("tensor count"), _MIN_TENSOR_INFO_BYTES, MAX_TENSORS, "tensor count")
     n_kv = cur.bounded_count(cur.u64("metadata count"), _MIN_KV_BYTES, MAX_KV, "metadata count")
 
     metadata: dict[str, MetaValue] = {}

@@ -121,9 +121,7 @@ class _Config:
         text = raw.get("text_config")
         if text is not None:
             if not isinstance(text, Mapping):
-                raise InvalidConfig(
-                    f"{self.source}: 'text_config' must be an object, got {type(text).__name__}"
-                )
+                raise InvalidConfig(f"{self.source}: 'text_config' must be an object, got {type(text).__name__}")
             # conversion/base.py: ``self.hparams = {**self.hparams, **self.hparams["text_config"]}``.
             merged.update(text)
         self.values = merged
@@ -249,9 +247,7 @@ def _attention_layers_granite(cfg: _Config, n_layers: int) -> tuple[bool, ...]:
         if not isinstance(indices, list) or not all(
             isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_layers for i in indices
         ):
-            raise InvalidConfig(
-                f"{cfg.source}: 'attn_layer_indices' must list layer numbers below {n_layers}"
-            )
+            raise InvalidConfig(f"{cfg.source}: 'attn_layer_indices' must list layer numbers below {n_layers}")
         return tuple(i in set(indices) for i in range(n_layers))
     period = cfg.req("attn_layer_period")
     offset = cfg.req("attn_layer_offset", minimum=0)
@@ -384,9 +380,7 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
             kw.update(shared_experts=1, shared_expert_ffn_size=shared)
 
     if kw.get("n_experts", 0) > MAX_EXPERTS:
-        raise InvalidConfig(
-            f"{where}: {kw['n_experts']} experts is more than llama.cpp's limit of {MAX_EXPERTS}"
-        )
+        raise InvalidConfig(f"{where}: {kw['n_experts']} experts is more than llama.cpp's limit of {MAX_EXPERTS}")
     if kw.get("n_experts", 0) and not 0 < kw["n_experts_used"] <= kw["n_experts"]:
         raise InvalidConfig(
             f"{where}: experts per token ({kw['n_experts_used']}) must be between 1 and the "
@@ -467,9 +461,7 @@ def parse_hf_config_text(data: bytes | str, source: str = "config.json") -> dict
     try:
         raw = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise InvalidConfig(
-            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+        raise InvalidConfig(f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except UnicodeDecodeError as exc:
         raise InvalidConfig(f"{source} is not UTF-8 text: {exc.reason}") from exc
     if not isinstance(raw, dict):
