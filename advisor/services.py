@@ -99,9 +99,7 @@ class ProbeRequest:
         import hashlib
 
         raw = "|".join(
-            map(
-                str, (host, self.source, self.model_id, self.gguf_path, self.quant, self.ctx, self.gpu_layers)
-            )
+            map(str, (host, self.source, self.model_id, self.gguf_path, self.quant, self.ctx, self.gpu_layers))
         )
         return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -121,9 +119,7 @@ def validate_probe_request(req: ProbeRequest) -> ProbeRequest:
         try:
             get_model(req.model_id)
         except KeyError as exc:
-            raise ProbeRequestError(
-                str(exc.args[0]) if exc.args else f"unknown model {req.model_id!r}"
-            ) from exc
+            raise ProbeRequestError(str(exc.args[0]) if exc.args else f"unknown model {req.model_id!r}") from exc
         if req.quant not in probe.QUANT_PRESETS:
             raise ProbeRequestError(
                 f"quant {req.quant!r} cannot be made by llama.cpp's quantizer here; "
@@ -290,9 +286,7 @@ def execute_probe(run_id: int) -> str:
 
     def heartbeat() -> None:
         while not stop.wait(HEARTBEAT_EVERY_S):
-            ProbeRun.objects.filter(pk=run_id, status=ProbeRun.Status.RUNNING).update(
-                heartbeat_at=timezone.now()
-            )
+            ProbeRun.objects.filter(pk=run_id, status=ProbeRun.Status.RUNNING).update(heartbeat_at=timezone.now())
 
     def on_progress(p: probe.ProbeProgress) -> bool:
         ProbeRun.objects.filter(pk=run_id).update(
@@ -326,3 +320,20 @@ def record_worker_heartbeat(host: str, hostname: str, queue: str, info: dict[str
         host_id=host,
         defaults={"hostname": hostname, "queue": queue, "last_seen": timezone.now(), "info": info},
     )
+
+
+def catalog_shape(model_id: str) -> Any:
+    """A catalog model's shape: the data files first, then models imported from the Hub."""
+    from advisor.catalog.models_catalog import CatalogError, get_model, parse_record
+    from advisor.models import CatalogEntry
+
+    try:
+        return get_model(model_id).to_shape()
+    except KeyError:
+        entry = CatalogEntry.objects.filter(model_id=model_id).first()
+        if entry is None:
+            raise
+        try:
+            return parse_record(entry.record, f"imported model {model_id}").to_shape()
+        except CatalogError as exc:
+            raise KeyError(f"imported model {model_id!r} is incomplete: {exc}") from None

@@ -1,0 +1,64 @@
+"""`manage.py fit`: memory, fit verdict, max context and speed of one model on one machine.
+
+Bad input exits with code 2 and one line that says what is wrong and what is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from advisor import services
+from advisor.fit_args import KV_TYPES, RUNTIMES, FitArgError, parse_fit_params
+from advisor.fitting import ALL_QUANTS, describe, run_fit
+
+
+class Command(BaseCommand):
+    help = "Predict what llama.cpp (or transformers) allocates for a model on a machine, and how fast it runs."
+    requires_system_checks: list[str] = []
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.exit_on_error = False  # bad flags reach handle_parse_error below, not a usage dump
+
+        def error(message: str) -> None:  # argparse's own errors: one line, exit 2
+            sys.stderr.write(f"error: {message}\n")
+            sys.exit(2)
+
+        parser.error = error  # type: ignore[method-assign]
+        return parser
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        source = parser.add_mutually_exclusive_group()
+        source.add_argument("--model", help="catalog id, e.g. llama-3.1-8b-instruct")
+        source.add_argument("--hf-config", dest="hf_config", help="path to a Hugging Face config.json")
+        source.add_argument("--gguf", help="path or http(s) URL of a GGUF file (header read only)")
+        parser.add_argument("--quant", help=f"GGUF preset or HF format ({', '.join(ALL_QUANTS[:6])}, ...)")
+        parser.add_argument("--ctx", help="context length in tokens (default 8192)")
+        parser.add_argument("--ubatch", help="physical batch size (default 512)")
+        parser.add_argument("--kv-type", dest="kv_type", help=f"KV cache type: {', '.join(KV_TYPES)}")
+        parser.add_argument("--flash-attn", dest="flash_attn", help="on, off or auto")
+        parser.add_argument("--swa-full", dest="swa_full", help="on or off")
+        parser.add_argument("--gpu-layers", dest="gpu_layers", help="all, or a number of layers")
+        parser.add_argument("--parallel", help="parallel sequences (default 1)")
+        parser.add_argument("--runtime", help=f"one of {', '.join(RUNTIMES)}")
+        parser.add_argument("--gpu", action="append", default=[], help="GPU name; repeat for several GPUs")
+        parser.add_argument("--vram", help="VRAM per GPU in GiB (overrides the database)")
+        parser.add_argument("--bandwidth", help="GPU memory bandwidth in GB/s (overrides the database)")
+        parser.add_argument("--ram", help="system RAM in GiB")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        names = ("model", "hf_config", "gguf", "quant", "ctx", "ubatch", "kv_type", "flash_attn", "swa_full",
+                 "gpu_layers", "parallel", "runtime", "vram", "bandwidth", "ram")  # fmt: skip
+        values = {name: [options[name]] for name in names if options.get(name) is not None}
+        values["gpu"] = options["gpu"]
+        try:
+            report = run_fit(parse_fit_params(values, quants=ALL_QUANTS), lookup=services.catalog_shape)
+        except FitArgError as exc:
+            sys.stderr.write(f"error: --{exc.field.replace('_', '-')}: {exc.message}\n")
+            sys.exit(2)
+        self.stdout.write(json.dumps(report, indent=2) if options["json"] else describe(report))

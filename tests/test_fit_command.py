@@ -1,0 +1,76 @@
+"""`manage.py fit`: the CLI contract other tools depend on (names, JSON keys, exit code 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GIB = 1024**3
+
+
+def fit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "manage.py", "fit", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**__import__("os").environ, "DEBUG": "1"})  # fmt: skip
+
+
+def test_json_contract_for_llama_8b_on_an_rtx_4090() -> None:
+    out = fit("--model", "llama-3.1-8b-instruct", "--quant", "Q4_K_M", "--ctx", "8192", "--gpu", "RTX 4090",
+              "--ram", "64", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    mem = report["memory"]
+    for key in ("weights_bytes", "kv_cache_bytes", "compute_bytes", "overhead_bytes", "gpu_bytes", "cpu_bytes"):
+        assert isinstance(mem[key], int)
+    # llama.cpp: 32 layers x 8 KV heads x 128 dims x (K+V) x 2 bytes x 8192 cells = 1024 MiB ("KV self size").
+    assert mem["kv_cache_bytes"] == 1024 * 1024 * 1024
+    assert report["fit"] == "full_gpu"
+    assert report["max_context"] == 131072
+    assert mem["devices"][0]["name"] == "GeForce RTX 4090"
+    assert report["speed"]["decode_tps"] > 50
+    assert report["speed"]["prefill_tps"] > report["speed"]["decode_tps"]
+    assert report["speed"]["curve"][0]["ctx"] == 0
+
+
+def test_partial_offload_of_a_70b_on_one_24_gb_gpu() -> None:
+    out = fit("--model", "llama-3.3-70b-instruct", "--quant", "Q4_K_M", "--ctx", "8192", "--gpu", "RTX 4090",
+              "--ram", "64", "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["fit"] == "partial"
+    assert 0 < report["n_gpu_layers"] < 80
+    mem = report["memory"]
+    assert mem["gpu_bytes"] <= 24 * GIB
+    assert mem["gpu_bytes"] + mem["cpu_bytes"] > mem["weights_bytes"] > 39 * GIB
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "llama-3.1-8b-instruct", "--quant", "Q4_KM"], "did you mean Q4_K_M"),
+        (["--model", "llama-3.1-8b-instruct", "--gpu", "RTX 4900"], "GeForce RTX 4090"),
+        (["--model", "llama-3.1-8b-instruct", "--ctx", "0"], "--ctx: must be between 1 and 10000000"),
+        (["--model", "llama-3.1-8b-instruct", "--ctx", "20000000"], "--ctx: must be between 1 and 10000000"),
+        (["--model", "no-such-model"], "--model: no catalog model"),
+        (["--gguf", "/etc/os-release"], "not a GGUF file"),
+        (["--hf-config", "/nonexistent/config.json"], "cannot read config"),
+        (["--gguf", "http://127.0.0.1:9/model.gguf"], "could not reach"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
+    out = fit(*args)
+    assert out.returncode == 2
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_malformed_config_is_a_one_line_error(tmp_path: Path) -> None:
+    bad = tmp_path / "config.json"
+    bad.write_text('{"model_type": "llama", "num_hidden_layers": "many"')
+    out = fit("--hf-config", str(bad))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
