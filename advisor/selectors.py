@@ -4,8 +4,10 @@ engine results into what the templates show. No writes here (those live in servi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -380,6 +382,7 @@ def results_page(params: Any, require_spec: bool = True) -> dict[str, Any]:
         return page
     results = apply_filters(cards, filters.cleaned_data)
     limit = filters.cleaned_data.get("limit") or filters.DEFAULT_LIMIT
+    add_prefill(spec, results[:limit], page["engine"]["settings"]["kv_type"])
     page.update(results=results[:limit], more=max(0, len(results) - limit), all_query=_with(params, limit=500))
     return page
 
@@ -394,6 +397,23 @@ FIT_LABELS = {
     "cpu": "CPU only",
     "no": "Does not fit",
 }
+
+
+PREFILL_BUDGET_S = 0.8  # the results update on every form change: stop refining after this long
+
+
+def add_prefill(spec: Spec, cards: list[dict[str, Any]], kv_type: str) -> None:
+    """Prefill tok/s (and the speed engine's decode) from ``fit`` for the cards shown, best first,
+    within a time budget; the rest link to their model page for it."""
+    started = time.monotonic()
+    for card in cards:
+        if time.monotonic() - started > PREFILL_BUDGET_S:
+            return
+        model = find_model(card["model"]["id"])
+        report = fit_report(spec, model, card["quant"]["name"], kv_type) if model else None
+        speed = (report or {}).get("speed") or {}
+        if speed.get("prefill_tps") is not None:
+            card["speed"]["prefill_tps"] = speed["prefill_tps"]
 
 
 def apply_filters(cards: list[dict[str, Any]], f: dict[str, Any]) -> list[dict[str, Any]]:
@@ -741,7 +761,42 @@ def model_page(model: CatalogModel, params: Any) -> dict[str, Any]:
         page["pick"] = pick_card(pick.to_dict(), model, machine, measurements_by_model()) if pick else None
         page["charts"] = model_charts(spec, machine, model_opt, quant, ladder)
         page["launch"] = launch_settings(spec, model, pick, chosen["quant"])
+        page["report"] = fit_report(spec, model, chosen["quant"], page["launch"]["kv_type"])
     return page
+
+
+def fit_report(spec: Spec, model: CatalogModel, quant: str, kv_type: str = "") -> dict[str, Any] | None:
+    """``manage.py fit`` for this model on the spec's machine: memory per device, max context, prefill.
+
+    Cached in the shared cache: the same (spec, model, quant) always gives the same report.
+    """
+    from django.core.cache import cache
+
+    key = "fit:" + hashlib.sha256(f"{spec.query()}|{model.id}|{quant}|{kv_type}".encode()).hexdigest()
+    report = cache.get(key)
+    if report is None:
+        report = _fit_report(spec, model, quant, kv_type) or {}
+        cache.set(key, report, timeout=3600)
+    return report or None
+
+
+def _fit_report(spec: Spec, model: CatalogModel, quant: str, kv_type: str) -> dict[str, Any] | None:
+    from django.http import QueryDict
+
+    query = QueryDict(mutable=True)
+    query.update({"model": model.id, "quant": quant, "ctx": str(spec.ctx), "runtime": spec.runtime,
+                  "parallel": str(spec.users), "ram": str(spec.ram)})  # fmt: skip
+    if kv_type or spec.kv_type:
+        query["kv_type"] = kv_type or spec.kv_type
+    for name, value in (("vram", spec.vram), ("bandwidth", spec.bandwidth)):
+        if value is not None:
+            query[name] = str(value)
+    if spec.gpu:
+        query.setlist("gpu", [spec.gpu] * spec.gpu_count)
+    try:
+        return fit_json(query)
+    except FitInputError:
+        return None
 
 
 def _chosen_quant(name: str, ladder: list[dict[str, Any]], fitting: Any) -> dict[str, Any] | None:
@@ -965,8 +1020,51 @@ def fit_request(params: Any) -> tuple[Any, CatalogModel]:
     return req, model
 
 
+def _fit_suggestions(field: str, params: Any) -> list[str]:
+    import difflib
+
+    value = str(params.get(field, ""))[:200]
+    if field == "model":
+        return difflib.get_close_matches(value, [m.id for m in all_models()], n=5, cutoff=0.5)
+    if field == "gpu":
+        return [g.name for g in search_gpus(value, 5)] if value else []
+    return []
+
+
 def fit_json(params: Any) -> dict[str, Any]:
-    """The JSON of ``manage.py fit --json`` for the same flags."""
+    """The JSON of ``manage.py fit --json`` for the same flags (``advisor.fitting.run_fit``).
+
+    The API reads no file on the server: ``hf_config`` is refused and ``gguf`` must be a
+    huggingface.co URL (its header is read with HTTP Range requests).
+    """
+    try:
+        from advisor.fitting import ALL_QUANTS, run_fit
+    except ImportError:  # the shared fit module has not landed in this checkout
+        return _fit_json_direct(params)
+    from advisor.fit_args import FitArgError, parse_fit_params
+
+    lists = {k: params.getlist(k) for k in params} if hasattr(params, "getlist") else params
+    try:
+        p = parse_fit_params(lists, quants=ALL_QUANTS)
+        if p.hf_config:
+            raise FitArgError("hf_config", "the API reads no server files: give model (a catalog id) or gguf (a URL)")
+        if p.gguf and not p.gguf.startswith("https://huggingface.co/"):
+            raise FitArgError("gguf", "the API accepts only https://huggingface.co/... GGUF URLs")
+        return run_fit(p, lookup=lambda model_id: _shape_of(model_id))
+    except NotImplementedError as exc:  # an architecture without a tensor inventory yet
+        raise FitInputError("model", f"no precise estimate for this architecture yet: {exc}") from exc
+    except FitArgError as exc:
+        raise FitInputError(exc.field, exc.message, _fit_suggestions(exc.field, params)) from exc
+
+
+def _shape_of(model_id: str) -> Any:
+    model = find_model(model_id)
+    if model is None:
+        raise KeyError(f"unknown model {model_id!r}")
+    return model.to_shape()
+
+
+def _fit_json_direct(params: Any) -> dict[str, Any]:
     from advisor.core.memory import estimate
 
     req, model = fit_request(params)
