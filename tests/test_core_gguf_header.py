@@ -6,6 +6,7 @@ import contextlib
 import struct
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -476,3 +477,69 @@ def test_mla_header_keys_map_back_to_config_geometry(tmp_path: Path) -> None:
     assert (h.metadata["deepseek2.attention.head_count_kv"], h.metadata["deepseek2.attention.key_length"]) == (1, 576)
     s = shape_from_gguf(h)
     assert (s.n_kv_heads, s.head_dim, s.v_dim, s.kv_lora_rank, s.qk_rope_head_dim) == (16, 192, 128, 512, 64)
+
+
+def _hybrid_configs() -> dict[str, dict[str, Any]]:
+    """The Qwen3-Next and Granite-hybrid configs of test_core_hf_config (a real config plus hybrid keys)."""
+    import json
+
+    qwen = json.loads((FIXTURES / "qwen3-30b-a3b.json").read_text()) | {
+        "model_type": "qwen3_next", "full_attention_interval": 4, "linear_conv_kernel_dim": 4,
+        "linear_key_head_dim": 128, "linear_value_head_dim": 128, "linear_num_key_heads": 16,
+        "linear_num_value_heads": 32, "shared_expert_intermediate_size": 512,
+    }  # fmt: skip
+    types = ["mamba"] * 8
+    types[5] = "attention"
+    granite = json.loads((FIXTURES / "llama-3.2-3b.json").read_text()) | {
+        "model_type": "granitemoehybrid", "num_hidden_layers": 8, "layer_types": types, "mamba_d_conv": 4,
+        "mamba_d_state": 128, "mamba_n_groups": 1, "mamba_n_heads": 48, "mamba_expand": 2,
+    }  # fmt: skip
+    return {"qwen3next": qwen, "granitehybrid": granite}
+
+
+@pytest.mark.parametrize("arch", ["qwen3next", "granitehybrid"])
+def test_hybrid_gguf_and_config_give_the_same_shape(tmp_path: Path, arch: str) -> None:
+    """Keys as conversion/qwen.py (Qwen3NextModel) and conversion/granite.py (GraniteHybridModel) write them."""
+    from dataclasses import replace
+
+    from advisor.core.hf_config import shape_from_hf_config
+
+    hp = _hybrid_configs()[arch]
+    n = int(hp["num_hidden_layers"])
+    w = GGUFWriter(tmp_path / "m.gguf", arch)
+    w.add_block_count(n)
+    w.add_context_length(hp["max_position_embeddings"])
+    w.add_embedding_length(hp["hidden_size"])
+    w.add_feed_forward_length(hp["intermediate_size"])
+    w.add_head_count(hp["num_attention_heads"])
+    w.add_vocab_size(hp["vocab_size"])
+    w.add_key_length(hp["head_dim"])
+    w.add_value_length(hp["head_dim"])
+    w.add_ssm_conv_kernel(4)
+    w.add_ssm_state_size(128)
+    if arch == "qwen3next":
+        w.add_head_count_kv(hp["num_key_value_heads"])
+        w.add_expert_count(hp["num_experts"])
+        w.add_expert_used_count(hp["num_experts_per_tok"])
+        w.add_expert_feed_forward_length(hp["moe_intermediate_size"])
+        w.add_expert_shared_feed_forward_length(512)
+        w.add_ssm_group_count(16)
+        w.add_ssm_time_step_rank(32)
+        w.add_ssm_inner_size(128 * 32)
+        w.add_full_attention_interval(4)
+    else:
+        kv = [hp["num_key_value_heads"] if t == "attention" else 0 for t in hp["layer_types"]]
+        w.add_head_count_kv(kv)
+        w.add_ssm_group_count(1)
+        w.add_ssm_time_step_rank(48)
+        w.add_ssm_inner_size(2 * int(hp["hidden_size"]))
+    w.add_tensor("token_embd.weight", np.zeros((2, 32), dtype=np.float32))
+    if not hp["tie_word_embeddings"]:
+        w.add_tensor("output.weight", np.zeros((2, 32), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    from_gguf = replace(shape_from_gguf(read_gguf_header(tmp_path / "m.gguf")), extras=())
+    assert from_gguf == replace(shape_from_hf_config(hp), extras=())
+    assert any(from_gguf.recurrent_layers) and not all(from_gguf.recurrent_layers)

@@ -275,6 +275,14 @@ def test_import_failures(hub: FakeHub, repo_id: str, kind: str, message: str) ->
     assert "\n" not in str(info.value)
 
 
+def test_gguf_file_filter(hub: FakeHub) -> None:
+    m = import_from_hub("fake-org/tiny-split-GGUF", gguf_files=["tiny-Q8_0-00002-of-00002.gguf"])
+    assert [f.filename for f in m.gguf_files] == ["tiny-Q8_0-00001-of-00002.gguf"]  # a shard names its model
+    with pytest.raises(ImportFailed, match=r"fake-org/tiny-split-GGUF has no GGUF file nope\.gguf") as info:
+        import_from_hub("fake-org/tiny-split-GGUF", gguf_files=["nope.gguf"])
+    assert info.value.kind == "no_file"
+
+
 def test_revision_not_found(hub: FakeHub) -> None:
     with pytest.raises(ImportFailed, match=r"Qwen/Qwen3-8B has no revision 'v9'") as info:
         import_from_hub("Qwen/Qwen3-8B", revision="v9")

@@ -67,6 +67,7 @@ class ImportFailed(Exception):
         {
             "not_found",
             "revision_not_found",
+            "no_file",
             "gated",
             "no_config",
             "bad_config",
@@ -272,19 +273,24 @@ def import_from_hub(
     token: str | bool | None = None,
     cache_dir: str | Path | None = None,
     endpoint: str | None = None,
+    gguf_files: Sequence[str] | None = None,
+    timeout: float = 30.0,
 ) -> ImportedModel:
     """Read a Hub repository's architecture (and its GGUF quantizations) into an ``ImportedModel``.
 
     Raises ``ImportFailed`` for: repository not found or private, revision not found, gated,
     no config.json and no GGUF, malformed config, unsupported architecture, unreadable GGUF
     header, network down, other HTTP refusals.
+
+    ``gguf_files`` limits the GGUF headers read to these files (names as in the repository; a
+    split model is named by any of its shards); by default every ``.gguf`` file is read.
     """
     endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
         raise ImportFailed("not_found", f"{repo_id!r} is not a repository id of the form 'owner/name'")
     api = HfApi(endpoint=endpoint, token=token)
     try:
-        info = api.model_info(repo_id, revision=revision, files_metadata=True)
+        info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=timeout)
     except Exception as exc:  # mapped below; anything unexpected is re-raised by _hub_error
         raise _hub_error(exc, repo_id, revision, endpoint, "model info") from exc
     sha = info.sha or revision
@@ -312,12 +318,18 @@ def import_from_hub(
         shape_source = "config.json"
 
     groups = _gguf_groups(list(sizes))
+    if gguf_files is not None:
+        wanted = set(gguf_files)
+        missing = wanted - {n for g in groups for n in g}
+        if missing:
+            raise ImportFailed("no_file", f"{repo_id} has no GGUF file {', '.join(sorted(missing))}")
+        groups = [g for g in groups if wanted & set(g)]
     if shape is None and not groups:
         raise ImportFailed(
             "no_config", f"{repo_id} has no config.json and no .gguf file, so nothing describes its architecture"
         )
 
-    gguf_files: list[GGUFFileInfo] = []
+    infos: list[GGUFFileInfo] = []
     headers: list[tuple[str, GGUFHeader]] = []
     for names in groups:
         urls = [hub_file_url(repo_id, n, revision=sha, endpoint=endpoint) for n in names]
@@ -328,7 +340,7 @@ def import_from_hub(
         except Exception as exc:
             raise _hub_error(exc, repo_id, revision, endpoint, names[0]) from exc
         headers.append((names[0], header))
-        gguf_files.append(
+        infos.append(
             GGUFFileInfo(
                 filename=names[0],
                 shards=tuple(names),
@@ -365,8 +377,8 @@ def import_from_hub(
     listed_total = getattr(safetensors, "total", None) if safetensors is not None else None
     if isinstance(listed_total, int) and listed_total > 0:
         params_total = listed_total
-    elif gguf_files:
-        params_total = gguf_files[0].n_params
+    elif infos:
+        params_total = infos[0].n_params
     else:
         params_total = counted_total
     # Active share from the shape (experts used / experts), applied to the measured total.
@@ -388,6 +400,6 @@ def import_from_hub(
         released=created.date().isoformat() if created else "",
         gated=gated,
         base_model=_base_model(info),
-        gguf_files=tuple(gguf_files),
+        gguf_files=tuple(infos),
         config=config,
     )
