@@ -1,0 +1,284 @@
+"""Pages through Django's test client: every view, the htmx partials, and bad input as a 4xx with a message."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from advisor.models import ProbeRun, WorkerHeartbeat
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true"}
+
+
+def text(response: Any) -> str:
+    return response.content.decode()
+
+
+def result_ids(html: str) -> list[str]:
+    return re.findall(r'<li class="rec fit-[a-z]+" data-model="([^"]+)"', html)
+
+
+# ---------------------------------------------------------------- home and results
+
+
+def test_home_without_spec_shows_the_form_and_typical_machines(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    html = text(response)
+    assert 'hx-get="/"' in html and 'hx-trigger="change delay:300ms, submit"' in html and 'hx-push-url="true"' in html
+    assert 'method="get" action="/"' in html  # the form works without JavaScript
+    assert "MacBook Air, 16 GB" in html
+    assert result_ids(html) == []
+
+
+def test_results_for_an_rtx_4090_rank_models_that_fit(client: Client) -> None:
+    response = client.get("/", {"gpu": "RTX 4090", "ram": "64"})
+    assert response.status_code == 200
+    html = text(response)
+    assert "Best models for RTX 4090, 64 GB RAM" in html
+    ids = result_ids(html)
+    assert len(ids) == 25  # the default page size
+    assert "Full GPU (-ngl" in html
+    # 24 GiB card: the VRAM line of the memory bar says so.
+    assert "VRAM 24.0\xa0GB" in html
+    # Every card links to its model page with the spec, so the page can be shared.
+    assert f'href="/models/{ids[0]}?gpu=RTX+4090&amp;gpu_count=1&amp;ram=64.0' in html
+
+
+def test_htmx_request_gets_only_the_results_partial(client: Client) -> None:
+    response = client.get("/", {"gpu": "RTX 4090", "ram": "64"}, headers=HTMX)
+    html = text(response)
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="results"')
+    assert "<html" not in html and "<form" not in html
+
+
+def test_unknown_gpu_is_a_400_with_suggestions(client: Client) -> None:
+    response = client.get("/", {"gpu": "RTX 9090"}, headers=HTMX)
+    assert response.status_code == 400
+    html = text(response)
+    assert "Please check the form" in html
+    assert "Unknown GPU &#x27;RTX 9090&#x27;. Did you mean: GeForce RTX 5090" in html
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"ctx": "20000000"}, "less than or equal to 10000000"),
+        ({"gpu_count": "17"}, "less than or equal to 16"),
+        ({"gpu": "x" * 201}, "at most 200 characters"),
+        ({"ram": "lots"}, "Enter a number"),
+        ({"runtime": "ollama", "kv_type": "q5_0"}, "ollama offers the KV-cache types f16, q8_0, q4_0, not q5_0"),
+        ({"runtime": "koboldcpp"}, "Select a valid choice"),
+        ({"cpu": "Pentium 9000"}, "Unknown CPU"),
+        ({"ram": "32", "sort": "random"}, "Select a valid choice"),
+    ],
+)
+def test_bad_machine_input_is_a_400_with_a_message(client: Client, params: dict[str, str], message: str) -> None:
+    response = client.get("/", params)
+    assert response.status_code == 400
+    assert message in text(response)
+
+
+def test_filters_keep_only_the_family_and_sort_by_speed(client: Client) -> None:
+    response = client.get("/", {"gpu": "RTX 4090", "ram": "64", "family": "qwen3", "sort": "speed", "limit": "100"})
+    html = text(response)
+    ids = result_ids(html)
+    assert ids and all(i.startswith("qwen3-") for i in ids)
+    speeds = [float(s) for s in re.findall(r"<strong>([0-9.]+)</strong> tok/s decode", html)]
+    assert speeds == sorted(speeds, reverse=True)
+
+
+def test_size_and_license_filters(client: Client) -> None:
+    html = text(client.get("/", {"gpu": "RTX 4090", "ram": "64", "size": "4", "license": "apache-2.0", "limit": "200"}))
+    params = [float(p) for p in re.findall(r'<p class="meta">([0-9.]+)B params', html)]
+    assert params and max(params) <= 4.0
+    licenses = re.findall(r'<p class="meta">[0-9.]+B params[^·]*· [^·]+ · ([a-z0-9.-]+)\s', html)
+    assert licenses and set(licenses) == {"apache-2.0"}
+
+
+def test_cpu_only_machine_gets_cpu_verdicts(client: Client) -> None:
+    html = text(client.get("/", {"ram": "16"}))
+    assert "Best models for CPU only, 16 GB RAM" in html
+    assert "CPU only" in html and "Full GPU" not in html
+
+
+def test_detect_redirects_to_a_spec_of_this_host(client: Client) -> None:
+    import psutil
+
+    response = client.get("/detect")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/?")
+    assert f"ram={psutil.virtual_memory().total / 2**30:.0f}" in response["Location"]
+
+
+def test_gpu_search_partial_lists_apple_chips(client: Client) -> None:
+    response = client.get("/gpus", {"gpu": "m4 max"}, headers=HTMX)
+    assert response.status_code == 200
+    assert '<option value="Apple M4 Max (40-core GPU)">' in text(response)
+    page = client.get("/gpus", {"gpu": "m4 max"})
+    assert 'href="/?gpu=Apple%20M4%20Max%20%2840-core%20GPU%29"' in text(page)
+
+
+# ---------------------------------------------------------------- model detail
+
+
+def test_model_page_has_ladder_and_launch_commands(client: Client) -> None:
+    response = client.get("/models/qwen3-8b", {"gpu": "RTX 4060", "ram": "32", "ctx": "8192"})
+    assert response.status_code == 200
+    html = text(response)
+    assert '<table id="ladder">' in html and ">Q4_K_M</a>" in html and ">Q8_0</a>" in html
+    # Qwen3-8B has 36 layers: -ngl 37 puts them and the output layer on the GPU.
+    assert "llama-server -hf unsloth/Qwen3-8B-GGUF:" in html
+    assert "-c 8192 -ngl 37 -fa on -ctk q8_0 -ctv q8_0" in html
+    assert "OLLAMA_KV_CACHE_TYPE=q8_0 OLLAMA_CONTEXT_LENGTH=8192" in html
+    assert 'bnb_4bit_quant_type="nf4"' in html
+    assert 'data-chart="memory-data"' in html and 'id="memory-data" type="application/json"' in html
+
+
+def test_model_page_partial_offload_command(client: Client) -> None:
+    html = text(client.get("/models/qwen3-8b", {"gpu": "RTX 4060", "ram": "32", "quant": "F16"}))
+    ngl = re.search(r"-c 8192 -ngl (\d+) ", html)
+    assert ngl is not None and 0 < int(ngl.group(1)) < 37  # 16 GB of F16 weights on an 8 GB card
+    assert "/set parameter num_gpu" in html
+
+
+def test_unknown_model_is_404_and_bad_spec_is_400(client: Client) -> None:
+    assert client.get("/models/llama-9000").status_code == 404
+    response = client.get("/models/qwen3-8b", {"gpu": "RTX 9090"})
+    assert response.status_code == 400
+    assert "Did you mean" in text(response)
+
+
+# ---------------------------------------------------------------- tiers and accuracy
+
+
+def test_tier_pages(client: Client) -> None:
+    listing = client.get("/tiers")
+    assert listing.status_code == 200 and 'href="/tiers/mac-16gb"' in text(listing)
+    page = client.get("/tiers/mac-16gb")
+    html = text(page)
+    assert page.status_code == 200
+    assert "What fits on a MacBook Air, 16 GB" in html
+    assert '<table id="tier-top">' in html and "Long documents" in html
+    assert client.get("/tiers/no-such-tier").status_code == 404
+
+
+def test_tier_page_shows_probe_measurements(client: Client) -> None:
+    ProbeRun.objects.create(
+        host_id="bench-host", source="standin", model_id="qwen3-8b", quant="Q4_K_M", ctx=4096,
+        dedupe_key="x", status="succeeded", result={"decode_tps": 123.4, "prefill_tps": 4567.0, "backend": "CUDA"},
+    )  # fmt: skip
+    html = text(client.get("/tiers/gpu-24gb"))
+    assert "Measured with live probes" in html
+    # Only when the tier's pick is the measured quant does the row appear; the badge is there either way.
+    assert "123.4" in html or "No probe has measured these models yet" in html
+
+
+def test_accuracy_page_compares_with_bench_data(client: Client) -> None:
+    response = client.get("/accuracy")
+    html = text(response)
+    assert response.status_code == 200
+    assert '<table id="cpu-accuracy">' in html
+    assert "smollm2-135m-instruct" in html and "median error" in html
+
+
+# ---------------------------------------------------------------- probes
+
+
+def test_probe_list_and_anonymous_start_goes_to_login(client: Client) -> None:
+    assert client.get("/probes").status_code == 200
+    response = client.post("/probes", {"source": "smollm2", "ctx": "1024"})
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert not ProbeRun.objects.exists()
+
+
+def test_probe_start_without_worker_is_503_with_message(admin_client: Client) -> None:
+    response = admin_client.post("/probes", {"source": "smollm2", "ctx": "1024", "gpu_layers": "-1"})
+    assert response.status_code == 503
+    assert "No probe worker is running" in text(response)
+    assert not ProbeRun.objects.exists()
+
+
+def test_probe_bad_input_is_400(admin_client: Client) -> None:
+    response = admin_client.post("/probes", {"source": "standin", "ctx": "1024"})
+    assert response.status_code == 400
+    assert "Choose the catalog model to stand in for." in text(response)
+    response = admin_client.post("/probes", {"source": "smollm2", "ctx": "99"})
+    assert response.status_code == 400
+
+
+def test_probe_start_with_a_live_worker_redirects_to_the_run(admin_client: Client, settings: Any) -> None:
+    settings.HOST_ID = "web-test-host"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    WorkerHeartbeat.objects.create(host_id="web-test-host", hostname="h", queue="probes.web-test-host",
+                                   last_seen=timezone.now())  # fmt: skip
+    from advisor import services
+
+    sent: list[int] = []
+    original = services._enqueue
+    services._enqueue = lambda run: sent.append(run.pk)  # type: ignore[assignment]
+    try:
+        response = admin_client.post("/probes", {"source": "smollm2", "ctx": "1024"})
+    finally:
+        services._enqueue = original  # type: ignore[assignment]
+    run = ProbeRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/probes/{run.pk}"
+    assert sent == [run.pk] and run.host_id == "web-test-host"
+
+
+def test_probe_detail_polls_until_finished_then_286(client: Client) -> None:
+    run = ProbeRun.objects.create(host_id="h", dedupe_key="k", status="running", stage="decode", percent=60)
+    page = client.get(f"/probes/{run.pk}")
+    assert page.status_code == 200 and 'hx-trigger="every 1s"' in text(page) and 'value="60"' in text(page)
+    poll = client.get(f"/probes/{run.pk}", headers=HTMX)
+    assert poll.status_code == 200 and text(poll).lstrip().startswith('<section id="progress"')
+    ProbeRun.objects.filter(pk=run.pk).update(
+        status="succeeded", percent=100, stage="done",
+        result={"decode_tps": 210.5, "prefill_tps": 1800.0, "buffers": [{"kind": "KV", "device": "CPU", "bytes": 23592960}]},
+    )  # fmt: skip
+    done = client.get(f"/probes/{run.pk}", headers=HTMX)
+    assert done.status_code == 286
+    assert "every 1s" not in text(done) and "210.5" in text(done)
+    assert client.get("/probes/999999").status_code == 404
+
+
+def test_probe_cancel_needs_login_and_cancels(client: Client, admin_client: Client) -> None:
+    run = ProbeRun.objects.create(host_id="h", dedupe_key="k2", status="queued")
+    assert client.post(f"/probes/{run.pk}/cancel").status_code == 302
+    assert ProbeRun.objects.get(pk=run.pk).status == "queued"
+    assert admin_client.post(f"/probes/{run.pk}/cancel").status_code == 302
+    assert ProbeRun.objects.get(pk=run.pk).status == "cancelled"
+
+
+# ---------------------------------------------------------------- import
+
+
+def test_import_page_needs_login_to_post(client: Client) -> None:
+    assert client.get("/import").status_code == 200
+    response = client.post("/import", {"source": "Qwen/Qwen3-8B"})
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("not a repo", "Enter a Hugging Face repo id"),
+        ("https://example.com/model.gguf", "Enter a Hugging Face repo id"),
+        ("x" * 201, "at most 200 characters"),
+    ],
+)
+def test_import_bad_input_is_400(admin_client: Client, source: str, message: str) -> None:
+    response = admin_client.post("/import", {"source": source})
+    assert response.status_code == 400
+    assert message in text(response)
+
+
+def test_healthz(client: Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
