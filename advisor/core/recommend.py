@@ -13,6 +13,9 @@ The practical rules come from the seed articles in ``shared/seeds/`` and each is
 * ``min_bits_for_model``: models under ~7B stay at 6-8 bits (seed 001).
 * ``prefer_larger_at_4bit``: a larger model at >= 4 bits beats a smaller one at 16 bits (seed 001).
 * ``default_kv_type``: a q8_0 KV cache wherever the runtime offers it (seed 003).
+* ``with_safety_margin``: 20% on top of the weights must fit too (seed 001's memory math).
+
+A quant that costs half of the score or more (``MAX_QUALITY_LOSS``) is never offered.
 
 The screen is fast: weight bytes per (model, quant) are computed once (``weight_profile``, cached) and
 only the KV cache, compute buffer and placement vary with the request. The numbers it reports are
@@ -69,6 +72,10 @@ QUALITY_TIE = KLD_TO_LOSS * 0.001355
 # Seed 001: "For models under 7B, I usually try to stay at 6-bit or 8-bit."
 SMALL_MODEL_PARAMS = 7_000_000_000
 SMALL_MODEL_MIN_BITS = 6.0
+# A quant that costs half of a model's score or more is not a recommendation: with the loss model above
+# that cuts IQ2_XXS (Llama 3 8B perplexity x2.3) and the IQ1 quants (x4 and x9.7, tools/perplexity/README.md)
+# and keeps IQ2_XS (x1.7) as the last resort.
+MAX_QUALITY_LOSS = 0.5
 # Seed 001's memory math: "(Add 20% overhead for safety)" on parameters x bits / 8.
 SAFETY_FACTOR = 1.2
 FOUR_BITS = 4.0
@@ -764,6 +771,7 @@ class Memory:
             "overhead_bytes": self.overhead_bytes,
             "gpu_bytes": self.gpu_bytes,
             "cpu_bytes": self.cpu_bytes,
+            "total_bytes": self.total_bytes,
             "basis": self.basis,
         }
 
@@ -783,6 +791,18 @@ class Fit:
     @property
     def name(self) -> str:
         return FIT_NAMES[self.placement]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``name`` is ``fit --json``'s verdict string; the rest says how the model is placed."""
+        return {
+            "name": self.name,
+            "fits": True,
+            "placement": self.placement,
+            "n_gpu_layers": self.n_gpu_layers,
+            "n_layers": self.n_layers,
+            "gpu_budget_bytes": self.gpu_budget_bytes,
+            "ram_budget_bytes": self.ram_budget_bytes,
+        }
 
 
 @dataclass(frozen=True)
@@ -855,9 +875,8 @@ class Pick:
                 "bits_per_weight": self.quant.bits_per_weight,
                 "needs_imatrix": self.quant.needs_imatrix,
             },
-            "fit": self.fit.name,
+            "fit": self.fit.to_dict(),
             "n_gpu_layers": self.fit.n_gpu_layers,
-            "n_layers": self.fit.n_layers,
             "memory": self.memory.to_dict(),
             "speed": self.speed.to_dict(),
             "quality": self.quality.to_dict(),
@@ -883,7 +902,8 @@ class Recommendation:
     request: Request
     ranked: tuple[ModelRecommendation, ...]
     considered: int  # models looked at (after use-case and base-model filters)
-    not_fitting: tuple[str, ...] = field(default=())  # ids of models no quant of which fits
+    # ids of models no quant of which fits while keeping at least half the model's score
+    not_fitting: tuple[str, ...] = field(default=())
 
     @property
     def best(self) -> ModelRecommendation | None:
@@ -971,13 +991,14 @@ def _eff(kind: DeviceKind) -> float:
     return APPLE_DECODE_EFFICIENCY if kind == "metal" else DEFAULT_DECODE_EFFICIENCY
 
 
-def with_safety_margin(weights_bytes: float) -> float:  # used inline as SAFETY_FACTOR x bytes in _place
+def with_safety_margin(weights_bytes: float) -> float:
     """Weights plus seed 001's safety overhead: "Memory Math: Model size in GB = (Parameters * Bits) / 8.
     (Add 20% overhead for safety)."
 
     A candidate fits only if both this and the itemised estimate (weights + KV + compute buffer, plus
     llama.cpp's 1 GiB margin) fit, so a pick leaves room for what the estimate does not see (the OS's
     own use of unified memory, other programs on the GPU, runtime versions that allocate more).
+    ``_place`` applies the same ``SAFETY_FACTOR`` inline (it runs thousands of times per request).
     """
     return SAFETY_FACTOR * weights_bytes
 
@@ -1121,6 +1142,8 @@ def _candidate(
     compute: int,
     floor: float,
 ) -> _Cand | None:
+    if loss >= MAX_QUALITY_LOSS:
+        return None
     placed = _place(room, prof, kv, compute, model.shape.n_layers)
     if placed is None:
         return None
@@ -1287,6 +1310,12 @@ def recommend(
     return Recommendation(req, tuple(ranked), considered, tuple(not_fitting))
 
 
+def clear_caches() -> None:
+    """Forget per-request and per-model caches (not the weight profiles): for tests that change rules."""
+    _TABLES.clear()
+    _CONTEXT_COSTS.clear()
+
+
 # ---------------------------------------------------------------- the memory engine's word on a pick
 
 
@@ -1352,6 +1381,7 @@ __all__ = [
     "Request",
     "WeightProfile",
     "below_4bit_penalty",
+    "clear_caches",
     "confirm",
     "default_kv_type",
     "engine_request",
