@@ -3,7 +3,8 @@
 Usage: python bench/measure_cpu_buffers.py OUT.json MODEL.gguf '{"n_ctx": 4096, "flash_attn": false, ...}'
 
 Settings (all optional): n_ctx, n_batch, n_ubatch, n_seq_max, flash_attn (true/false/"auto"), type_k,
-type_v (ggml type names), swa_full, kv_unified, n_outputs_max. Unset ones keep
+type_v (ggml type names), swa_full, kv_unified, n_outputs_max, no_alloc (llama_model_params.no_alloc:
+only simulate allocations, for stand-ins too large for this machine). Unset ones keep
 llama_context_default_params(). The model is loaded with n_gpu_layers=0, mmap on.
 The JSON holds the settings, the exact command, the relevant log lines verbatim and parsed sizes.
 The load runs in a child process so that llama.cpp's C-level stderr can be captured.
@@ -24,6 +25,8 @@ s = json.loads(sys.argv[2])
 L.llama_backend_init()
 mp = L.llama_model_default_params()
 mp.n_gpu_layers = 0
+mp.no_alloc = bool(s.get("no_alloc", False))
+mp.load_mode = 0 if mp.no_alloc else mp.load_mode  # LLAMA_LOAD_MODE_NONE: no_alloc maps nothing
 model = L.llama_model_load_from_file(sys.argv[1].encode(), mp)
 assert model, "model load failed"
 cp = L.llama_context_default_params()
@@ -52,7 +55,7 @@ _KEEP = re.compile(
     r"(buffer size|KV buffer|llama_kv_cache: size|llama_kv_cache_iswa|llama_memory_recurrent|"
     r"llama_context: n_|llama_context: flash_attn|llama_context: kv_unified|graph_reserve: reserving|"
     r"sched_reserve: graph|compute buffer size|print_info: file (type|size)|auto_fa|Flash Attention|"
-    r"n_ctx is not|n_ctx_seq|worst-case)"
+    r"n_ctx is not|n_ctx_seq|worst-case|llama_memory_recurrent: size)"
 )
 _MIB = re.compile(r"([A-Za-z0-9_]+)\s+(model|KV|RS|output|compute) buffer size\s*(?:=|is|of)\s*([0-9.]+) MiB")
 
@@ -68,6 +71,15 @@ def measure(model: Path, settings: dict[str, object]) -> dict[str, object]:
             if "compute buffer size is" in ln or "compute buffer size of" in ln:
                 key = f"compute4:{buft}"  # destructor line, 4 decimals
             parsed[key] = parsed.get(key, 0.0) + float(mib) if kind in ("KV", "RS") else float(mib)
+    # no_alloc runs print 0 for the buffers; the size lines still carry the simulated sizes
+    for ln in lines:
+        m = re.search(r"(llama_kv_cache|llama_memory_recurrent): size =\s*([0-9.]+) MiB", ln)
+        if m:
+            key = "kv_size_line" if m.group(1) == "llama_kv_cache" else "rs_size_line"
+            parsed[key] = parsed.get(key, 0.0) + float(m.group(2))
+        m = re.search(r"file size\s*=\s*([0-9.]+) (MiB|GiB)", ln)
+        if m:
+            parsed["file_size_mib"] = float(m.group(1)) * (1024.0 if m.group(2) == "GiB" else 1.0)
     return {
         "model": model.name,
         "settings": settings,

@@ -68,8 +68,7 @@ def test_standin_is_sparse_and_has_all_tensors(tmp_path: Path) -> None:
     data = sum(int(t.n_bytes) for t in r.tensors)
     # F16 weights, F32 norms: 134,515,008 params -> this many bytes of tensor data
     assert data == sum(
-        tensor_bytes(GGMLType.F32 if len(t.dims) == 1 else GGMLType.F16, t.dims)
-        for t in tensor_inventory(SMOLLM2_135M)
+        tensor_bytes(GGMLType.F32 if len(t.dims) == 1 else GGMLType.F16, t.dims) for t in tensor_inventory(SMOLLM2_135M)
     )
     st = p.stat()
     assert st.st_size >= data

@@ -372,13 +372,20 @@ def compute_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
     n_tok = min(ctx.n_ctx, ctx.n_ubatch)
     act = n_tok * s.hidden_size * 4
     logits = ctx.n_outputs * s.vocab_size * 4 + 2 * act + n_tok * 4
+    # MoE FFN phase: gate, up and activation outputs of the selected experts (n_tokens x n_used x
+    # n_ff_exp F32 each) plus the n_used expert outputs; fits Mixtral-8x7B's 204.01 MiB (no_alloc run).
+    moe = 0
+    if s.n_experts > 1 and s.n_experts_used:
+        n_ff_exp = s.expert_ffn_size or s.ffn_size
+        g = n_tok * s.n_experts_used * n_ff_exp * 4
+        moe = 3 * g + s.n_experts_used * act + int(2.5 * act)
     quant_cache = any(type_by_name(t) not in _FLOAT_CACHE for t in (ctx.type_k, ctx.type_v))
     if ctx.flash_attn:
         # a quantized cache keeps one more activation alive (observed: SmolLM2 q8_0/q8_0, +n_tokens*n_embd*4)
-        return logits + (act if quant_cache else 0)
+        return max(logits + (act if quant_cache else 0), moe)
     n_kv = _attn_kv_len(s, ctx)
     attn = 4 * n_tok * n_kv * (s.n_heads + 1) + int(5.5 * act)
-    return max(logits + act, attn)
+    return max(logits + act, attn, moe)
 
 
 def host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:

@@ -273,7 +273,7 @@ def _mixture_type(
     if ftype in _IQ_LOW:
         iq2_s_m = ftype in (FType.IQ2_S, FType.IQ2_M)
         if cat in _ATTN_V_LIKE:
-            if n_gqa >= 4 or n_expert >= 4:
+            if n_gqa >= 4 or n_expert >= 4:  # noqa: SIM108 - same shape as llama-quant.cpp
                 new_type = GGMLType.Q4_K
             else:
                 new_type = GGMLType.IQ3_S if iq2_s_m else GGMLType.Q2_K
@@ -299,9 +299,7 @@ def _mixture_type(
         elif ftype == FType.Q2_K_S and n_gqa >= 4:
             new_type = GGMLType.Q4_K
         elif ftype == FType.IQ3_XXS:
-            new_type = (
-                GGMLType.Q4_K if n_gqa >= 4 else (GGMLType.IQ3_S if not has_imatrix else GGMLType.IQ3_XXS)
-            )
+            new_type = GGMLType.Q4_K if n_gqa >= 4 else (GGMLType.IQ3_S if not has_imatrix else GGMLType.IQ3_XXS)
         elif ftype in (FType.IQ3_XS, FType.IQ3_S) and n_gqa >= 4:  # noqa: SIM114 - same order as llama-quant.cpp
             new_type = GGMLType.Q4_K
         elif ftype == FType.IQ3_M:
@@ -353,9 +351,7 @@ def _mixture_type(
                 new_type = GGMLType.Q4_K
             else:
                 new_type = GGMLType.Q3_K
-        elif ftype == FType.IQ3_M and (
-            i_layer < n_layer // 8 or (n_expert == 8 and _use_more_bits(i_layer, n_layer))
-        ):
+        elif ftype == FType.IQ3_M and (i_layer < n_layer // 8 or (n_expert == 8 and _use_more_bits(i_layer, n_layer))):
             new_type = GGMLType.Q4_K
         elif ftype == FType.Q3_K_L:
             new_type = GGMLType.Q4_K if falcon else GGMLType.Q5_K
@@ -513,8 +509,7 @@ def weights_bytes(shape: ModelShape, types: dict[str, GGMLType]) -> int:
 def gguf_data_bytes(shape: ModelShape, types: dict[str, GGMLType], alignment: int = 32) -> int:
     """Bytes of the GGUF data section: each tensor padded to ``alignment`` (GGML_PAD in gguf.cpp)."""
     return sum(
-        (tensor_bytes(types[t.name], t.dims) + alignment - 1) // alignment * alignment
-        for t in tensor_inventory(shape)
+        (tensor_bytes(types[t.name], t.dims) + alignment - 1) // alignment * alignment for t in tensor_inventory(shape)
     )
 
 
@@ -573,9 +568,7 @@ def _is_hf_linear(spec: TensorSpec) -> bool:
     bitsandbytes/GPTQ/AWQ replace). Embeddings, lm_head, norms, biases, convs and 1-D params are not."""
     if spec.layer is None or len(spec.dims) < 2 or not spec.name.endswith(".weight"):
         return False
-    return not any(
-        m in spec.name for m in ("_norm.weight", "ssm_conv1d", "shortconv.conv", "attn_sinks", "ssm_a")
-    )
+    return not any(m in spec.name for m in ("_norm.weight", "ssm_conv1d", "shortconv.conv", "attn_sinks", "ssm_a"))
 
 
 def _linear_bytes(spec: TensorSpec, fmt: HFFormat, *, is_router: bool) -> int:

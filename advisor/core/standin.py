@@ -61,10 +61,16 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
         ("rope.freq_base", "f32", float(s.extra("rope_freq_base", 10000.0) or 10000.0)),
         ("vocab_size", "u32", s.vocab_size),
     ]
-    if s.n_kv_heads_per_layer:
+    if s.is_mla:
+        # convert_hf_to_gguf writes MLA models with one shared latent "head" (DeepseekV2Model)
+        a.append(("attention.head_count_kv", "u32", 1))
+    elif s.n_kv_heads_per_layer and s.arch == "lfm2":
+        # lfm2.cpp marks layers with head_count_kv == 0 as recurrent; other hybrids (qwen3next) read a
+        # scalar and use their own recurrent-layer list.
         a.append(("attention.head_count_kv", "arr_u32", list(s.n_kv_heads_per_layer)))
     else:
-        a.append(("attention.head_count_kv", "u32", s.n_kv_heads))
+        kv = max(s.n_kv_heads_per_layer) if s.n_kv_heads_per_layer else s.n_kv_heads
+        a.append(("attention.head_count_kv", "u32", kv))
     if s.is_mla:
         # deepseek2.cpp: MLA caches kv_lora_rank + rope dims as one "head" of K and kv_lora_rank of V.
         a += [
@@ -134,10 +140,9 @@ def write_standin(
         types.update(tensor_types)
 
     w = GGUFWriter(out, shape.arch)
-    w.add_string("general.name", f"standin-{shape.arch}")
-    w.add_uint32(
-        "general.file_type", {GGMLType.F32: 0, GGMLType.F16: 1, GGMLType.BF16: 32}.get(float_type, 1)
-    )
+    # llama-vocab.cpp keys some token attributes on the model name ("phi3" wants <|endoftext|>): keep it neutral
+    w.add_string("general.name", "zero-weight stand-in")
+    w.add_uint32("general.file_type", {GGMLType.F32: 0, GGMLType.F16: 1, GGMLType.BF16: 32}.get(float_type, 1))
     w.add_uint32("general.alignment", GGUF_ALIGNMENT)
     for key, kind, val in _arch_metadata(shape):
         full = f"{shape.arch}.{key}"

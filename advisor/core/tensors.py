@@ -73,18 +73,14 @@ class _Builder:
         self.add(f"blk.{i}.{name}", *dims)
 
 
-def _embeddings(
-    b: _Builder, s: ModelShape, *, output_allowed: bool = True, output_norm: str = "output_norm"
-) -> None:
+def _embeddings(b: _Builder, s: ModelShape, *, output_allowed: bool = True, output_norm: str = "output_norm") -> None:
     b.add("token_embd.weight", s.hidden_size, s.vocab_size)
     b.add(f"{output_norm}.weight", s.hidden_size)
     if output_allowed and not s.tied_embeddings:
         b.add("output.weight", s.hidden_size, s.vocab_size)
 
 
-def _qkv(
-    b: _Builder, s: ModelShape, i: int, n_q: int, n_k: int, n_v: int, *, bias: bool, fused: bool
-) -> None:
+def _qkv(b: _Builder, s: ModelShape, i: int, n_q: int, n_k: int, n_v: int, *, bias: bool, fused: bool) -> None:
     # llama-model.cpp create_tensor_qkv: fused attn_qkv {n_embd, q+k+v} or separate q/k/v, optional biases.
     if fused:
         b.blk(i, "attn_qkv.weight", s.hidden_size, n_q + n_k + n_v)
@@ -182,9 +178,7 @@ def _qwen3(s: ModelShape) -> list[TensorSpec]:
     for i in range(s.n_layers):
         n_gqa = s.v_dim * s.kv_heads_at(i)
         b.blk(i, "attn_norm.weight", s.hidden_size)
-        _qkv(
-            b, s, i, s.head_dim * s.n_heads, n_gqa, n_gqa, bias=_flag(s, "attn_qkv_bias", False), fused=False
-        )
+        _qkv(b, s, i, s.head_dim * s.n_heads, n_gqa, n_gqa, bias=_flag(s, "attn_qkv_bias", False), fused=False)
         b.blk(i, "attn_output.weight", s.head_dim * s.n_heads, s.hidden_size)
         b.blk(i, "attn_k_norm.weight", s.head_dim)
         b.blk(i, "attn_q_norm.weight", s.head_dim)
@@ -392,9 +386,7 @@ def tensor_inventory(shape: ModelShape) -> tuple[TensorSpec, ...]:
     try:
         build = _ARCH_BUILDERS[shape.arch]
     except KeyError:
-        raise NotImplementedError(
-            f"no tensor inventory for arch {shape.arch!r}; have {SUPPORTED_ARCHS}"
-        ) from None
+        raise NotImplementedError(f"no tensor inventory for arch {shape.arch!r}; have {SUPPORTED_ARCHS}") from None
     return tuple(build(shape))
 
 
