@@ -53,9 +53,8 @@ def main() -> int:
 
     say(f"command: .venv/bin/python bench/recommend_speed.py --runs {args.runs}")
     say(f"date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}")
-    say(
-        f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}"
-    )
+    cpu = platform.processor() or platform.machine()
+    say(f"host: {cpu}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}")
     say()
 
     t = time.perf_counter()
