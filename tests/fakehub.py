@@ -10,7 +10,8 @@ It answers the calls huggingface_hub 2.x makes (read in ``hf_api.py``, ``file_do
 - ``HEAD``/``GET /{repo_id}/resolve/{rev}/{filename}``: small files answer 200 with ``ETag``,
   ``X-Repo-Commit`` and ``Content-Length``; LFS files (``*.gguf``, ``*.safetensors``) answer 302 to a
   CDN-like URL with ``X-Linked-Etag``/``X-Linked-Size``, as the Hub does. Downloads honour
-  ``Range`` (206 + ``Content-Range``; 416 past the end);
+  ``Range`` (206 + ``Content-Range``; 416 past the end). The CDN-like host is a second server on
+  127.0.0.2, so the client treats it as off-Hub, as it does the real CDN;
 - errors carry the Hub's ``X-Error-Code``: ``RepoNotFound`` (401 when unauthenticated, also for
   private repos), ``GatedRepo`` (401 on file access; the model info itself stays readable),
   ``EntryNotFound`` (404), ``RevisionNotFound`` (404).
@@ -107,7 +108,8 @@ class FakeHub:
         self.requests: list[tuple[str, str, str | None]] = []
         self.served: list[tuple[str, str | None]] = []  # (path, Range header) of answers carrying file bytes
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._cdn: ThreadingHTTPServer | None = None
+        self.cdn_url = ""
         self._url = ""
         self.ignore_range = False  # answer 200 with the whole file, like a server without Range support
 
@@ -129,15 +131,25 @@ class FakeHub:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fakehub", daemon=True)
-        self._thread.start()
+        # LFS downloads redirect to another host, as the Hub's do to its CDN: huggingface_hub then reads
+        # the file metadata from the redirect itself. 127.0.0.2 is loopback too (127.0.0.0/8).
+        try:
+            self._cdn = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+            self._cdn.daemon_threads = True
+            self.cdn_url = f"http://127.0.0.2:{self._cdn.server_address[1]}"
+        except OSError:
+            self._cdn, self.cdn_url = None, self._url
+        for server in (self._server, self._cdn):
+            if server is not None:
+                threading.Thread(target=server.serve_forever, name="fakehub", daemon=True).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        for server in (self._server, self._cdn):
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+        self._server = self._cdn = None
 
     def range_requests(self, filename: str) -> list[str | None]:
         """The Range header of each GET that was answered with bytes of ``filename``."""
@@ -303,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "EntryNotFound", "Entry not found", commit)
             return
         if name.endswith(LFS_SUFFIXES):
-            location = f"{self.fake.url}/_cdn/{repo_id}/{name}"
+            location = f"{self.fake.cdn_url}/_cdn/{repo_id}/{name}"
             self._send(
                 302,
                 b"",
