@@ -51,7 +51,7 @@ def test_n_gpu_layers_offloads_output_first() -> None:
     # llama-model.cpp: i_gpu_start = n_layer + 1 - n_gpu_layers; il == n_layer is the output layer.
     req = FitRequest(shape=SMOLLM2_135M, n_ctx=4096, devices=(_gpu(24),), n_gpu_layers=1)
     r = estimate(req)
-    gpu, host = r.devices
+    gpu, _host = r.devices
     assert gpu.n_layers == 1 and gpu.kv_cache_bytes == 0
     assert r.fit == "partial"
     r5 = estimate(dataclasses.replace(req, n_gpu_layers=5))
@@ -130,7 +130,7 @@ def test_transformers_runtime() -> None:
             n_ctx=4096,
             hf_format=HFFormat(HFQuant.BF16),
             host_ram_bytes=8 * GIB,
-        )  # fmt: skip
+        )
     )
     assert r.weights_bytes == 2 * 596_049_920  # catalog params_total of Qwen3-0.6B, tied embeddings
     assert r.kv_cache_bytes == 2 * 28 * 8 * 128 * 2 * 4096
