@@ -85,16 +85,11 @@ GEMMA3_DEFAULTS = {
     "num_key_value_heads": 4,
 }
 
-# ``tie_word_embeddings`` when the config omits it: the default of each transformers config
-# class (``PretrainedConfig`` defaults to True; Llama/Mistral/Qwen/Phi-3/DeepSeek/gpt-oss
-# classes pass False, Gemma classes True). Sources: transformers
-# ``models/<family>/configuration_<family>.py``, ``__init__`` signatures.
-TIED_DEFAULT: dict[str, bool] = {
-    "gemma2": True,
-    "gemma3": True,
-    "gemma3_text": True,
-    "granitemoehybrid": True,
-}
+# ``tie_word_embeddings`` when the config omits it: the default of the family's transformers config
+# class. Gemma 2/3 configs on the Hub leave the key out and their output head is the embedding
+# table (the catalog's records agree); the other families here default to untied (e.g. transformers
+# ``models/granitemoehybrid/configuration_granitemoehybrid.py``: ``tie_word_embeddings=False``).
+TIED_DEFAULT: dict[str, bool] = {"gemma2": True, "gemma3": True, "gemma3_text": True}
 
 _RECURRENT_LAYER_TYPES = frozenset({"linear_attention", "mamba", "mamba2"})
 _ATTENTION_LAYER_TYPES = frozenset({"full_attention", "sliding_attention", "attention"})
