@@ -141,3 +141,17 @@ def test_quantized_cache(type_k: str, type_v: str) -> None:
     r = estimate(FitRequest(shape=SMOLLM2_135M, n_ctx=4096, type_k=type_k, type_v=type_v, flash_attn=True))
     f16 = estimate(FitRequest(shape=SMOLLM2_135M, n_ctx=4096, flash_attn=True))
     assert r.kv_cache_bytes < f16.kv_cache_bytes
+
+
+def test_llama_server_fit_lowers_context_to_keep_margin() -> None:
+    # common/fit.cpp: with n_ctx unset the server shrinks the context so that 1 GiB stays free.
+    dev = Device("g", "cuda", 2 * GIB)
+    req = FitRequest(shape=QWEN3_06B, runtime="llama-server", devices=(dev,), host_ram_bytes=16 * GIB, overhead_bytes=0)
+    r = estimate(req)
+    assert r.fit == "full_gpu"
+    assert 4096 <= r.context.n_ctx < QWEN3_06B.context_max
+    assert r.devices[0].total_bytes <= dev.free_bytes - 1024 * MIB
+    assert any("--fit" in n for n in r.notes)
+    # a pinned context is left alone
+    pinned = estimate(dataclasses.replace(req, n_ctx=QWEN3_06B.context_max))
+    assert pinned.context.n_ctx == QWEN3_06B.context_max

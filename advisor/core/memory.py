@@ -23,7 +23,7 @@ Sources (llama.cpp vendored in llama-cpp-python 0.3.36):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from advisor.core.ggml_types import GGMLType, row_bytes, tensor_bytes, type_by_name
@@ -614,8 +614,9 @@ def estimate(request: FitRequest) -> FitResult:
         return _hf_estimate(request, rt)
     s = request.shape
     types = resolve_types(request)
-    ctx = resolve_context(request, rt)
     notes: list[str] = []
+    request = _llama_fit_context(request, rt, notes)
+    ctx = resolve_context(request, rt)
     if not ctx.flash_attn and type_by_name(ctx.type_v) not in (GGMLType.F16, GGMLType.F32, GGMLType.BF16):
         notes.append("llama.cpp refuses a quantized V cache without flash attention")
     if not rt.verified:
@@ -654,6 +655,24 @@ def estimate(request: FitRequest) -> FitResult:
         overhead_source=_overhead_source(),
         notes=tuple(notes),
     )
+
+
+def _llama_fit_context(request: FitRequest, rt: RuntimePreset, notes: list[str]) -> FitRequest:
+    """llama.cpp tools' --fit: with n_ctx and n_gpu_layers unset and GPUs present, lower the context
+    (down to fit_min_ctx) until everything fits on the GPUs with fit_margin_bytes left free."""
+    if not rt.fits_context or request.n_ctx is not None or request.n_gpu_layers is not None:
+        return request
+    if request.cpu_only or not request.devices:
+        return request
+    n_full = request.shape.n_layers + 1
+    probe = replace(request, margin_bytes=max(request.margin_bytes, rt.fit_margin_bytes))
+    want = rt.n_ctx if rt.n_ctx is not None else request.shape.context_max
+    if _fits_at(probe, n_full, want):
+        return replace(request, n_ctx=want)
+    best = max_context(probe, n_full)
+    n_ctx = max(best, rt.fit_min_ctx) if best else rt.fit_min_ctx
+    notes.append(f"{rt.name} --fit lowers the context to {n_ctx} to keep {rt.fit_margin_bytes // MIB} MiB free")
+    return replace(request, n_ctx=min(n_ctx, want))
 
 
 def _fits_at(request: FitRequest, ngl: int, n_ctx: int) -> bool:

@@ -32,6 +32,13 @@ class RuntimePreset:
     fmt: str = "gguf"
     verified: bool = True
     source: str = ""
+    # llama.cpp's --fit (common/fit.cpp), on by default in its tools: when the user pins neither n_ctx
+    # nor n_gpu_layers it first lowers n_ctx (not below fit_min_ctx) so that fit_margin_bytes stay
+    # free on every GPU. common/common.h: fit_params = true, fit_params_min_ctx = 4096,
+    # fit_params_target = 1024 MiB per device.
+    fits_context: bool = False
+    fit_margin_bytes: int = 0
+    fit_min_ctx: int = 0
 
 
 RUNTIMES: dict[str, RuntimePreset] = {
@@ -41,10 +48,12 @@ RUNTIMES: dict[str, RuntimePreset] = {
     "llama-server": RuntimePreset(
         "llama-server", None, 2048, 512, "auto", False, 4, True,
         source="vendor/llama.cpp common/common.h, common/arg.cpp:1403, tools/server/server.cpp:156-160",
+        fits_context=True, fit_margin_bytes=1024 * 1024 * 1024, fit_min_ctx=4096,
     ),
     # llama-cli shares common_params; n_parallel stays 1.
     "llama-cli": RuntimePreset(
-        "llama-cli", None, 2048, 512, "auto", False, 1, False, source="vendor/llama.cpp common/common.h"
+        "llama-cli", None, 2048, 512, "auto", False, 1, False, source="vendor/llama.cpp common/common.h",
+        fits_context=True, fit_margin_bytes=1024 * 1024 * 1024, fit_min_ctx=4096,
     ),
     # llama_cpp/llama.py Llama.__init__: n_ctx=512, n_batch=512, n_ubatch=512, flash_attn=False
     # (-> LLAMA_FLASH_ATTN_TYPE_DISABLED); swa_full=None keeps llama_context_default_params().swa_full
