@@ -145,13 +145,17 @@ def test_quantized_cache(type_k: str, type_v: str) -> None:
 
 def test_llama_server_fit_lowers_context_to_keep_margin() -> None:
     # common/fit.cpp: with n_ctx unset the server shrinks the context so that 1 GiB stays free.
-    dev = Device("g", "cuda", 2 * GIB)
+    dev = Device("g", "cuda", 3 * GIB)
     req = FitRequest(shape=QWEN3_06B, runtime="llama-server", devices=(dev,), host_ram_bytes=16 * GIB, overhead_bytes=0)
     r = estimate(req)
     assert r.fit == "full_gpu"
     assert 4096 <= r.context.n_ctx < QWEN3_06B.context_max
     assert r.devices[0].total_bytes <= dev.free_bytes - 1024 * MIB
     assert any("--fit" in n for n in r.notes)
+    # on a smaller GPU --fit stops at 4096 tokens and offloads fewer layers, still keeping the margin
+    small = estimate(dataclasses.replace(req, devices=(Device("s", "cuda", 1536 * MIB),)))
+    assert small.context.n_ctx == 4096 and small.fit == "partial"
+    assert small.devices[0].total_bytes <= 512 * MIB
     # a pinned context is left alone
     pinned = estimate(dataclasses.replace(req, n_ctx=QWEN3_06B.context_max))
     assert pinned.context.n_ctx == QWEN3_06B.context_max

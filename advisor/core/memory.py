@@ -665,14 +665,15 @@ def _llama_fit_context(request: FitRequest, rt: RuntimePreset, notes: list[str])
     if request.cpu_only or not request.devices:
         return request
     n_full = request.shape.n_layers + 1
+    # the margin also applies when --fit then lowers n_gpu_layers (the auto layer choice below)
     probe = replace(request, margin_bytes=max(request.margin_bytes, rt.fit_margin_bytes))
     want = rt.n_ctx if rt.n_ctx is not None else request.shape.context_max
     if _fits_at(probe, n_full, want):
-        return replace(request, n_ctx=want)
+        return replace(probe, n_ctx=want)
     best = max_context(probe, n_full)
     n_ctx = max(best, rt.fit_min_ctx) if best else rt.fit_min_ctx
     notes.append(f"{rt.name} --fit lowers the context to {n_ctx} to keep {rt.fit_margin_bytes // MIB} MiB free")
-    return replace(request, n_ctx=min(n_ctx, want))
+    return replace(probe, n_ctx=min(n_ctx, want))
 
 
 def _fits_at(request: FitRequest, ngl: int, n_ctx: int) -> bool:
