@@ -121,7 +121,11 @@ def _start(data: dict[str, Any], user: Any) -> JsonResponse:
 
 
 def _body(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
-    if len(request.body) > MAX_BODY:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = MAX_BODY + 1
+    if length > MAX_BODY:
         return None, error(None, f"request body over {MAX_BODY} bytes", 413)
     if request.content_type == "application/json":
         try:
@@ -195,6 +199,7 @@ def _machine_params() -> list[dict[str, Any]]:
         _param("license", _str(), "only this license"),
         _param("sort", _str(16, enum=["quality", "speed", "size", "context"]), "order of the results"),
         _param("fits_only", {"type": "boolean"}, "leave out models that do not fit"),
+        _param("limit", _int(1, 500), "how many models to return (default 25)"),
     ]
 
 

@@ -62,6 +62,13 @@ def _gb_field(label: str, lo: float, hi: float, help_text: str = "") -> forms.Fl
     )  # fmt: skip
 
 
+def _unknown(exc: UnknownHardware, code: str) -> forms.ValidationError:
+    """The catalog's message, with its near matches kept for the API's ``suggestions``."""
+    error = forms.ValidationError(str(exc), code=code)
+    error.suggestions = list(exc.suggestions)  # type: ignore[attr-defined]
+    return error
+
+
 class MachineForm(forms.Form):
     """A machine and how it will be used; drives recommendations, model pages and the API."""
 
@@ -95,7 +102,7 @@ class MachineForm(forms.Form):
             try:
                 find_gpu(name)
             except UnknownHardware as exc:
-                raise forms.ValidationError(str(exc), code="unknown_gpu") from exc
+                raise _unknown(exc, "unknown_gpu") from exc
         return name
 
     def clean_cpu(self) -> str:
@@ -104,7 +111,7 @@ class MachineForm(forms.Form):
             try:
                 find_cpu(name)
             except UnknownHardware as exc:
-                raise forms.ValidationError(str(exc), code="unknown_cpu") from exc
+                raise _unknown(exc, "unknown_cpu") from exc
         return name
 
     def clean(self) -> dict[str, Any]:

@@ -310,9 +310,11 @@ def relative_error(predicted: float | None, measured: float | None) -> float | N
 def _form_errors(*forms_: Any) -> list[dict[str, str]]:
     errors = []
     for form in forms_:
-        for name, messages in form.errors.items():
+        for name, found in form.errors.as_data().items():
             label = form.fields[name].label if name in form.fields else "Form"
-            errors.extend({"field": name, "label": str(label), "message": str(m)} for m in messages)
+            for error in found:
+                errors.append({"field": name, "label": str(label), "message": " ".join(error.messages),
+                               "suggestions": getattr(error, "suggestions", [])})  # fmt: skip
     return errors
 
 
@@ -582,7 +584,7 @@ def pick_card(
     m = d["model"]
     memory = {**d["memory"], "kv_cache_bytes": d["memory"].get("kv_cache_bytes", d["memory"].get("kv_bytes"))}
     bar = memory_bar(memory, machine.total_vram_bytes, machine.ram_bytes)
-    bar.update(gpu_bytes=memory.get("gpu_bytes"), cpu_bytes=memory.get("ram_bytes", memory.get("cpu_bytes")))
+    bar.update(gpu_bytes=memory.get("gpu_bytes"), cpu_bytes=memory.get("cpu_bytes", memory.get("ram_bytes")))
     quality = d.get("quality", {})
     return {
         "model": {
@@ -611,9 +613,22 @@ def pick_card(
     }  # fmt: skip
 
 
+def _fit_shaped(d: dict[str, Any], prefill: float | None = None) -> dict[str, Any]:
+    """An engine pick with memory and speed keyed as ``fit --json`` keys them (aliases added, none removed)."""
+    mem = d["memory"]
+    memory = {**mem, "kv_cache_bytes": mem.get("kv_cache_bytes", mem.get("kv_bytes")),
+              "cpu_bytes": mem.get("cpu_bytes", mem.get("ram_bytes"))}  # fmt: skip
+    speed = {**d["speed"], "prefill_tps": prefill if prefill is not None else d["speed"].get("prefill_tps")}
+    return {**d, "memory": memory, "speed": speed}
+
+
 def card_json(card: dict[str, Any]) -> dict[str, Any]:
-    """The API's result: the engine's own dict (model, quant, fit, memory, speed, quality, alternatives)."""
-    return card["raw"]
+    """The API's result: the engine's dict (model, quant, fit, memory, speed, quality, explanation,
+    alternatives), with memory and speed also under the names ``/api/fit`` uses."""
+    out = _fit_shaped(card["raw"], card["speed"].get("prefill_tps"))
+    out["model"] = {**out["model"], "license": card["model"]["license"], "context_max": card["model"]["context_max"]}
+    out["alternatives"] = [_fit_shaped(a) for a in card["raw"].get("alternatives", ())]
+    return out
 
 
 def gpu_json(g: GPUSpec) -> dict[str, Any]:

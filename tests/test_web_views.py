@@ -13,6 +13,13 @@ from advisor.models import ProbeRun, WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def own_cache(settings: Any, request: pytest.FixtureRequest) -> None:
+    """A fresh in-memory cache per test: rate-limit counters and cached reports do not leak between tests."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": request.node.nodeid}}  # fmt: skip
+
 HTMX = {"HX-Request": "true"}
 
 
