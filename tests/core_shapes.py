@@ -76,3 +76,20 @@ SHAPES = {
     "QWEN25_05B": QWEN25_05B,
     "QWEN3_06B": QWEN3_06B,
 }
+
+# Not a real model: a small LFM2-structured shape (short-conv layers where head_count_kv is 0) used
+# only to check that llama.cpp accepts the lfm2 inventory and that KV + recurrent state sizes agree.
+SYNTHETIC_LFM2 = ModelShape(
+    arch="lfm2",
+    n_layers=6,
+    hidden_size=256,
+    n_heads=4,
+    n_kv_heads=2,
+    head_dim=64,
+    ffn_size=512,
+    vocab_size=1024,
+    context_max=4096,
+    n_kv_heads_per_layer=(0, 0, 2, 0, 2, 0),
+    extras=(("shortconv_l_cache", 3),),
+)
+SHAPES["SYNTHETIC_LFM2"] = SYNTHETIC_LFM2
