@@ -352,6 +352,18 @@ def test_scores_are_put_on_one_scale() -> None:
     assert option("qwen3-coder-30b-a3b-instruct").quality_estimated
 
 
+def test_unscored_models_are_predicted_from_their_family() -> None:
+    """Coder models score low on MMLU-Pro; a small coder without a score is placed below its scored
+    larger sibling, not at the catalog-wide trend."""
+    three, seven = option("qwen2.5-coder-3b-instruct"), option("qwen2.5-coder-7b-instruct")
+    assert three.quality_estimated and not seven.quality_estimated
+    assert three.quality_metric == "predicted from qwen2.5-coder-7b-instruct by size and date"
+    assert three.quality < seven.quality
+    r = recommend_for(tier_machine(get_tier("gpu-8gb")), ctx=8192, use_case="coding")
+    ids = ranked_ids(r)
+    assert ids.index("qwen2.5-coder-7b-instruct") < ids.index("qwen2.5-coder-3b-instruct")
+
+
 def test_stored_weight_profiles_match_the_quantizer() -> None:
     stored = read_file()
     model = option("llama-3.1-8b-instruct")

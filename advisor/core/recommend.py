@@ -428,6 +428,24 @@ def is_base_model(rec: CatalogRecord, catalog: Sequence[CatalogRecord]) -> bool:
     )
 
 
+def _nearest_scored_sibling(
+    rec: CatalogRecord, scored: Sequence[CatalogRecord], base: frozenset[str]
+) -> CatalogRecord | None:
+    """The scored model of the same family, chat-tuned before base, closest in size, then in date."""
+    same = [o for o in scored if o.family == rec.family and o.id != rec.id]
+    if not same:
+        return None
+    size = math.log2(rec.params_total)
+    return min(
+        same,
+        key=lambda o: (
+            o.id in base,
+            abs(math.log2(o.params_total) - size),
+            abs(_years(o.released) - _years(rec.released)),
+        ),
+    )
+
+
 def model_options(records: Sequence[CatalogRecord]) -> tuple[ModelOption, ...]:
     """Catalog records as candidates, every score on the leaderboard's scale (measured or predicted)."""
     scored = [r for r in records if r.quality is not None]
@@ -442,15 +460,31 @@ def model_options(records: Sequence[CatalogRecord]) -> tuple[ModelOption, ...]:
         for r in scored
     )
     out: list[ModelOption] = []
+    base = frozenset(r.id for r in records if is_base_model(r, records))
+    measured: dict[str, float] = {}
+    for r in scored:
+        q = float(r.quality.score)
+        if LEADERBOARD_METRIC_MARK not in r.quality.metric:
+            q -= fit.developer_offset
+        measured[r.id] = q
     for r in records:
-        if r.quality is not None:
-            q = float(r.quality.score)
-            if LEADERBOARD_METRIC_MARK not in r.quality.metric:
-                q -= fit.developer_offset
-            metric, estimated = r.quality.metric, False
+        if r.id in measured:
+            q, metric, estimated = measured[r.id], r.quality.metric, False
         else:
-            q = fit.predict(r.params_total, r.params_active, r.released)
-            metric, estimated = f"predicted from size and date (fit rmse {fit.rmse:.1f})", True
+            anchor = _nearest_scored_sibling(r, scored, base)
+            if anchor is not None:
+                # Same family: shift the sibling's score by the fit's size and date slopes, so a family
+                # whose benchmark sits off the catalog-wide trend (coder models on MMLU-Pro) stays in line.
+                q = (
+                    measured[anchor.id]
+                    + fit.predict(r.params_total, r.params_active, r.released)
+                    - fit.predict(anchor.params_total, anchor.params_active, anchor.released)
+                )
+                metric = f"predicted from {anchor.id} by size and date"
+            else:
+                q = fit.predict(r.params_total, r.params_active, r.released)
+                metric = f"predicted from size and date (fit rmse {fit.rmse:.1f})"
+            estimated = True
         native: tuple[str, ...] = ()
         if "qat" in r.hf_repo.lower() and "q4_0" in r.hf_repo.lower():
             native = ("Q4_0",)  # Gemma 3 QAT checkpoints are trained for Q4_0
@@ -466,7 +500,7 @@ def model_options(records: Sequence[CatalogRecord]) -> tuple[ModelOption, ...]:
                 quality=max(q, 0.0),
                 quality_estimated=estimated,
                 quality_metric=metric,
-                is_base=is_base_model(r, records),
+                is_base=r.id in base,
                 native_quants=native,
                 title=r.hf_repo.split("/")[-1],
             )
@@ -968,6 +1002,8 @@ def _explain(p: Pick, req: Request) -> str:
         why = "a model this small is kept at 6-8 bits, where rounding costs it little"
     elif q.nominal_bits >= 8:
         why = "8 bits is practically lossless"
+    elif p.quality.loss < 0.005:
+        why = f"{q.name} costs under half a percent of the model's quality"
     else:
         why = f"{q.name} keeps about {100 * (1 - p.quality.loss):.0f}% of the model's quality"
     sentence = parts[0] + "; " + why + "."
