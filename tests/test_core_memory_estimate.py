@@ -159,3 +159,10 @@ def test_llama_server_fit_lowers_context_to_keep_margin() -> None:
     # a pinned context is left alone
     pinned = estimate(dataclasses.replace(req, n_ctx=QWEN3_06B.context_max))
     assert pinned.context.n_ctx == QWEN3_06B.context_max
+
+
+def test_no_kv_offload_keeps_cache_on_host() -> None:
+    req = FitRequest(shape=QWEN3_06B, n_ctx=8192, devices=(_gpu(24),), n_gpu_layers=-1, offload_kqv=False)
+    r = estimate(req)
+    assert r.devices[0].kv_cache_bytes == 0
+    assert r.devices[1].kv_cache_bytes == kv_cache_bytes(QWEN3_06B, r.context)

@@ -118,6 +118,7 @@ class FitRequest:
     cpu_only: bool = False
     margin_bytes: int = 0
     overhead_bytes: int | None = None  # overrides BACKEND_OVERHEAD_BYTES per GPU
+    offload_kqv: bool = True  # False = --no-kv-offload: every layer's KV stays in host RAM
 
 
 # --------------------------------------------------------------------------------------------------
@@ -500,7 +501,11 @@ def _place(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ng
             host_kv += kv_layers[il]
         else:
             w[d] += ws.layer_bytes[il]
-            kv[d] += kv_layers[il]
+            # llama-kv-cache.cpp: with offload_kqv the cache follows its layer's device, else the CPU
+            if req.offload_kqv:
+                kv[d] += kv_layers[il]
+            else:
+                host_kv += kv_layers[il]
             nl[d] += 1
     out_dev = where[s.n_layers]
     out_w = ws.output_bytes + (_output_dup_bytes(s, types) if out_dev >= 0 else 0)
