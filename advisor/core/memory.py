@@ -380,12 +380,19 @@ def compute_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
         n_ff_exp = s.expert_ffn_size or s.ffn_size
         g = n_tok * s.n_experts_used * n_ff_exp * 4
         moe = 3 * g + s.n_experts_used * act + int(2.5 * act)
+    # MLA (deepseek2.cpp): the absorbed query is n_head x (kv_lora_rank + rope) wide and the attention
+    # output n_head x kv_lora_rank; at DeepSeek-V3's 128 heads they outweigh the activations.
+    q_mla = kqv_mla = 0
+    if s.is_mla:
+        q_mla = n_tok * s.n_heads * (s.kv_lora_rank + s.qk_rope_head_dim) * 4
+        kqv_mla = n_tok * s.n_heads * s.kv_lora_rank * 4
+        logits = max(logits, logits - 2 * act + q_mla + act)
     quant_cache = any(type_by_name(t) not in _FLOAT_CACHE for t in (ctx.type_k, ctx.type_v))
     if ctx.flash_attn:
         # a quantized cache keeps one more activation alive (observed: SmolLM2 q8_0/q8_0, +n_tokens*n_embd*4)
         return max(logits + (act if quant_cache else 0), moe)
     n_kv = _attn_kv_len(s, ctx)
-    attn = 4 * n_tok * n_kv * (s.n_heads + 1) + int(5.5 * act)
+    attn = 4 * n_tok * n_kv * (s.n_heads + 1) + q_mla + kqv_mla + int(5.5 * act)
     return max(logits + act, attn, moe)
 
 
