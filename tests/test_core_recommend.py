@@ -253,7 +253,7 @@ def test_partial_offload_of_a_32b_on_an_8gb_gpu() -> None:
     )
     pick = r.ranked[0].pick
     assert pick.fit.placement == "partial"
-    assert 1 <= pick.fit.n_gpu_layers < pick.fit.n_layers == 64
+    assert 2 <= pick.fit.n_gpu_layers <= pick.fit.n_layers == 64
     assert pick.memory.gpu_bytes <= machine.total_vram_bytes
     assert pick.memory.cpu_bytes <= machine.ram_bytes - rec.RAM_RESERVE_BYTES
     assert pick.speed.decode_tps is not None and pick.speed.decode_tps < 20  # RAM-bound
@@ -313,6 +313,20 @@ def test_screen_agrees_with_the_memory_engine() -> None:
         assert confirmed.memory.basis == "memory.estimate"
         assert m.pick.memory.gpu_bytes == pytest.approx(result.gpu_bytes, rel=0.01)
         assert m.pick.memory.kv_cache_bytes == result.kv_cache_bytes
+
+
+def test_partial_offload_agrees_with_the_memory_engine() -> None:
+    """-ngl counts the output layer first, as llama.cpp does; the engine fits the same split."""
+    machine = tier_machine(get_tier("gpu-24gb"))
+    req = Request(Budget.from_machine(machine), ctx=8192)
+    r = recommend(req, [option("llama-3.3-70b-instruct")], quant_options("llama-server"))
+    for pick in (r.ranked[0].pick, *r.ranked[0].alternatives):
+        assert pick.fit.placement == "partial"
+        _, result = confirm(pick, req)
+        assert result.fit == "partial" and result.n_gpu_layers == pick.fit.n_gpu_layers
+        assert all(d.fits for d in result.devices)
+        assert pick.memory.gpu_bytes == pytest.approx(result.gpu_bytes, rel=0.05)
+        assert pick.memory.cpu_bytes == pytest.approx(result.cpu_bytes, rel=0.1)
 
 
 def test_to_dict_has_the_fit_json_keys_and_serializes() -> None:

@@ -1067,6 +1067,7 @@ class Room:
     unified: bool
     mode: Literal["llama", "transformers", "vllm"]
     vllm_cap: float
+    n_gpus: int  # every GPU running part of the graph reserves the compute buffer (memory._place)
 
     @classmethod
     def of(cls, req: Request) -> Room:
@@ -1084,6 +1085,7 @@ class Room:
             unified=b.unified,
             mode=mode,
             vllm_cap=min(gpu_avail, b.gpu_bytes * VLLM_GPU_MEMORY_UTILIZATION),
+            n_gpus=max(b.n_gpus, 1),
         )
 
 
@@ -1108,7 +1110,8 @@ def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int) ->
         on_gpu, host = prof.layers + prof.output, prof.embd
     else:
         on_gpu, host = prof.total, 0
-    need = on_gpu + kv.total + compute
+    gpu_compute = compute * room.n_gpus
+    need = on_gpu + kv.total + gpu_compute
     if gpu_avail > 0:
         if (
             max(need, SAFETY_FACTOR * on_gpu) <= gpu_avail
@@ -1119,15 +1122,19 @@ def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int) ->
         layer_w = prof.layers / n
         per_layer = layer_w + kv.per_layer
         fit_per_layer = max(per_layer, SAFETY_FACTOR * layer_w)
-        k = int((gpu_avail - compute) // fit_per_layer) if fit_per_layer > 0 else 0
+        # llama.cpp offloads the output layer first: -ngl k puts it and the last k - 1 repeating layers on
+        # the GPU (src/llama-model.cpp: i_gpu_start = n_layer + 1 - n_gpu_layers; dev_output is layer n_layer).
+        head = prof.output + gpu_compute
+        head_fit = SAFETY_FACTOR * prof.output + gpu_compute
+        k = int((gpu_avail - head_fit) // fit_per_layer) if fit_per_layer > 0 else 0
         if k > n - 1:
             k = n - 1
         if k >= 1:
-            g = int(k * per_layer) + compute
-            rest = prof.embd + prof.output + compute
+            g = int(k * per_layer) + head
+            rest = prof.embd + compute
             cpu_fit = rest + int((n - k) * fit_per_layer)
             if cpu_fit <= ram_avail and (not room.unified or g + cpu_fit <= ram_avail):
-                return ("partial", k, g + room.overhead, rest + int((n - k) * per_layer))
+                return ("partial", k + 1, g + room.overhead, rest + int((n - k) * per_layer))
     cpu_all = prof.total + kv.total + compute
     if max(cpu_all, SAFETY_FACTOR * prof.total) <= ram_avail:
         return ("cpu", 0, 0, cpu_all)
@@ -1146,8 +1153,9 @@ def decode_tps(req: Request, model: ModelOption, prof: WeightProfile, kv: KVPlan
     n = shape.n_layers
     expert_frac = shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
     active = (prof.layers - prof.experts) + prof.experts * expert_frac + kv.read_per_token
-    gpu_share = min(ngl, n) / n
-    head_on_gpu = ngl > n
+    # -ngl counts the output layer first (see _place): ngl - 1 repeating layers sit on the GPU.
+    gpu_share = min(max(ngl - 1, 0), n) / n
+    head_on_gpu = ngl >= 1
     gpu_read = active * gpu_share + (prof.output if head_on_gpu else 0)
     cpu_read = active * (1 - gpu_share) + (0 if head_on_gpu else prof.output)
     t = 0.0
@@ -1189,16 +1197,16 @@ def _candidate(
 
 
 # Per (model id, quant list) the quants it can use, cheapest quality loss first, with their profiles.
-_TABLES: dict[tuple[str, int], list[tuple[float, int, QuantOption, WeightProfile]]] = {}
+_TABLES: dict[tuple[str, str, int], list[tuple[float, int, QuantOption, WeightProfile]]] = {}
 
 
 def _model_table(
     model: ModelOption, quants: Sequence[QuantOption], quants_id: int
 ) -> list[tuple[float, int, QuantOption, WeightProfile]]:
-    k = (model.id, quants_id)
+    key = model_shape_key(model)
+    k = (model.id, key, quants_id)
     got = _TABLES.get(k)
     if got is None:
-        key = model_shape_key(model)
         got = []
         for qi, q in enumerate(quants):
             if q.moe_only and not model.is_moe:
@@ -1297,7 +1305,7 @@ def recommend(
     """Rank ``models`` on ``req.budget``: per model the best quant that fits, then models by the quality
     that fits (GPU-resident at enough bits first; see ``_tier``), siblings ordered by size."""
     usable_quants = tuple(q for q in quants if req.runtime in q.runtimes)
-    quants_id = hash(tuple(q.name for q in usable_quants))
+    quants_id = hash(tuple((q.name, q.kld, q.nominal_bits) for q in usable_quants))
     room = Room.of(req)
     want = 1 + req.max_alternatives
     chosen: list[ModelRecommendation] = []
