@@ -424,3 +424,15 @@ def test_safety_margin_keeps_room_beyond_the_itemised_estimate() -> None:
 def test_without_the_safety_margin_the_tighter_quant_would_be_picked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rec, "SAFETY_FACTOR", 1.0)
     assert _phi4_on_a_16gb_mac().quant.name == "Q4_K_M"
+
+
+def test_budget_from_typed_numbers_applies_the_mac_share() -> None:
+    from advisor.catalog.hardware import apple_gpu_memory_fraction
+    from advisor.catalog.recommender import budget_from_numbers
+
+    mac = budget_from_numbers(0, 16, apple=True, gpu_bandwidth_gbps=120)
+    assert mac.unified and mac.gpu_kind == "metal"
+    assert mac.gpu_bytes == int(16 * GB * apple_gpu_memory_fraction(16 * GB))
+    pc = budget_from_numbers(24, 64)
+    assert (pc.gpu_bytes, pc.ram_bytes, pc.unified, pc.gpu_kind) == (24 * GB, 64 * GB, False, "cuda")
+    assert budget_from_numbers(0, 32).gpu_kind == "cpu"
