@@ -277,8 +277,8 @@ def parse_record(raw: Any, where: str) -> CatalogModel:
     if not values["use_cases"] or set(values["use_cases"]) - USE_CASES:
         raise _fail(where, f"'use_cases' must be a non-empty subset of {sorted(USE_CASES)}")
     values["sources"] = _str_list(where, "sources", raw["sources"])
-    if not values["sources"] or not all(s.startswith("https://") for s in values["sources"]):
-        raise _fail(where, "'sources' must list at least one https URL")
+    if not values["sources"] or not all(s.startswith(("https://", "http://")) for s in values["sources"]):
+        raise _fail(where, "'sources' must list at least one http(s) URL")
     notes = raw.get("notes", "")
     if not isinstance(notes, str):
         raise _fail(where, "'notes' must be a string")
