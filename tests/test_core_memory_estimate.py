@@ -166,3 +166,12 @@ def test_no_kv_offload_keeps_cache_on_host() -> None:
     r = estimate(req)
     assert r.devices[0].kv_cache_bytes == 0
     assert r.devices[1].kv_cache_bytes == kv_cache_bytes(QWEN3_06B, r.context)
+
+
+def test_sliding_window_ignored_where_llama_cpp_ignores_it() -> None:
+    # phi3.cpp disables SWA and llama.cpp's llama arch never reads it: full caches on every layer.
+    for arch in ("phi3", "llama"):
+        s = dataclasses.replace(SMOLLM2_135M, arch=arch, sliding_window=512, swa_layers=(True,) * 30)
+        plain = dataclasses.replace(SMOLLM2_135M, arch=arch)
+        ctx = resolve_context(FitRequest(shape=s, n_ctx=8192, runtime="llama-cli"))
+        assert kv_cache_bytes(s, ctx) == kv_cache_bytes(plain, ctx)

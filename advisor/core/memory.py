@@ -309,6 +309,16 @@ def _is_recurrent(s: ModelShape, il: int) -> bool:
     return s.is_recurrent_layer(il)
 
 
+# Architectures whose llama.cpp loader does not use a sliding window even when the model has one:
+# src/models/phi3.cpp sets swa_type NONE ("Phi SWA is currently disabled"); src/models/llama.cpp
+# never reads attention.sliding_window (Mistral-style models run with full attention).
+SWA_IGNORED_ARCHS = frozenset({"phi3", "llama"})
+
+
+def _swa(s: ModelShape, il: int) -> bool:
+    return bool(s.sliding_window) and s.arch not in SWA_IGNORED_ARCHS and s.is_swa_layer(il)
+
+
 def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings) -> tuple[int, ...]:
     """Bytes of KV cache (or recurrent state) of each layer."""
     tk, tv = type_by_name(ctx.type_k), type_by_name(ctx.type_v)
@@ -334,7 +344,7 @@ def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings) -> tuple[int, ...]
         if n_kv == 0:
             out.append(0)
             continue
-        cells = swa_size if s.is_swa_layer(il) else kv_size
+        cells = swa_size if _swa(s, il) else kv_size
         k_width = s.head_dim * n_kv
         # without flash attention V is stored transposed at the widest layer's width (TAG_V_CACHE_VARIABLE)
         v_width = s.v_dim * n_kv if ctx.flash_attn else v_max
@@ -353,7 +363,7 @@ def kv_cache_bytes(s: ModelShape, ctx: ContextSettings) -> int:
 
 def _attn_kv_len(s: ModelShape, ctx: ContextSettings) -> int:
     """Cells an attention layer sees in the worst-case graph (the largest cache of any layer)."""
-    full = [il for il in range(s.n_layers) if not _is_recurrent(s, il) and not s.is_swa_layer(il)]
+    full = [il for il in range(s.n_layers) if not _is_recurrent(s, il) and not _swa(s, il)]
     if full or not s.sliding_window or ctx.swa_full:
         return ctx.n_ctx_seq if not ctx.kv_unified else ctx.n_ctx
     per = s.sliding_window * (ctx.n_seq if ctx.kv_unified else 1)

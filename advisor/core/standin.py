@@ -99,7 +99,7 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
             a.append(("expert_feed_forward_length", "u32", s.expert_ffn_size))
         if s.shared_expert_ffn_size:
             a.append(("expert_shared_feed_forward_length", "u32", s.shared_expert_ffn_size))
-    if s.sliding_window:
+    if s.sliding_window and s.arch not in ("llama",):
         a.append(("attention.sliding_window", "u32", s.sliding_window))
         if s.swa_layers and s.arch not in ("lfm2",):
             # llama-model.cpp load_swa_pattern: an array of per-layer is-SWA flags is read first.
