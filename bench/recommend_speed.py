@@ -7,7 +7,9 @@ model in every quant the runtime loads. Three numbers per tier:
 
 * ``first``: the first request at these settings in this process (KV and compute per model are computed
   and cached, the per-model quant tables too);
-* ``median`` / ``max`` of ``--runs`` repeated requests (what a server answers once warm).
+* ``median`` / ``max`` of ``--runs`` repeated requests (what a server answers once warm), wall-clock;
+* ``cpu med``: the median CPU time of those requests (this process only: the machine is shared, so
+  wall-clock includes waiting for a core).
 
 Start-up costs are reported once: loading the stored weight profiles and the catalog, and, for
 reference, computing the profiles of one model from scratch (what a model missing from
@@ -77,7 +79,10 @@ def main() -> int:
         f"{ms(time.perf_counter() - t)} ms"
     )
     say()
-    say(f"{'tier':<18} {'ctx':>6} {'models':>6} {'quants':>6} {'first':>7} {'median':>7} {'max':>7}  best pick")
+    say(
+        f"{'tier':<18} {'ctx':>6} {'models':>6} {'quants':>6} {'first':>7} {'median':>7} {'max':>7} {'cpu med':>7}"
+        "  best pick"
+    )
     worst_median = 0.0
     for tier in load_tiers():
         machine = tier_machine(tier)
@@ -86,17 +91,20 @@ def main() -> int:
         r = recommend_for(machine, ctx=tier.default_ctx)
         first = time.perf_counter() - t
         runs = []
+        cpu_runs = []
         for _ in range(args.runs):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             recommend_for(machine, ctx=tier.default_ctx)
             runs.append(time.perf_counter() - t)
+            cpu_runs.append(time.process_time() - c)
         med = statistics.median(runs)
+        cpu_med = statistics.median(cpu_runs)
         worst_median = max(worst_median, med)
         best = r.best.pick if r.best else None
         pick = f"{best.model.id} {best.quant.name} ({best.fit.name})" if best else "-"
         say(
             f"{tier.id:<18} {tier.default_ctx:>6} {r.considered:>6} {len(quants):>6} {ms(first)} {ms(med)} "
-            f"{ms(max(runs))}  {pick}"
+            f"{ms(max(runs))} {ms(cpu_med)}  {pick}"
         )
     say()
     say(f"slowest median over tiers: {ms(worst_median).strip()} ms (target 50 ms)")

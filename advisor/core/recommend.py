@@ -1103,7 +1103,7 @@ def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int) ->
     gpu_avail, ram_avail = room.gpu_avail, room.ram_avail
     if room.mode == "vllm":
         need = prof.total + kv.total + compute
-        if gpu_avail > 0 and max(need, SAFETY_FACTOR * prof.total) <= room.vllm_cap:
+        if gpu_avail > 0 and need <= room.vllm_cap and SAFETY_FACTOR * prof.total <= room.vllm_cap:
             return ("gpu", n + 1, need + room.overhead, 0)
         return None
     if room.mode == "llama":
@@ -1114,14 +1114,16 @@ def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int) ->
     need = on_gpu + kv.total + gpu_compute
     if gpu_avail > 0:
         if (
-            max(need, SAFETY_FACTOR * on_gpu) <= gpu_avail
+            need <= gpu_avail
+            and SAFETY_FACTOR * on_gpu <= gpu_avail
             and host <= ram_avail
             and (not room.unified or need + host <= ram_avail)
         ):
             return ("gpu", n + 1, need + room.overhead, host)
         layer_w = prof.layers / n
         per_layer = layer_w + kv.per_layer
-        fit_per_layer = max(per_layer, SAFETY_FACTOR * layer_w)
+        safe_layer = SAFETY_FACTOR * layer_w
+        fit_per_layer = per_layer if per_layer > safe_layer else safe_layer
         # llama.cpp offloads the output layer first: -ngl k puts it and the last k - 1 repeating layers on
         # the GPU (src/llama-model.cpp: i_gpu_start = n_layer + 1 - n_gpu_layers; dev_output is layer n_layer).
         head = prof.output + gpu_compute
@@ -1136,7 +1138,7 @@ def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int) ->
             if cpu_fit <= ram_avail and (not room.unified or g + cpu_fit <= ram_avail):
                 return ("partial", k + 1, g + room.overhead, rest + int((n - k) * per_layer))
     cpu_all = prof.total + kv.total + compute
-    if max(cpu_all, SAFETY_FACTOR * prof.total) <= ram_avail:
+    if cpu_all <= ram_avail and SAFETY_FACTOR * prof.total <= ram_avail:
         return ("cpu", 0, 0, cpu_all)
     return None
 
@@ -1260,7 +1262,9 @@ def _pick(req: Request, model: ModelOption, quant: QuantOption, kv: KVPlan, comp
         ),
         tier=tier,
     )
-    return replace(p, explanation=_explain(p, req))
+    # The sentence reads the finished pick; set it on the fresh (frozen) object instead of copying it.
+    object.__setattr__(p, "explanation", _explain(p, req))
+    return p
 
 
 def _rank_key(p: Pick) -> tuple[int, float, float]:
@@ -1321,10 +1325,16 @@ def recommend(
         considered += 1
         kv, compute = context_costs(model, req)
         floor = min_bits_for_model(model.params_total)
+        table = _model_table(model, usable_quants, quants_id)
+        # The smallest file that keeps enough quality: if even it does not fit, nothing larger will.
+        smallest = min((t for t in table if t[0] < MAX_QUALITY_LOSS), key=lambda t: t[3].total, default=None)
+        if smallest is None or _place(room, smallest[3], kv, compute, model.shape.n_layers) is None:
+            not_fitting.append(model.id)
+            continue
         cands: list[_Cand] = []
         best_top = -1.0  # loss of the first candidate found in tier 0
         n_top = 0
-        for loss, qi, q, prof in _model_table(model, usable_quants, quants_id):
+        for loss, qi, q, prof in table:
             # Quants come cheapest-loss first: once enough tier-0 candidates are in hand, the rest can
             # neither beat them nor be among the alternatives.
             if n_top >= want and loss > best_top + QUALITY_TIE:
