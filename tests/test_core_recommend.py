@@ -436,3 +436,19 @@ def test_budget_from_typed_numbers_applies_the_mac_share() -> None:
     pc = budget_from_numbers(24, 64)
     assert (pc.gpu_bytes, pc.ram_bytes, pc.unified, pc.gpu_kind) == (24 * GB, 64 * GB, False, "cuda")
     assert budget_from_numbers(0, 32).gpu_kind == "cpu"
+
+
+def test_native_precisions_cost_nothing() -> None:
+    """gpt-oss ships its experts in MXFP4; Gemma 3 QAT checkpoints are trained for Q4_0."""
+    budget = Budget.from_raw(24 * GIB, 64 * GIB, gpu_bandwidth_gbps=1008, cpu_bandwidth_gbps=83)
+    oss = recommend(Request(budget, ctx=8192), [option("gpt-oss-20b")], quant_options("llama-server"), limit=1)
+    pick = oss.ranked[0].pick
+    assert pick.quant.name == "MXFP4_MOE" and pick.quality.loss == 0.0
+    assert "trained or released in" in pick.explanation
+    qat = option("gemma-3-12b-it-qat")
+    assert qat.native_quants == ("Q4_0",)
+    small = Budget.from_raw(12 * GIB, 32 * GIB)
+    qat_pick = recommend(Request(small, ctx=8192), [qat], quant_options("llama-server")).ranked[0].pick
+    plain_pick = recommend(Request(small, ctx=8192), [option("gemma-3-12b-it")], quant_options()).ranked[0].pick
+    assert qat_pick.quant.name == "Q4_0" and qat_pick.quality.loss == 0.0
+    assert plain_pick.quant.name != "Q4_0"  # Q4_0 costs 2.3% on an ordinary checkpoint
