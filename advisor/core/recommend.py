@@ -17,10 +17,11 @@ The practical rules come from the seed articles in ``shared/seeds/`` and each is
 
 A quant that costs half of the score or more (``MAX_QUALITY_LOSS``) is never offered.
 
-The screen is fast: weight bytes per (model, quant) are computed once (``weight_profile``, cached) and
-only the KV cache, compute buffer and placement vary with the request. The numbers it reports are
-estimates (``"basis": "estimate"``); ``advisor.core.memory`` and ``advisor.core.speed`` give the exact
-figures for a chosen pick.
+The screen is fast: weight bytes per (model, quant) are computed once (``weight_profile``, cached; stored
+in ``advisor/catalog/data/weight_profiles.json``), the KV cache and compute buffer come from the memory
+engine's formulas once per model and request, and only placement runs per quant. Its bytes are estimates
+(``"basis": "estimate"``) that agree with ``advisor.core.memory.estimate`` for full-GPU picks and within a
+few percent for partial offload; ``confirm(pick, request)`` returns the engine's own figures for a pick.
 """
 
 from __future__ import annotations
@@ -766,16 +767,6 @@ def context_request(shape: ModelShape, req: Request, **kw: Any) -> memory.FitReq
         flash_attn=req.resolved_flash_attn,
         **kw,
     )
-
-
-def compute_buffer_bytes(shape: ModelShape, n_ctx: int, flash_attn: bool) -> int:
-    """Worst-case compute buffer (shared/REFERENCE.md section 4): the logits phase needs about
-    4 x ubatch x (n_vocab + 2 n_embd); with flash attention off the attention scores need about
-    4 x ubatch x n_ctx x (n_head + 1), which dominates at long context. The larger one is the peak."""
-    ub = min(n_ctx, N_UBATCH)
-    logits = 4 * ub * (shape.vocab_size + 2 * shape.hidden_size)
-    attn = 0 if flash_attn else 4 * ub * n_ctx * (shape.n_heads + 1)
-    return max(logits, attn)
 
 
 # ---------------------------------------------------------------- fit and speed of one candidate
