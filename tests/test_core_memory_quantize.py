@@ -103,8 +103,10 @@ def test_hf_formats_bits_per_weight() -> None:
     assert (int8 - (embeds + small) * 2) * 8 / linear == pytest.approx(8.0, abs=0.02)
 
 
-@pytest.mark.parametrize("preset", ["Q4_K_M", "Q5_K_S", "IQ4_NL", "Q6_K"])
-def test_live_quantize_of_standin_equals_prediction(tmp_path: Path, preset: str) -> None:
+@pytest.mark.parametrize(
+    "preset,imatrix", [("Q4_K_M", False), ("Q5_K_S", False), ("IQ4_NL", False), ("Q6_K", False), ("IQ2_XXS", True)]
+)
+def test_live_quantize_of_standin_equals_prediction(tmp_path: Path, preset: str, imatrix: bool) -> None:
     """Write a SmolLM2 stand-in, quantize it with llama.cpp (llama_model_quantize) and compare bytes."""
     pytest.importorskip("llama_cpp")
     gguf = pytest.importorskip("gguf")
@@ -112,9 +114,9 @@ def test_live_quantize_of_standin_equals_prediction(tmp_path: Path, preset: str)
     from advisor.core.standin import quantize_standin, write_standin
 
     src = write_standin(SMOLLM2_135M, tmp_path / "f16.gguf")
-    out = quantize_standin(src, tmp_path / f"{preset}.gguf", preset)
+    out = quantize_standin(src, tmp_path / f"{preset}.gguf", preset, imatrix=imatrix)
     r = gguf.GGUFReader(out)
-    types = tensor_types(SMOLLM2_135M, preset)
+    types = tensor_types(SMOLLM2_135M, preset, has_imatrix=imatrix)
     assert {t.name: t.tensor_type.name for t in r.tensors} == {k: v.name for k, v in types.items()}
     assert sum(int(t.n_bytes) for t in r.tensors) == weights_bytes(SMOLLM2_135M, types)
     # the file is the header, padded to 32 bytes, then every tensor padded to 32 bytes

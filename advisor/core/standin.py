@@ -192,25 +192,57 @@ def write_standin(
     return out
 
 
-def quantize_standin(f16_path: str | os.PathLike[str], out_path: str | os.PathLike[str], preset: str) -> Path:
+def quantize_standin(
+    f16_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    preset: str,
+    *,
+    imatrix: bool = False,
+    nthread: int = 2,
+) -> Path:
     """Quantize a stand-in with llama.cpp's own ``llama_model_quantize`` (llama-cpp-python), so the
-    per-tensor type mix is llama.cpp's. Presets whose tensors need an importance matrix (IQ1/IQ2,
-    Q2_K_S; ``tensor_requires_imatrix`` in src/llama-quant.cpp) are refused by llama.cpp."""
+    per-tensor type mix is llama.cpp's.
+
+    Presets whose tensors need an importance matrix (IQ1/IQ2/IQ3_XXS, Q2_K_S;
+    ``tensor_requires_imatrix`` in src/llama-quant.cpp) are refused by llama.cpp unless ``imatrix``
+    is set: then a flat importance matrix (all ones, one value per column and expert) is passed for
+    every 2-D/3-D weight. It also switches llama.cpp's has_imatrix rules on, so predict the result
+    with ``tensor_types(..., has_imatrix=True)``.
+    """
+    import ctypes
+
     import llama_cpp
+    import numpy as np
+    from gguf import GGUFReader
 
     from advisor.core.quantize import ftype_by_name
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = int(ftype_by_name(preset))
-    params.nthread = 2
+    params.nthread = nthread
+    keep: list[Any] = []  # keeps the ctypes buffers alive during the call
+    if imatrix:
+        entries = []
+        for t in GGUFReader(f16_path).tensors:
+            dims = [int(d) for d in t.shape]  # ggml order, ne0 first
+            if len(dims) < 2 or not t.name.endswith("weight"):
+                continue
+            n = dims[0] * (dims[2] if len(dims) > 2 else 1)
+            data = np.ones(n, dtype=np.float32)
+            name = t.name.encode()
+            keep += [data, name]
+            entries.append((name, data))
+        arr = (llama_cpp.llama_model_imatrix_data * (len(entries) + 1))()
+        for i, (name, data) in enumerate(entries):
+            arr[i].name = name
+            arr[i].data = data.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+            arr[i].size = data.size
+        arr[len(entries)].name = None
+        keep.append(arr)
+        params.imatrix = ctypes.cast(arr, ctypes.POINTER(llama_cpp.llama_model_imatrix_data))
     out = Path(out_path)
-    rc = llama_cpp.llama_model_quantize(str(f16_path).encode(), str(out).encode(), ctypes_pointer(params))
+    rc = llama_cpp.llama_model_quantize(str(f16_path).encode(), str(out).encode(), ctypes.byref(params))
+    del keep
     if rc != 0:
         raise RuntimeError(f"llama_model_quantize failed ({rc}) for {preset}")
     return out
-
-
-def ctypes_pointer(obj: Any) -> Any:
-    import ctypes
-
-    return ctypes.byref(obj)
