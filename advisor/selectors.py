@@ -489,9 +489,40 @@ def probe_comparison(run: Any) -> list[dict[str, Any]]:
     return rows
 
 
+SMOLLM2_PROBE = ("smollm2-135m-instruct", "Q4_1")  # what source="smollm2" loads (advisor/probe.py)
+
+
 def predicted_for_run(run: Any) -> dict[str, Any] | None:
-    """What the engines predict for a finished stand-in probe; None where they cannot say."""
-    return None
+    """What ``fit`` predicts for a finished probe's model, quant and context on its device; None where
+    it cannot say (a GGUF path, an architecture without a tensor inventory)."""
+    from django.http import QueryDict
+
+    if run.source == "smollm2":
+        model_id, quant = SMOLLM2_PROBE
+    elif run.source == "standin":
+        model_id, quant = run.model_id, run.quant
+    else:
+        return None
+    result = run.result or {}
+    query = QueryDict(mutable=True)
+    query.update({"model": model_id, "quant": quant, "ctx": str(run.ctx), "runtime": "llama-cpp-python"})
+    fa = {"enabled": "on", "disabled": "off"}.get(str(result.get("flash_attn")), "")
+    if fa:
+        query["flash_attn"] = fa
+    if result.get("gpu_name") and result.get("backend") != "CPU":
+        query["gpu"] = result["gpu_name"]
+        if run.gpu_layers >= 0:
+            query["gpu_layers"] = str(run.gpu_layers)
+    try:
+        report = fit_json(query)
+    except FitInputError:
+        return None
+    mem, speed = report["memory"], report.get("speed") or {}
+    if result.get("backend") == "CPU":
+        speed = {}  # fit assumes a typical desktop CPU; this host's memory bandwidth is not known
+    return {"model_bytes": mem["weights_bytes"], "kv_bytes": mem["kv_cache_bytes"],
+            "compute_bytes": mem["compute_bytes"], "decode_tps": speed.get("decode_tps"),
+            "prefill_tps": speed.get("prefill_tps"), "speed_basis": speed.get("basis")}  # fmt: skip
 
 
 def probe_page(run: Any) -> dict[str, Any]:
