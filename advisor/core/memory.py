@@ -643,6 +643,11 @@ def estimate(request: FitRequest) -> FitResult:
         notes.append("llama.cpp refuses a quantized V cache without flash attention")
     if not rt.verified:
         notes.append(f"{rt.name} defaults are from its docs, not checked against its source")
+    if rt.host_prompt_cache_bytes:
+        notes.append(
+            f"{rt.name} keeps a prompt cache in host RAM that grows with use up to "
+            f"{rt.host_prompt_cache_bytes // MIB} MiB (--cache-ram); not counted above"
+        )
     gpus = () if request.cpu_only else request.devices
     n_max = s.n_layers + 1
     if not gpus:

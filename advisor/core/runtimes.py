@@ -39,6 +39,10 @@ class RuntimePreset:
     fits_context: bool = False
     fit_margin_bytes: int = 0
     fit_min_ctx: int = 0
+    # llama-server's prompt cache in host RAM grows with use up to this cap (common/common.h
+    # cache_ram_mib = 8192); it is not allocated up front, so estimates report it as a note only.
+    host_prompt_cache_bytes: int = 0
+    ctx_checkpoints: int = 0  # common/common.h n_ctx_checkpoints: SWA/recurrent state copies per slot
 
 
 RUNTIMES: dict[str, RuntimePreset] = {
@@ -49,6 +53,7 @@ RUNTIMES: dict[str, RuntimePreset] = {
         "llama-server", None, 2048, 512, "auto", False, 4, True,
         source="vendor/llama.cpp common/common.h, common/arg.cpp:1403, tools/server/server.cpp:156-160",
         fits_context=True, fit_margin_bytes=1024 * 1024 * 1024, fit_min_ctx=4096,
+        host_prompt_cache_bytes=8192 * 1024 * 1024, ctx_checkpoints=32,
     ),
     # llama-cli shares common_params; n_parallel stays 1.
     "llama-cli": RuntimePreset(
