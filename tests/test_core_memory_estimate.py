@@ -175,3 +175,14 @@ def test_sliding_window_ignored_where_llama_cpp_ignores_it() -> None:
         plain = dataclasses.replace(SMOLLM2_135M, arch=arch)
         ctx = resolve_context(FitRequest(shape=s, n_ctx=8192, runtime="llama-cli"))
         assert kv_cache_bytes(s, ctx) == kv_cache_bytes(plain, ctx)
+
+
+def test_only_the_output_gpu_reserves_the_logits() -> None:
+    req = FitRequest(
+        shape=QWEN3_06B, n_ctx=4096, devices=(_gpu(24, "a"), _gpu(24, "b")), n_gpu_layers=-1, flash_attn=True
+    )
+    a, b, _host = estimate(req).devices
+    logits = 512 * QWEN3_06B.vocab_size * 4
+    # the last layers and the output layer sit on "b" (llama-model.cpp split points)
+    assert b.compute_bytes - a.compute_bytes >= logits - 3 * 512 * QWEN3_06B.hidden_size * 4
+    assert a.compute_bytes > 0

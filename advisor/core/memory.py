@@ -373,37 +373,45 @@ def _attn_kv_len(s: ModelShape, ctx: ContextSettings) -> int:
 _FLOAT_CACHE = (GGMLType.F16, GGMLType.F32, GGMLType.BF16)
 
 
-def compute_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
-    """Compute buffer of the device running the whole graph (CPU-calibrated, see module doc).
+def compute_parts(s: ModelShape, ctx: ContextSettings) -> tuple[int, int]:
+    """(layers-only peak, whole-graph peak) of the compute buffer (CPU-calibrated, see module doc).
 
     logits phase: n_outputs * n_vocab * 4 plus two F32 activations (n_tokens * n_embd) and the
     positions (n_tokens * 4). Without flash attention the attention phase holds the KQ scores and
     the mask, 4 * n_tokens * n_kv * (n_head + 1), plus about five activations; llama.cpp also keeps
-    a third activation alive in the logits phase when flash attention is off."""
+    a third activation alive in the logits phase when flash attention is off. A device that does not
+    hold the output layer only needs the layers-only peak."""
     n_tok = min(ctx.n_ctx, ctx.n_ubatch)
     act = n_tok * s.hidden_size * 4
     logits = ctx.n_outputs * s.vocab_size * 4 + 2 * act + n_tok * 4
+    layers = 3 * act
     # MoE FFN phase: gate, up and activation outputs of the selected experts (n_tokens x n_used x
     # n_ff_exp F32 each) plus the n_used expert outputs; fits Mixtral-8x7B's 204.01 MiB (no_alloc run).
-    moe = 0
     if s.n_experts > 1 and s.n_experts_used:
         n_ff_exp = s.expert_ffn_size or s.ffn_size
         g = n_tok * s.n_experts_used * n_ff_exp * 4
-        moe = 3 * g + s.n_experts_used * act + int(2.5 * act)
+        layers = max(layers, 3 * g + s.n_experts_used * act + int(2.5 * act))
     # MLA (deepseek2.cpp): the absorbed query is n_head x (kv_lora_rank + rope) wide and the attention
     # output n_head x kv_lora_rank; at DeepSeek-V3's 128 heads they outweigh the activations.
     q_mla = kqv_mla = 0
     if s.is_mla:
         q_mla = n_tok * s.n_heads * (s.kv_lora_rank + s.qk_rope_head_dim) * 4
         kqv_mla = n_tok * s.n_heads * s.kv_lora_rank * 4
-        logits = max(logits, logits - 2 * act + q_mla + act)
+        logits += max(0, q_mla - act)
+        layers = max(layers, q_mla + kqv_mla + 2 * act)
     quant_cache = any(type_by_name(t) not in _FLOAT_CACHE for t in (ctx.type_k, ctx.type_v))
     if ctx.flash_attn:
         # a quantized cache keeps one more activation alive (observed: SmolLM2 q8_0/q8_0, +n_tokens*n_embd*4)
-        return max(logits + (act if quant_cache else 0), moe)
+        return layers, max(logits + (act if quant_cache else 0), layers)
     n_kv = _attn_kv_len(s, ctx)
     attn = 4 * n_tok * n_kv * (s.n_heads + 1) + q_mla + kqv_mla + int(5.5 * act)
-    return max(logits + act, attn, moe)
+    layers = max(layers, attn)
+    return layers, max(logits + act, layers)
+
+
+def compute_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
+    """Compute buffer of a device that runs the whole graph (CPU-only, or one GPU with every layer)."""
+    return compute_parts(s, ctx)[1]
 
 
 def host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
@@ -531,27 +539,34 @@ def _place(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ng
     else:
         w[out_dev] += out_w
         nl[out_dev] += 1
-    comp = compute_buffer_bytes(s, ctx)
+    comp_layers, comp = compute_parts(s, ctx)
     devs: list[DeviceMemory] = []
     for i, g in enumerate(gpus):
-        used = nl[i] > 0
+        # a GPU reserves the worst case of the graph part it runs: the whole graph where the output
+        # layer (logits) lives, the layers-only peak elsewhere
+        dev_comp = (comp if i == out_dev else comp_layers) if nl[i] > 0 else 0
         devs.append(
             DeviceMemory(
                 name=g.name,
                 kind=g.kind,
                 weights_bytes=w[i],
                 kv_cache_bytes=kv[i],
-                # every GPU that runs part of the graph reserves the worst-case graph's buffer
-                compute_bytes=comp if used else 0,
+                compute_bytes=dev_comp,
                 overhead_bytes=_overhead(req, g),
                 capacity_bytes=max(0, g.usable_bytes - req.margin_bytes),
                 n_layers=nl[i],
             )
         )
     any_gpu = any(n > 0 for n in nl)
-    host_comp = (host_compute_bytes(s, ctx) if any_gpu else comp) + output_buffer_bytes(s, ctx)
-    if any_gpu and (host_kv or any(d < 0 for d in where[: s.n_layers])):
-        host_comp = comp + output_buffer_bytes(s, ctx)  # CPU layers run their part of the graph on the host
+    if not any_gpu:
+        host_comp = comp
+    elif out_dev < 0:
+        host_comp = comp  # the output layer (logits) runs on the host
+    elif any(d < 0 for d in where[: s.n_layers]):
+        host_comp = comp_layers  # CPU layers run their part of the graph on the host
+    else:
+        host_comp = host_compute_bytes(s, ctx)
+    host_comp += output_buffer_bytes(s, ctx)
     devs.append(
         DeviceMemory(
             name="host",
