@@ -124,9 +124,7 @@ class MachineForm(forms.Form):
         if runtime and kv_type:
             allowed = next((r.kv_types for r in load_runtimes() if r.id == runtime), ())
             if kv_type not in allowed:
-                self.add_error(
-                    "kv_type", f"{runtime} offers the KV-cache types {', '.join(allowed)}, not {kv_type}."
-                )
+                self.add_error("kv_type", f"{runtime} offers the KV-cache types {', '.join(allowed)}, not {kv_type}.")
         return data
 
 

@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -192,9 +193,7 @@ def memory_bar(memory: dict[str, Any], vram_bytes: int, ram_bytes: int) -> dict[
             return None
         return {"x": round(value / scale_max * BAR_WIDTH, 1), "label": label, "bytes": value}
 
-    lines = [
-        ln for ln in (line(vram_bytes, "VRAM"), line(ram_line, "VRAM + RAM" if vram_bytes else "RAM")) if ln
-    ]
+    lines = [ln for ln in (line(vram_bytes, "VRAM"), line(ram_line, "VRAM + RAM" if vram_bytes else "RAM")) if ln]
     return {"segments": segments, "total": total, "lines": lines, "width": BAR_WIDTH}
 
 
@@ -733,7 +732,7 @@ def _delta_ppl(q: Any) -> float | None:
     return min(values) if values else None
 
 
-def _series(label: str, points: list[tuple[float, float]], color: str, dashed: bool = False) -> dict[str, Any]:
+def _series(label: str, points: Sequence[tuple[float, float]], color: str, dashed: bool = False) -> dict[str, Any]:
     return {"label": label, "points": points, "color": color, "dashed": dashed}
 
 
@@ -975,8 +974,13 @@ def _scatter(rows: list[dict[str, Any]], key: str, label: str) -> dict[str, Any]
         for r in rows if r.get(f"{key}_measured") and r.get(f"{key}_predicted")
     ]  # fmt: skip
     top = max([max(p) for p in points], default=1)
-    return {"kind": "scatter", "x": f"measured {label} (MiB)", "y": f"predicted {label} (MiB)", "xlog": False,
-            "series": [_series(label, points, "#0b5cad"), _series("exact", [(0, 0), (top, top)], "#57606a", True)]}
+    return {
+        "kind": "scatter",
+        "x": f"measured {label} (MiB)",
+        "y": f"predicted {label} (MiB)",
+        "xlog": False,
+        "series": [_series(label, points, "#0b5cad"), _series("exact", [(0, 0), (top, top)], "#57606a", True)],
+    }
 
 
 def probe_accuracy_rows() -> list[dict[str, Any]]:

@@ -14,9 +14,17 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from advisor import imports, ratelimit, selectors, services
 from advisor.forms import ImportForm, ProbeForm
+
+
+class HtmxHttpRequest(HttpRequest):
+    """What django_htmx's middleware makes of a request (for type checking)."""
+
+    htmx: HtmxDetails
+
 
 HTMX_STOP_POLLING = 286  # htmx stops an hx-trigger="every 1s" poll on this status
 
@@ -33,12 +41,12 @@ def login_required_for_post(view: Callable[..., HttpResponse]) -> Callable[..., 
     return wrapper
 
 
-def _partial(request: HttpRequest, template: str, name: str) -> str:
+def _partial(request: HtmxHttpRequest, template: str, name: str) -> str:
     return f"{template}#{name}" if request.htmx else template
 
 
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HtmxHttpRequest) -> HttpResponse:
     page = selectors.results_page(request.GET)
     status = 400 if page["errors"] else 200
     return render(request, _partial(request, "home.html", "results"), page, status=status)
@@ -51,7 +59,7 @@ def detect(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def gpu_search(request: HttpRequest) -> HttpResponse:
+def gpu_search(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("gpu", request.GET.get("q", ""))[:200]
     context = {"query": query, "gpus": selectors.gpu_choices(query)}
     return render(request, _partial(request, "gpus.html", "options"), context)
@@ -84,7 +92,7 @@ def tier_detail(request: HttpRequest, tier_id: str) -> HttpResponse:
 def probe_list(request: HttpRequest) -> HttpResponse:
     form = ProbeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if (wait := ratelimit.hit("probe", ratelimit.client_key(request), settings.PROBE_RATE_PER_MINUTE)):
+        if wait := ratelimit.hit("probe", ratelimit.client_key(request), settings.PROBE_RATE_PER_MINUTE):
             form.add_error(None, f"Too many probes: try again in {wait} s.")
             return render(request, "probes.html", selectors.probes_page(None, form), status=429)
         try:
@@ -101,7 +109,7 @@ def probe_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def probe_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+def probe_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     from advisor.models import ProbeRun
 
     services.reap_stale_runs()
@@ -130,7 +138,7 @@ def accuracy(request: HttpRequest) -> HttpResponse:
 def import_model(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if (wait := ratelimit.hit("import", ratelimit.client_key(request), settings.IMPORT_RATE_PER_MINUTE)):
+        if wait := ratelimit.hit("import", ratelimit.client_key(request), settings.IMPORT_RATE_PER_MINUTE):
             form.add_error(None, f"Too many imports: try again in {wait} s.")
             return render(request, "import.html", {"form": form, "imported": imports.recent_imports()}, status=429)
         try:
@@ -153,4 +161,3 @@ def _import_message(done: imports.Imported) -> str:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
-

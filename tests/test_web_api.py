@@ -21,6 +21,7 @@ def own_cache(settings: Any, request: pytest.FixtureRequest) -> None:
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                    "LOCATION": request.node.nodeid}}  # fmt: skip
 
+
 GIB = 1024**3
 
 
@@ -261,7 +262,18 @@ def test_schema_lists_every_endpoint_and_parameter() -> None:
     rec_params = {p["name"] for p in paths["/api/recommendations"]["get"]["parameters"]}
     assert set(MachineForm.base_fields) | set(FilterForm.base_fields) == rec_params
     fit_params = {p["name"] for p in paths["/api/fit"]["get"]["parameters"]}
-    assert {"model", "quant", "ctx", "kv_type", "gpu", "vram", "bandwidth", "ram", "gpu_layers", "runtime"} <= fit_params
+    assert {
+        "model",
+        "quant",
+        "ctx",
+        "kv_type",
+        "gpu",
+        "vram",
+        "bandwidth",
+        "ram",
+        "gpu_layers",
+        "runtime",
+    } <= fit_params
     gpu = next(p for p in paths["/api/fit"]["get"]["parameters"] if p["name"] == "gpu")
     assert gpu["schema"]["type"] == "array" and gpu["explode"] is True
     assert "503" in paths["/api/probes"]["post"]["responses"]

@@ -20,6 +20,7 @@ def own_cache(settings: Any, request: pytest.FixtureRequest) -> None:
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                                    "LOCATION": request.node.nodeid}}  # fmt: skip
 
+
 HTMX = {"HX-Request": "true"}
 
 
@@ -248,7 +249,8 @@ def test_probe_detail_polls_until_finished_then_286(client: Client) -> None:
     assert poll.status_code == 200 and text(poll).lstrip().startswith('<section id="progress"')
     ProbeRun.objects.filter(pk=run.pk).update(
         status="succeeded", percent=100, stage="done",
-        result={"decode_tps": 210.5, "prefill_tps": 1800.0, "buffers": [{"kind": "KV", "device": "CPU", "bytes": 23592960}]},
+        result={"decode_tps": 210.5, "prefill_tps": 1800.0,
+                "buffers": [{"kind": "KV", "device": "CPU", "bytes": 23592960}]},
     )  # fmt: skip
     done = client.get(f"/probes/{run.pk}", headers=HTMX)
     assert done.status_code == 286
@@ -289,3 +291,48 @@ def test_import_bad_input_is_400(admin_client: Client, source: str, message: str
 
 def test_healthz(client: Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_probe_page_compares_smollm2_buffers_with_the_prediction(client: Client) -> None:
+    # SmolLM2-135M at 1024 tokens: 30 layers x 3 KV heads x 64 x 2 (K, V) x 2 bytes x 1024 = 23,592,960 bytes,
+    # what llama.cpp logged in bench/data/cpu_buffers/smollm2_c1024_ub512_fatrue.json (22.5 MiB).
+    run = ProbeRun.objects.create(
+        host_id="h", dedupe_key="k3", status="succeeded", source="smollm2", ctx=1024, percent=100, stage="done",
+        result={"decode_tps": 4.3, "prefill_tps": 69.4, "backend": "CPU", "flash_attn": "auto",
+                "buffers": [{"kind": "KV", "device": "CPU", "bytes": 23592960}]},
+    )  # fmt: skip
+    html = text(client.get(f"/probes/{run.pk}"))
+    row = re.search(r"<td>KV cache</td>(.*?)</tr>", html, re.S)
+    assert row is not None
+    assert re.findall(r'<td class="num">([^<]+)</td>', row.group(1)) == ["22.5\xa0MB", "22.5\xa0MB", "0.0%"]
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    from pathlib import Path
+
+    from tests.fakehub import FakeFile, FakeHub, FakeRepo, use_fake_hub
+
+    config = (Path(__file__).parent / "fixtures" / "hf_configs" / "qwen3-8b.json").read_bytes()
+    hub = FakeHub()
+    hub.add(FakeRepo("someone/Qwen3-8B-Variant", {"config.json": FakeFile(data=config)},
+                     card_data={"license": "apache-2.0"}))  # fmt: skip
+    hub.start()
+    use_fake_hub(hub, monkeypatch, tmp_path)
+    yield hub
+    hub.stop()
+
+
+def test_import_from_the_hub_adds_a_model(admin_client: Client, fake_hub: Any) -> None:
+    from advisor.models import CatalogEntry
+
+    response = admin_client.post("/import", {"source": "someone/Qwen3-8B-Variant"})
+    assert response.status_code == 302 and response["Location"] == "/models/qwen3-8b-variant"
+    entry = CatalogEntry.objects.get(model_id="qwen3-8b-variant")
+    assert entry.origin == "hub" and entry.imported_by is not None
+    assert entry.record["n_layers"] == 36 and entry.record["n_kv_heads"] == 8
+    page = admin_client.get("/models/qwen3-8b-variant", {"gpu": "RTX 4090"})
+    assert page.status_code == 200 and "-ngl 37" in text(page)
+    missing = admin_client.post("/import", {"source": "someone/does-not-exist"})
+    assert missing.status_code == 400 and "someone/does-not-exist" in text(missing)
+    assert CatalogEntry.objects.filter(origin="hub").count() == 1
