@@ -968,16 +968,17 @@ def _error_stats(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
     return {"n": len(errors), "median_pct": errors[len(errors) // 2] * 100, "max_pct": errors[-1] * 100}
 
 
-def _scatter(rows: list[dict[str, Any]], key: str, label: str) -> dict[str, Any]:
+def _scatter(rows: list[dict[str, Any]], key: str, label: str, scale: int = MIB) -> dict[str, Any]:
+    unit = " (MiB)" if scale == MIB else ""
     points = [
-        (round(r[f"{key}_measured"] / MIB, 2), round(r[f"{key}_predicted"] / MIB, 2))
+        (round(r[f"{key}_measured"] / scale, 2), round(r[f"{key}_predicted"] / scale, 2))
         for r in rows if r.get(f"{key}_measured") and r.get(f"{key}_predicted")
     ]  # fmt: skip
     top = max([max(p) for p in points], default=1)
     return {
         "kind": "scatter",
-        "x": f"measured {label} (MiB)",
-        "y": f"predicted {label} (MiB)",
+        "x": f"measured {label}{unit}",
+        "y": f"predicted {label}{unit}",
         "xlog": False,
         "series": [_series(label, points, "#0b5cad"), _series("exact", [(0, 0), (top, top)], "#57606a", True)],
     }
@@ -995,14 +996,88 @@ def probe_accuracy_rows() -> list[dict[str, Any]]:
     return rows
 
 
+BENCH_GPU = "NVIDIA H100 80GB HBM3"  # the GPU bench/gpu_bench.py ran on (bench/speed_accuracy.py: h100())
+
+
+def _bench_fit(model_id: str, preset: str, **flags: Any) -> dict[str, Any] | None:
+    from django.http import QueryDict
+
+    query = QueryDict(mutable=True)
+    query.update({"model": model_id, "quant": preset, "gpu": BENCH_GPU, "runtime": "llama-cpp-python"})
+    query.update({k: str(v) for k, v in flags.items() if v is not None})
+    try:
+        return fit_json(query)
+    except FitInputError:
+        return None
+
+
+def _with_error(row: dict[str, Any], key: str) -> dict[str, Any]:
+    err = relative_error(row.get(f"{key}_predicted"), row.get(f"{key}_measured"))
+    row[f"{key}_error"], row[f"{key}_error_pct"] = err, None if err is None else err * 100
+    return row
+
+
+def gpu_memory_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """bench/data/memory_h100.jsonl: GPU memory in use after a 512-token eval vs ``fit``'s GPU bytes."""
+    rows = []
+    for rec in records:
+        probe, st = rec.get("probe") or {}, rec.get("settings") or {}
+        if rec.get("phase") != "memory" or "error" in probe or probe.get("gpu_after_prefill_bytes") is None:
+            continue
+        fa = st.get("flash_attn")
+        ngl = st.get("n_gpu_layers")
+        report = _bench_fit(
+            rec["model_id"], rec["preset"], ctx=st.get("n_ctx"), kv_type=st.get("type_k"),
+            flash_attn=fa if fa in ("on", "off", "auto") else None,
+            gpu_layers=None if ngl in (None, -1) else ngl,
+        )  # fmt: skip
+        row = {"model": rec["model_id"], "preset": rec["preset"], "settings": st,
+               "gpu_measured": probe["gpu_after_prefill_bytes"],
+               "gpu_predicted": report["memory"]["gpu_bytes"] if report else None}  # fmt: skip
+        rows.append(_with_error(row, "gpu"))
+    return rows
+
+
+def gpu_speed_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """bench/data/speed_h100.jsonl: llama-bench pp512 and tg128 (at depth) vs ``fit``'s speed."""
+    rows = []
+    for rec in records:
+        bench = rec.get("bench") or {}
+        if rec.get("tool") != "llama-bench" or rec.get("variant") or "avg_ts" not in bench:
+            continue
+        depth = int(bench.get("n_depth") or 0)
+        decode = int(bench.get("n_gen") or 0) > 0
+        if not decode and depth:
+            continue  # fit predicts prefill from an empty context only
+        report = _bench_fit(rec["model_id"], rec["preset"], ctx=max(4096, depth + 1024))
+        speed = (report or {}).get("speed") or {}
+        if decode:
+            predicted = next((c["decode_tps"] for c in speed.get("curve", ()) if c["ctx"] == depth), None)
+        else:
+            predicted = speed.get("prefill_tps")
+        test = f"tg{bench['n_gen']}" if decode else f"pp{bench.get('n_prompt')}"
+        row = {"model": rec["model_id"], "preset": rec["preset"], "test": test, "depth": depth,
+               "tps_measured": bench["avg_ts"], "tps_predicted": predicted}  # fmt: skip
+        rows.append(_with_error(row, "tps"))
+    return rows
+
+
 def accuracy_page() -> dict[str, Any]:
     """Predicted vs measured, from the committed bench data and from live probes."""
     cpu = cpu_buffer_rows()
-    files = {name: len(rows) for name, rows in bench_files().items()}
+    files = bench_files()
+    gpu_mem = gpu_memory_rows(files.get("memory_h100.jsonl", ()))
+    gpu_speed = gpu_speed_rows(files.get("speed_h100.jsonl", ()))
     return {
         "cpu_rows": cpu, "kv_stats": _error_stats(cpu, "kv"), "compute_stats": _error_stats(cpu, "compute"),
-        "charts": {"kv": _scatter(cpu, "kv", "KV cache"), "compute": _scatter(cpu, "compute", "compute buffer")},
-        "files": files, "probes": probe_accuracy_rows(),
+        "gpu_mem_rows": gpu_mem, "gpu_mem_stats": _error_stats(gpu_mem, "gpu"),
+        "gpu_speed_rows": gpu_speed, "gpu_speed_stats": _error_stats(gpu_speed, "tps"),
+        "charts": {
+            "kv": _scatter(cpu, "kv", "KV cache"), "compute": _scatter(cpu, "compute", "compute buffer"),
+            "gpu_mem": _scatter(gpu_mem, "gpu", "GPU memory"),
+            "gpu_speed": _scatter(gpu_speed, "tps", "tok/s", scale=1),
+        },
+        "files": {name: len(rows) for name, rows in files.items()}, "probes": probe_accuracy_rows(),
     }  # fmt: skip
 
 

@@ -336,3 +336,26 @@ def test_import_from_the_hub_adds_a_model(admin_client: Client, fake_hub: Any) -
     missing = admin_client.post("/import", {"source": "someone/does-not-exist"})
     assert missing.status_code == 400 and "someone/does-not-exist" in text(missing)
     assert CatalogEntry.objects.filter(origin="hub").count() == 1
+
+
+def test_accuracy_page_reads_gpu_bench_records(client: Client, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records as bench/gpu_bench.py writes them; the predictions come from fit on the H100."""
+    import json
+
+    from advisor import selectors
+
+    (tmp_path / "cpu_buffers").mkdir()
+    memory = {"model_id": "qwen3-8b", "phase": "memory", "preset": "Q4_K_M",
+              "settings": {"n_ctx": 4096, "type_k": "f16", "type_v": "f16", "flash_attn": "on"},
+              "probe": {"gpu_after_prefill_bytes": 6 * 1024**3}}  # fmt: skip
+    speed = {"model_id": "qwen3-8b", "phase": "speed", "tool": "llama-bench", "preset": "Q4_K_M",
+             "bench": {"n_prompt": 0, "n_gen": 128, "n_depth": 0, "avg_ts": 150.0}}  # fmt: skip
+    (tmp_path / "memory_h100.jsonl").write_text(json.dumps(memory) + "\n")
+    (tmp_path / "speed_h100.jsonl").write_text(json.dumps(speed) + "\n")
+    monkeypatch.setattr(selectors, "BENCH_DATA", tmp_path)
+    html = text(client.get("/accuracy"))
+    assert '<table id="gpu-memory-accuracy">' in html and '<table id="gpu-speed-accuracy">' in html
+    row = re.search(r"<td>tg128</td>(.*?)</tr>", html, re.S)
+    assert row is not None
+    measured, predicted, error = re.findall(r'<td class="num">([^<]+)</td>', row.group(1))
+    assert measured == "150.0" and float(predicted) > 0 and error.endswith("%")
