@@ -99,6 +99,7 @@ class FitRequest:
 
     shape: ModelShape
     preset: str | None = "Q4_K_M"
+    imatrix: bool = False  # the preset was made with an importance matrix (changes a few type rules)
     tensor_types: tuple[tuple[str, str], ...] = ()
     hf_format: HFFormat | None = None
     runtime: str = "llama-server"
@@ -471,7 +472,7 @@ def _output_dup_bytes(s: ModelShape, types: dict[str, GGMLType]) -> int:
 def resolve_types(req: FitRequest) -> dict[str, GGMLType]:
     if req.tensor_types:
         return {k: type_by_name(v) for k, v in req.tensor_types}
-    return tensor_types(req.shape, req.preset or "F16")
+    return tensor_types(req.shape, req.preset or "F16", has_imatrix=req.imatrix)
 
 
 # --------------------------------------------------------------------------------------------------
