@@ -203,7 +203,6 @@ def _machine_params() -> list[dict[str, Any]]:
         _param("size", _str(8, enum=["4", "9", "16", "35", "80", "200"]), "at most this many billion parameters"),
         _param("license", _str(), "only this license"),
         _param("sort", _str(16, enum=["quality", "speed", "size", "context"]), "order of the results"),
-        _param("fits_only", {"type": "boolean"}, "leave out models that do not fit"),
         _param("limit", _int(1, 500), "how many models to return (default 25)"),
     ]
 

@@ -7,12 +7,14 @@ catalog does not know come back with near matches from the catalog itself.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from django import forms
 from django.core.validators import RegexValidator
 
 from advisor.catalog.hardware import UnknownHardware, find_cpu, find_gpu
+from advisor.catalog.models_catalog import load_models
 from advisor.catalog.quants import load_runtimes
 
 MAX_CTX = 10_000_000  # the bound on context length
@@ -135,8 +137,24 @@ class FilterForm(forms.Form):
     size = forms.ChoiceField(label="Size", required=False, choices=SIZES)
     license = forms.CharField(label="License", required=False, max_length=MAX_TEXT)
     sort = forms.ChoiceField(label="Sort by", required=False, choices=SORTS)
-    fits_only = forms.BooleanField(label="Only models that fit", required=False)
     limit = forms.IntegerField(label="How many", required=False, min_value=1, max_value=500)
+
+    def _known(self, name: str, values: set[str]) -> str:
+        value = self.cleaned_data[name].strip()
+        if value and value not in values:
+            near = difflib.get_close_matches(value.lower(), sorted(values), n=5, cutoff=0.5)
+            error = forms.ValidationError(
+                f"Unknown {name} {value!r}." + (f" Did you mean: {', '.join(near)}?" if near else ""), code="unknown"
+            )
+            error.suggestions = near  # type: ignore[attr-defined]
+            raise error
+        return value
+
+    def clean_family(self) -> str:
+        return self._known("family", {m.family for m in load_models()})
+
+    def clean_license(self) -> str:
+        return self._known("license", {m.license for m in load_models()})
 
     DEFAULT_LIMIT = 25
 

@@ -374,7 +374,7 @@ def results_page(params: Any, require_spec: bool = True) -> dict[str, Any]:
     page.update(
         spec=spec, spec_dict=asdict(spec), spec_label=describe(spec), spec_query=spec.query(),
         machine=machine_summary(machine),
-        filters_active=any(filters.cleaned_data.get(k) for k in ("family", "size", "license", "fits_only")),
+        filters_active=any(filters.cleaned_data.get(k) for k in ("family", "size", "license")),
     )  # fmt: skip
     try:
         cards, page["engine"] = recommendation_cards(spec, machine)
@@ -426,8 +426,6 @@ def apply_filters(cards: list[dict[str, Any]], f: dict[str, Any]) -> list[dict[s
     if f.get("size"):
         limit = float(f["size"]) * 1e9
         out = [c for c in out if c["model"]["params_total"] <= limit]
-    if f.get("fits_only"):
-        out = [c for c in out if c["fit"]["verdict"] != "no"]
     keys = {
         "speed": lambda c: -(c["speed"].get("decode_tps") or 0),
         "size": lambda c: c["bar"]["total"],
@@ -807,6 +805,12 @@ def model_page(model: CatalogModel, params: Any) -> dict[str, Any]:
         page["charts"] = model_charts(spec, machine, model_opt, quant, ladder)
         page["launch"] = launch_settings(spec, model, pick, chosen["quant"])
         page["report"] = fit_report(spec, model, chosen["quant"], page["launch"]["kv_type"])
+        curve = ((page["report"] or {}).get("speed") or {}).get("curve") or []
+        if len(curve) > 1:
+            # fit's speed engine gives decode at each depth of the context: the finer curve.
+            points = [(max(c["ctx"], 1), c["decode_tps"]) for c in curve]
+            page["charts"]["speed"]["series"] = [_series(f"{chosen['quant']} decode at depth (fit)", points, "#1a7f37")]
+            page["charts"]["speed"]["x"] = "tokens already in the context"
     return page
 
 

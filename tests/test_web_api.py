@@ -120,6 +120,8 @@ def test_recommendations_use_case_filters_models() -> None:
         ({"use_case": "poetry"}, "use_case", "Select a valid choice"),
         ({"vram": "-1"}, "vram", "greater than or equal to 0.25"),
         ({"limit": "0"}, "limit", "greater than or equal to 1"),
+        ({"family": "qwen4"}, "family", "Did you mean: qwen3"),
+        ({"license": "gpl"}, "license", "Unknown license 'gpl'"),
     ],
 )
 def test_recommendations_bad_input_is_400_json(params: dict[str, str], field: str, fragment: str) -> None:
