@@ -34,6 +34,17 @@ def form_error(form: Any) -> JsonResponse:
     return error(None, "invalid request")
 
 
+def issue_token(user: Any, label: str) -> str:
+    """Create an API token for ``user``; returns the secret, which is stored only as its sha256."""
+    import secrets
+
+    from advisor.models import ApiToken
+
+    secret = secrets.token_urlsafe(32)
+    ApiToken.objects.create(user=user, token_hash=hashlib.sha256(secret.encode()).hexdigest(), label=label[:100])
+    return secret
+
+
 def bearer_user(request: HttpRequest) -> Any:
     """The user whose API token is in the Authorization header, else None."""
     from advisor.models import ApiToken

@@ -17,6 +17,7 @@ urlpatterns = [
     path("probes/<int:run_id>/cancel", views.probe_cancel, name="probe_cancel"),
     path("accuracy", views.accuracy, name="accuracy"),
     path("import", views.import_model, name="import_model"),
+    path("account/tokens", views.api_tokens, name="api_tokens"),
     path("healthz", views.healthz, name="healthz"),
     path("api/fit", api.fit, name="api_fit"),
     path("api/recommendations", api.recommendations, name="api_recommendations"),

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from advisor import imports, ratelimit, selectors, services
+from advisor import api, imports, ratelimit, selectors, services
 from advisor.forms import ImportForm, ProbeForm
 
 
@@ -156,6 +157,19 @@ def _import_message(done: imports.Imported) -> str:
     if done.already_in_catalog:
         return f"{done.model_id} is already in the catalog."
     return f"Imported {done.model_id}." if done.created else f"Updated {done.model_id} from the Hub."
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens; POST makes a new one and shows its secret once."""
+    from advisor.models import ApiToken
+
+    secret = ""
+    if request.method == "POST":
+        secret = api.issue_token(request.user, request.POST.get("label", "").strip() or "unnamed")
+    tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")
+    return render(request, "tokens.html", {"tokens": tokens, "secret": secret}, status=201 if secret else 200)
 
 
 @require_GET

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -281,3 +282,18 @@ def test_schema_lists_every_endpoint_and_parameter() -> None:
     assert "503" in paths["/api/probes"]["post"]["responses"]
     ctx = next(p for p in paths["/api/recommendations"]["get"]["parameters"] if p["name"] == "ctx")
     assert ctx["schema"]["maximum"] == 10_000_000
+
+
+def test_token_page_issues_a_token_that_the_api_accepts(admin_client: Client) -> None:
+    assert Client().get("/account/tokens").status_code == 302  # login first
+    response = admin_client.post("/account/tokens", {"label": "ci script"})
+    assert response.status_code == 201
+    secret = re.search(r'<pre id="new-token" tabindex="0">([^<]+)</pre>', response.content.decode())
+    assert secret is not None
+    token = ApiToken.objects.get(label="ci script")
+    assert token.token_hash == hashlib.sha256(secret.group(1).encode()).hexdigest()
+    # The token authenticates: with no worker the API answers 503, not 401.
+    refused = Client().post("/api/probes", {"source": "smollm2", "ctx": "1024"},
+                            headers={"Authorization": f"Bearer {secret.group(1)}"})  # fmt: skip
+    assert refused.status_code == 503
+    assert secret.group(1) not in admin_client.get("/account/tokens").content.decode()
