@@ -168,6 +168,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     secret = ""
     if request.method == "POST":
         secret = api.issue_token(request.user, request.POST.get("label", "").strip() or "unnamed")
+    assert request.user.pk is not None  # login_required
     tokens = ApiToken.objects.filter(user_id=request.user.pk).order_by("-created_at")
     return render(request, "tokens.html", {"tokens": tokens, "secret": secret}, status=201 if secret else 200)
 
