@@ -1085,70 +1085,6 @@ def accuracy_page() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _gpu_kind(spec: GPUSpec) -> str:
-    if spec.kind == "apple":
-        return "metal"
-    vendor = spec.vendor.upper()
-    return "cuda" if vendor == "NVIDIA" else "rocm" if vendor == "AMD" else "vulkan"
-
-
-def fit_devices(names: tuple[str, ...], vram_gib: float | None, ram_bytes: int) -> tuple[Any, ...]:
-    """memory.Device per named GPU (repeat a name for several); raises FitInputError with near matches."""
-    from advisor.catalog.hardware import UnknownHardware, apple_gpu_memory_fraction, find_gpu
-    from advisor.core.memory import Device
-
-    devices = []
-    for name in names:
-        try:
-            spec = find_gpu(name)
-        except UnknownHardware as exc:
-            raise FitInputError("gpu", str(exc), exc.suggestions) from exc
-        if spec.kind == "apple" or spec.unified_memory:
-            fraction = apple_gpu_memory_fraction(ram_bytes) if spec.kind == "apple" else spec.gpu_memory_fraction
-            if vram_gib is not None:
-                fraction = min(1.0, gib(vram_gib) / ram_bytes)
-            devices.append(Device(spec.name, _gpu_kind(spec), ram_bytes, fraction or 1.0))
-        else:
-            size = gib(vram_gib) if vram_gib is not None else spec.vram_bytes
-            devices.append(Device(spec.name, _gpu_kind(spec), size))
-    return tuple(devices)
-
-
-def fit_request(params: Any) -> tuple[Any, CatalogModel]:
-    """``memory.FitRequest`` from the fit flags (``advisor.fit_args``); raises FitInputError."""
-    import difflib
-
-    from advisor.catalog.quants import UnknownQuant, get_quant
-    from advisor.core.memory import FitRequest
-    from advisor.fit_args import FitArgError, parse_fit_params
-
-    lists = {k: params.getlist(k) for k in params} if hasattr(params, "getlist") else params
-    try:
-        p = parse_fit_params(lists)
-    except FitArgError as exc:
-        raise FitInputError(exc.field, exc.message) from exc
-    if p.model is None:
-        raise FitInputError("model", "the API takes a catalog model id (hf_config and gguf are CLI-only)")
-    model = find_model(p.model)
-    if model is None:
-        near = difflib.get_close_matches(p.model, [m.id for m in all_models()], n=5, cutoff=0.5)
-        raise FitInputError("model", f"unknown model {p.model!r}", near)
-    try:
-        quant = get_quant(p.quant or "Q4_K_M")
-    except UnknownQuant as exc:
-        raise FitInputError("quant", str(exc.args[0])) from exc
-    ram = gib(p.ram_gib) if p.ram_gib is not None else None
-    devices = fit_devices(p.gpus, p.vram_gib, ram or gib(32))
-    kv = p.kv_type or "f16"
-    req = FitRequest(
-        shape=model.to_shape(), preset=quant.preset, hf_format=None, runtime=p.runtime, n_ctx=p.ctx,
-        n_ubatch=p.ubatch, n_parallel=p.parallel, type_k=kv, type_v=kv,
-        flash_attn=None if p.flash_attn in (None, "auto") else p.flash_attn == "on", swa_full=p.swa_full,
-        devices=devices, host_ram_bytes=ram, n_gpu_layers=p.gpu_layers, cpu_only=not devices,
-    )  # fmt: skip
-    return req, model
-
-
 def _fit_suggestions(field: str, params: Any) -> list[str]:
     import difflib
 
@@ -1166,11 +1102,8 @@ def fit_json(params: Any) -> dict[str, Any]:
     The API reads no file on the server: ``hf_config`` is refused and ``gguf`` must be a
     huggingface.co URL (its header is read with HTTP Range requests).
     """
-    try:
-        from advisor.fitting import ALL_QUANTS, run_fit
-    except ImportError:  # the shared fit module has not landed in this checkout
-        return _fit_json_direct(params)
     from advisor.fit_args import FitArgError, parse_fit_params
+    from advisor.fitting import ALL_QUANTS, run_fit
 
     lists = {k: params.getlist(k) for k in params} if hasattr(params, "getlist") else params
     try:
@@ -1191,14 +1124,3 @@ def _shape_of(model_id: str) -> Any:
     if model is None:
         raise KeyError(f"unknown model {model_id!r}")
     return model.to_shape()
-
-
-def _fit_json_direct(params: Any) -> dict[str, Any]:
-    from advisor.core.memory import estimate
-
-    req, model = fit_request(params)
-    try:
-        result = estimate(req)
-    except (KeyError, ValueError) as exc:
-        raise FitInputError(None, str(exc)) from exc
-    return {"model": model.id, "quant": req.preset, **result.to_dict()}
