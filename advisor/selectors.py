@@ -859,6 +859,8 @@ def _chosen_quant(name: str, ladder: list[dict[str, Any]], fitting: Any) -> dict
 
 def launch_settings(spec: Spec, model: CatalogModel, mr: Any, quant: str) -> dict[str, Any]:
     """The numbers the launch commands need: -c, -ngl, -ctk/-ctv, -fa, -np, the GGUF repo."""
+    from advisor.catalog.quants import get_quant
+
     settings_ = _engine().Request(budget=None, ctx=spec.ctx, runtime=spec.runtime, kv_type=spec.kv_type or None)
     pick = mr.pick if mr is not None else None
     ngl = pick.fit.n_gpu_layers if pick else 0
@@ -871,6 +873,7 @@ def launch_settings(spec: Spec, model: CatalogModel, mr: Any, quant: str) -> dic
         "quantized_kv": settings_.resolved_kv_type not in ("f16", "bf16", "f32"),
         "bnb_4bit": quant.lower().startswith("bnb-nf4") or quant.lower() == "bnb-fp4",
         "bnb_type": "fp4" if quant.lower() == "bnb-fp4" else "nf4", "bnb_dq": quant.lower().endswith("-dq"),
+        "is_gguf": get_quant(quant).format == "gguf",
     }  # fmt: skip
 
 

@@ -359,3 +359,11 @@ def test_accuracy_page_reads_gpu_bench_records(client: Client, tmp_path: Any, mo
     assert row is not None
     measured, predicted, error = re.findall(r'<td class="num">([^<]+)</td>', row.group(1))
     assert measured == "150.0" and float(predicted) > 0 and error.endswith("%")
+
+
+def test_transformers_runtime_shows_the_bitsandbytes_config_of_the_chosen_quant(client: Client) -> None:
+    html = text(client.get("/models/qwen3-8b", {"gpu": "RTX 4090", "runtime": "transformers", "quant": "bnb-int8"}))
+    assert "BitsAndBytesConfig(load_in_8bit=True)" in html
+    assert "llama-server -hf" not in html and "is a Hugging Face format" in html
+    html = text(client.get("/models/qwen3-8b", {"gpu": "RTX 4090", "runtime": "transformers", "quant": "bnb-fp4"}))
+    assert 'bnb_4bit_quant_type="fp4"' in html and "bnb_4bit_use_double_quant=False" in html
