@@ -126,3 +126,21 @@ def test_start_a_probe_and_watch_it_finish(
     assert page.locator("#probe-bar").get_attribute("value") == "100"
     page.screenshot(path=str(ARTIFACTS / "web-probe.png"), full_page=True)
     assert errors == []
+
+
+def test_the_form_works_without_javascript(live_server: Any, browser: Any) -> None:
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(live_server.url + "/")
+        page.fill("#id_gpu", "M4 Max 128GB")
+        page.fill("#id_ram", "128")
+        page.click("#machine button[type=submit]")
+        page.wait_for_selector("#results li.rec", timeout=RESULTS_WAIT_MS)
+        assert page.locator("#results h2").inner_text() == "Best models for M4 Max 128GB, 128 GB RAM"
+        assert parse_qs(urlsplit(page.url).query)["gpu"] == ["M4 Max 128GB"]
+        page.click("#detect")  # a plain link: the server describes its own host
+        assert parse_qs(urlsplit(page.url).query)["ram"]
+        assert page.locator("#results h2").inner_text().startswith("Best models for")
+    finally:
+        context.close()
