@@ -77,6 +77,10 @@ def api_user(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
 
 @require_GET
 def fit(request: HttpRequest) -> JsonResponse:
+    if request.GET.get("gguf") and (
+        wait := ratelimit.hit("fit-gguf", ratelimit.client_key(request), settings.IMPORT_RATE_PER_MINUTE)
+    ):
+        return error("gguf", f"too many remote GGUF reads: try again in {wait} s", 429)
     try:
         return JsonResponse(selectors.fit_json(request.GET))
     except selectors.FitInputError as exc:
@@ -222,7 +226,8 @@ def _fit_params() -> list[dict[str, Any]]:
     from advisor import fit_args
 
     return [
-        _param("model", _str(), "catalog model id", required=True),
+        _param("model", _str(), "catalog model id (give model or gguf)"),
+        _param("gguf", _str(format="uri"), "https://huggingface.co/... URL of a GGUF file (header read by Range)"),
         _param("quant", _str(32), "quantization (Q4_K_M, Q8_0, bnb-nf4, ...); default: the best that fits"),
         _param("ctx", _int(1, fit_args.MAX_CTX), "context length in tokens"),
         _param("ubatch", _int(1, 65536), "micro-batch size (llama.cpp -ub)"),
