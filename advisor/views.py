@@ -55,8 +55,10 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def detect(request: HttpRequest) -> HttpResponse:
-    values = {**selectors.spec_from_host(), **{k: v for k, v in request.GET.items() if k in ("ctx", "runtime")}}
-    return redirect(f"{reverse('home')}?{urlencode(values)}")
+    """The form filled with this server's hardware; the workload fields of the current spec are kept."""
+    hardware = ("gpu", "gpu_count", "vram", "bandwidth", "ram", "cpu")
+    kept = {k: v[:200] for k, v in request.GET.items() if k not in hardware}
+    return redirect(f"{reverse('home')}?{urlencode({**kept, **selectors.spec_from_host()})}")
 
 
 @require_GET

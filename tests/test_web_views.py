@@ -120,10 +120,13 @@ def test_cpu_only_machine_gets_cpu_verdicts(client: Client) -> None:
 def test_detect_redirects_to_a_spec_of_this_host(client: Client) -> None:
     import psutil
 
-    response = client.get("/detect")
+    response = client.get("/detect", {"gpu": "RTX 4090", "ram": "512", "ctx": "32768", "runtime": "ollama"})
     assert response.status_code == 302
     assert response["Location"].startswith("/?")
+    # The host's hardware replaces the typed one; the workload stays.
     assert f"ram={psutil.virtual_memory().total / 2**30:.0f}" in response["Location"]
+    assert "ctx=32768" in response["Location"] and "runtime=ollama" in response["Location"]
+    assert "RTX" not in response["Location"] and "ram=512" not in response["Location"]
 
 
 def test_gpu_search_partial_lists_apple_chips(client: Client) -> None:
