@@ -126,7 +126,7 @@ def test_detect_redirects_to_a_spec_of_this_host(client: Client) -> None:
     # The host's hardware replaces the typed one; the workload stays.
     assert f"ram={psutil.virtual_memory().total / 2**30:.0f}" in response["Location"]
     assert "ctx=32768" in response["Location"] and "runtime=ollama" in response["Location"]
-    assert "RTX" not in response["Location"] and "ram=512" not in response["Location"]
+    assert "gpu=RTX+4090" not in response["Location"] and "ram=512" not in response["Location"]
 
 
 def test_gpu_search_partial_lists_apple_chips(client: Client) -> None:
