@@ -370,3 +370,17 @@ def test_transformers_runtime_shows_the_bitsandbytes_config_of_the_chosen_quant(
     assert "llama-server -hf" not in html and "is a Hugging Face format" in html
     html = text(client.get("/models/qwen3-8b", {"gpu": "RTX 4090", "runtime": "transformers", "quant": "bnb-fp4"}))
     assert 'bnb_4bit_quant_type="fp4"' in html and "bnb_4bit_use_double_quant=False" in html
+
+
+def test_import_by_gguf_url_checks_the_file(admin_client: Client, fake_hub: Any) -> None:
+    from advisor.imports import repo_from_source
+    from advisor.models import CatalogEntry
+
+    url = "https://huggingface.co/someone/Qwen3-8B-Variant/resolve/main/qwen3-8b-Q4_K_M.gguf"
+    assert repo_from_source(url) == ("someone/Qwen3-8B-Variant", "qwen3-8b-Q4_K_M.gguf")
+    response = admin_client.post("/import", {"source": url})
+    assert response.status_code == 400
+    assert "someone/Qwen3-8B-Variant has no GGUF file &#x27;qwen3-8b-Q4_K_M.gguf&#x27;" in text(response)
+    assert not CatalogEntry.objects.exists()  # nothing half-written
+    page = admin_client.post("/import", {"source": "https://huggingface.co/someone/Qwen3-8B-Variant"})
+    assert page.status_code == 302 and CatalogEntry.objects.filter(model_id="qwen3-8b-variant").exists()
