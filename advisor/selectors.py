@@ -415,6 +415,8 @@ def add_prefill(spec: Spec, cards: list[dict[str, Any]], kv_type: str) -> None:
         speed = (report or {}).get("speed") or {}
         if speed.get("prefill_tps") is not None:
             card["speed"]["prefill_tps"] = speed["prefill_tps"]
+            if speed.get("basis") == "calibrated":  # the speed engine fitted to measurements
+                card["speed"]["basis"] = "calibrated"
 
 
 def apply_filters(cards: list[dict[str, Any]], f: dict[str, Any]) -> list[dict[str, Any]]:
