@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))
 DATA = ROOT / "bench" / "data" / "memory_h100.jsonl"
 MIB = 1024 * 1024
 

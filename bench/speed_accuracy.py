@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))
 
 from advisor.core import speed  # noqa: E402
 from advisor.core.speed import Device, Efficiency, SpeedInputs, chunks_from_tensors, predict_speed  # noqa: E402
