@@ -504,7 +504,8 @@ def predicted_for_run(run: Any) -> dict[str, Any] | None:
         return None
     result = run.result or {}
     query = QueryDict(mutable=True)
-    query.update({"model": model_id, "quant": quant, "ctx": str(run.ctx), "runtime": "llama-cpp-python"})
+    query.update({"model": model_id, "quant": quant, "ctx": str(run.ctx), "runtime": "llama-cpp-python",
+                  "swa_full": "off"})  # probe_child.py keeps llama-server's swa_full=false  # fmt: skip
     fa = {"enabled": "on", "disabled": "off"}.get(str(result.get("flash_attn")), "")
     if fa:
         query["flash_attn"] = fa
@@ -1012,7 +1013,9 @@ def _bench_fit(model_id: str, preset: str, **flags: Any) -> dict[str, Any] | Non
     from django.http import QueryDict
 
     query = QueryDict(mutable=True)
-    query.update({"model": model_id, "quant": preset, "gpu": BENCH_GPU, "runtime": "llama-cpp-python"})
+    # The bench loads files through advisor.probe: llama-cpp-python with swa_full off (probe_child.py).
+    query.update({"model": model_id, "quant": preset, "gpu": BENCH_GPU, "runtime": "llama-cpp-python",
+                  "swa_full": "off"})  # fmt: skip
     query.update({k: str(v) for k, v in flags.items() if v is not None})
     try:
         return fit_json(query)
@@ -1033,11 +1036,12 @@ def gpu_memory_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         probe, st = rec.get("probe") or {}, rec.get("settings") or {}
         if rec.get("phase") != "memory" or "error" in probe or probe.get("gpu_after_prefill_bytes") is None:
             continue
-        fa = st.get("flash_attn")
+        # llama.cpp resolves flash_attn "auto" to on for CUDA (the measurements agree: auto == on).
+        fa = {"auto": "on"}.get(st.get("flash_attn"), st.get("flash_attn"))
         ngl = st.get("n_gpu_layers")
         report = _bench_fit(
             rec["model_id"], rec["preset"], ctx=st.get("n_ctx"), kv_type=st.get("type_k"),
-            flash_attn=fa if fa in ("on", "off", "auto") else None,
+            flash_attn=fa if fa in ("on", "off") else None,
             gpu_layers=None if ngl in (None, -1) else ngl,
         )  # fmt: skip
         row = {"model": rec["model_id"], "preset": rec["preset"], "settings": st,
@@ -1071,8 +1075,25 @@ def gpu_speed_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _bench_fingerprint() -> str:
+    stats = sorted((str(p.relative_to(BENCH_DATA)), p.stat().st_mtime_ns, p.stat().st_size)
+                   for p in BENCH_DATA.rglob("*.json*")) if BENCH_DATA.is_dir() else []  # fmt: skip
+    return hashlib.sha256(repr(stats).encode()).hexdigest()
+
+
 def accuracy_page() -> dict[str, Any]:
-    """Predicted vs measured, from the committed bench data and from live probes."""
+    """Predicted vs measured, from the committed bench data and from live probes.
+
+    The comparison runs ``fit`` once per record (seconds for a full bench); it is cached in the shared
+    cache until a bench file changes.
+    """
+    from django.core.cache import cache
+
+    page = cache.get_or_set(f"accuracy:{_bench_fingerprint()}", _accuracy_rows, timeout=24 * 3600)
+    return {**page, "probes": probe_accuracy_rows()}
+
+
+def _accuracy_rows() -> dict[str, Any]:
     cpu = cpu_buffer_rows()
     files = bench_files()
     gpu_mem = gpu_memory_rows(files.get("memory_h100.jsonl", ()))
@@ -1086,7 +1107,7 @@ def accuracy_page() -> dict[str, Any]:
             "gpu_mem": _scatter(gpu_mem, "gpu", "GPU memory"),
             "gpu_speed": _scatter(gpu_speed, "tps", "tok/s", scale=1),
         },
-        "files": {name: len(rows) for name, rows in files.items()}, "probes": probe_accuracy_rows(),
+        "files": {name: len(rows) for name, rows in files.items()},
     }  # fmt: skip
 
 
