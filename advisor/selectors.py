@@ -958,7 +958,10 @@ def cpu_buffer_rows() -> list[dict[str, Any]]:
         model = find_model(found[0])
         st = rec.get("settings", {})
         pred = _cpu_prediction(model, found[1], st) if model else None
-        measured = {"kv": mib.get("KV:CPU") or mib.get("kv_size_line"), "compute": mib.get("compute:CPU")}
+        # The engine's KV figure includes the recurrent state of hybrid models (llama.cpp's "RS" buffer).
+        kv = mib.get("KV:CPU") or mib.get("kv_size_line")
+        state = mib.get("RS:CPU") or mib.get("rs_size_line") or 0
+        measured = {"kv": None if kv is None else kv + state, "compute": mib.get("compute:CPU")}
         row: dict[str, Any] = {"file": path.name, "model": found[0], "preset": found[1], "settings": st}
         for key in ("kv", "compute"):
             value = measured[key]

@@ -9,8 +9,8 @@ function lineChart(canvas, data) {
     borderColor: s.color,
     backgroundColor: s.color,
     borderDash: s.dashed ? [6, 4] : [],
-    pointRadius: s.points.length > 30 ? 0 : 3,
-    showLine: data.kind !== "scatter",
+    pointRadius: data.kind !== "scatter" && s.points.length > 30 ? 0 : 3,
+    showLine: data.kind !== "scatter" || Boolean(s.dashed),
     tension: 0,
   }));
   return new Chart(canvas, {
