@@ -1079,8 +1079,13 @@ def gpu_speed_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _bench_fingerprint() -> str:
-    stats = sorted((str(p.relative_to(BENCH_DATA)), p.stat().st_mtime_ns, p.stat().st_size)
-                   for p in BENCH_DATA.rglob("*.json*")) if BENCH_DATA.is_dir() else []  # fmt: skip
+    """Changes when a bench file or the code that predicts changes (so a deploy recomputes)."""
+    from advisor import fitting
+    from advisor.core import memory, speed
+
+    files = [*BENCH_DATA.rglob("*.json*")] if BENCH_DATA.is_dir() else []
+    files += [Path(__file__), Path(fitting.__file__), Path(memory.__file__), Path(speed.__file__)]
+    stats = sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     return hashlib.sha256(repr(stats).encode()).hexdigest()
 
 
