@@ -1040,7 +1040,7 @@ def gpu_memory_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if rec.get("phase") != "memory" or "error" in probe or probe.get("gpu_after_prefill_bytes") is None:
             continue
         # llama.cpp resolves flash_attn "auto" to on for CUDA (the measurements agree: auto == on).
-        fa = {"auto": "on"}.get(st.get("flash_attn"), st.get("flash_attn"))
+        fa = "on" if st.get("flash_attn") == "auto" else st.get("flash_attn")
         ngl = st.get("n_gpu_layers")
         report = _bench_fit(
             rec["model_id"], rec["preset"], ctx=st.get("n_ctx"), kv_type=st.get("type_k"),
@@ -1097,7 +1097,7 @@ def accuracy_page() -> dict[str, Any]:
     """
     from django.core.cache import cache
 
-    page = cache.get_or_set(f"accuracy:{_bench_fingerprint()}", _accuracy_rows, timeout=24 * 3600)
+    page: dict[str, Any] = cache.get_or_set(f"accuracy:{_bench_fingerprint()}", _accuracy_rows, timeout=86400) or {}
     return {**page, "probes": probe_accuracy_rows()}
 
 
