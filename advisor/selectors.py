@@ -1002,10 +1002,14 @@ def probe_accuracy_rows() -> list[dict[str, Any]]:
     from advisor.models import ProbeRun
 
     rows = []
-    for run in ProbeRun.objects.filter(status=ProbeRun.Status.SUCCEEDED)[:200]:
+    for run in ProbeRun.objects.filter(status=ProbeRun.Status.SUCCEEDED)[:50]:
         result = run.result or {}
-        rows.append({"run": run, "decode_measured": result.get("decode_tps"),
-                     "prefill_measured": result.get("prefill_tps"), "backend": result.get("backend")})  # fmt: skip
+        predicted = run.predicted or predicted_for_run(run) or {}
+        kv = sum(b["bytes"] for b in result.get("buffers", ()) if b.get("kind") == "KV") or None
+        rows.append({"run": run, "decode_measured": result.get("decode_tps"), "decode_predicted":
+                     predicted.get("decode_tps"), "prefill_measured": result.get("prefill_tps"),
+                     "kv_measured": kv, "kv_predicted": predicted.get("kv_bytes"), "backend": result.get("backend")})
+        _with_error(_with_error(rows[-1], "kv"), "decode")  # fmt: skip
     return rows
 
 

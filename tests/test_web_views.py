@@ -384,3 +384,13 @@ def test_import_by_gguf_url_checks_the_file(admin_client: Client, fake_hub: Any)
     assert not CatalogEntry.objects.exists()  # nothing half-written
     page = admin_client.post("/import", {"source": "https://huggingface.co/someone/Qwen3-8B-Variant"})
     assert page.status_code == 302 and CatalogEntry.objects.filter(model_id="qwen3-8b-variant").exists()
+
+
+def test_accuracy_page_lists_probes_with_predicted_kv(client: Client) -> None:
+    ProbeRun.objects.create(
+        host_id="h", dedupe_key="k4", status="succeeded", source="smollm2", ctx=1024,
+        result={"decode_tps": 4.3, "backend": "CPU", "buffers": [{"kind": "KV", "device": "CPU", "bytes": 23592960}]},
+    )  # fmt: skip
+    html = text(client.get("/accuracy"))
+    row = re.search(r'<table id="probe-accuracy">.*?<tbody><tr>(.*?)</tr>', html, re.S)
+    assert row is not None and "22.5\xa0MB <small>(0.0%)</small>" in row.group(1)
