@@ -109,8 +109,11 @@ def validate_probe_request(req: ProbeRequest) -> ProbeRequest:
 
     if req.source not in ("smollm2", "standin", "gguf"):
         raise ProbeRequestError(f"source must be one of smollm2, standin, gguf (got {req.source!r})")
-    if not 256 <= req.ctx <= 131072:
-        raise ProbeRequestError(f"ctx must be between 256 and 131072 tokens for a probe (got {req.ctx})")
+    if not 1024 <= req.ctx <= 131072:
+        raise ProbeRequestError(
+            f"ctx must be between 1024 and 131072 tokens for a probe, which evaluates a 512-token prompt "
+            f"and 128 generated tokens (got {req.ctx})"
+        )
     if not -1 <= req.gpu_layers <= 1000:
         raise ProbeRequestError(f"gpu_layers must be -1 (all) or 0-1000 (got {req.gpu_layers})")
     if req.source == "standin":
