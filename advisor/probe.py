@@ -1,7 +1,7 @@
 """Measure how a model runs here: load time, prefill and decode speed, memory.
 
 ``run_probe(spec, progress)`` runs llama.cpp (through llama-cpp-python) in a child process,
-``python -m advisor.probe_child``, so that an abort, an out-of-memory kill or a segfault in
+``advisor/probe_child.py``, so that an abort, an out-of-memory kill or a segfault in
 llama.cpp fails the probe with a ``ProbeError`` instead of taking the caller down. The child
 is killed when the time limit passes or when the progress callback returns ``False``.
 
@@ -392,15 +392,17 @@ def _classify(text: str) -> str:
 def _run_child(
     job: dict[str, Any], on_progress: Callable[[str, float], bool], time_limit_s: float
 ) -> dict[str, Any]:
-    """Run one job in ``python -m advisor.probe_child``; return its result object."""
+    """Run one job in ``python advisor/probe_child.py``; return its result object."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     # Appended, so an existing PYTHONPATH (a test shim, a GPU machine's layout) keeps precedence.
     env["PYTHONPATH"] = (env["PYTHONPATH"] + os.pathsep if env.get("PYTHONPATH") else "") + root
     env["PYTHONUNBUFFERED"] = "1"
-    stderr_file = tempfile.TemporaryFile()
+    stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 -- closed in the finally below
+    # Run as a script, not ``-m advisor.probe_child``: a probe then imports no part of the advisor
+    # package (whose __init__ loads Celery), only llama_cpp.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "advisor.probe_child"],
+        [sys.executable, str(Path(__file__).with_name("probe_child.py"))],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=stderr_file,

@@ -15,20 +15,35 @@ cache with ``depth`` tokens first, untimed, as ``llama-bench -d`` does.
 
 from __future__ import annotations
 
+import os
+import sys
+
+# Run as a script, Python puts this file's folder (advisor/) first on sys.path, where advisor's own
+# modules (celery.py, selectors.py, ...) would shadow standard and installed ones; drop it before any
+# other import. The package root comes from PYTHONPATH instead.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    sys.path.pop(0)
+
 import ctypes
 import json
-import os
 import random
 import re
 import resource
-import sys
 import threading
 import time
 from typing import Any
 
 # ggml_type ids for KV cache types (ggml/include/ggml.h).
 KV_TYPES: dict[str, int] = {
-    "f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "iq4_nl": 20, "bf16": 30,
+    "f32": 0,
+    "f16": 1,
+    "q4_0": 2,
+    "q4_1": 3,
+    "q5_0": 6,
+    "q5_1": 7,
+    "q8_0": 8,
+    "iq4_nl": 20,
+    "bf16": 30,
 }
 # enum llama_flash_attn_type (include/llama.h): AUTO = -1, DISABLED = 0, ENABLED = 1.
 FLASH_ATTN: dict[str, int] = {"auto": -1, "off": 0, "on": 1}
@@ -265,7 +280,9 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     for line in lines:
         m = BUFFER_LINE.match(line.strip())
         if m:
-            buffers.append({"func": m["func"], "device": m["device"], "kind": m["kind"], "mib": float(m["mib"])})
+            buffers.append(
+                {"func": m["func"], "device": m["device"], "kind": m["kind"], "mib": float(m["mib"])}
+            )
     offloaded = None
     gpu_name_log = None
     for line in lines:

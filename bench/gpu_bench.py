@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from advisor.probe import ProbeError, ProbeSpec, extrapolate, run_probe, truncate_shape  # noqa: E402
+from advisor.probe import ProbeError, ProbeSpec, extrapolate, run_probe, truncate_shape
 
 MIB = 1024 * 1024
 

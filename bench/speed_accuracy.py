@@ -36,22 +36,14 @@ from advisor.probe import truncate_shape  # noqa: E402
 DATA = ROOT / "bench" / "data"
 
 # H100 SXM5 80GB: 3.35 TB/s HBM3, 989.4 dense FP16 tensor TFLOP/s (NVIDIA H100 datasheet,
-# https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet). Used when the
-# hardware catalog has no entry.
+# https://resources.nvidia.com/en-us-tensor-core/nvidia-tensor-core-gpu-datasheet).
 H100_BW_GBPS = 3350.0
 H100_TFLOPS = 989.4
 
 
 def h100() -> Device:
-    try:
-        from advisor.catalog.hardware import find_gpu
-
-        g = find_gpu("NVIDIA H100 80GB HBM3")
-        bw = g.bandwidth_gbps or H100_BW_GBPS
-        tf = g.tensor_fp16_tflops or H100_TFLOPS
-    except Exception:
-        bw, tf = H100_BW_GBPS, H100_TFLOPS
-    return Device("cuda", bw, tf, "H100")
+    """The H100 SXM by its datasheet; advisor/core/speed.py's H100 constants are relative to these."""
+    return Device("cuda", H100_BW_GBPS, H100_TFLOPS, "H100 SXM 80GB")
 
 
 def load_jsonl(name: str) -> list[dict[str, Any]]:
@@ -85,10 +77,11 @@ def samples() -> list[Sample]:
         if rec.get("tool") == "llama-bench" and "avg_ts" in rec.get("bench", {}):
             b = rec["bench"]
             key = (rec["model_id"], rec["file"])
-            if key not in tensors:
-                continue
             shape = shape_for(rec["model_id"])
-            weights = chunks_from_tensors(tensors[key], shape.n_layers)
+            if key in tensors:
+                weights = chunks_from_tensors(tensors[key], shape.n_layers)
+            else:  # no header summary (gguf-py 0.17 cannot read MXFP4): llama.cpp's mix, simulated
+                weights = speed.weights_for(shape, rec["preset"])
             kv = b.get("type_k", "f16")
             if b["n_gen"] > 0:
                 inp = SpeedInputs(shape, weights, (dev,), kv_type=kv, depth=b["n_depth"])
@@ -116,29 +109,45 @@ def samples() -> list[Sample]:
     return out
 
 
-def decode_row(s: Sample, types: list[str]) -> list[float]:
+# Weight types share a fitted efficiency within a group: 1-D/float tensors are few bytes and ride along
+# with q8_0; q3_K only occurs inside the Q2_K mix.
+TYPE_GROUP = {"f32": "q8_0", "f16": "q8_0", "bf16": "q8_0", "q3_K": "q2_K"}
+
+
+def group(t: str) -> str:
+    return TYPE_GROUP.get(t, t)
+
+
+def decode_cols(s: Sample) -> dict[str, float]:
     inp = s.inputs
     shape = inp.shape
     frac = shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
-    row = [0.0] * len(types)
+    cols: dict[str, float] = {}
     for c in inp.weights:
         if c.embedding:
             continue
-        row[types.index(c.ggml_type)] += c.n_bytes * (frac if c.expert else 1.0)
-    kv = speed.kv_read_bytes(shape, range(shape.n_layers), inp.depth, inp.kv_type)
-    return [*row, kv, shape.n_layers, 1.0]
+        k = "w:" + group(c.ggml_type)
+        cols[k] = cols.get(k, 0.0) + c.n_bytes * (frac if c.expert else 1.0)
+    cols["kv"] = speed.attention_read_bytes(shape, range(shape.n_layers), inp.depth, inp.kv_type)
+    cols["layer"] = float(shape.n_layers)
+    # MoE layers: a fixed cost per routed expert per layer (mul_mat_id works expert by expert).
+    n_moe = shape.n_layers - shape.first_dense_layers if shape.is_moe else 0
+    cols["moe_expert"] = float(n_moe * shape.n_experts_used)
+    cols["token"] = 1.0
+    return cols
 
 
-def prefill_row(s: Sample, types: list[str], dev: Device) -> tuple[list[float], float]:
+def prefill_cols(s: Sample, dev: Device) -> tuple[dict[str, float], float]:
     inp = s.inputs
     shape = inp.shape
     frac = shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
-    row = [0.0] * len(types)
+    cols: dict[str, float] = {}
     total_bytes = 0.0
     for c in inp.weights:
         if c.embedding:
             continue
-        row[types.index(c.ggml_type)] += 2 * c.n_elements * (frac if c.expert else 1.0)
+        k = "w:" + group(c.ggml_type)
+        cols[k] = cols.get(k, 0.0) + 2 * c.n_elements * (frac if c.expert else 1.0)
         total_bytes += c.n_bytes
     mean_ctx = inp.depth + inp.n_prompt / 2
     attn = 0.0
@@ -148,40 +157,53 @@ def prefill_row(s: Sample, types: list[str], dev: Device) -> tuple[list[float], 
         vd = shape.kv_lora_rank if shape.is_mla else shape.v_dim
         attn += 2 * shape.n_heads * (kd + vd) * ctx
     n_ub = max(1, min(inp.n_ubatch, inp.n_prompt))
-    fixed = total_bytes / (dev.bandwidth_gbps * 1e9) / n_ub
-    return [*row, attn, shape.n_layers / n_ub], fixed
+    cols["attn"] = attn
+    cols["layer"] = shape.n_layers / n_ub
+    return cols, total_bytes / (dev.bandwidth_gbps * 1e9) / n_ub
+
+
+def nnls(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares with x >= 0: drop the most negative coefficient and refit until none is left."""
+    active = list(range(a.shape[1]))
+    while True:
+        x = np.zeros(a.shape[1])
+        x[active], *_ = np.linalg.lstsq(a[:, active], y, rcond=None)
+        neg = [j for j in active if x[j] < 0]
+        if not neg:
+            return x
+        active.remove(min(neg, key=lambda j: x[j]))
+
+
+def solve(rows: list[dict[str, float]], targets: list[float]) -> dict[str, float]:
+    names = sorted({k for r in rows for k in r})
+    a = np.array([[r.get(k, 0.0) for k in names] for r in rows])
+    y = np.array(targets)
+    w = 1.0 / y  # relative error: every sample counts alike
+    x = nnls(a * w[:, None], y * w)
+    return dict(zip(names, x.tolist(), strict=True))
 
 
 def fit(ss: list[Sample]) -> dict[str, Any]:
     dev = h100()
+    bw = dev.bandwidth_gbps * 1e9
+    flops = (dev.tflops or H100_TFLOPS) * 1e12
     dec = [s for s in ss if s.kind == "decode"]
     pre = [s for s in ss if s.kind == "prefill"]
-    types = sorted({c.ggml_type for s in ss for c in s.inputs.weights if not c.embedding})
-    a = np.array([decode_row(s, types) for s in dec])
-    y = np.array([1.0 / s.measured_tps for s in dec])
-    # Relative least squares: weight each row by 1/time so every sample counts alike.
-    w = 1.0 / y
-    used = [j for j in range(a.shape[1]) if np.any(a[:, j] > 0)]
-    sol = np.zeros(a.shape[1])
-    sol[used], *_ = np.linalg.lstsq(a[:, used] * w[:, None], y * w, rcond=None)
-    eff = {t: 1.0 / (sol[j] * dev.bandwidth_gbps * 1e9) for j, t in enumerate(types) if sol[j] > 0}
-    nt = len(types)
+    xd = solve([decode_cols(s) for s in dec], [1.0 / s.measured_tps for s in dec])
+    types = sorted({c.ggml_type for s in ss for c in s.inputs.weights})
+    eff = {t: 1.0 / (xd["w:" + group(t)] * bw) for t in types if xd.get("w:" + group(t), 0) > 0}
     result: dict[str, Any] = {
-        "decode_eff": eff, "kv_eff": 1.0 / (sol[nt] * dev.bandwidth_gbps * 1e9) if sol[nt] > 0 else None,
-        "layer_cost_s": float(sol[nt + 1]), "token_cost_s": float(sol[nt + 2]),
+        "decode_eff": eff, "moe_expert_cost_s": xd.get("moe_expert", 0.0),
+        "kv_eff": 1.0 / (xd["kv"] * bw) if xd.get("kv", 0) > 0 else None,
+        "layer_cost_s": xd.get("layer", 0.0), "token_cost_s": xd.get("token", 0.0),
     }
-    rows, fixed = zip(*[prefill_row(s, types, dev) for s in pre]) if pre else ((), ())
     if pre:
-        b = np.array(rows)
-        yp = np.array([1.0 / s.measured_tps for s in pre]) - np.array(fixed)
-        wp = np.array([s.measured_tps for s in pre])
-        usedp = [j for j in range(b.shape[1]) if np.any(b[:, j] > 0)]
-        solp = np.zeros(b.shape[1])
-        solp[usedp], *_ = np.linalg.lstsq(b[:, usedp] * wp[:, None], yp * wp, rcond=None)
-        flops = (dev.tflops or H100_TFLOPS) * 1e12
-        result["prefill_eff"] = {t: 1.0 / (solp[j] * flops) for j, t in enumerate(types) if solp[j] > 0}
-        result["prefill_attn_eff"] = 1.0 / (solp[nt] * flops) if solp[nt] > 0 else None
-        result["prefill_layer_cost_s"] = float(solp[nt + 1])
+        rows, fixed = zip(*[prefill_cols(s, dev) for s in pre], strict=True)
+        xp = solve(list(rows), [1.0 / s.measured_tps - f for s, f in zip(pre, fixed, strict=True)])
+        result["prefill_eff"] = {t: 1.0 / (xp["w:" + group(t)] * flops) for t in types
+                                 if xp.get("w:" + group(t), 0) > 0}
+        result["prefill_attn_eff"] = 1.0 / (xp["attn"] * flops) if xp.get("attn", 0) > 0 else None
+        result["prefill_layer_cost_s"] = xp.get("layer", 0.0)
     return result
 
 
@@ -190,6 +212,7 @@ def efficiency_from(fitted: dict[str, Any]) -> Efficiency:
         decode=fitted["decode_eff"], kv=fitted["kv_eff"] or speed.DEFAULT_DECODE_EFFICIENCY,
         decode_default=statistics.median(fitted["decode_eff"].values()),
         layer_cost_s=fitted["layer_cost_s"], token_cost_s=fitted["token_cost_s"],
+        moe_expert_cost_s=fitted.get("moe_expert_cost_s", 0.0),
         prefill=fitted.get("prefill_eff", {}),
         prefill_default=fitted.get("prefill_attn_eff") or speed.DEFAULT_PREFILL_EFFICIENCY,
         prefill_layer_cost_s=fitted.get("prefill_layer_cost_s", 0.0),
@@ -219,7 +242,7 @@ def probe_vs_bench() -> None:
     bench: dict[tuple[str, str], dict[str, float]] = {}
     for rec in load_jsonl("speed_h100.jsonl"):
         b = rec.get("bench", {})
-        if rec.get("tool") == "llama-bench" and "avg_ts" in b and b["n_depth"] == 0:
+        if rec.get("tool") == "llama-bench" and "avg_ts" in b and b["n_depth"] == 0 and not rec.get("variant"):
             k = "tg" if b["n_gen"] > 0 else "pp"
             bench.setdefault((rec["model_id"], rec["file"]), {})[k] = b["avg_ts"]
     for rec in load_jsonl("speed_h100.jsonl"):
@@ -243,10 +266,36 @@ def extrapolation_check() -> None:
         for k in ("decode_tps", "prefill_tps"):
             print(f"{rec['model_id']:<22} {k:<12} full {f[k]:9.1f} extrapolated from {rec['layers']} "
                   f"{e[k]:9.1f} ({100 * (e[k] / f[k] - 1):+.1f}%)")
-        kv_full = sum(b["bytes"] for b in f["buffers"] if b["kind"] == "KV")
-        kv_ext = sum(b["bytes"] for b in e["buffers"] if b["kind"] == "KV")
-        if kv_full:
-            print(f"{rec['model_id']:<22} KV bytes     full {kv_full} extrapolated {kv_ext}")
+        # Model buffers (the parts ran at another n_ctx than the full run, so KV is not compared here).
+        for dev in ("CUDA0", "CPU_Mapped"):
+            mf = sum(b["bytes"] for b in f["buffers"] if b["kind"] == "model" and b["device"] == dev)
+            me = sum(b["bytes"] for b in e["buffers"] if b["kind"] == "model" and b["device"] == dev)
+            if mf:
+                print(f"{rec['model_id']:<22} {dev + ' model':<16} full {mf / 2**20:9.1f} MiB extrapolated "
+                      f"{me / 2**20:9.1f} MiB ({100 * (me / mf - 1):+.2f}%)")
+
+
+def offload_check() -> None:
+    """Partial offload and CPU-only runs (llama-bench variants), against advisor.core.speed."""
+    print("\npartial offload / CPU-only (llama-bench variants)")
+    tensors = {(r["model_id"], r["file"]): r["tensors"] for r in load_jsonl("tensors_h100.jsonl")}
+    env = next((r["gpu_env"] for r in load_jsonl("speed_h100.jsonl") if "gpu_env" in r), {})
+    cpu_bw = env.get("cpu_copy_gbps")
+    for rec in load_jsonl("speed_h100.jsonl"):
+        b = rec.get("bench", {})
+        if not rec.get("variant") or "avg_ts" not in b:
+            continue
+        shape = shape_for(rec["model_id"])
+        key = (rec["model_id"], rec["file"])
+        weights = chunks_from_tensors(tensors[key], shape.n_layers) if key in tensors else ()
+        line = f"{rec['model_id']:<22} {rec['variant']:<14} pp{b['n_prompt']}/tg{b['n_gen']}: {b['avg_ts']:8.1f}"
+        if weights and cpu_bw and b["n_gen"] > 0:
+            cpu = Device("cpu", cpu_bw, None, "host: torch copy, read+write GB/s")
+            ngl = b["n_gpu_layers"] if rec["variant"] != "cpu-only" else 0
+            devs = () if rec["variant"] == "cpu-only" else (h100(),)
+            t = sum(speed.decode_time_s(SpeedInputs(shape, weights, devs, cpu=cpu, n_gpu_layers=ngl), 0).values())
+            line += f"  predicted decode {1 / t:8.1f} ({100 * (1 / t / b['avg_ts'] - 1):+.1f}%)"
+        print(line)
 
 
 def main() -> int:
@@ -278,6 +327,7 @@ def main() -> int:
         report(ss, None, "advisor.core.speed with its committed constants")
     probe_vs_bench()
     extrapolation_check()
+    offload_check()
     return 0
 
 

@@ -75,7 +75,7 @@ def test_buffers_equal_the_logged_lines(smol_run: tuple[ProbeResult, list[ProbeP
     r, _ = smol_run
     logged = []
     for line in r.buffer_log:
-        m = re.search(r"(\S+) (model|KV|compute|output|RS) buffer size = +([0-9.]+) MiB", line)
+        m = re.search(r"(\S+) +(model|KV|compute|output|RS) buffer size = +([0-9.]+) MiB", line)
         if m:
             logged.append(BufferSize(m.group(2), m.group(1), round(float(m.group(3)) * MIB)))
     assert logged, r.buffer_log

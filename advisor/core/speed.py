@@ -44,17 +44,30 @@ DeviceKind = Literal["cuda", "metal", "cpu", "other_gpu"]
 
 # Decode efficiency per weight type: achieved share of peak bandwidth on the weight bytes,
 # fitted on an H100 SXM (3350 GB/s datasheet) from bench/data/speed_h100.jsonl by
-# ``bench/speed_accuracy.py --fit``. Types not measured take DEFAULT_DECODE_EFFICIENCY.
-H100_DECODE_EFFICIENCY: dict[str, float] = {}
+# ``bench/speed_accuracy.py --fit``. Float types share q8_0's value and q3_K shares q2_K's (they are
+# too few bytes, or never apart, in the measured files to fit alone); mxfp4 was measured only as
+# gpt-oss-20b's experts. Types not measured take the median of these.
+H100_DECODE_EFFICIENCY: dict[str, float] = {
+    "bf16": 0.733, "f16": 0.733, "f32": 0.733, "iq4_xs": 0.672, "mxfp4": 0.249, "q2_K": 0.299,
+    "q3_K": 0.299, "q4_K": 0.598, "q5_K": 0.618, "q6_K": 0.48, "q8_0": 0.733,
+}
 # Fixed cost per layer per decoded token (seconds) on a CUDA GPU, same fit.
-H100_LAYER_COST_S: float = 0.0
+H100_LAYER_COST_S: float = 3.57e-05
 # Fixed cost per decoded token (seconds): output head launch, sampling sync; same fit.
-H100_TOKEN_COST_S: float = 0.0
-# Efficiency of the attention kernels on the KV bytes at depth; same fit.
-H100_KV_EFFICIENCY: float = 0.0
-# Prefill: achieved share of dense FP16 tensor FLOP/s per weight type, same fit.
-H100_PREFILL_EFFICIENCY: dict[str, float] = {}
-H100_PREFILL_LAYER_COST_S: float = 0.0
+H100_TOKEN_COST_S: float = 6.94e-05
+# Per routed expert per MoE layer per token (mul_mat_id works expert by expert); same fit.
+H100_MOE_EXPERT_COST_S: float = 1.47e-06
+# Attention at depth, on attention_read_bytes (query heads x K/V rows); above 1 because the kernel
+# shares K/V rows between the query heads of a group. Same fit.
+H100_KV_EFFICIENCY: float = 2.35
+# Prefill: achieved share of dense FP16 tensor FLOP/s (989.4 TFLOP/s, H100 SXM datasheet) per weight
+# type, same fit; attention FLOPs at H100_PREFILL_ATTN_EFFICIENCY.
+H100_PREFILL_EFFICIENCY: dict[str, float] = {
+    "bf16": 0.232, "f16": 0.232, "f32": 0.232, "iq4_xs": 0.234, "mxfp4": 0.137, "q2_K": 0.111,
+    "q3_K": 0.111, "q4_K": 0.195, "q5_K": 0.202, "q6_K": 0.155, "q8_0": 0.232,
+}
+H100_PREFILL_ATTN_EFFICIENCY: float = 0.213
+H100_PREFILL_LAYER_COST_S: float = 0.000352
 
 # Used for a type with no measurement: 72% of peak, llama.cpp discussion #4167 (RTX 4090, Q4_0 7B),
 # as transcribed in shared/REFERENCE.md section 6.
@@ -89,6 +102,10 @@ def chunks_from_tensors(tensors: Iterable[tuple[str, str, int, int]], n_layers: 
     tensors, ``*_exps`` routed experts, ``token_embd`` the input embedding, ``output*`` the head.
     """
     out: list[WeightChunk] = []
+    tensors = list(tensors)
+    # Tied embeddings: llama.cpp loads token_embd a second time as the output head (TENSOR_DUPLICATED,
+    # src/llama-model.cpp), on the GPU with the last layer, and reads it for every token's logits.
+    tied = not any(name == "output.weight" for name, *_ in tensors)
     for name, type_name, n_bytes, n_el in tensors:
         tname = type_name.lower()
         tname = TRAITS[type_by_name(tname)].name if _known_type(tname) else tname
@@ -97,9 +114,26 @@ def chunks_from_tensors(tensors: Iterable[tuple[str, str, int, int]], n_layers: 
             out.append(WeightChunk(layer, tname, n_bytes, n_el, expert="_exps" in name))
         elif name.startswith("token_embd") and not name.startswith("token_embd_norm"):
             out.append(WeightChunk(-1, tname, n_bytes, n_el, embedding=True))
+            if tied:
+                out.append(WeightChunk(n_layers, tname, n_bytes, n_el))
         else:
             out.append(WeightChunk(n_layers, tname, n_bytes, n_el))
     return tuple(out)
+
+
+def weights_for(shape: ModelShape, preset: str) -> tuple[WeightChunk, ...]:
+    """Chunks for a llama.cpp preset, from the tensor inventory and llama.cpp's type mixture rules
+    (``advisor.core.tensors`` and ``advisor.core.quantize``)."""
+    from advisor.core.ggml_types import tensor_bytes
+    from advisor.core.quantize import tensor_types
+    from advisor.core.tensors import tensor_inventory
+
+    types = tensor_types(shape, preset)
+    rows = []
+    for t in tensor_inventory(shape):
+        ty = types[t.name]
+        rows.append((t.name, TRAITS[ty].name, tensor_bytes(ty, t.dims), t.n_elements))
+    return chunks_from_tensors(rows, shape.n_layers)
 
 
 def _known_type(name: str) -> bool:
@@ -128,6 +162,7 @@ class Efficiency:
     decode_default: float = DEFAULT_DECODE_EFFICIENCY
     kv: float = DEFAULT_DECODE_EFFICIENCY
     layer_cost_s: float = 0.0
+    moe_expert_cost_s: float = 0.0  # per routed expert per MoE layer per token
     token_cost_s: float = 0.0
     prefill: dict[str, float] = field(default_factory=dict)
     prefill_default: float = DEFAULT_PREFILL_EFFICIENCY
@@ -147,9 +182,10 @@ def cuda_efficiency() -> Efficiency:
         decode_default=_median(H100_DECODE_EFFICIENCY.values(), DEFAULT_DECODE_EFFICIENCY),
         kv=H100_KV_EFFICIENCY or DEFAULT_DECODE_EFFICIENCY,
         layer_cost_s=H100_LAYER_COST_S,
+        moe_expert_cost_s=H100_MOE_EXPERT_COST_S,
         token_cost_s=H100_TOKEN_COST_S,
         prefill=dict(H100_PREFILL_EFFICIENCY),
-        prefill_default=_median(H100_PREFILL_EFFICIENCY.values(), DEFAULT_PREFILL_EFFICIENCY),
+        prefill_default=H100_PREFILL_ATTN_EFFICIENCY,
         prefill_layer_cost_s=H100_PREFILL_LAYER_COST_S,
     )
 
@@ -234,6 +270,29 @@ def kv_read_bytes(shape: ModelShape, layers: Iterable[int], depth: int, kv_type:
     return total
 
 
+def attention_read_bytes(shape: ModelShape, layers: Iterable[int], depth: int, kv_type: str) -> float:
+    """Bytes-equivalent of the attention work for one decoded token at ``depth``.
+
+    Measured on the H100 (bench/data/speed_h100.jsonl), the time that depth adds per layer per cached
+    token is the same for Llama-3.1-8B (8 KV heads) and Qwen3-30B-A3B (4 KV heads), both with 32 query
+    heads of 128: the decode attention kernel's cost follows the query heads, not the cache size. So
+    the work is counted as every query head reading its K and V rows at the cache type's width.
+    """
+    tr = TRAITS[type_by_name(kv_type)]
+    per_el = tr.type_size / tr.block_size
+    kd = (shape.kv_lora_rank + shape.qk_rope_head_dim) if shape.is_mla else shape.head_dim
+    vd = shape.kv_lora_rank if shape.is_mla else shape.v_dim
+    total = 0.0
+    for i in layers:
+        if shape.is_recurrent_layer(i):
+            continue
+        cells = depth
+        if shape.is_swa_layer(i) and shape.sliding_window:
+            cells = min(depth, shape.sliding_window)
+        total += shape.n_heads * (kd + vd) * per_el * cells
+    return total
+
+
 def _expert_read_fraction(shape: ModelShape) -> float:
     return shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
 
@@ -288,8 +347,11 @@ def decode_time_s(inp: SpeedInputs, depth: int) -> dict[str, float]:
                 continue
             read = c.n_bytes * (frac if c.expert else 1.0)
             parts["weights"] += read / (eff.decode_eff(c.ggml_type) * bw)
-        parts["kv"] += kv_read_bytes(shape, layers, depth, inp.kv_type) / (eff.kv * bw)
+        parts["kv"] += attention_read_bytes(shape, layers, depth, inp.kv_type) / (eff.kv * bw)
         parts["fixed"] += len(layers) * eff.layer_cost_s
+        if shape.is_moe:
+            n_moe = sum(1 for i in layers if i >= shape.first_dense_layers)
+            parts["fixed"] += n_moe * shape.n_experts_used * eff.moe_expert_cost_s
     main = inp.eff(_device_kind(head_dev))
     parts["fixed"] += main.token_cost_s
     if n_devices_used > 1:

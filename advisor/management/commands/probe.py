@@ -91,10 +91,14 @@ class Command(BaseCommand):
             return
         sys.stderr.write("\n")
         r = result
-        self.stdout.write(f"model     {r.model_label}  ({r.n_layers} layers, {r.model_n_params / 1e6:.1f}M params,"
-                          f" {r.model_size_bytes / MIB:.1f} MiB)")
-        self.stdout.write(f"backend   {r.backend}  gpu={r.gpu_name or '-'}  driver={r.driver or '-'}  "
-                          f"threads={r.n_threads}  llama-cpp-python {r.llama_cpp_python}")
+        self.stdout.write(
+            f"model     {r.model_label}  ({r.n_layers} layers, {r.model_n_params / 1e6:.1f}M params,"
+            f" {r.model_size_bytes / MIB:.1f} MiB)"
+        )
+        self.stdout.write(
+            f"backend   {r.backend}  gpu={r.gpu_name or '-'}  driver={r.driver or '-'}  "
+            f"threads={r.n_threads}  llama-cpp-python {r.llama_cpp_python}"
+        )
         self.stdout.write(f"load      {r.load_s:.2f} s")
         self.stdout.write(f"prefill   {r.prefill_tps:.1f} tok/s (pp{r.n_prompt})")
         self.stdout.write(f"decode    {r.decode_tps:.1f} tok/s (tg{r.n_gen})")
@@ -103,8 +107,10 @@ class Command(BaseCommand):
         for b in r.buffers:
             self.stdout.write(f"buffer    {b.device:<12} {b.kind:<8} {b.bytes / MIB:10.2f} MiB")
         if r.gpu_peak_bytes is not None:
-            self.stdout.write(f"gpu mem   peak {r.gpu_peak_bytes / MIB:.0f} MiB, after prefill "
-                              f"{(r.gpu_after_prefill_bytes or 0) / MIB:.0f} MiB")
+            self.stdout.write(
+                f"gpu mem   peak {r.gpu_peak_bytes / MIB:.0f} MiB, after prefill "
+                f"{(r.gpu_after_prefill_bytes or 0) / MIB:.0f} MiB"
+            )
         self.stdout.write(f"host rss  peak {r.peak_rss_bytes / MIB:.0f} MiB")
         if r.extrapolated:
             self.stdout.write(f"note      extrapolated from stand-ins of {r.layers_measured} layers")
@@ -135,8 +141,9 @@ class Command(BaseCommand):
         if o["model"]:
             return ProbeSpec(source="standin", model_id=o["model"], preset=o["quant"].upper(), **common)
         if o["gguf"]:
-            return ProbeSpec(source="gguf", gguf_path=o["gguf"], models_dir=models_dir and str(models_dir),
-                             **common)
+            return ProbeSpec(
+                source="gguf", gguf_path=o["gguf"], models_dir=models_dir and str(models_dir), **common
+            )
         if o["hf"]:
             if not o["hf_file"]:
                 raise ValueError("--hf needs --hf-file")
