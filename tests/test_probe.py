@@ -194,3 +194,29 @@ def test_extrapolation_is_linear_in_time_per_token() -> None:
     assert r.buffer_total("KV") == 32 * 1024
     assert r.model_size_bytes == 3200
     assert r.extrapolated and r.layers_measured == (8, 16) and r.n_layers == 32
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gpu-layers", "x"], "--gpu-layers must be 'all' or a number"),
+        (["--ctx", "abc"], "--ctx must be a whole number"),
+        (["--gguf", "../../etc/passwd.gguf"], "outside the models directory"),
+        (["--gguf", "missing.gguf"], "model file not found"),
+        (["--ctx", "100"], "must hold the prompt"),
+        (["--model", "llama-3.1-8b-instruct", "--quant", "IQ2_XXS"], "importance matrix"),
+    ],
+)
+def test_probe_command_bad_input_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DEBUG": "1", "ADVISOR_MODELS_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "manage.py", "probe", *args], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last
