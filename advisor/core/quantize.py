@@ -14,6 +14,7 @@ every published quant is made from one; tensors the quantizer does not touch kee
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 from advisor.core.ggml_types import TRAITS, GGMLType, block_size, tensor_bytes
@@ -475,6 +476,20 @@ def tensor_types(
     ``pure`` mirrors ``--pure`` (default type everywhere, no mixture rules).
     """
     ftype = preset if isinstance(preset, FType) else ftype_by_name(preset)
+    # Cached: max_context and --fit searches ask for the same shape and preset many times per request.
+    return dict(_tensor_types(shape, ftype, source_type, has_imatrix, pure, output_type, token_embedding_type))
+
+
+@functools.lru_cache(maxsize=1024)
+def _tensor_types(
+    shape: ModelShape,
+    ftype: FType,
+    source_type: GGMLType,
+    has_imatrix: bool,
+    pure: bool,
+    output_type: GGMLType | None,
+    token_embedding_type: GGMLType | None,
+) -> tuple[tuple[str, GGMLType], ...]:
     default_type = DEFAULT_TYPE[ftype]
     specs = sorted(tensor_inventory(shape), key=lambda t: gguf_sort_key(t.name))
     tied = not any(t.name == "output.weight" for t in specs)
@@ -498,7 +513,7 @@ def tensor_types(
                 new_type = _mixture_type(st, shape, spec, cat, ftype, new_type, tied, has_imatrix)
             new_type = _fallback(st, spec, new_type)
         out[spec.name] = new_type
-    return out
+    return tuple(out.items())
 
 
 def weights_bytes(shape: ModelShape, types: dict[str, GGMLType]) -> int:

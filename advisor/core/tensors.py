@@ -19,6 +19,7 @@ them; the switches live in ``ModelShape.extras``:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -381,6 +382,7 @@ _ARCH_BUILDERS: dict[str, Callable[[ModelShape], list[TensorSpec]]] = {
 SUPPORTED_ARCHS: tuple[str, ...] = tuple(_ARCH_BUILDERS)
 
 
+@functools.lru_cache(maxsize=1024)  # shapes are frozen; memory searches ask for the same one many times
 def tensor_inventory(shape: ModelShape) -> tuple[TensorSpec, ...]:
     """Every tensor the loader creates for ``shape``, in loader order (not file order)."""
     try:
