@@ -252,7 +252,7 @@ def _probe_body() -> dict[str, Any]:
             "source": {"type": "string", "enum": ["smollm2", "standin"]},
             "model_id": _str(description="catalog model id (standin only)"),
             "quant": _str(32, description="llama-quantize preset (standin only)"),
-            "ctx": _int(256, 131072),
+            "ctx": _int(1024, 131072),
             "gpu_layers": _int(-1, 1000),
         },
     }

@@ -167,7 +167,7 @@ class ProbeForm(forms.Form):
     source = forms.ChoiceField(label="What to run", choices=SOURCES, initial="smollm2")
     model_id = forms.CharField(label="Catalog model", required=False, max_length=MAX_TEXT)
     quant = forms.CharField(label="Quantization", required=False, max_length=32, initial="Q4_K_M")
-    ctx = forms.IntegerField(label="Context", min_value=256, max_value=131072, initial=4096)
+    ctx = forms.IntegerField(label="Context", min_value=1024, max_value=131072, initial=4096)  # services: probe bounds
     gpu_layers = forms.IntegerField(
         label="GPU layers (-1 = all)", min_value=-1, max_value=1000, initial=-1, required=False
     )
