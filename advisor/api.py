@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
@@ -87,16 +89,26 @@ def fit(request: HttpRequest) -> JsonResponse:
         return error(exc.field, exc.message, suggestions=exc.suggestions)
 
 
+RECOMMENDATIONS_CACHE_S = 60
+
+
 @require_GET
-def recommendations(request: HttpRequest) -> JsonResponse:
+def recommendations(request: HttpRequest) -> HttpResponse:
+    # The answer depends only on the query and the catalog: serve repeats from the shared cache.
+    key = "api:rec:" + selectors.query_cache_key(request.GET)
+    if (body := cache.get(key)) is not None:
+        return HttpResponse(body, content_type="application/json")
     page = selectors.results_page(request.GET, require_spec=False)
     if page["errors"]:
         first = page["errors"][0]
         return error(first["field"], first["message"], suggestions=first.get("suggestions", []))
     if page.get("engine_missing"):
         return error(None, page["engine_missing"], 503)
-    return JsonResponse({"machine": page["machine"], "spec": page["spec_dict"],
-                         "results": [selectors.card_json(c) for c in page["results"]]})  # fmt: skip
+    payload = {"machine": page["machine"], "spec": page["spec_dict"],
+               "results": [selectors.card_json(c) for c in page["results"]]}  # fmt: skip
+    body = json.dumps(payload, cls=DjangoJSONEncoder)
+    cache.set(key, body, RECOMMENDATIONS_CACHE_S)
+    return HttpResponse(body, content_type="application/json")
 
 
 @require_GET

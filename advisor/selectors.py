@@ -1006,9 +1006,17 @@ def probe_accuracy_rows() -> list[dict[str, Any]]:
         result = run.result or {}
         predicted = run.predicted or predicted_for_run(run) or {}
         kv = sum(b["bytes"] for b in result.get("buffers", ()) if b.get("kind") == "KV") or None
-        rows.append({"run": run, "decode_measured": result.get("decode_tps"), "decode_predicted":
-                     predicted.get("decode_tps"), "prefill_measured": result.get("prefill_tps"),
-                     "kv_measured": kv, "kv_predicted": predicted.get("kv_bytes"), "backend": result.get("backend")})
+        rows.append(
+            {
+                "run": run,
+                "decode_measured": result.get("decode_tps"),
+                "decode_predicted": predicted.get("decode_tps"),
+                "prefill_measured": result.get("prefill_tps"),
+                "kv_measured": kv,
+                "kv_predicted": predicted.get("kv_bytes"),
+                "backend": result.get("backend"),
+            }
+        )
         _with_error(_with_error(rows[-1], "kv"), "decode")  # fmt: skip
     return rows
 
@@ -1162,3 +1170,17 @@ def _shape_of(model_id: str) -> Any:
     if model is None:
         raise KeyError(f"unknown model {model_id!r}")
     return model.to_shape()
+
+
+def query_cache_key(params: Any) -> str:
+    """A cache key for a GET query: its sorted items plus the catalog's version (imports change it)."""
+    import hashlib
+
+    from django.db.models import Count, Max
+
+    from advisor.models import CatalogEntry
+
+    version = CatalogEntry.objects.aggregate(n=Count("id"), last=Max("updated_at"))
+    items = sorted((k, v) for k in params for v in params.getlist(k))
+    raw = repr((items, version["n"], str(version["last"])))
+    return hashlib.sha256(raw.encode()).hexdigest()
