@@ -36,10 +36,10 @@ def broker_kind() -> str:
 
 
 def host_id() -> str:
-    """The id of this host's probe queue: HOST_ID, or the hostname."""
-    import socket
+    """The id of this host's probe queue: HOST_ID, or the id host detection derives from the hostname."""
+    from advisor.hardware import host_id as detected_host_id
 
-    return settings.HOST_ID or socket.gethostname()
+    return settings.HOST_ID or detected_host_id()
 
 
 def probe_queue_name(host: str | None = None) -> str:
