@@ -14,11 +14,14 @@ Sources (llama.cpp vendored in llama-cpp-python 0.3.36):
   i_gpu_start = n_layer + 1 - n_gpu_layers, so the output layer is the first to be offloaded; layers
   are split over GPUs by cumulative free memory or tensor_split. A tied output is a duplicate of
   token_embd loaded into the output layer's buffer.
-* compute buffers: fitted to CPU runs of this llama.cpp (``bench/data/cpu_buffers``): the logits of
-  n_outputs x n_vocab F32 dominate; without flash attention the KQ scores and mask take
-  4 * n_tokens * n_kv * (n_head + 1) bytes. GPU backends are assumed to follow the same graph; their
-  buffers are to be checked against the GPU measurements in bench/data.
-* overhead: per-backend constants in ``BACKEND_OVERHEAD_BYTES``, NOT measured yet (see there).
+* compute buffers: the CPU backend's are fitted to CPU runs of this llama.cpp (``bench/data/cpu_buffers``):
+  the logits of n_outputs x n_vocab F32 dominate; without flash attention the KQ scores and mask take
+  4 * n_tokens * n_kv * (n_head + 1) bytes. GPU backends (``gpu_compute_parts``) are fitted to the
+  buffers llama.cpp logged on an H100 (``bench/data/memory_h100.jsonl``, ``bench/memory_accuracy.py``),
+  including the CUDA-only growth of the flash-attention node for quantized caches
+  (ggml/src/ggml-cuda/fattn.cu ggml_cuda_flash_attn_ext_get_alloc_size).
+* overhead: what NVML shows in use beyond llama.cpp's buffers. CUDA is measured (see
+  ``BACKEND_OVERHEAD_BYTES``); ROCm, Metal and Vulkan are placeholders, marked so in ``overhead_source``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from advisor.core.ggml_types import GGMLType, row_bytes, tensor_bytes, type_by_name
+from advisor.core.ggml_types import TRAITS, GGMLType, row_bytes, tensor_bytes, type_by_name
 from advisor.core.quantize import HFFormat, HFQuant, hf_weights_bytes, tensor_types
 from advisor.core.runtimes import RuntimePreset, runtime
 from advisor.core.shape import ModelShape
@@ -35,17 +38,36 @@ from advisor.core.tensors import tensor_inventory
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
-# Driver/runtime memory outside every ggml buffer (CUDA context, cuBLAS workspace, pool slack).
-# TO BE MEASURED: another helper measures these on an H100 and writes bench/data/; until then these
-# are placeholders and every result says so in ``overhead_source``. CPU has no device context.
+# Driver/runtime memory outside every ggml buffer: CUDA context, lazily loaded kernels, the CUDA memory
+# pool (ggml-cuda.cu ggml_cuda_pool_vmm) and cuBLAS. CUDA was measured on an H100 80GB (driver 580.159.04,
+# llama-cpp-python 0.3.36; bench/data/memory_h100.jsonl, tabulated by bench/memory_accuracy.py): NVML
+# device memory in use after a 512-token eval, minus the memory in use before the process started, minus
+# llama.cpp's CUDA buffers each rounded up to CUDA_ALLOC_GRANULARITY, is 604.8..614.8 MiB for the 8 dense
+# models with flash attention (every matmul runs through MMQ), whatever the context or KV type; 610 MiB is
+# the median. The other backends are placeholders ("several hundred MiB", REFERENCE.md section 4).
 BACKEND_OVERHEAD_BYTES: dict[str, int] = {
-    "cuda": 512 * MIB,  # placeholder, to be measured (REFERENCE.md section 4: "several hundred MiB")
-    "rocm": 512 * MIB,  # placeholder, to be measured
-    "metal": 0,  # placeholder, to be measured
-    "vulkan": 512 * MIB,  # placeholder, to be measured
+    "cuda": 610 * MIB,  # measured, see above (±5 MiB over the 8 dense models)
+    "rocm": 512 * MIB,  # placeholder, not measured
+    "metal": 0,  # placeholder, not measured
+    "vulkan": 512 * MIB,  # placeholder, not measured
     "cpu": 0,
 }
-OVERHEAD_MEASURED = False
+# cuBLAS is initialised (handle, workspace, its kernels) on the first matmul that does not go through
+# MMQ/MMVQ: the KQ and KQV products without flash attention, and float weight matrices such as the MoE
+# router. Measured: +94..+108 MiB over the same model with flash attention (6 dense models, FA off at
+# 8k/32k), MoE models with flash attention at 704.8 MiB (+95 over the dense median).
+CUBLAS_OVERHEAD_BYTES: dict[str, int] = {"cuda": 100 * MIB}
+# cudaMalloc hands out whole 2 MiB pages: every llama.cpp buffer on a CUDA device (model, each KV cache,
+# compute) takes its size rounded up to this (with it the overhead above is the same to 0.01 MiB for
+# every load of a model in the bench data).
+CUDA_ALLOC_GRANULARITY = 2 * MIB
+OVERHEAD_MEASURED: dict[str, bool] = {"cuda": True, "rocm": False, "metal": False, "vulkan": False, "cpu": True}
+# Backends built from ggml-cuda (CUDA, and ROCm through HIP) share its buffer-type allocation sizes.
+_CUDA_LIKE = frozenset({"cuda", "rocm"})
+# ggml-cuda.cu: buffer alignment 128; quantized tensors get one row of padding up to MATRIX_ROW_PADDING
+# elements when ne0 is not a multiple of it (ggml_backend_cuda_buffer_type_get_alloc_size).
+CUDA_BUFFER_ALIGNMENT = 128
+MATRIX_ROW_PADDING = 512
 
 # llama.cpp's own --fit leaves this much free per device (common/common.h fit_params_target).
 LLAMA_FIT_MARGIN_BYTES = 1024 * MIB
@@ -320,16 +342,40 @@ def _swa(s: ModelShape, il: int) -> bool:
     return bool(s.sliding_window) and s.arch not in SWA_IGNORED_ARCHS and s.is_swa_layer(il)
 
 
-def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings) -> tuple[int, ...]:
-    """Bytes of KV cache (or recurrent state) of each layer."""
+def _swa_cells(s: ModelShape, ctx: ContextSettings) -> int:
+    """Cells of a sliding-window layer's cache per stream (llama-kv-cache-iswa.cpp)."""
+    if s.sliding_window and not ctx.swa_full:
+        per = s.sliding_window * (ctx.n_seq if ctx.kv_unified else 1)
+        return _pad(min(ctx.n_ctx_seq, per + ctx.n_ubatch), 256)
+    return ctx.n_ctx_seq
+
+
+def cuda_tensor_alloc_bytes(t: GGMLType, dims: tuple[int, ...]) -> int:
+    """Bytes a tensor takes in a ggml-cuda buffer: one row of padding up to MATRIX_ROW_PADDING for
+    quantized tensors whose ne0 is not a multiple of it, then the buffer's 128-byte alignment
+    (ggml-cuda.cu ggml_backend_cuda_buffer_type_get_alloc_size / get_alignment)."""
+    b = tensor_bytes(t, dims)
+    if TRAITS[t].is_quantized and dims[0] % MATRIX_ROW_PADDING:
+        b += row_bytes(t, MATRIX_ROW_PADDING - dims[0] % MATRIX_ROW_PADDING)
+    return _pad(b, CUDA_BUFFER_ALIGNMENT)
+
+
+def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu") -> tuple[int, ...]:
+    """Bytes of KV cache (or recurrent state) of each layer. ``kind`` is the backend that holds it:
+    ggml-cuda buffers add per-tensor padding (``cuda_tensor_alloc_bytes``)."""
     tk, tv = type_by_name(ctx.type_k), type_by_name(ctx.type_v)
     n_stream = 1 if ctx.kv_unified else ctx.n_seq
     kv_size = ctx.n_ctx_seq
-    swa_size = kv_size
-    if s.sliding_window and not ctx.swa_full:
-        per = s.sliding_window * (ctx.n_seq if ctx.kv_unified else 1)
-        swa_size = _pad(min(kv_size, per + ctx.n_ubatch), 256)
+    swa_size = _swa_cells(s, ctx) if s.sliding_window else kv_size
     v_max = max((s.v_dim * s.kv_heads_at(i) for i in range(s.n_layers)), default=0)
+    cuda = kind in _CUDA_LIKE
+
+    def tensor(t: GGMLType, width: int, cells: int) -> int:
+        # llama-kv-cache.cpp: one {width, cells, n_stream} tensor per layer for K and for V
+        if cuda:
+            return cuda_tensor_alloc_bytes(t, (width, cells, n_stream))
+        return row_bytes(t, width) * cells * n_stream
+
     out = []
     for il in range(s.n_layers):
         if _is_recurrent(s, il):
@@ -337,20 +383,24 @@ def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings) -> tuple[int, ...]
             continue
         if s.is_mla:
             # MLA: K holds kv_lora_rank + rope dims for one "head", no V tensor.
-            k_width = s.kv_lora_rank + s.qk_rope_head_dim
-            cells = kv_size
-            out.append(row_bytes(tk, k_width) * cells * n_stream)
+            out.append(tensor(tk, s.kv_lora_rank + s.qk_rope_head_dim, kv_size))
             continue
         n_kv = s.kv_heads_at(il)
         if n_kv == 0:
             out.append(0)
             continue
         cells = swa_size if _swa(s, il) else kv_size
-        k_width = s.head_dim * n_kv
         # without flash attention V is stored transposed at the widest layer's width (TAG_V_CACHE_VARIABLE)
         v_width = s.v_dim * n_kv if ctx.flash_attn else v_max
-        out.append((row_bytes(tk, k_width) + row_bytes(tv, v_width)) * cells * n_stream)
+        out.append(tensor(tk, s.head_dim * n_kv, cells) + tensor(tv, v_width, cells))
     return tuple(out)
+
+
+def _kv_buffer_group(s: ModelShape, il: int) -> str:
+    """Which of llama.cpp's caches (one buffer per device each) holds a layer's KV or state."""
+    if _is_recurrent(s, il):
+        return "rs"
+    return "swa" if _swa(s, il) else "kv"
 
 
 def kv_cache_bytes(s: ModelShape, ctx: ContextSettings) -> int:
@@ -411,15 +461,125 @@ def compute_parts(s: ModelShape, ctx: ContextSettings) -> tuple[int, int]:
 
 
 def compute_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
-    """Compute buffer of a device that runs the whole graph (CPU-only, or one GPU with every layer)."""
+    """Compute buffer of the CPU backend running the whole graph (CPU-only)."""
     return compute_parts(s, ctx)[1]
 
 
-def host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
-    """Host-side compute buffer when the graph runs on a GPU (inputs, token embeddings): modeled as
-    one activation; to be checked against GPU measurements."""
+@dataclass(frozen=True)
+class _AttnCache:
+    """One of llama.cpp's attention caches as the worst-case graph sees it."""
+
+    cells: int  # n_kv per stream
+    k_width: int  # widest n_embd_k_gqa of its layers
+    v_width: int  # widest n_embd_v_gqa (0 for MLA: V is a view of K)
+
+
+def _attn_caches(s: ModelShape, ctx: ContextSettings) -> list[_AttnCache]:
+    """The full-attention cache and, for iSWA models, the sliding-window cache."""
+    groups: dict[bool, list[int]] = {}
+    for il in range(s.n_layers):
+        if _is_recurrent(s, il) or (not s.is_mla and s.kv_heads_at(il) == 0):
+            continue
+        groups.setdefault(_swa(s, il), []).append(il)
+    out = []
+    for swa, layers in sorted(groups.items()):
+        cells = _swa_cells(s, ctx) if swa else ctx.n_ctx_seq
+        if s.is_mla:
+            out.append(_AttnCache(cells, s.kv_lora_rank + s.qk_rope_head_dim, 0))
+        else:
+            out.append(_AttnCache(cells, max(s.head_dim * s.kv_heads_at(i) for i in layers),
+                                  max(s.v_dim * s.kv_heads_at(i) for i in layers)))  # fmt: skip
+    return out
+
+
+def gpu_compute_parts(s: ModelShape, ctx: ContextSettings, kind: str = "cuda") -> tuple[int, int]:
+    """(layers-only peak, whole-graph peak) of a GPU's compute buffer, fitted to the CUDA0 compute
+    buffers llama.cpp logged on an H100 (bench/data/memory_h100.jsonl: 8 dense and 2 MoE models,
+    4k-128k contexts, f16/q8_0/q4_0 caches, flash attention on and off; within 0.1 MiB for the dense
+    models). n_tok = min(n_ctx, n_ubatch); e = n_tok x n_embd F32; q = n_tok x n_head x head_dim F32.
+
+    * logits phase: n_outputs x n_vocab F32 plus the normed hidden state (e). MoE models keep up to one
+      expert-output tensor (n_used x e) and one more e alive below it (measured 0..41 MiB more than
+      the dense rule for Qwen3-30B-A3B, 6..10 MiB for gpt-oss-20b, depending on the context).
+    * attention with flash attention: the FA output (q), the masks (n_kv x n_tok F16 per cache), two
+      q-sized and one e-sized activation. On ggml-cuda a quantized cache also widens the FA node by an
+      F16 copy of the layer's whole K and V views (fattn.cu ggml_cuda_flash_attn_ext_get_alloc_size):
+      2 x n_kv x n_embd_k_gqa bytes each, gigabytes at 128k.
+    * attention without flash attention: the KQ scores 4 x n_tok x n_kv x n_head, the F32 masks, four
+      q-sized activations and two K-sized ones (n_tok x n_embd_k_gqa F32).
+    * MoE FFN and MLA terms as in ``compute_parts`` (CPU-calibrated; never the peak in the bench data).
+    """
     n_tok = min(ctx.n_ctx, ctx.n_ubatch)
-    return n_tok * s.hidden_size * 4
+    e = n_tok * s.hidden_size * 4
+    q = n_tok * s.n_heads * s.head_dim * 4
+    q_v = n_tok * s.n_heads * s.v_dim * 4
+    n_stream = 1 if ctx.kv_unified else ctx.n_seq
+    caches = _attn_caches(s, ctx)
+    mask_elt = 2 if ctx.flash_attn else 4  # llama-graph.cpp: the mask is F16 for flash attention
+    masks = sum(c.cells * n_tok * mask_elt for c in caches)
+    attn = 0
+    if caches:
+        if ctx.flash_attn:
+            conv = 0
+            if kind in _CUDA_LIKE:
+                tk, tv = type_by_name(ctx.type_k), type_by_name(ctx.type_v)
+                for c in caches:
+                    k16 = c.k_width * c.cells * n_stream * 2 if tk != GGMLType.F16 else 0
+                    v16 = c.v_width * c.cells * n_stream * 2 if tv != GGMLType.F16 and c.v_width else 0
+                    conv = max(conv, _pad(k16, 128) + _pad(v16, 128))
+            attn = q_v + conv + masks + 2 * q + e
+        else:
+            n_kv = max(c.cells for c in caches)
+            g = n_tok * max(c.k_width for c in caches) * 4
+            attn = 4 * n_tok * n_kv * s.n_heads + masks + 4 * q + 2 * g
+    layers = max(3 * e, attn)
+    logits = ctx.n_outputs * s.vocab_size * 4 + e
+    if s.n_experts > 1 and s.n_experts_used:
+        n_ff_exp = s.expert_ffn_size or s.ffn_size
+        g_moe = n_tok * s.n_experts_used * n_ff_exp * 4
+        layers = max(layers, 3 * g_moe + s.n_experts_used * e + int(2.5 * e))
+        logits += s.n_experts_used * e + e
+    if s.is_mla:
+        q_mla = n_tok * s.n_heads * (s.kv_lora_rank + s.qk_rope_head_dim) * 4
+        kqv_mla = n_tok * s.n_heads * s.kv_lora_rank * 4
+        layers = max(layers, attn + q_mla + kqv_mla)
+    return layers, max(logits, layers)
+
+
+def gpu_host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
+    """The host (CUDA_Host) compute buffer when a GPU runs the graph: the graph inputs llama.cpp fills
+    on the CPU. Fitted to the H100 logs (bench/data/memory_h100.jsonl, within 0.02 MiB):
+
+    * two n_tok x n_embd F32 activations (token embeddings looked up on the CPU, where token_embd is);
+    * the KQ masks, n_kv x n_tok per cache (F16 with flash attention, else F32);
+    * per cache the K and V row indices (I64): n_tok each, but n_tok x n_embd_v_gqa for the transposed V
+      cache used without flash attention (llama-kv-cache.cpp build_input_v_idxs);
+    * per cache the Hadamard rotation matrices of a quantized cache (build_input_k_rot/v_rot: F32
+      nrot x nrot, nrot the largest power of two >= 64 dividing head_dim for K, 64 for V);
+    * token ids and positions (n_tok x 4 bytes each).
+    """
+    n_tok = min(ctx.n_ctx, ctx.n_ubatch)
+    caches = _attn_caches(s, ctx)
+    mask_elt = 2 if ctx.flash_attn else 4
+    out = 2 * n_tok * s.hidden_size * 4 + 2 * n_tok * 4
+    tk, tv = type_by_name(ctx.type_k), type_by_name(ctx.type_v)
+    for c in caches:
+        out += c.cells * n_tok * mask_elt
+        out += n_tok * 8 + (n_tok * 8 if ctx.flash_attn else n_tok * max(c.v_width, 1) * 8)
+        if TRAITS[tk].is_quantized and s.head_dim % 64 == 0:
+            nrot = 64
+            while s.head_dim % (nrot * 2) == 0:
+                nrot *= 2
+            out += nrot * nrot * 4
+        if TRAITS[tv].is_quantized and s.v_dim % 64 == 0:
+            out += 64 * 64 * 4
+    return out
+
+
+def host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
+    """Host-side compute buffer when the graph runs on a GPU (kept for callers; see
+    ``gpu_host_compute_bytes``)."""
+    return gpu_host_compute_bytes(s, ctx)
 
 
 def output_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
@@ -446,11 +606,15 @@ class WeightSplit:
         return self.input_bytes + sum(self.layer_bytes) + self.output_bytes
 
 
-def weight_split(s: ModelShape, types: dict[str, GGMLType]) -> WeightSplit:
+def weight_split(s: ModelShape, types: dict[str, GGMLType], kind: str = "cpu") -> WeightSplit:
+    """Weight bytes per placement unit as they sit in the file (``kind="cpu"``: the mmapped host
+    buffer), or as a ggml-cuda buffer holds them (``kind="cuda"``/``"rocm"``: per-tensor padding)."""
+    cuda = kind in _CUDA_LIKE
     layers = [0] * s.n_layers
     inp = out = 0
     for t in tensor_inventory(s):
-        b = tensor_bytes(types[t.name], t.dims)
+        ty = types[t.name]
+        b = cuda_tensor_alloc_bytes(ty, t.dims) if cuda else tensor_bytes(ty, t.dims)
         if t.name == "token_embd.weight":
             inp += b
         elif t.layer is not None:
@@ -462,11 +626,30 @@ def weight_split(s: ModelShape, types: dict[str, GGMLType]) -> WeightSplit:
     return WeightSplit(inp, tuple(layers), out)
 
 
-def _output_dup_bytes(s: ModelShape, types: dict[str, GGMLType]) -> int:
+def _output_dup_bytes(s: ModelShape, types: dict[str, GGMLType], kind: str = "cpu") -> int:
     """Bytes of the duplicated token_embd used as output when embeddings are tied."""
     if any(t.name == "output.weight" for t in tensor_inventory(s)):
         return 0
-    return tensor_bytes(types["token_embd.weight"], (s.hidden_size, s.vocab_size))
+    t, dims = types["token_embd.weight"], (s.hidden_size, s.vocab_size)
+    return cuda_tensor_alloc_bytes(t, dims) if kind in _CUDA_LIKE else tensor_bytes(t, dims)
+
+
+# Tensors with two or more dims that never reach a matmul (convolutions, SSM parameters, lookups).
+_NOT_MATMUL = ("token_embd.", "ssm_conv1d.", "ssm_a", "ssm_d", "pos_embd.", "rope_", "altup_", "per_layer_token_embd")
+
+
+def _float_matmul_layers(s: ModelShape, types: dict[str, GGMLType]) -> frozenset[int]:
+    """Layers (n_layers = the output layer) with an F32/F16/BF16 weight matrix: ggml-cuda runs those
+    matmuls through cuBLAS at prompt batch sizes (the MoE router ffn_gate_inp is always F32)."""
+    floats = (GGMLType.F32, GGMLType.F16, GGMLType.BF16)
+    out = set()
+    for t in tensor_inventory(s):
+        if len(t.dims) < 2 or types[t.name] not in floats or any(k in t.name for k in _NOT_MATMUL):
+            continue
+        out.add(t.layer if t.layer is not None else s.n_layers)
+    if s.tied_embeddings and types.get("token_embd.weight") in floats:
+        out.add(s.n_layers)
+    return frozenset(out)
 
 
 def resolve_types(req: FitRequest) -> dict[str, GGMLType]:
@@ -509,15 +692,28 @@ def _overhead(req: FitRequest, dev: Device) -> int:
     return BACKEND_OVERHEAD_BYTES.get(dev.kind, 0)
 
 
+def _granularity_slack(kind: str, buffers: list[int]) -> int:
+    """Bytes lost to rounding each buffer up to the driver's allocation granularity."""
+    if kind != "cuda":
+        return 0
+    return sum(_pad(b, CUDA_ALLOC_GRANULARITY) - b for b in buffers if b > 0)
+
+
 def _place(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ngl: int) -> tuple[DeviceMemory, ...]:
     s = req.shape
     gpus = () if req.cpu_only else req.devices
     ws = weight_split(s, types)
     kv_layers = kv_cache_layer_bytes(s, ctx)
     where = _layer_devices(s.n_layers, ngl if gpus else 0, gpus, req.tensor_split)
+    kinds = {g.kind for g in gpus}
+    ws_gpu = {k: weight_split(s, types, k) if k in _CUDA_LIKE else ws for k in kinds}
+    kv_gpu = {k: kv_cache_layer_bytes(s, ctx, k) if k in _CUDA_LIKE else kv_layers for k in kinds}
     w = [0] * len(gpus)
     kv = [0] * len(gpus)
+    kv_groups: list[dict[str, int]] = [{} for _ in gpus]
     nl = [0] * len(gpus)
+    float_mm = [False] * len(gpus)
+    float_layers = _float_matmul_layers(s, types) if gpus else frozenset()
     host_w = ws.input_bytes
     host_kv = 0
     for il in range(s.n_layers):
@@ -526,26 +722,38 @@ def _place(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ng
             host_w += ws.layer_bytes[il]
             host_kv += kv_layers[il]
         else:
-            w[d] += ws.layer_bytes[il]
+            k = gpus[d].kind
+            w[d] += ws_gpu[k].layer_bytes[il]
             # llama-kv-cache.cpp: with offload_kqv the cache follows its layer's device, else the CPU
             if req.offload_kqv:
-                kv[d] += kv_layers[il]
+                kv[d] += kv_gpu[k][il]
+                grp = _kv_buffer_group(s, il)
+                kv_groups[d][grp] = kv_groups[d].get(grp, 0) + kv_gpu[k][il]
             else:
                 host_kv += kv_layers[il]
             nl[d] += 1
+            float_mm[d] |= il in float_layers
     out_dev = where[s.n_layers]
-    out_w = ws.output_bytes + (_output_dup_bytes(s, types) if out_dev >= 0 else 0)
     if out_dev < 0:
-        host_w += out_w
+        host_w += ws.output_bytes
     else:
-        w[out_dev] += out_w
+        k = gpus[out_dev].kind
+        w[out_dev] += ws_gpu[k].output_bytes + _output_dup_bytes(s, types, k)
         nl[out_dev] += 1
-    comp_layers, comp = compute_parts(s, ctx)
+        float_mm[out_dev] |= s.n_layers in float_layers
+    comp = compute_parts(s, ctx)[1]
     devs: list[DeviceMemory] = []
     for i, g in enumerate(gpus):
         # a GPU reserves the worst case of the graph part it runs: the whole graph where the output
         # layer (logits) lives, the layers-only peak elsewhere
-        dev_comp = (comp if i == out_dev else comp_layers) if nl[i] > 0 else 0
+        g_layers, g_whole = gpu_compute_parts(s, ctx, g.kind)
+        dev_comp = (g_whole if i == out_dev else g_layers) if nl[i] > 0 else 0
+        ovh = _overhead(req, g)
+        if req.overhead_bytes is None:
+            attn_here = nl[i] > (1 if i == out_dev else 0)
+            if float_mm[i] or (attn_here and not ctx.flash_attn):
+                ovh += CUBLAS_OVERHEAD_BYTES.get(g.kind, 0)
+            ovh += _granularity_slack(g.kind, [w[i], *kv_groups[i].values(), dev_comp])
         devs.append(
             DeviceMemory(
                 name=g.name,
@@ -553,7 +761,7 @@ def _place(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ng
                 weights_bytes=w[i],
                 kv_cache_bytes=kv[i],
                 compute_bytes=dev_comp,
-                overhead_bytes=_overhead(req, g),
+                overhead_bytes=ovh,
                 capacity_bytes=max(0, g.usable_bytes - req.margin_bytes),
                 n_layers=nl[i],
             )
@@ -562,11 +770,10 @@ def _place(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ng
     if not any_gpu:
         host_comp = comp
     elif out_dev < 0:
-        host_comp = comp  # the output layer (logits) runs on the host
-    elif any(d < 0 for d in where[: s.n_layers]):
-        host_comp = comp_layers  # CPU layers run their part of the graph on the host
+        host_comp = comp  # the output layer (logits) runs on the host (not measured on a GPU machine)
     else:
-        host_comp = host_compute_bytes(s, ctx)
+        # measured with every layer offloaded and with 17 of 32 layers on the CPU: the same inputs
+        host_comp = gpu_host_compute_bytes(s, ctx)
     host_comp += output_buffer_bytes(s, ctx)
     devs.append(
         DeviceMemory(
@@ -632,13 +839,20 @@ def _hf_estimate(req: FitRequest, rt: RuntimePreset) -> FitResult:
     return FitResult(
         devices=t, fit=fit, max_context=n_ctx if fit != "no_fit" else 0, n_gpu_layers=s.n_layers if gpus else 0,
         context=ctx, runtime=rt.name, weights_bytes=weights, kv_cache_bytes=kv, compute_bytes=0,
-        overhead_bytes=sum(d.overhead_bytes for d in t), overhead_source=_overhead_source(),
+        overhead_bytes=sum(d.overhead_bytes for d in t),
+        overhead_source="llama.cpp's backend overhead, not measured for transformers (BACKEND_OVERHEAD_BYTES)",
         notes=("transformers: activations are not reserved up front; peak use is higher during prefill",),
     )  # fmt: skip
 
 
-def _overhead_source() -> str:
-    return "measured" if OVERHEAD_MEASURED else "provisional constant, to be measured (BACKEND_OVERHEAD_BYTES)"
+def _overhead_source(kinds: frozenset[str] = frozenset()) -> str:
+    gpu = sorted(k for k in kinds if k != "cpu")
+    if not gpu:
+        return "measured (no GPU: no driver context)"
+    unmeasured = [k for k in gpu if not OVERHEAD_MEASURED.get(k, False)]
+    if unmeasured:
+        return f"provisional constant for {', '.join(unmeasured)}, not measured (BACKEND_OVERHEAD_BYTES)"
+    return "measured: CUDA on an H100 80GB, llama-cpp-python 0.3.36 (bench/data/memory_h100.jsonl)"
 
 
 def _summ(devs: tuple[DeviceMemory, ...], attr: str) -> int:
@@ -695,7 +909,7 @@ def estimate(request: FitRequest) -> FitResult:
         kv_cache_bytes=_summ(devs, "kv_cache_bytes"),
         compute_bytes=_summ(devs, "compute_bytes"),
         overhead_bytes=_summ(devs, "overhead_bytes"),
-        overhead_source=_overhead_source(),
+        overhead_source=_overhead_source(frozenset(d.kind for d in gpus)),
         notes=tuple(notes),
     )
 
