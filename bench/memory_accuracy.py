@@ -1,101 +1,327 @@
 """Predicted vs measured GPU memory on the H100 (bench/data/memory_h100.jsonl).
 
-    python bench/memory_accuracy.py
+    python bench/memory_accuracy.py --out bench/data/memory_accuracy.txt
 
-Each record is one probe run (advisor.probe) of a stand-in after a 512-token eval: llama.cpp's logged
-buffers (model / KV / compute per device) and NVML's device memory in use, minus what was in use before
-the process started. The overhead column is (device used) - (sum of CUDA buffers): the CUDA context,
-cuBLAS workspace and the memory pool.
+Each record is one probe run (advisor.probe) of a zero-weight stand-in after a 512-token eval:
+llama.cpp's logged buffers (model / KV / compute per device) and NVML's device memory in use, minus
+what was in use before the process started. The speed phase's probe runs (bench/data/speed_h100.jsonl,
+``tool == "probe"``: other presets and contexts, flash attention auto) are compared the same way.
 
-The predicted column calls ``advisor.core.memory.estimate`` when that module exists; the call is made
-through ``predict()`` below, the one place to adapt to its signature.
+For every load the script rebuilds the request the probe made (catalog shape with the measured layer
+count, the stand-in file's exact tensor types from bench/data/tensors_h100.jsonl or else the preset's
+simulated mix, n_ctx, cache types, flash attention, n_batch 2048 / n_ubatch 512, one sequence,
+swa_full off, n_gpu_layers) and predicts it with ``advisor.core.memory.estimate``.
+
+Targets: median |error| of the total GPU memory <= 1 %, and no load off by more than max(3 %, 128 MiB).
+The overhead column is (device used) - (sum of CUDA buffers): the CUDA context, kernels, the memory
+pool, cuBLAS and the 2 MiB allocation granularity.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.append(str(ROOT))
-DATA = ROOT / "bench" / "data" / "memory_h100.jsonl"
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+from advisor.catalog.models_catalog import get_model  # noqa: E402
+from advisor.core import memory  # noqa: E402
+from advisor.core.shape import ModelShape  # noqa: E402
+
+DATA = ROOT / "bench" / "data"
+MEMORY = DATA / "memory_h100.jsonl"
+SPEED = DATA / "speed_h100.jsonl"
+TENSORS = DATA / "tensors_h100.jsonl"
 MIB = 1024 * 1024
+H100_BYTES = 81559 * MIB  # nvidia-smi memory.total in the records' gpu_env
+
+TARGET_MEDIAN = 0.01
+TARGET_WORST_REL = 0.03
+TARGET_WORST_ABS = 128 * MIB
 
 
-def load() -> list[dict[str, Any]]:
-    if not DATA.exists():
-        return []
-    return [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+def within_worst_target(error_bytes: int, measured_bytes: int) -> bool:
+    """The per-load target: off by no more than max(3 %, 128 MiB)."""
+    return abs(error_bytes) <= max(TARGET_WORST_REL * measured_bytes, TARGET_WORST_ABS)
 
 
-def predict(rec: dict[str, Any]) -> dict[str, int] | None:
-    """Bytes the memory engine predicts on the GPU for this record's settings, by kind, or None."""
-    try:
-        from advisor.catalog.models_catalog import get_model
-        from advisor.core import memory
-    except ImportError:
-        return None
-    s = rec["settings"]
-    shape = get_model(rec["model_id"]).to_shape()
-    try:
-        est = memory.estimate(  # type: ignore[attr-defined, call-arg]
-            shape, quant=rec["preset"], n_ctx=s["n_ctx"], kv_type_k=s["type_k"], kv_type_v=s["type_v"],
-            flash_attn=s["flash_attn"] != "off", n_gpu_layers=s.get("n_gpu_layers", -1),
-        )
-    except TypeError:
-        return None
+@dataclass(frozen=True)
+class Load:
+    """One measured load: what was asked and what llama.cpp / NVML reported."""
+
+    source: str  # "memory" or "speed"
+    model_id: str
+    preset: str
+    file: str
+    n_layers: int
+    n_ctx: int
+    type_k: str
+    type_v: str
+    flash_attn: str  # "on" / "off" / "auto"
+    n_gpu_layers: int
+    n_batch: int
+    n_ubatch: int
+    used_bytes: int  # NVML after the 512-token eval, minus the baseline
+    buffers: dict[str, int]  # "device:kind" -> bytes, as logged (MiB with 2 decimals)
+    buffer_list: tuple[tuple[str, int], ...]  # ("device:kind", bytes) per logged buffer (iSWA: two KV)
+    model_size_bytes: int  # llama_model_size: every tensor's ggml_nbytes
+
+    def gpu(self, kind: str) -> int:
+        return sum(v for k, v in self.buffers.items() if k.startswith("CUDA") and "_Host" not in k
+                   and k.endswith(":" + kind))  # fmt: skip
+
+    @property
+    def host_compute(self) -> int:
+        return sum(v for k, v in self.buffers.items() if k.startswith("CUDA_Host:"))
+
+    @property
+    def overhead(self) -> int:
+        return self.used_bytes - self.gpu("model") - self.gpu("KV") - self.gpu("compute")
+
+    @property
+    def label(self) -> str:
+        ngl = "" if self.n_gpu_layers < 0 else f" ngl{self.n_gpu_layers}"
+        return f"{self.model_id} {self.preset} {self.n_ctx} {self.type_k} fa-{self.flash_attn}{ngl}"
+
+
+def _sums(buffers: list[dict[str, Any]]) -> dict[str, int]:
     out: dict[str, int] = {}
-    for name in ("weights_gpu_bytes", "kv_gpu_bytes", "compute_gpu_bytes", "overhead_bytes", "gpu_total_bytes"):
-        if hasattr(est, name):
-            out[name] = int(getattr(est, name))
-    return out or None
+    for b in buffers:
+        key = f"{b['device']}:{b['kind']}"
+        out[key] = out.get(key, 0) + int(b["bytes"])
+    return out
+
+
+def _load(source: str, rec: dict[str, Any], p: dict[str, Any], settings: dict[str, Any]) -> Load:
+    spec = p.get("spec", {})
+    return Load(
+        source=source,
+        model_id=rec["model_id"],
+        preset=rec["preset"],
+        file=rec["file"],
+        n_layers=int(rec.get("shape_layers") or p["n_layers"]),
+        n_ctx=int(settings["n_ctx"]),
+        type_k=settings.get("type_k", "f16"),
+        type_v=settings.get("type_v", "f16"),
+        flash_attn=settings.get("flash_attn", "auto"),
+        n_gpu_layers=int(settings.get("n_gpu_layers", p.get("n_gpu_layers", -1))),
+        n_batch=int(spec.get("n_batch", 2048)),
+        n_ubatch=int(spec.get("n_ubatch", 512)),
+        used_bytes=int(p["gpu_after_prefill_bytes"]),
+        buffers=_sums(p["buffers"]),
+        buffer_list=tuple((f"{b['device']}:{b['kind']}", int(b["bytes"])) for b in p["buffers"]),
+        model_size_bytes=int(p["model_size_bytes"]),
+    )
+
+
+def load_records(memory_path: Path = MEMORY, speed_path: Path | None = SPEED) -> list[Load]:
+    """Every successful load: the memory grid, then the speed phase's probe runs."""
+    out: list[Load] = []
+    if memory_path.exists():
+        for line in memory_path.read_text().splitlines():
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            p = rec["probe"]
+            if "error" not in p and p.get("gpu_after_prefill_bytes") is not None:
+                out.append(_load("memory", rec, p, rec["settings"]))
+    if speed_path is not None and speed_path.exists():
+        for line in speed_path.read_text().splitlines():
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            p = rec.get("probe")
+            if rec.get("tool") != "probe" or not p or "error" in p or p.get("gpu_after_prefill_bytes") is None:
+                continue
+            settings = {k: p[k] for k in ("n_ctx", "type_k", "type_v", "flash_attn", "n_gpu_layers")}
+            out.append(_load("speed", rec, p, settings))
+    return out
+
+
+def tensor_types_by_file(path: Path = TENSORS) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Stand-in file name -> (tensor name, ggml type name) of every tensor, as gguf-py read them."""
+    out: dict[str, tuple[tuple[str, str], ...]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                d = json.loads(line)
+                out[d["file"]] = tuple((t[0], t[1]) for t in d["tensors"])
+    return out
+
+
+def truncated_shape(model_id: str, n_layers: int) -> ModelShape:
+    """The catalog shape with its first ``n_layers`` layers (the stand-in bench writes the same)."""
+    shape = get_model(model_id).to_shape()
+    if n_layers == shape.n_layers:
+        return shape
+    changes: dict[str, Any] = {"n_layers": n_layers}
+    for f in dataclasses.fields(shape):
+        v = getattr(shape, f.name)
+        if isinstance(v, tuple) and len(v) == shape.n_layers and f.name != "extras":
+            changes[f.name] = v[:n_layers]
+    return dataclasses.replace(shape, **changes)
+
+
+def request_for(load: Load, types: dict[str, tuple[tuple[str, str], ...]] | None = None) -> memory.FitRequest:
+    """The FitRequest that reproduces the probe's llama_model_params / llama_context_params."""
+    types = tensor_types_by_file() if types is None else types
+    return memory.FitRequest(
+        shape=truncated_shape(load.model_id, load.n_layers),
+        preset=load.preset,
+        tensor_types=types.get(load.file, ()),
+        runtime="llama-cpp-python",
+        n_ctx=load.n_ctx,
+        n_batch=load.n_batch,
+        n_ubatch=load.n_ubatch,
+        n_parallel=1,
+        kv_unified=False,
+        flash_attn=load.flash_attn != "off",  # "auto" resolves to on for CUDA (the logs agree)
+        swa_full=False,  # advisor/probe_child.py sets swa_full = False
+        type_k=load.type_k,
+        type_v=load.type_v,
+        devices=(memory.Device("CUDA0", "cuda", H100_BYTES),),
+        n_gpu_layers=load.n_gpu_layers,
+    )
+
+
+@dataclass(frozen=True)
+class Row:
+    load: Load
+    result: memory.FitResult
+
+    @property
+    def gpu(self) -> memory.DeviceMemory:
+        return self.result.devices[0]
+
+    @property
+    def host(self) -> memory.DeviceMemory:
+        return self.result.devices[-1]
+
+    @property
+    def error_bytes(self) -> int:
+        return self.gpu.total_bytes - self.load.used_bytes
+
+    @property
+    def error(self) -> float:
+        return self.error_bytes / self.load.used_bytes
+
+
+def rows(loads: list[Load] | None = None) -> list[Row]:
+    loads = load_records() if loads is None else loads
+    types = tensor_types_by_file()
+    return [Row(ld, memory.estimate(request_for(ld, types))) for ld in loads]
+
+
+def _mib(x: float) -> str:
+    return f"{x / MIB:9.2f}"
+
+
+def report(rs: list[Row]) -> str:
+    lines = []
+    head = (f"{'load':<52} {'src':<6} {'weights':>9} {'Δ':>6} {'KV':>9} {'Δ':>6} {'compute':>9} {'Δ':>6} "
+            f"{'host cmp':>8} {'Δ':>5} {'overhead':>9} {'pred':>8} {'used':>9} {'pred':>9} {'err MiB':>8} "
+            f"{'err':>7}")  # fmt: skip
+    lines.append("Measured (llama.cpp logs, NVML) vs predicted (advisor.core.memory.estimate), MiB; "
+                 "Δ = predicted - measured")  # fmt: skip
+    lines.append(head)
+    for r in rs:
+        ld, g, h = r.load, r.gpu, r.host
+        host_meas = ld.host_compute
+        lines.append(
+            f"{ld.label[:52]:<52} {ld.source:<6} {_mib(ld.gpu('model'))}"
+            f" {(g.weights_bytes - ld.gpu('model')) / MIB:6.2f}"
+            f" {_mib(ld.gpu('KV'))} {(g.kv_cache_bytes - ld.gpu('KV')) / MIB:6.2f}"
+            f" {_mib(ld.gpu('compute'))} {(g.compute_bytes - ld.gpu('compute')) / MIB:6.2f}"
+            f" {host_meas / MIB:8.2f} {(h.compute_bytes - host_meas) / MIB:5.2f}"
+            f" {_mib(ld.overhead)} {g.overhead_bytes / MIB:8.2f}"
+            f" {_mib(ld.used_bytes)} {_mib(g.total_bytes)} {r.error_bytes / MIB:8.2f} {100 * r.error:6.2f}%"
+        )
+    lines.append("")
+    lines.extend(summary(rs))
+    return "\n".join(lines)
+
+
+def summary(rs: list[Row]) -> list[str]:
+    if not rs:
+        return ["no loads"]
+    errs = [abs(r.error) for r in rs]
+    worst = max(rs, key=lambda r: abs(r.error_bytes) / max(TARGET_WORST_REL * r.load.used_bytes, TARGET_WORST_ABS))
+    worst_rel = max(rs, key=lambda r: abs(r.error))
+    med = statistics.median(errs)
+    n_fail = sum(1 for r in rs if not within_worst_target(r.error_bytes, r.load.used_bytes))
+    out = [
+        f"loads: {len(rs)} ({sum(r.load.source == 'memory' for r in rs)} memory grid, "
+        f"{sum(r.load.source == 'speed' for r in rs)} speed-phase probes), models: "
+        f"{len({r.load.model_id for r in rs})}",
+        f"total GPU memory: median |error| {100 * med:.3f}% (target <= {100 * TARGET_MEDIAN:.0f}%: "
+        f"{'met' if med <= TARGET_MEDIAN else 'MISSED'})",
+        f"worst |error|: {100 * abs(worst_rel.error):.3f}% = {worst_rel.error_bytes / MIB:+.2f} MiB "
+        f"({worst_rel.load.label}); largest in MiB: "
+        f"{max(abs(r.error_bytes) for r in rs) / MIB:.2f}; loads beyond max(3%, 128 MiB): {n_fail} "
+        f"(target 0: {'met' if n_fail == 0 else 'MISSED'}; closest: {worst.load.label})",
+    ]
+    for name, pred, meas in (
+        ("weights (CUDA0 model buffer)", lambda r: r.gpu.weights_bytes, lambda r: r.load.gpu("model")),
+        ("KV (CUDA0 KV buffers)", lambda r: r.gpu.kv_cache_bytes, lambda r: r.load.gpu("KV")),
+        ("compute (CUDA0 compute buffer)", lambda r: r.gpu.compute_bytes, lambda r: r.load.gpu("compute")),
+        ("host compute + output (CUDA_Host)", lambda r: r.host.compute_bytes, lambda r: r.load.host_compute),
+        ("overhead (used - CUDA buffers)", lambda r: r.gpu.overhead_bytes, lambda r: r.load.overhead),
+    ):
+        d = [(pred(r) - meas(r)) / MIB for r in rs]
+        out.append(f"{name}: median |Δ| {statistics.median(abs(x) for x in d):.2f} MiB, "
+                   f"max |Δ| {max(abs(x) for x in d):.2f} MiB")  # fmt: skip
+    size_err = [abs(_model_size(r) - r.load.model_size_bytes) / r.load.model_size_bytes for r in rs]
+    out.append(f"weights vs llama_model_size (all tensors): max |error| {100 * max(size_err):.4f}%")
+    # the overhead derivation: used - buffers rounded to 2 MiB, per model with flash attention on
+    out.append("")
+    out.append("CUDA overhead outside llama.cpp's buffers (NVML used - each CUDA buffer rounded up to 2 MiB), MiB:")
+    by: dict[str, list[float]] = {}
+    for r in rs:
+        if r.load.source != "memory":
+            continue
+        slack = sum(memory._pad(v, memory.CUDA_ALLOC_GRANULARITY) - v for v in _buffer_list(r.load))
+        cublas = r.load.flash_attn == "off" or get_model(r.load.model_id).to_shape().n_experts > 1
+        key = f"{r.load.model_id} {'cuBLAS' if cublas else 'MMQ only'}"
+        if r.load.flash_attn == "off":
+            key += " (FA off)"
+        by.setdefault(key, []).append((r.load.overhead - slack) / MIB)
+    for k, v in sorted(by.items(), key=lambda kv: min(kv[1])):
+        out.append(f"  {k:<52} {min(v):8.2f} .. {max(v):8.2f} (n={len(v)})")
+    return out
+
+
+def _buffer_list(load: Load) -> list[int]:
+    """The CUDA0 buffers one by one (KV: one per cache)."""
+    return [v for k, v in load.buffer_list if k.startswith("CUDA0:")]
+
+
+def _model_size(r: Row) -> int:
+    req = request_for(r.load)
+    ws = memory.weight_split(req.shape, memory.resolve_types(req))
+    return ws.file_bytes
 
 
 def main() -> int:
-    recs = load()
-    if not recs:
-        print(f"no data in {DATA}")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", help="also write the report here")
+    args = ap.parse_args()
+    rs = rows()
+    if not rs:
+        print(f"no data in {MEMORY}")
         return 1
-    print(f"{'model':<20} {'preset':<9} {'ctx':>6} {'kv':<5} {'fa':<4} {'ngl':>4} {'model':>9} {'KV':>8} "
-          f"{'compute':>8} {'used':>9} {'ovh':>6} {'pred':>9} {'err':>6}")
-    overheads: list[float] = []
-    errs: list[float] = []
-    for r in recs:
-        p = r["probe"]
-        s = r["settings"]
-        if "error" in p:
-            print(f"{r['model_id']:<20} {r['preset']:<9} {s['n_ctx']:>6} ERROR {p['error_kind']}: "
-                  f"{p['error'].splitlines()[0][:80]}")
-            continue
-        sums = r["buffer_sums"]
-
-        def gpu(kind: str, sums: dict[str, int] = sums) -> float:
-            return sum(v for k, v in sums.items() if k.startswith("CUDA") and "_Host" not in k
-                       and k.endswith(":" + kind)) / MIB
-
-        used = p["gpu_after_prefill_bytes"] / MIB
-        ovh = r["overhead_after_prefill_bytes"] / MIB
-        if s.get("n_gpu_layers", -1) == -1:
-            overheads.append(ovh)
-        pred = predict(r)
-        pred_total = pred.get("gpu_total_bytes") if pred else None
-        err = ""
-        if pred_total:
-            e = (pred_total / MIB - used) / used
-            errs.append(e)
-            err = f"{100 * e:5.1f}%"
-        print(f"{r['model_id']:<20} {r['preset']:<9} {s['n_ctx']:>6} {s['type_k']:<5} {s['flash_attn']:<4} "
-              f"{s.get('n_gpu_layers', -1):>4} {gpu('model'):9.0f} {gpu('KV'):8.0f} {gpu('compute'):8.0f} "
-              f"{used:9.0f} {ovh:6.0f} {(pred_total or 0) / MIB:9.0f} {err:>6}")
-    if overheads:
-        print(f"\nCUDA overhead outside llama.cpp's buffers (full offload): median {statistics.median(overheads):.0f} "
-              f"MiB, min {min(overheads):.0f}, max {max(overheads):.0f} (n={len(overheads)})")
-    if errs:
-        ab = [abs(e) for e in errs]
-        print(f"memory estimate: median |err| {100 * statistics.median(ab):.1f}%, max {100 * max(ab):.1f}%")
+    cmd = "python bench/memory_accuracy.py" + (f" --out {args.out}" if args.out else "")
+    text = f"$ {cmd}\n\n{report(rs)}\n"
+    print(text, end="")
+    if args.out:
+        Path(args.out).write_text(text)
     return 0
 
 
