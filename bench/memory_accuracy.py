@@ -1,6 +1,7 @@
 """Predicted vs measured GPU memory on the H100 (bench/data/memory_h100.jsonl).
 
     python bench/memory_accuracy.py --out bench/data/memory_accuracy.txt
+    python bench/memory_accuracy.py --heldout   # committed predictions (memory_heldout_predict.py) only
 
 Each record is one probe run (advisor.probe) of a zero-weight stand-in after a 512-token eval:
 llama.cpp's logged buffers (model / KV / compute per device) and NVML's device memory in use, minus
@@ -40,6 +41,7 @@ DATA = ROOT / "bench" / "data"
 MEMORY = DATA / "memory_h100.jsonl"
 SPEED = DATA / "speed_h100.jsonl"
 TENSORS = DATA / "tensors_h100.jsonl"
+HELDOUT = DATA / "memory_heldout_predictions.jsonl"
 MIB = 1024 * 1024
 H100_BYTES = 81559 * MIB  # nvidia-smi memory.total in the records' gpu_env
 
@@ -309,16 +311,59 @@ def _model_size(r: Row) -> int:
     return ws.file_bytes
 
 
+def _key(
+    source: str, model_id: str, preset: str, n_ctx: int, type_k: str, type_v: str, fa: str, ngl: int
+) -> tuple[Any, ...]:
+    return (source, model_id, preset, -(-n_ctx // 256) * 256, type_k, type_v, fa, ngl)
+
+
+def heldout_report(loads: list[Load], path: Path = HELDOUT) -> str:
+    """The predictions committed before the second lease ran, against what it measured."""
+    if not path.exists():
+        return f"no held-out predictions in {path}"
+    preds = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            d = json.loads(line)
+            preds[_key(d["phase"], d["model_id"], d["preset"], d["n_ctx"], d["type_k"], d["type_v"],
+                       d["flash_attn"], d["n_gpu_layers"])] = d  # fmt: skip
+    lines = [f"Held-out: predictions committed in {path.name} before measuring (MiB)",
+             f"{'load':<60} {'predicted':>10} {'measured':>10} {'err MiB':>8} {'err':>7}"]  # fmt: skip
+    errs: list[tuple[float, int, int]] = []
+    for ld in loads:
+        d = preds.get(_key(ld.source, ld.model_id, ld.preset, ld.n_ctx, ld.type_k, ld.type_v, ld.flash_attn,
+                           ld.n_gpu_layers))  # fmt: skip
+        if d is None:
+            continue
+        e = d["gpu_total_bytes"] - ld.used_bytes
+        errs.append((e / ld.used_bytes, e, ld.used_bytes))
+        lines.append(f"{ld.source + ' ' + ld.label:<60} {d['gpu_total_bytes'] / MIB:10.1f} "
+                     f"{ld.used_bytes / MIB:10.1f} {e / MIB:8.1f} {100 * e / ld.used_bytes:6.2f}%")  # fmt: skip
+    if not errs:
+        lines.append(f"none of the {len(preds)} predicted loads is measured yet")
+        return "\n".join(lines)
+    med = statistics.median(abs(x[0]) for x in errs)
+    n_fail = sum(1 for _, e, u in errs if not within_worst_target(e, u))
+    lines.append(f"held-out loads: {len(errs)} of {len(preds)} predicted; median |error| {100 * med:.3f}%, "
+                 f"worst {100 * max(abs(x[0]) for x in errs):.3f}%, beyond max(3%, 128 MiB): {n_fail}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="also write the report here")
+    ap.add_argument("--heldout", action="store_true", help="only compare the committed held-out predictions")
     args = ap.parse_args()
-    rs = rows()
+    loads = load_records()
+    if args.heldout:
+        print(heldout_report(loads))
+        return 0
+    rs = rows(loads)
     if not rs:
         print(f"no data in {MEMORY}")
         return 1
     cmd = "python bench/memory_accuracy.py" + (f" --out {args.out}" if args.out else "")
-    text = f"$ {cmd}\n\n{report(rs)}\n"
+    text = f"$ {cmd}\n\n{report(rs)}\n\n{heldout_report(loads)}\n"
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)
