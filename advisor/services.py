@@ -327,13 +327,18 @@ def record_worker_heartbeat(host: str, hostname: str, queue: str, info: dict[str
 
 def catalog_shape(model_id: str) -> Any:
     """A catalog model's shape: the data files first, then models imported from the Hub."""
+    from django.db import DatabaseError
+
     from advisor.catalog.models_catalog import CatalogError, get_model, parse_record
     from advisor.models import CatalogEntry
 
     try:
         return get_model(model_id).to_shape()
     except KeyError:
-        entry = CatalogEntry.objects.filter(model_id=model_id).first()
+        try:
+            entry = CatalogEntry.objects.filter(model_id=model_id).first()
+        except DatabaseError:  # not migrated yet: only the data-file catalog exists
+            entry = None
         if entry is None:
             raise
         try:
