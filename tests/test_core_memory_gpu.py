@@ -14,17 +14,19 @@ import statistics
 
 import pytest
 
+from advisor.catalog.models_catalog import get_model
 from advisor.core.memory import (
     BACKEND_OVERHEAD_BYTES,
     CUBLAS_OVERHEAD_BYTES,
     CUDA_ALLOC_GRANULARITY,
     MIB,
     Device,
+    FitRequest,
     estimate,
     resolve_types,
     weight_split,
 )
-from bench.memory_accuracy import Row, load_records, request_for, rows, within_worst_target
+from bench.memory_accuracy import Row, load_records, request_for, rows, truncated_shape, within_worst_target
 
 LOADS = load_records()
 ROWS = rows(LOADS)
@@ -172,3 +174,29 @@ def test_overhead_source_says_what_was_measured() -> None:
     for kind in ("rocm", "metal", "vulkan"):
         other = estimate(dataclasses.replace(request_for(ROWS[0].load), devices=(Device("g", kind, 80 * 1024 * MIB),)))
         assert "not measured" in other.overhead_source
+
+
+def _h100_request(model_id: str, **kw: object) -> FitRequest:
+    base = request_for(_row("llama-3.1-8b-instruct", 32768, "f16", "on").load)
+    shape = truncated_shape(model_id, get_model(model_id).to_shape().n_layers)
+    return dataclasses.replace(base, shape=shape, tensor_types=(), **kw)  # type: ignore[arg-type]
+
+
+def test_cublas_overhead_follows_float_matmuls() -> None:
+    # Q4_K_M dense: MMQ only; F16 weights or a MoE router (F32 ffn_gate_inp) bring cuBLAS in
+    q4 = estimate(_h100_request("llama-3.1-8b-instruct", preset="Q4_K_M")).devices[0]
+    f16 = estimate(_h100_request("llama-3.1-8b-instruct", preset="F16")).devices[0]
+    moe = estimate(_h100_request("qwen3-30b-a3b", preset="Q4_K_M")).devices[0]
+    base = BACKEND_OVERHEAD_BYTES["cuda"]
+    cublas = CUBLAS_OVERHEAD_BYTES["cuda"]
+    assert base <= q4.overhead_bytes < base + CUDA_ALLOC_GRANULARITY * 4
+    assert base + cublas <= f16.overhead_bytes < base + cublas + CUDA_ALLOC_GRANULARITY * 4
+    assert base + cublas <= moe.overhead_bytes < base + cublas + CUDA_ALLOC_GRANULARITY * 4
+
+
+def test_f16_copies_of_a_quantized_cache_are_ggml_cuda_only() -> None:
+    req = _h100_request("llama-3.1-8b-instruct", n_ctx=131072, type_k="q8_0", type_v="q8_0")
+    cuda = estimate(req).devices[0].compute_bytes
+    metal = estimate(dataclasses.replace(req, devices=(Device("m", "metal", 128 * 1024 * MIB),))).devices[0]
+    assert cuda - metal.compute_bytes > 400 * MIB  # 2 x 256 MiB of F16 K/V minus the logits-phase peak
+    assert metal.compute_bytes == 512 * 128256 * 4 + 512 * 4096 * 4

@@ -576,12 +576,6 @@ def gpu_host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
     return out
 
 
-def host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
-    """Host-side compute buffer when the graph runs on a GPU (kept for callers; see
-    ``gpu_host_compute_bytes``)."""
-    return gpu_host_compute_bytes(s, ctx)
-
-
 def output_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
     """Host logits buffer: n_vocab floats per output slot (llama_context::output_reserve(n_seq_max))."""
     return s.vocab_size * 4 * ctx.n_seq
@@ -634,8 +628,8 @@ def _output_dup_bytes(s: ModelShape, types: dict[str, GGMLType], kind: str = "cp
     return cuda_tensor_alloc_bytes(t, dims) if kind in _CUDA_LIKE else tensor_bytes(t, dims)
 
 
-# Tensors with two or more dims that never reach a matmul (convolutions, SSM parameters, lookups).
-_NOT_MATMUL = ("token_embd.", "ssm_conv1d.", "ssm_a", "ssm_d", "pos_embd.", "rope_", "altup_", "per_layer_token_embd")
+# Tensors with two or more dims that never reach a matmul (lookups, convolutions, SSM parameters).
+_NOT_MATMUL = frozenset({"token_embd", "per_layer_token_embd", "pos_embd", "ssm_conv1d", "ssm_a", "ssm_d"})
 
 
 def _float_matmul_layers(s: ModelShape, types: dict[str, GGMLType]) -> frozenset[int]:
@@ -644,7 +638,9 @@ def _float_matmul_layers(s: ModelShape, types: dict[str, GGMLType]) -> frozenset
     floats = (GGMLType.F32, GGMLType.F16, GGMLType.BF16)
     out = set()
     for t in tensor_inventory(s):
-        if len(t.dims) < 2 or types[t.name] not in floats or any(k in t.name for k in _NOT_MATMUL):
+        parts = t.name.split(".")
+        base = parts[2] if parts[0] == "blk" and len(parts) > 2 else parts[0]
+        if len(t.dims) < 2 or types[t.name] not in floats or base in _NOT_MATMUL:
             continue
         out.add(t.layer if t.layer is not None else s.n_layers)
     if s.tied_embeddings and types.get("token_embd.weight") in floats:
