@@ -22,7 +22,9 @@ from advisor.core.memory import (
     MIB,
     Device,
     FitRequest,
+    compute_buffer_bytes,
     estimate,
+    resolve_context,
     resolve_types,
     weight_split,
 )
@@ -200,3 +202,11 @@ def test_f16_copies_of_a_quantized_cache_are_ggml_cuda_only() -> None:
     metal = estimate(dataclasses.replace(req, devices=(Device("m", "metal", 128 * 1024 * MIB),))).devices[0]
     assert cuda - metal.compute_bytes > 400 * MIB  # 2 x 256 MiB of F16 K/V minus the logits-phase peak
     assert metal.compute_bytes == 512 * 128256 * 4 + 512 * 4096 * 4
+
+
+def test_compute_buffer_bytes_by_backend() -> None:
+    r = _row("gemma-3-12b-it", 131072, "q8_0", "on")
+    req = request_for(r.load)
+    ctx = resolve_context(req)
+    assert compute_buffer_bytes(req.shape, ctx, "cuda") == r.gpu.compute_bytes
+    assert compute_buffer_bytes(req.shape, ctx) != compute_buffer_bytes(req.shape, ctx, "cuda")  # CPU graph

@@ -460,9 +460,12 @@ def compute_parts(s: ModelShape, ctx: ContextSettings) -> tuple[int, int]:
     return layers, max(logits + act, layers)
 
 
-def compute_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
-    """Compute buffer of the CPU backend running the whole graph (CPU-only)."""
-    return compute_parts(s, ctx)[1]
+def compute_buffer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu") -> int:
+    """Compute buffer of one device running the whole graph: the CPU backend (CPU-only runs), or a GPU
+    of backend ``kind`` holding every layer and the output (``gpu_compute_parts``)."""
+    if kind == "cpu":
+        return compute_parts(s, ctx)[1]
+    return gpu_compute_parts(s, ctx, kind)[1]
 
 
 @dataclass(frozen=True)
