@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from advisor.catalog.models_catalog import get_model  # noqa: E402
-from advisor.core.speed import SpeedInputs, predict_speed, weights_for  # noqa: E402
-from bench.gpu_bench import PLANS_2  # noqa: E402
-from bench.speed_accuracy import h100  # noqa: E402
+from advisor.catalog.models_catalog import get_model
+from advisor.core.speed import SpeedInputs, predict_speed, weights_for
+from bench.gpu_bench import PLANS_2
+from bench.speed_accuracy import h100
 
 
 def main() -> None:

@@ -43,31 +43,39 @@ DeviceKind = Literal["cuda", "metal", "cpu", "other_gpu"]
 # ---------------------------------------------------------------- constants
 
 # Decode efficiency per weight type: achieved share of peak bandwidth on the weight bytes,
-# fitted on an H100 SXM (3350 GB/s datasheet) from bench/data/speed_h100.jsonl by
+# fitted on an H100 SXM (3350 GB/s datasheet) from the 68 measurements in bench/data/speed_h100.jsonl by
 # ``bench/speed_accuracy.py --fit``. Float types share q8_0's value and q3_K shares q2_K's (they are
 # too few bytes, or never apart, in the measured files to fit alone); mxfp4 was measured only as
 # gpt-oss-20b's experts. Types not measured take the median of these.
 H100_DECODE_EFFICIENCY: dict[str, float] = {
-    "bf16": 0.733, "f16": 0.733, "f32": 0.733, "iq4_xs": 0.672, "mxfp4": 0.249, "q2_K": 0.299,
-    "q3_K": 0.299, "q4_K": 0.598, "q5_K": 0.618, "q6_K": 0.48, "q8_0": 0.733,
+    "bf16": 0.688, "f16": 0.688, "f32": 0.688, "iq4_xs": 0.659, "mxfp4": 0.255, "q2_K": 0.262,
+    "q3_K": 0.262, "q4_0": 0.694, "q4_K": 0.6, "q5_K": 0.602, "q6_K": 0.493, "q8_0": 0.688,
 }
 # Fixed cost per layer per decoded token (seconds) on a CUDA GPU, same fit.
-H100_LAYER_COST_S: float = 3.57e-05
+H100_LAYER_COST_S: float = 3.39e-05
 # Fixed cost per decoded token (seconds): output head launch, sampling sync; same fit.
-H100_TOKEN_COST_S: float = 6.94e-05
+H100_TOKEN_COST_S: float = 9.87e-05
 # Per routed expert per MoE layer per token (mul_mat_id works expert by expert); same fit.
-H100_MOE_EXPERT_COST_S: float = 1.47e-06
+H100_MOE_EXPERT_COST_S: float = 1.61e-06
 # Attention at depth, on attention_read_bytes (query heads x K/V rows); above 1 because the kernel
 # shares K/V rows between the query heads of a group. Same fit.
-H100_KV_EFFICIENCY: float = 2.35
+H100_KV_EFFICIENCY: float = 2.29
 # Prefill: achieved share of dense FP16 tensor FLOP/s (989.4 TFLOP/s, H100 SXM datasheet) per weight
 # type, same fit; attention FLOPs at H100_PREFILL_ATTN_EFFICIENCY.
 H100_PREFILL_EFFICIENCY: dict[str, float] = {
-    "bf16": 0.232, "f16": 0.232, "f32": 0.232, "iq4_xs": 0.234, "mxfp4": 0.137, "q2_K": 0.111,
-    "q3_K": 0.111, "q4_K": 0.195, "q5_K": 0.202, "q6_K": 0.155, "q8_0": 0.232,
+    "bf16": 0.236, "f16": 0.236, "f32": 0.236, "iq4_xs": 0.238, "mxfp4": 0.139, "q2_K": 0.12, "q3_K": 0.12,
+    "q4_0": 0.229, "q4_K": 0.192, "q5_K": 0.202, "q6_K": 0.153, "q8_0": 0.236,
 }
-H100_PREFILL_ATTN_EFFICIENCY: float = 0.213
-H100_PREFILL_LAYER_COST_S: float = 0.000352
+H100_PREFILL_ATTN_EFFICIENCY: float = 0.224
+H100_PREFILL_LAYER_COST_S: float = 0.000365
+
+# Architectures whose layers run extra kernels per token (Gemma: pre/post norms on attention and FFN,
+# logit soft-capping or QK norms; Phi-3: fused QKV and gate/up tensors split by views), with an extra
+# per-layer decode cost fitted for each family.
+ARCH_FAMILY: dict[str, str] = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "phi3": "phi3"}
+H100_ARCH_LAYER_COST_S: dict[str, float] = {
+    "gemma": 2.04e-05, "phi3": 2e-05,
+}
 
 # Used for a type with no measurement: 72% of peak, llama.cpp discussion #4167 (RTX 4090, Q4_0 7B),
 # as transcribed in shared/REFERENCE.md section 6.
@@ -163,6 +171,8 @@ class Efficiency:
     kv: float = DEFAULT_DECODE_EFFICIENCY
     layer_cost_s: float = 0.0
     moe_expert_cost_s: float = 0.0  # per routed expert per MoE layer per token
+    # Extra cost per layer per token for architecture families whose layers run more kernels.
+    arch_layer_cost_s: dict[str, float] = field(default_factory=dict)
     token_cost_s: float = 0.0
     prefill: dict[str, float] = field(default_factory=dict)
     prefill_default: float = DEFAULT_PREFILL_EFFICIENCY
@@ -183,6 +193,7 @@ def cuda_efficiency() -> Efficiency:
         kv=H100_KV_EFFICIENCY or DEFAULT_DECODE_EFFICIENCY,
         layer_cost_s=H100_LAYER_COST_S,
         moe_expert_cost_s=H100_MOE_EXPERT_COST_S,
+        arch_layer_cost_s=dict(H100_ARCH_LAYER_COST_S),
         token_cost_s=H100_TOKEN_COST_S,
         prefill=dict(H100_PREFILL_EFFICIENCY),
         prefill_default=H100_PREFILL_ATTN_EFFICIENCY,
@@ -348,7 +359,8 @@ def decode_time_s(inp: SpeedInputs, depth: int) -> dict[str, float]:
             read = c.n_bytes * (frac if c.expert else 1.0)
             parts["weights"] += read / (eff.decode_eff(c.ggml_type) * bw)
         parts["kv"] += attention_read_bytes(shape, layers, depth, inp.kv_type) / (eff.kv * bw)
-        parts["fixed"] += len(layers) * eff.layer_cost_s
+        parts["fixed"] += len(layers) * (eff.layer_cost_s + eff.arch_layer_cost_s.get(
+            ARCH_FAMILY.get(shape.arch, ""), 0.0))
         if shape.is_moe:
             n_moe = sum(1 for i in layers if i >= shape.first_dense_layers)
             parts["fixed"] += n_moe * shape.n_experts_used * eff.moe_expert_cost_s
