@@ -177,3 +177,22 @@ def test_h100_predictions_match_measured_llama_bench() -> None:
     dec = [e for e, s in zip(errs, ss, strict=True) if s.kind == "decode"]
     assert statistics.median(dec) <= 0.08
     json.dumps(errs)
+
+
+def test_inputs_for_an_h100_machine_predicts_the_measured_8b() -> None:
+    from advisor.catalog.models_catalog import get_model
+    from advisor.core.hardware_spec import GPUSpec, Machine
+
+    h100 = GPUSpec(name="H100 SXM5 80 GB", vendor="NVIDIA", vram_bytes=80 * 2**30, bandwidth_gbps=3350.0,
+                   fp16_tflops=None, tensor_fp16_tflops=989.4, unified_memory=False, gpu_memory_fraction=None,
+                   kind="datacenter", source="NVIDIA H100 datasheet")
+    shape = get_model("llama-3.1-8b-instruct").to_shape()
+    p = predict_speed(speed.inputs_for(shape, "Q4_K_M", Machine(gpus=((h100, 1),), ram_bytes=128 * 2**30)))
+    # llama-bench on the H100 (bench/data/speed_h100.jsonl): tg128 271.1, pp512 9542.8.
+    assert p.decode_tps == pytest.approx(271.1, rel=0.08)
+    assert p.prefill_tps == pytest.approx(9542.8, rel=0.10)
+    assert p.curve[0][0] == 0 and p.curve[-1][0] == 131072
+    two = predict_speed(speed.inputs_for(shape, "Q4_K_M", Machine(gpus=((h100, 2),), ram_bytes=128 * 2**30)),
+                        curve_depths=())
+    # Split layers run one GPU after the other: no faster for one sequence.
+    assert two.decode_tps < p.decode_tps

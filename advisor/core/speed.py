@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from advisor.core.ggml_types import TRAITS, type_by_name
+from advisor.core.hardware_spec import GPUSpec, Machine
 from advisor.core.shape import ModelShape
 
 GB = 1e9
@@ -83,6 +84,10 @@ DEFAULT_DECODE_EFFICIENCY = 0.72
 # Apple Silicon (Metal): 72-84% of peak on M2 Pro, same source; the middle of that range.
 APPLE_DECODE_EFFICIENCY = 0.78
 DEFAULT_PREFILL_EFFICIENCY = 0.35
+# CPU prefill: effective FLOP/s per core, measured on the H100 machine's host (16 vCPU Xeon):
+# llama-bench -ngl 0 with CUDA hidden, Llama-3.1-8B Q4_K_M pp128 = 163.6 tok/s x 2 x 7.5e9 weights
+# (bench/data/speed_h100.jsonl, variant "cpu-only") = 2.45 TFLOP/s over 16 cores.
+CPU_PREFILL_TFLOPS_PER_CORE = 0.153
 # PCIe 4.0 x16: 16 GT/s x 16 lanes x 128/130 encoding / 8 = 31.5 GB/s (PCI-SIG PCIe 4.0 base spec).
 PCIE4_X16_GBPS = 31.5
 
@@ -206,6 +211,9 @@ def default_efficiency(kind: DeviceKind) -> Efficiency:
         return cuda_efficiency()
     if kind == "metal":
         return Efficiency(decode_default=APPLE_DECODE_EFFICIENCY, kv=APPLE_DECODE_EFFICIENCY)
+    if kind == "cpu":
+        # CPU FLOP/s are given as measured effective rates (CPU_PREFILL_TFLOPS_PER_CORE).
+        return Efficiency(prefill_default=1.0)
     return Efficiency()
 
 
@@ -512,3 +520,39 @@ def predict_calibrated(inp: SpeedInputs, cal: dict[DeviceKind, Efficiency]) -> S
 
 def relative_error(predicted: float, measured: float) -> float:
     return (predicted - measured) / measured if measured else math.inf
+
+
+# ---------------------------------------------------------------- from hardware descriptions
+
+
+def device_for_gpu(gpu: GPUSpec) -> Device:
+    """A GPU as the speed model sees it: Apple chips run Metal, NVIDIA cards CUDA."""
+    if gpu.kind == "apple":
+        kind: DeviceKind = "metal"
+    elif gpu.vendor.lower().startswith("nvidia"):
+        kind = "cuda"
+    else:
+        kind = "other_gpu"
+    return Device(kind, gpu.bandwidth_gbps or 0.0, gpu.tensor_fp16_tflops or gpu.fp16_tflops, gpu.name)
+
+
+def inputs_for(shape: ModelShape, preset: str, machine: Machine, *, n_gpu_layers: int = -1,
+               kv_type: str = "f16", depth: int = 0, n_prompt: int = 512) -> SpeedInputs:
+    """SpeedInputs for a catalog shape at a llama.cpp preset on a ``Machine``.
+
+    GPUs split layers by free memory when it was measured, else by card memory (llama.cpp's default
+    split, src/llama-model.cpp). A machine with no GPU runs everything on the CPU.
+    """
+    gpus = machine.gpu_list
+    devices = tuple(device_for_gpu(g) for g in gpus)
+    cpu = None
+    if machine.cpu is not None and machine.cpu.bandwidth_gbps:
+        cpu = Device("cpu", machine.cpu.bandwidth_gbps, machine.cpu.cores * CPU_PREFILL_TFLOPS_PER_CORE,
+                     machine.cpu.name)
+    if len(machine.free_vram_bytes) == len(gpus) and gpus:
+        split = tuple(float(b) for b in machine.free_vram_bytes)
+    else:
+        split = tuple(float(g.usable_bytes) for g in gpus)
+    return SpeedInputs(shape, weights_for(shape, preset), devices, cpu=cpu,
+                       n_gpu_layers=n_gpu_layers if devices else 0, layer_split=split, kv_type=kv_type,
+                       depth=depth, n_prompt=n_prompt)
