@@ -213,7 +213,10 @@ def predict(request: memory.FitRequest, result: memory.FitResult, resolved: Reso
         n_ubatch=result.context.n_ubatch,
     )
     depths = [d for d in (0, 1024, 4096, 8192, 16384, 32768, 65536, 131072) if d <= result.context.n_ctx]
-    return speed.predict_speed(inputs, curve_depths=depths)
+    try:
+        return speed.predict_speed(inputs, curve_depths=depths)
+    except (ValueError, ZeroDivisionError):  # the database lacks this GPU's FLOP/s or bandwidth
+        return None
 
 
 def run_fit(params: FitParams, lookup: ModelLookup = catalog_shape) -> dict[str, Any]:
