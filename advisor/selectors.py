@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -413,6 +414,16 @@ def add_prefill(spec: Spec, cards: list[dict[str, Any]], kv_type: str) -> None:
         model = find_model(card["model"]["id"])
         report = fit_report(spec, model, card["quant"]["name"], kv_type) if model else None
         speed = (report or {}).get("speed") or {}
+        if speed.get("decode_tps") is not None:
+            # One speed model on the page: the speed engine's (fitted to H100 measurements) replaces
+            # the recommender's quick bandwidth estimate, in the numbers and in the sentence.
+            card["speed"]["decode_tps"] = speed["decode_tps"]
+            if isinstance(card.get("explanation"), str):
+                card["explanation"] = re.sub(
+                    r"Expect roughly [0-9.]+ tokens/s",
+                    f"Expect roughly {speed['decode_tps']:.0f} tokens/s",
+                    card["explanation"],
+                )
         if speed.get("prefill_tps") is not None:
             card["speed"]["prefill_tps"] = speed["prefill_tps"]
             if speed.get("basis") == "calibrated":  # the speed engine fitted to measurements
