@@ -712,7 +712,7 @@ def kv_plan(shape: ModelShape, ctx: int, parallel: int, kv_type: str, swa_full: 
     return KVPlan(total=int(total), per_layer=total / lay.n_layers, read_per_token=read)
 
 
-_CONTEXT_COSTS: dict[tuple[str, int, int, str, bool, str], tuple[KVPlan, int]] = {}
+_CONTEXT_COSTS: dict[tuple[str, int, int, str, bool, str, str], tuple[KVPlan, int]] = {}
 
 
 def context_costs(model: ModelOption, req: Request) -> tuple[KVPlan, int]:
@@ -721,7 +721,7 @@ def context_costs(model: ModelOption, req: Request) -> tuple[KVPlan, int]:
     vLLM gets ``kv_plan`` at f16. Cached: requests repeat the same few settings."""
     kv_type = req.resolved_kv_type
     flash = req.resolved_flash_attn
-    key = (model_shape_key(model), req.ctx, req.parallel, kv_type, flash, req.runtime)
+    key = (model_shape_key(model), req.ctx, req.parallel, kv_type, flash, req.runtime, req.budget.gpu_kind)
     got = _CONTEXT_COSTS.get(key)
     if got is not None:
         return got
@@ -733,7 +733,9 @@ def context_costs(model: ModelOption, req: Request) -> tuple[KVPlan, int]:
         total = sum(layers)
         read = kv_plan(shape, req.ctx, req.parallel, kv_type, swa_full, model_shape_key(model)).read_per_token
         plan = KVPlan(total=total, per_layer=total / shape.n_layers, read_per_token=read)
-        compute = memory.compute_buffer_bytes(shape, settings) + memory.output_buffer_bytes(shape, settings)
+        # The GPU's own graph when there is a GPU (ggml-cuda's F16 copies of quantized caches, etc.).
+        kind = req.budget.gpu_kind if req.budget.gpu_bytes > 0 else "cpu"
+        compute = memory.compute_buffer_bytes(shape, settings, kind) + memory.output_buffer_bytes(shape, settings)
     else:
         # transformers (the memory engine's HF path) and vLLM: 16-bit K/V, no reserved compute buffer
         # ("activations are not reserved up front").
