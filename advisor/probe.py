@@ -45,7 +45,7 @@ STAGES: tuple[str, ...] = ("preparing", "loading", "warmup", "prefill", "decode"
 SourceKind = Literal["smollm2", "gguf", "hf", "standin"]
 
 # Presets llama.cpp's quantizer can make (``tools/quantize/quantize.cpp`` QUANT_OPTIONS, llama-cpp-python
-# 0.3.36). IQ1/IQ2 types are left out: llama.cpp refuses them without an importance matrix.
+# 0.3.36), NEEDS_IMATRIX included.
 QUANT_PRESETS: tuple[str, ...] = (
     "F16",
     "BF16",
@@ -73,8 +73,16 @@ QUANT_PRESETS: tuple[str, ...] = (
     "TQ1_0",
     "TQ2_0",
     "MXFP4_MOE",
+    "IQ1_S",
+    "IQ1_M",
+    "IQ2_XXS",
+    "IQ2_XS",
+    "IQ2_S",
+    "IQ2_M",
 )
-NEEDS_IMATRIX: tuple[str, ...] = ("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "Q2_K_S")
+# Presets llama.cpp quantizes only with an importance matrix (``tensor_requires_imatrix`` in
+# src/llama-quant.cpp; IQ3_XXS too, measured: its attn_k goes to iq2_s). Stand-ins get a flat one.
+NEEDS_IMATRIX: tuple[str, ...] = ("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "Q2_K_S", "IQ3_XXS")
 KV_CACHE_TYPES: tuple[str, ...] = ("f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "f32")
 
 
@@ -356,7 +364,8 @@ def _standin_file(
         progress(50, f"quantizing stand-in to {preset}")
         tmp_out = out.with_suffix(".tmp")
         _run_child(
-            {"job": "quantize", "src": str(f16), "dst": str(tmp_out), "preset": preset},
+            {"job": "quantize", "src": str(f16), "dst": str(tmp_out), "preset": preset,
+             "imatrix": preset in NEEDS_IMATRIX, "nthread": default_threads()},
             lambda _s, _p: True,
             time_left(),
         )
@@ -625,11 +634,8 @@ def _validate(spec: ProbeSpec) -> None:
         raise ProbeError("a quantized V cache needs flash attention", "bad_input")
     if spec.n_gpu_layers < -1:
         raise ProbeError("n_gpu_layers must be -1 (all) or a layer count", "bad_input")
-    if spec.source == "standin":
-        if spec.preset.upper() in NEEDS_IMATRIX:
-            raise ProbeError(f"llama.cpp cannot make {spec.preset} without an importance matrix", "bad_input")
-        if spec.preset.upper() not in QUANT_PRESETS:
-            raise ProbeError(f"unknown quantization preset {spec.preset!r}", "bad_input")
+    if spec.source == "standin" and spec.preset.upper() not in QUANT_PRESETS:
+        raise ProbeError(f"unknown quantization preset {spec.preset!r}", "bad_input")
 
 
 def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResult:
@@ -680,14 +686,14 @@ def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResul
         try:
             record = get_model(spec.model_id)
         except (KeyError, LookupError) as exc:
-            raise ProbeError(f"unknown model {spec.model_id!r}", "not_found") from exc
-        if record is None:
-            raise ProbeError(f"unknown model {spec.model_id!r}", "not_found")
+            hint = str(exc.args[0]).split("; ", 1)[1] if exc.args and "; " in str(exc.args[0]) else ""
+            raise ProbeError(f"unknown model {spec.model_id!r}" + (f"; {hint}" if hint else ""),
+                             "not_found") from exc
         shape = record.to_shape()
         full_layers = shape.n_layers
         preset = spec.preset.upper()
         label = f"{spec.model_id} {preset} (stand-in)"
-        est = _estimate_params(shape) * _PRESET_BPW.get(preset, 16.0) / 8
+        est = _total_params(shape) * _PRESET_BPW.get(preset, 16.0) / 8
         if spec.standin_layers:
             counts: list[int] = list(spec.standin_layers)
         elif est <= spec.standin_max_bytes:
@@ -746,13 +752,8 @@ def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResul
     return dataclasses.replace(final, stages=tuple(seen), elapsed_s=time.monotonic() - started)
 
 
-def _estimate_params(shape: Any) -> int:
-    """Rough weight count, only to decide whether a stand-in is built whole or extrapolated."""
-    h, f, n = shape.hidden_size, shape.ffn_size, shape.n_layers
-    attn = h * shape.n_heads * shape.head_dim * 2 + h * shape.n_kv_heads * shape.head_dim * 2
-    if shape.n_experts > 1:
-        ffn = 3 * h * shape.expert_ffn_size * shape.n_experts + 3 * h * shape.shared_expert_ffn_size
-    else:
-        ffn = 3 * h * f
-    emb = shape.vocab_size * h * (1 if shape.tied_embeddings else 2)
-    return int(n * (attn + ffn) + emb)
+def _total_params(shape: Any) -> int:
+    """Weights of the whole model, only to decide whether a stand-in is built whole or extrapolated."""
+    from advisor.core.params import count_params
+
+    return count_params(shape)[0]

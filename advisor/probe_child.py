@@ -334,7 +334,8 @@ def quantize_job(job: dict[str, Any]) -> dict[str, Any]:
     from advisor.core.standin import quantize_standin
 
     progress("preparing", 50)
-    quantize_standin(job["src"], job["dst"], job["preset"])
+    quantize_standin(job["src"], job["dst"], job["preset"], imatrix=bool(job.get("imatrix")),
+                     nthread=int(job.get("nthread", 2)))
     return {"type": "result", "path": job["dst"]}
 
 

@@ -156,8 +156,8 @@ def test_bad_settings_rejected_before_running() -> None:
         run_probe(ProbeSpec(source="smollm2", type_v="q4_0", flash_attn="off"))
     assert info.value.kind == "bad_input"
     with pytest.raises(ProbeError) as info:
-        run_probe(ProbeSpec(source="standin", model_id="x", preset="IQ2_XXS"))
-    assert "importance matrix" in str(info.value)
+        run_probe(ProbeSpec(source="standin", model_id="x", preset="Q9_K"))
+    assert "unknown quantization preset" in str(info.value)
 
 
 GEMMA_LIKE = ModelShape(
@@ -207,7 +207,8 @@ ROOT = Path(__file__).resolve().parent.parent
         (["--gguf", "../../etc/passwd.gguf"], "outside the models directory"),
         (["--gguf", "missing.gguf"], "model file not found"),
         (["--ctx", "100"], "must hold the prompt"),
-        (["--model", "llama-3.1-8b-instruct", "--quant", "IQ2_XXS"], "importance matrix"),
+        (["--model", "llama-3.1-8b-instruct", "--quant", "Q9_K"], "unknown quantization preset"),
+        (["--model", "no-such-model"], "unknown model"),
     ],
 )
 def test_probe_command_bad_input_exits_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -220,3 +221,25 @@ def test_probe_command_bad_input_exits_2(tmp_path: Path, args: list[str], messag
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last
+
+
+def test_standin_probe_of_a_catalog_model(tmp_path: Path) -> None:
+    # SmolLM2-135M's catalog shape, written as a zero-weight stand-in and quantized by llama.cpp.
+    seen: list[ProbeProgress] = []
+    spec = ProbeSpec(source="standin", model_id="smollm2-135m-instruct", preset="Q8_0", cache_dir=str(tmp_path),
+                     **SMALL)
+    r = run_probe(spec, seen.append)
+    assert r.n_layers == SMOL_LAYERS and not r.extrapolated
+    assert r.buffer_total("KV") == 2 * (SMOL_HEAD_DIM * 2) * SMOL_KV_HEADS * SMOL_LAYERS * 512
+    assert r.decode_tps > 1.0 and r.prefill_tps > 1.0
+    assert any(p.stage == "preparing" and p.percent > 0 for p in seen)
+    cached = list(tmp_path.glob("smollm2-135m-instruct-Q8_0-L30.gguf"))
+    assert len(cached) == 1
+    # Q8_0 of 134.5M weights (+ F32 norms): llama.cpp's size of the tensors, about 8.5 bits per weight.
+    assert 130 * MIB < r.model_size_bytes < 150 * MIB
+
+    # The same model measured at 2 and 4 layers and extrapolated to 30: the KV cache is linear in layers.
+    ext = run_probe(dataclasses.replace(spec, standin_layers=(2, 4)))
+    assert ext.extrapolated and ext.layers_measured == (2, 4) and ext.n_layers == SMOL_LAYERS
+    assert ext.buffer_total("KV") == r.buffer_total("KV")
+    assert ext.decode_tps > 0
