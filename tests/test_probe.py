@@ -243,3 +243,22 @@ def test_standin_probe_of_a_catalog_model(tmp_path: Path) -> None:
     assert ext.extrapolated and ext.layers_measured == (2, 4) and ext.n_layers == SMOL_LAYERS
     assert ext.buffer_total("KV") == r.buffer_total("KV")
     assert ext.decode_tps > 0
+
+
+def test_not_enough_disk_for_a_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import advisor.probe as probe_mod
+
+    real = shutil.disk_usage
+
+    def tiny(path: str | os.PathLike[str]) -> object:
+        u = real(path)
+        return type(u)(u.total, u.total - MIB, MIB)  # 1 MiB free
+
+    monkeypatch.setattr(probe_mod.shutil, "disk_usage", tiny)
+    with pytest.raises(ProbeError) as info:
+        run_probe(ProbeSpec(source="standin", model_id="smollm2-135m-instruct", preset="Q4_K_M",
+                            cache_dir=str(tmp_path), **SMALL))
+    assert info.value.kind == "disk" and "not enough disk" in str(info.value)
+    assert not list(tmp_path.glob("*.gguf")) and not list(tmp_path.glob(".*.gguf"))
