@@ -364,8 +364,14 @@ def _standin_file(
         progress(50, f"quantizing stand-in to {preset}")
         tmp_out = out.with_suffix(".tmp")
         _run_child(
-            {"job": "quantize", "src": str(f16), "dst": str(tmp_out), "preset": preset,
-             "imatrix": preset in NEEDS_IMATRIX, "nthread": default_threads()},
+            {
+                "job": "quantize",
+                "src": str(f16),
+                "dst": str(tmp_out),
+                "preset": preset,
+                "imatrix": preset in NEEDS_IMATRIX,
+                "nthread": default_threads(),
+            },
             lambda _s, _p: True,
             time_left(),
         )
@@ -388,19 +394,12 @@ def _signal_name(rc: int) -> str:
 
 def _classify(text: str) -> str:
     t = text.lower()
-    if (
-        "out of memory" in t
-        or "failed to allocate" in t
-        or "cudamalloc failed" in t
-        or "unable to allocate" in t
-    ):
+    if "out of memory" in t or "failed to allocate" in t or "cudamalloc failed" in t or "unable to allocate" in t:
         return "oom"
     return "failed"
 
 
-def _run_child(
-    job: dict[str, Any], on_progress: Callable[[str, float], bool], time_limit_s: float
-) -> dict[str, Any]:
+def _run_child(job: dict[str, Any], on_progress: Callable[[str, float], bool], time_limit_s: float) -> dict[str, Any]:
     """Run one job in ``python advisor/probe_child.py``; return its result object."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
@@ -625,9 +624,7 @@ def _validate(spec: ProbeSpec) -> None:
     if spec.n_prompt < 1 or spec.n_gen < 1:
         raise ProbeError("n_prompt and n_gen must be at least 1", "bad_input")
     if spec.n_prompt > spec.n_ctx or spec.depth + spec.n_gen > spec.n_ctx:
-        raise ProbeError(
-            f"the context ({spec.n_ctx}) must hold the prompt and depth + generated tokens", "bad_input"
-        )
+        raise ProbeError(f"the context ({spec.n_ctx}) must hold the prompt and depth + generated tokens", "bad_input")
     if spec.type_k not in KV_CACHE_TYPES or spec.type_v not in KV_CACHE_TYPES:
         raise ProbeError(f"unknown KV cache type {spec.type_k}/{spec.type_v}", "bad_input")
     if spec.type_v not in ("f16", "bf16", "f32") and spec.flash_attn == "off":
@@ -687,8 +684,7 @@ def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResul
             record = get_model(spec.model_id)
         except (KeyError, LookupError) as exc:
             hint = str(exc.args[0]).split("; ", 1)[1] if exc.args and "; " in str(exc.args[0]) else ""
-            raise ProbeError(f"unknown model {spec.model_id!r}" + (f"; {hint}" if hint else ""),
-                             "not_found") from exc
+            raise ProbeError(f"unknown model {spec.model_id!r}" + (f"; {hint}" if hint else ""), "not_found") from exc
         shape = record.to_shape()
         full_layers = shape.n_layers
         preset = spec.preset.upper()

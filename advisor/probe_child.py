@@ -280,9 +280,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     for line in lines:
         m = BUFFER_LINE.match(line.strip())
         if m:
-            buffers.append(
-                {"func": m["func"], "device": m["device"], "kind": m["kind"], "mib": float(m["mib"])}
-            )
+            buffers.append({"func": m["func"], "device": m["device"], "kind": m["kind"], "mib": float(m["mib"])})
     offloaded = None
     gpu_name_log = None
     for line in lines:
@@ -334,8 +332,9 @@ def quantize_job(job: dict[str, Any]) -> dict[str, Any]:
     from advisor.core.standin import quantize_standin
 
     progress("preparing", 50)
-    quantize_standin(job["src"], job["dst"], job["preset"], imatrix=bool(job.get("imatrix")),
-                     nthread=int(job.get("nthread", 2)))
+    quantize_standin(
+        job["src"], job["dst"], job["preset"], imatrix=bool(job.get("imatrix")), nthread=int(job.get("nthread", 2))
+    )
     return {"type": "result", "path": job["dst"]}
 
 

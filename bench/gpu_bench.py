@@ -52,11 +52,22 @@ CPU_ONLY = ("cpu-only", {"CUDA_VISIBLE_DEVICES": ""}, ("-ngl", "0", "-p", "128",
 
 PLANS: list[Plan] = [
     Plan("smollm2-135m-instruct", ("Q8_0",), contexts=(4096,), kv_types=("f16",), fa_off_ctx=None),
-    Plan("llama-3.2-1b-instruct", ("Q4_K_M", "Q8_0"), contexts=(4096, 131072), kv_types=("f16", "q4_0"),
-         extra_bench=(CPU_ONLY,)),
-    Plan("llama-3.1-8b-instruct", ("Q4_K_M", "Q8_0", "Q2_K", "IQ4_XS", "Q6_K"), contexts=(4096, 32768, 131072),
-         partial_ngl=16, depths=(4096, 32768), extrapolate_layers=(8, 16),
-         extra_bench=(("partial-ngl16", {}, ("-ngl", "16")), CPU_ONLY)),
+    Plan(
+        "llama-3.2-1b-instruct",
+        ("Q4_K_M", "Q8_0"),
+        contexts=(4096, 131072),
+        kv_types=("f16", "q4_0"),
+        extra_bench=(CPU_ONLY,),
+    ),
+    Plan(
+        "llama-3.1-8b-instruct",
+        ("Q4_K_M", "Q8_0", "Q2_K", "IQ4_XS", "Q6_K"),
+        contexts=(4096, 32768, 131072),
+        partial_ngl=16,
+        depths=(4096, 32768),
+        extrapolate_layers=(8, 16),
+        extra_bench=(("partial-ngl16", {}, ("-ngl", "16")), CPU_ONLY),
+    ),
     Plan("qwen2.5-7b-instruct", ("Q4_K_M",), contexts=(4096, 32768)),
     Plan("qwen3-8b", ("Q5_K_M", "IQ3_XXS"), contexts=(4096, 32768)),
     Plan("qwen3-30b-a3b", ("Q4_K_M",), contexts=(4096, 32768), depths=(8192,)),
@@ -65,15 +76,21 @@ PLANS: list[Plan] = [
     Plan("phi-3.5-mini-instruct", ("Q4_K_M",), contexts=(4096, 32768)),
     Plan("deepseek-v2-lite-chat", ("Q4_K_M",), contexts=(4096, 32768), kv_types=("f16", "q8_0")),
     Plan("gpt-oss-20b", ("MXFP4_MOE",), contexts=(4096, 32768, 131072), kv_types=("f16",)),
-    Plan("llama-3.1-70b-instruct", ("Q4_K_M",), contexts=(4096, 32768), kv_types=("f16", "q8_0"), fa_off_ctx=None,
-         depths=(4096,), extrapolate_layers=(8, 16)),
+    Plan(
+        "llama-3.1-70b-instruct",
+        ("Q4_K_M",),
+        contexts=(4096, 32768),
+        kv_types=("f16", "q8_0"),
+        fa_off_ctx=None,
+        depths=(4096,),
+        extrapolate_layers=(8, 16),
+    ),
 ]
 
 # Second lease: held-out models and presets, predicted before they were measured.
 PLANS_2: list[Plan] = [
     Plan("phi-3.5-mini-instruct", ("Q4_K_M",), contexts=(4096, 32768), kv_types=("f16", "q8_0")),
-    Plan("mistral-nemo-instruct-2407", ("Q4_K_M",), contexts=(4096, 32768), kv_types=("f16", "q8_0"),
-         depths=(16384,)),
+    Plan("mistral-nemo-instruct-2407", ("Q4_K_M",), contexts=(4096, 32768), kv_types=("f16", "q8_0"), depths=(16384,)),
     Plan("qwen2.5-14b-instruct", ("Q4_K_M", "Q3_K_M"), contexts=(4096, 32768), kv_types=("f16",)),
     Plan("gemma-3-4b-it", ("Q4_K_M",), contexts=(4096, 32768), kv_types=("f16",), depths=(8192,)),
     Plan("qwen3-4b", ("Q8_0",), contexts=(4096,), kv_types=("f16",), fa_off_ctx=None),
@@ -142,9 +159,16 @@ def append(path: Path, rec: dict[str, Any]) -> None:
 def gpu_env() -> dict[str, Any]:
     info: dict[str, Any] = {}
     try:
-        q = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,"
-                            "clocks.max.mem,power.limit", "--format=csv,noheader"],
-                           capture_output=True, text=True, timeout=30)
+        q = subprocess.run(
+            [
+                "nvidia-smi",
+                "--query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem,power.limit",
+                "--format=csv,noheader",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         info["nvidia_smi"] = q.stdout.strip()
     except Exception as exc:  # no nvidia-smi
         info["nvidia_smi_error"] = str(exc)
@@ -177,8 +201,9 @@ def memory_summary(d: dict[str, Any]) -> dict[str, Any]:
     for b in d["buffers"]:
         key = f"{b['device']}:{b['kind']}"
         sums[key] = sums.get(key, 0) + b["bytes"]
-    gpu_buffers = sum(b["bytes"] for b in d["buffers"] if b["device"].startswith("CUDA") and
-                      not b["device"].endswith("_Host"))
+    gpu_buffers = sum(
+        b["bytes"] for b in d["buffers"] if b["device"].startswith("CUDA") and not b["device"].endswith("_Host")
+    )
     out: dict[str, Any] = {"buffer_sums": sums, "gpu_buffers_bytes": gpu_buffers}
     if d.get("gpu_after_prefill_bytes") is not None:
         out["overhead_after_prefill_bytes"] = d["gpu_after_prefill_bytes"] - gpu_buffers
@@ -186,16 +211,37 @@ def memory_summary(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def llama_bench(bin_dir: Path, path: Path, depths: tuple[int, ...], reps: int,
-                env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def llama_bench(
+    bin_dir: Path,
+    path: Path,
+    depths: tuple[int, ...],
+    reps: int,
+    env: dict[str, str] | None = None,
+    extra: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
     d = ",".join(str(x) for x in (0, *depths))
-    cmd = [str(bin_dir / "llama-bench"), "-m", str(path), "-p", "512", "-n", "128", "-d", d, "-r", str(reps),
-           "-ngl", "99", "-o", "jsonl"]
+    cmd = [
+        str(bin_dir / "llama-bench"),
+        "-m",
+        str(path),
+        "-p",
+        "512",
+        "-n",
+        "128",
+        "-d",
+        d,
+        "-r",
+        str(reps),
+        "-ngl",
+        "99",
+        "-o",
+        "jsonl",
+    ]
     # Later flags win in llama-bench's parser only for scalars; drop the defaults that `extra` repeats.
     for flag in ("-ngl", "-p", "-n"):
         if flag in extra:
             i = cmd.index(flag)
-            del cmd[i:i + 2]
+            del cmd[i : i + 2]
     cmd += list(extra)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})})
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
@@ -211,8 +257,12 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
     work = Path(args.work)
     bin_dir = Path(args.bin)
     shape = shape_for(plan.model_id)
-    base = {"model_id": plan.model_id, "gpu_env": env, "llama_cpp": "llama-cpp-python 0.3.36 vendored llama.cpp",
-            "shape_layers": shape.n_layers}
+    base = {
+        "model_id": plan.model_id,
+        "gpu_env": env,
+        "llama_cpp": "llama-cpp-python 0.3.36 vendored llama.cpp",
+        "shape_layers": shape.n_layers,
+    }
     for pi, preset in enumerate(plan.presets):
         try:
             path = build_file(shape, plan.model_id, preset, work, bin_dir, args.threads)
@@ -222,8 +272,10 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
             continue
         size = os.path.getsize(path)
         try:
-            append(out / "tensors_h100.jsonl", {"model_id": plan.model_id, "preset": preset,
-                                                "file": path.name, "tensors": tensor_summary(path)})
+            append(
+                out / "tensors_h100.jsonl",
+                {"model_id": plan.model_id, "preset": preset, "file": path.name, "tensors": tensor_summary(path)},
+            )
         except Exception as exc:
             log(f"tensor summary failed: {exc!r}")
         if pi == 0:
@@ -238,60 +290,150 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
                 runs.append({"n_ctx": plan.fa_off_ctx, "type_k": "f16", "type_v": "f16", "flash_attn": "off"})
                 runs.append({"n_ctx": plan.fa_off_ctx, "type_k": "f16", "type_v": "f16", "flash_attn": "auto"})
             if plan.partial_ngl:
-                runs.append({"n_ctx": 8192, "type_k": "f16", "type_v": "f16", "flash_attn": "on",
-                             "n_gpu_layers": plan.partial_ngl})
+                runs.append(
+                    {
+                        "n_ctx": 8192,
+                        "type_k": "f16",
+                        "type_v": "f16",
+                        "flash_attn": "on",
+                        "n_gpu_layers": plan.partial_ngl,
+                    }
+                )
             for kw in runs:
                 d = probe(path, n_prompt=512, n_gen=16, n_threads=args.threads, **kw)
-                rec = {**base, "phase": "memory", "preset": preset, "file": path.name, "file_bytes": size,
-                       "settings": kw, "probe": d, **memory_summary(d),
-                       "command": f"python -c run_probe(ProbeSpec(source='gguf', gguf_path='{path.name}', "
-                                  f"n_prompt=512, n_gen=16, **{kw}))"}
+                rec = {
+                    **base,
+                    "phase": "memory",
+                    "preset": preset,
+                    "file": path.name,
+                    "file_bytes": size,
+                    "settings": kw,
+                    "probe": d,
+                    **memory_summary(d),
+                    "command": f"python -c run_probe(ProbeSpec(source='gguf', gguf_path='{path.name}', "
+                    f"n_prompt=512, n_gen=16, **{kw}))",
+                }
                 append(out / "memory_h100.jsonl", rec)
-                log(f"mem {plan.model_id} {preset} {kw} -> "
-                    f"{'ERR ' + d['error'][:200] if 'error' in d else memory_summary(d)}")
+                log(
+                    f"mem {plan.model_id} {preset} {kw} -> "
+                    f"{'ERR ' + d['error'][:200] if 'error' in d else memory_summary(d)}"
+                )
         # speed: llama-bench, then the probe on the same file
         t = time.time()
         rows = llama_bench(bin_dir, path, plan.depths if pi == 0 else (), args.reps)
         for row in rows:
-            append(out / "speed_h100.jsonl", {**base, "phase": "speed", "tool": "llama-bench", "preset": preset,
-                                              "file": path.name, "file_bytes": size, "bench": row})
-        log(f"llama-bench {plan.model_id} {preset} {time.time() - t:.0f}s: " + ", ".join(
-            f"{r.get('n_prompt')}/{r.get('n_gen')}@{r.get('n_depth')}={r.get('avg_ts', 0):.1f}" for r in rows
-            if "avg_ts" in r))
+            append(
+                out / "speed_h100.jsonl",
+                {
+                    **base,
+                    "phase": "speed",
+                    "tool": "llama-bench",
+                    "preset": preset,
+                    "file": path.name,
+                    "file_bytes": size,
+                    "bench": row,
+                },
+            )
+        log(
+            f"llama-bench {plan.model_id} {preset} {time.time() - t:.0f}s: "
+            + ", ".join(
+                f"{r.get('n_prompt')}/{r.get('n_gen')}@{r.get('n_depth')}={r.get('avg_ts', 0):.1f}"
+                for r in rows
+                if "avg_ts" in r
+            )
+        )
         for label, xenv, xargs in plan.extra_bench if pi == 0 else ():
             t = time.time()
             for row in llama_bench(bin_dir, path, (), 2, xenv, xargs):
-                append(out / "speed_h100.jsonl", {**base, "phase": "speed", "tool": "llama-bench", "variant": label,
-                                                  "preset": preset, "file": path.name, "file_bytes": size,
-                                                  "bench": row})
-                log(f"llama-bench {label} {plan.model_id}: {row.get('n_prompt')}/{row.get('n_gen')} "
-                    f"{row.get('avg_ts', row.get('error', ''))}")
-        d = probe(path, n_prompt=512, n_gen=128, n_threads=args.threads, reps=args.reps,
-                  n_ctx=max(4096, 640 + max(plan.depths or (0,))) if pi == 0 else 4096,
-                  depth=max(plan.depths) if (pi == 0 and plan.depths) else 0)
-        append(out / "speed_h100.jsonl", {**base, "phase": "speed", "tool": "probe", "preset": preset,
-                                          "file": path.name, "file_bytes": size, "probe": d})
-        log(f"probe {plan.model_id} {preset}: " + (d.get("error", "")[:300] or
-            f"pp={d['prefill_tps']:.1f} tg={d['decode_tps']:.1f} depth={d['decode_at_depth_tps']}"))
+                append(
+                    out / "speed_h100.jsonl",
+                    {
+                        **base,
+                        "phase": "speed",
+                        "tool": "llama-bench",
+                        "variant": label,
+                        "preset": preset,
+                        "file": path.name,
+                        "file_bytes": size,
+                        "bench": row,
+                    },
+                )
+                log(
+                    f"llama-bench {label} {plan.model_id}: {row.get('n_prompt')}/{row.get('n_gen')} "
+                    f"{row.get('avg_ts', row.get('error', ''))}"
+                )
+        d = probe(
+            path,
+            n_prompt=512,
+            n_gen=128,
+            n_threads=args.threads,
+            reps=args.reps,
+            n_ctx=max(4096, 640 + max(plan.depths or (0,))) if pi == 0 else 4096,
+            depth=max(plan.depths) if (pi == 0 and plan.depths) else 0,
+        )
+        append(
+            out / "speed_h100.jsonl",
+            {
+                **base,
+                "phase": "speed",
+                "tool": "probe",
+                "preset": preset,
+                "file": path.name,
+                "file_bytes": size,
+                "probe": d,
+            },
+        )
+        log(
+            f"probe {plan.model_id} {preset}: "
+            + (
+                d.get("error", "")[:300]
+                or f"pp={d['prefill_tps']:.1f} tg={d['decode_tps']:.1f} depth={d['decode_at_depth_tps']}"
+            )
+        )
         if plan.extrapolate_layers and pi == 0 and "error" not in d:
             parts = []
             for k in plan.extrapolate_layers:
                 p2 = build_file(truncate_shape(shape, k), plan.model_id, preset, work, bin_dir, args.threads)
-                append(out / "tensors_h100.jsonl", {"model_id": plan.model_id, "preset": preset,
-                                                    "file": p2.name, "tensors": tensor_summary(p2)})
-                parts.append(run_probe(ProbeSpec(source="gguf", gguf_path=p2.name, models_dir=str(work),
-                                                 n_prompt=512, n_gen=128, n_threads=args.threads, reps=args.reps)))
+                append(
+                    out / "tensors_h100.jsonl",
+                    {"model_id": plan.model_id, "preset": preset, "file": p2.name, "tensors": tensor_summary(p2)},
+                )
+                parts.append(
+                    run_probe(
+                        ProbeSpec(
+                            source="gguf",
+                            gguf_path=p2.name,
+                            models_dir=str(work),
+                            n_prompt=512,
+                            n_gen=128,
+                            n_threads=args.threads,
+                            reps=args.reps,
+                        )
+                    )
+                )
                 p2.unlink()
                 for f16 in work.glob(f"{plan.model_id}-L{k}-F16.gguf"):
                     f16.unlink()
             ext = extrapolate(parts[0], parts[1], shape.n_layers)
-            rec = {**base, "phase": "extrapolation", "preset": preset, "layers": plan.extrapolate_layers,
-                   "full": {"prefill_tps": d["prefill_tps"], "decode_tps": d["decode_tps"],
-                            "buffers": d["buffers"], "gpu_after_prefill_bytes": d["gpu_after_prefill_bytes"]},
-                   "parts": [p.to_dict() for p in parts], "extrapolated": ext.to_dict()}
+            rec = {
+                **base,
+                "phase": "extrapolation",
+                "preset": preset,
+                "layers": plan.extrapolate_layers,
+                "full": {
+                    "prefill_tps": d["prefill_tps"],
+                    "decode_tps": d["decode_tps"],
+                    "buffers": d["buffers"],
+                    "gpu_after_prefill_bytes": d["gpu_after_prefill_bytes"],
+                },
+                "parts": [p.to_dict() for p in parts],
+                "extrapolated": ext.to_dict(),
+            }
             append(out / "speed_h100.jsonl", rec)
-            log(f"extrapolation {plan.model_id}: full tg {d['decode_tps']:.1f} ext {ext.decode_tps:.1f}; "
-                f"full pp {d['prefill_tps']:.0f} ext {ext.prefill_tps:.0f}")
+            log(
+                f"extrapolation {plan.model_id}: full tg {d['decode_tps']:.1f} ext {ext.decode_tps:.1f}; "
+                f"full pp {d['prefill_tps']:.0f} ext {ext.prefill_tps:.0f}"
+            )
         if path.name.endswith(".gguf") and "F16" not in path.name:
             path.unlink()
     for f16 in work.glob(f"{plan.model_id}-L*-F16.gguf"):
@@ -324,8 +466,10 @@ def main() -> int:
         except Exception as exc:
             append(Path(args.out) / "errors.jsonl", {"model_id": plan.model_id, "error": repr(exc)[:3000]})
             log(f"plan {plan.model_id} failed: {exc!r}")
-        log(f"done {plan.model_id} in {time.time() - t:.0f}s; disk free "
-            f"{shutil.disk_usage(args.work).free / 1024**3:.0f} GiB")
+        log(
+            f"done {plan.model_id} in {time.time() - t:.0f}s; disk free "
+            f"{shutil.disk_usage(args.work).free / 1024**3:.0f} GiB"
+        )
         with open(Path(args.out) / "done.txt", "a") as f:
             f.write(plan.model_id + "\n")
     log("ALL DONE")

@@ -27,8 +27,17 @@ def main() -> None:
             w = weights_for(shape, preset)
             for depth in (0, *(plan.depths if pi == 0 else ())):
                 p = predict_speed(SpeedInputs(shape, w, (h100(),), depth=depth), curve_depths=())
-                print(json.dumps({"model_id": plan.model_id, "preset": preset, "depth": depth,
-                                  "decode_tps": round(p.decode_tps, 1), "prefill_tps": round(p.prefill_tps, 1)}))
+                print(
+                    json.dumps(
+                        {
+                            "model_id": plan.model_id,
+                            "preset": preset,
+                            "depth": depth,
+                            "decode_tps": round(p.decode_tps, 1),
+                            "prefill_tps": round(p.prefill_tps, 1),
+                        }
+                    )
+                )
 
 
 if __name__ == "__main__":

@@ -86,13 +86,34 @@ def samples() -> list[Sample]:
             kv = b.get("type_k", "f16")
             if b["n_gen"] > 0:
                 inp = SpeedInputs(shape, weights, (dev,), kv_type=kv, depth=b["n_depth"])
-                out.append(Sample(f"{rec['model_id']} {rec['preset']} tg{b['n_gen']}@d{b['n_depth']}", inp,
-                                  "decode", b["avg_ts"], rec.get("bench_set", 1)))
+                out.append(
+                    Sample(
+                        f"{rec['model_id']} {rec['preset']} tg{b['n_gen']}@d{b['n_depth']}",
+                        inp,
+                        "decode",
+                        b["avg_ts"],
+                        rec.get("bench_set", 1),
+                    )
+                )
             else:
-                inp = SpeedInputs(shape, weights, (dev,), kv_type=kv, n_prompt=b["n_prompt"],
-                                  n_ubatch=b.get("n_ubatch", 512), depth=b["n_depth"])
-                out.append(Sample(f"{rec['model_id']} {rec['preset']} pp{b['n_prompt']}@d{b['n_depth']}", inp,
-                                  "prefill", b["avg_ts"], rec.get("bench_set", 1)))
+                inp = SpeedInputs(
+                    shape,
+                    weights,
+                    (dev,),
+                    kv_type=kv,
+                    n_prompt=b["n_prompt"],
+                    n_ubatch=b.get("n_ubatch", 512),
+                    depth=b["n_depth"],
+                )
+                out.append(
+                    Sample(
+                        f"{rec['model_id']} {rec['preset']} pp{b['n_prompt']}@d{b['n_depth']}",
+                        inp,
+                        "prefill",
+                        b["avg_ts"],
+                        rec.get("bench_set", 1),
+                    )
+                )
         elif rec.get("phase") == "extrapolation":
             full = shape_for(rec["model_id"])
             for part in rec["parts"]:
@@ -103,10 +124,8 @@ def samples() -> list[Sample]:
                 shape = truncate_shape(full, k)
                 weights = chunks_from_tensors(tensors[key], k)
                 base = f"{rec['model_id']} {rec['preset']} L{k} probe"
-                out.append(Sample(base + " tg128", SpeedInputs(shape, weights, (dev,)), "decode",
-                                  part["decode_tps"]))
-                out.append(Sample(base + " pp512", SpeedInputs(shape, weights, (dev,)), "prefill",
-                                  part["prefill_tps"]))
+                out.append(Sample(base + " tg128", SpeedInputs(shape, weights, (dev,)), "decode", part["decode_tps"]))
+                out.append(Sample(base + " pp512", SpeedInputs(shape, weights, (dev,)), "prefill", part["prefill_tps"]))
     return out
 
 
@@ -197,16 +216,19 @@ def fit(ss: list[Sample]) -> dict[str, Any]:
     types = sorted({c.ggml_type for s in ss for c in s.inputs.weights})
     eff = {t: 1.0 / (xd["w:" + group(t)] * bw) for t in types if xd.get("w:" + group(t), 0) > 0}
     result: dict[str, Any] = {
-        "decode_eff": eff, "moe_expert_cost_s": xd.get("moe_expert", 0.0),
+        "decode_eff": eff,
+        "moe_expert_cost_s": xd.get("moe_expert", 0.0),
         "kv_eff": 1.0 / (xd["kv"] * bw) if xd.get("kv", 0) > 0 else None,
-        "layer_cost_s": xd.get("layer", 0.0), "token_cost_s": xd.get("token", 0.0),
+        "layer_cost_s": xd.get("layer", 0.0),
+        "token_cost_s": xd.get("token", 0.0),
         "arch_layer_cost_s": {k[5:]: v for k, v in xd.items() if k.startswith("arch:")},
     }
     if pre:
         rows, fixed = zip(*[prefill_cols(s, dev) for s in pre], strict=True)
         xp = solve(list(rows), [1.0 / s.measured_tps - f for s, f in zip(pre, fixed, strict=True)])
-        result["prefill_eff"] = {t: 1.0 / (xp["w:" + group(t)] * flops) for t in types
-                                 if xp.get("w:" + group(t), 0) > 0}
+        result["prefill_eff"] = {
+            t: 1.0 / (xp["w:" + group(t)] * flops) for t in types if xp.get("w:" + group(t), 0) > 0
+        }
         result["prefill_attn_eff"] = 1.0 / (xp["attn"] * flops) if xp.get("attn", 0) > 0 else None
         result["prefill_layer_cost_s"] = xp.get("layer", 0.0)
     return result
@@ -214,9 +236,11 @@ def fit(ss: list[Sample]) -> dict[str, Any]:
 
 def efficiency_from(fitted: dict[str, Any]) -> Efficiency:
     return Efficiency(
-        decode=fitted["decode_eff"], kv=fitted["kv_eff"] or speed.DEFAULT_DECODE_EFFICIENCY,
+        decode=fitted["decode_eff"],
+        kv=fitted["kv_eff"] or speed.DEFAULT_DECODE_EFFICIENCY,
         decode_default=statistics.median(fitted["decode_eff"].values()),
-        layer_cost_s=fitted["layer_cost_s"], token_cost_s=fitted["token_cost_s"],
+        layer_cost_s=fitted["layer_cost_s"],
+        token_cost_s=fitted["token_cost_s"],
         moe_expert_cost_s=fitted.get("moe_expert_cost_s", 0.0),
         arch_layer_cost_s=fitted.get("arch_layer_cost_s", {}),
         prefill=fitted.get("prefill_eff", {}),
@@ -238,8 +262,10 @@ def report(ss: list[Sample], eff: Efficiency | None, title: str) -> list[float]:
         print(f"{s.label:<58} {s.measured_tps:10.1f} {pred:10.1f} {100 * err:6.1f}%")
     if errs:
         ab = [abs(e) for e in errs]
-        print(f"n={len(errs)} median |err| {100 * statistics.median(ab):.1f}%  max |err| {100 * max(ab):.1f}%  "
-              f"over 20%: {sum(a > 0.2 for a in ab)}")
+        print(
+            f"n={len(errs)} median |err| {100 * statistics.median(ab):.1f}%  max |err| {100 * max(ab):.1f}%  "
+            f"over 20%: {sum(a > 0.2 for a in ab)}"
+        )
     return errs
 
 
@@ -257,10 +283,12 @@ def probe_vs_bench() -> None:
         b2 = bench.get((rec["model_id"], rec["file"]), {})
         p = rec["probe"]
         if "tg" in b2:
-            print(f"{rec['model_id']:<22} {rec['preset']:<10} tg: probe {p['decode_tps']:8.1f} bench "
-                  f"{b2['tg']:8.1f} ({100 * (p['decode_tps'] / b2['tg'] - 1):+.1f}%)   pp: probe "
-                  f"{p['prefill_tps']:8.0f} bench {b2.get('pp', 0):8.0f} "
-                  f"({100 * (p['prefill_tps'] / b2['pp'] - 1) if b2.get('pp') else 0:+.1f}%)")
+            print(
+                f"{rec['model_id']:<22} {rec['preset']:<10} tg: probe {p['decode_tps']:8.1f} bench "
+                f"{b2['tg']:8.1f} ({100 * (p['decode_tps'] / b2['tg'] - 1):+.1f}%)   pp: probe "
+                f"{p['prefill_tps']:8.0f} bench {b2.get('pp', 0):8.0f} "
+                f"({100 * (p['prefill_tps'] / b2['pp'] - 1) if b2.get('pp') else 0:+.1f}%)"
+            )
 
 
 def extrapolation_check() -> None:
@@ -270,15 +298,19 @@ def extrapolation_check() -> None:
             continue
         f, e = rec["full"], rec["extrapolated"]
         for k in ("decode_tps", "prefill_tps"):
-            print(f"{rec['model_id']:<22} {k:<12} full {f[k]:9.1f} extrapolated from {rec['layers']} "
-                  f"{e[k]:9.1f} ({100 * (e[k] / f[k] - 1):+.1f}%)")
+            print(
+                f"{rec['model_id']:<22} {k:<12} full {f[k]:9.1f} extrapolated from {rec['layers']} "
+                f"{e[k]:9.1f} ({100 * (e[k] / f[k] - 1):+.1f}%)"
+            )
         # Model buffers (the parts ran at another n_ctx than the full run, so KV is not compared here).
         for dev in ("CUDA0", "CPU_Mapped"):
             mf = sum(b["bytes"] for b in f["buffers"] if b["kind"] == "model" and b["device"] == dev)
             me = sum(b["bytes"] for b in e["buffers"] if b["kind"] == "model" and b["device"] == dev)
             if mf:
-                print(f"{rec['model_id']:<22} {dev + ' model':<16} full {mf / 2**20:9.1f} MiB extrapolated "
-                      f"{me / 2**20:9.1f} MiB ({100 * (me / mf - 1):+.2f}%)")
+                print(
+                    f"{rec['model_id']:<22} {dev + ' model':<16} full {mf / 2**20:9.1f} MiB extrapolated "
+                    f"{me / 2**20:9.1f} MiB ({100 * (me / mf - 1):+.2f}%)"
+                )
 
 
 def offload_check() -> None:
@@ -330,8 +362,10 @@ def main() -> int:
             loo += report(mine, efficiency_from(fit(rest)), f"leave out {m}")
         if loo:
             ab = [abs(e) for e in loo]
-            print(f"\nleave-one-model-out: n={len(ab)} median |err| {100 * statistics.median(ab):.1f}% "
-                  f"max {100 * max(ab):.1f}%")
+            print(
+                f"\nleave-one-model-out: n={len(ab)} median |err| {100 * statistics.median(ab):.1f}% "
+                f"max {100 * max(ab):.1f}%"
+            )
     else:
         # The committed constants are fitted on both sets. The out-of-sample check of the 2nd set, made
         # with the constants fitted on the 1st set alone, is kept in bench/data/speed_heldout_check.txt.

@@ -30,8 +30,17 @@ GPU = Device("cuda", 1000.0, 100.0, "test gpu")  # 1000 GB/s, 100 TFLOP/s
 CPU = Device("cpu", 100.0, 1.0, "test cpu")
 PLAIN = Efficiency(decode={"q4_K": 0.5}, decode_default=0.5, kv=0.5, prefill={"q4_K": 0.25}, prefill_default=0.25)
 
-SHAPE = ModelShape(arch="llama", n_layers=4, hidden_size=1024, n_heads=8, n_kv_heads=2, head_dim=128,
-                   ffn_size=4096, vocab_size=1000, context_max=8192)
+SHAPE = ModelShape(
+    arch="llama",
+    n_layers=4,
+    hidden_size=1024,
+    n_heads=8,
+    n_kv_heads=2,
+    head_dim=128,
+    ffn_size=4096,
+    vocab_size=1000,
+    context_max=8192,
+)
 
 
 def layers(n: int, per_layer: int, t: str = "q4_K", elements: int = 0) -> list[WeightChunk]:
@@ -39,8 +48,7 @@ def layers(n: int, per_layer: int, t: str = "q4_K", elements: int = 0) -> list[W
 
 
 def inputs(weights: list[WeightChunk], shape: ModelShape = SHAPE, **kw: object) -> SpeedInputs:
-    return SpeedInputs(shape, tuple(weights), (GPU,), cpu=CPU, efficiency=(("cuda", PLAIN), ("cpu", PLAIN)),
-                       **kw)  # type: ignore[arg-type]
+    return SpeedInputs(shape, tuple(weights), (GPU,), cpu=CPU, efficiency=(("cuda", PLAIN), ("cpu", PLAIN)), **kw)  # type: ignore[arg-type]
 
 
 def test_decode_is_bytes_over_effective_bandwidth() -> None:
@@ -59,9 +67,20 @@ def test_fixed_cost_per_layer_adds_time() -> None:
 
 
 def test_moe_reads_only_routed_experts() -> None:
-    moe = ModelShape(arch="qwen3moe", n_layers=1, hidden_size=1024, n_heads=8, n_kv_heads=2, head_dim=128,
-                     ffn_size=0, vocab_size=1000, context_max=4096, n_experts=8, n_experts_used=2,
-                     expert_ffn_size=512)
+    moe = ModelShape(
+        arch="qwen3moe",
+        n_layers=1,
+        hidden_size=1024,
+        n_heads=8,
+        n_kv_heads=2,
+        head_dim=128,
+        ffn_size=0,
+        vocab_size=1000,
+        context_max=4096,
+        n_experts=8,
+        n_experts_used=2,
+        expert_ffn_size=512,
+    )
     w = [WeightChunk(0, "q4_K", 100_000_000, 1), WeightChunk(0, "q4_K", 800_000_000, 1, expert=True)]
     # 100 MB dense + 2/8 of 800 MB = 300 MB per token.
     assert predict_speed(inputs(w, moe), curve_depths=()).decode_tps == pytest.approx(500e9 / 300e6)
@@ -86,8 +105,19 @@ def test_kv_read_grows_with_depth_and_swa_layers_cap_at_window() -> None:
 
 
 def test_mla_kv_is_the_latent() -> None:
-    mla = ModelShape(arch="deepseek2", n_layers=1, hidden_size=2048, n_heads=16, n_kv_heads=16, head_dim=192,
-                     ffn_size=0, vocab_size=1000, context_max=4096, kv_lora_rank=512, qk_rope_head_dim=64)
+    mla = ModelShape(
+        arch="deepseek2",
+        n_layers=1,
+        hidden_size=2048,
+        n_heads=16,
+        n_kv_heads=16,
+        head_dim=192,
+        ffn_size=0,
+        vocab_size=1000,
+        context_max=4096,
+        kv_lora_rank=512,
+        qk_rope_head_dim=64,
+    )
     # REFERENCE.md section 3: 576 elements per token per layer, no V.
     assert kv_bytes_per_token(mla, 0, "f16") == 576 * 2
 
@@ -107,13 +137,13 @@ def test_partial_offload_puts_first_layers_on_cpu() -> None:
 def test_layer_split_over_two_gpus_adds_times() -> None:
     w = layers(4, 250_000_000)
     one = decode_time_s(inputs(w), 0)
-    two = decode_time_s(
-        SpeedInputs(SHAPE, tuple(w), (GPU, GPU), efficiency=(("cuda", PLAIN),)), 0)
+    two = decode_time_s(SpeedInputs(SHAPE, tuple(w), (GPU, GPU), efficiency=(("cuda", PLAIN),)), 0)
     assert two["weights"] == pytest.approx(one["weights"])
     assert two["transfer"] == pytest.approx(1024 * 4 / (speed.PCIE4_X16_GBPS * 1e9))
     slow = Device("cuda", 500.0, 100.0)
-    mixed = decode_time_s(SpeedInputs(SHAPE, tuple(w), (GPU, slow), layer_split=(1.0, 1.0),
-                                      efficiency=(("cuda", PLAIN),)), 0)
+    mixed = decode_time_s(
+        SpeedInputs(SHAPE, tuple(w), (GPU, slow), layer_split=(1.0, 1.0), efficiency=(("cuda", PLAIN),)), 0
+    )
     assert mixed["weights"] == pytest.approx(0.5e9 / 500e9 + 0.5e9 / 250e9)
 
 
@@ -138,9 +168,13 @@ def test_calibration_matches_measurements() -> None:
 
 
 def test_chunks_from_gguf_tensor_names() -> None:
-    t = [("token_embd.weight", "Q4_K", 10, 20), ("blk.0.attn_q.weight", "Q4_K", 5, 10),
-         ("blk.0.ffn_up_exps.weight", "Q4_K", 7, 14), ("output.weight", "Q6_K", 3, 4),
-         ("output_norm.weight", "F32", 4, 1)]
+    t = [
+        ("token_embd.weight", "Q4_K", 10, 20),
+        ("blk.0.attn_q.weight", "Q4_K", 5, 10),
+        ("blk.0.ffn_up_exps.weight", "Q4_K", 7, 14),
+        ("output.weight", "Q6_K", 3, 4),
+        ("output_norm.weight", "F32", 4, 1),
+    ]
     c = chunks_from_tensors(t, 1)
     assert c[0].embedding and c[0].layer == -1
     assert c[1].layer == 0 and not c[1].expert and c[1].ggml_type == "q4_K"
@@ -183,16 +217,26 @@ def test_inputs_for_an_h100_machine_predicts_the_measured_8b() -> None:
     from advisor.catalog.models_catalog import get_model
     from advisor.core.hardware_spec import GPUSpec, Machine
 
-    h100 = GPUSpec(name="H100 SXM5 80 GB", vendor="NVIDIA", vram_bytes=80 * 2**30, bandwidth_gbps=3350.0,
-                   fp16_tflops=None, tensor_fp16_tflops=989.4, unified_memory=False, gpu_memory_fraction=None,
-                   kind="datacenter", source="NVIDIA H100 datasheet")
+    h100 = GPUSpec(
+        name="H100 SXM5 80 GB",
+        vendor="NVIDIA",
+        vram_bytes=80 * 2**30,
+        bandwidth_gbps=3350.0,
+        fp16_tflops=None,
+        tensor_fp16_tflops=989.4,
+        unified_memory=False,
+        gpu_memory_fraction=None,
+        kind="datacenter",
+        source="NVIDIA H100 datasheet",
+    )
     shape = get_model("llama-3.1-8b-instruct").to_shape()
     p = predict_speed(speed.inputs_for(shape, "Q4_K_M", Machine(gpus=((h100, 1),), ram_bytes=128 * 2**30)))
     # llama-bench on the H100 (bench/data/speed_h100.jsonl): tg128 271.1, pp512 9542.8.
     assert p.decode_tps == pytest.approx(271.1, rel=0.08)
     assert p.prefill_tps == pytest.approx(9542.8, rel=0.10)
     assert p.curve[0][0] == 0 and p.curve[-1][0] == 131072
-    two = predict_speed(speed.inputs_for(shape, "Q4_K_M", Machine(gpus=((h100, 2),), ram_bytes=128 * 2**30)),
-                        curve_depths=())
+    two = predict_speed(
+        speed.inputs_for(shape, "Q4_K_M", Machine(gpus=((h100, 2),), ram_bytes=128 * 2**30)), curve_depths=()
+    )
     # Split layers run one GPU after the other: no faster for one sequence.
     assert two.decode_tps < p.decode_tps

@@ -161,8 +161,17 @@ def test_bad_settings_rejected_before_running() -> None:
 
 
 GEMMA_LIKE = ModelShape(
-    arch="gemma3", n_layers=12, hidden_size=64, n_heads=4, n_kv_heads=1, head_dim=16, ffn_size=128,
-    vocab_size=256, context_max=4096, sliding_window=512, swa_layers=tuple(i % 6 < 5 for i in range(12)),
+    arch="gemma3",
+    n_layers=12,
+    hidden_size=64,
+    n_heads=4,
+    n_kv_heads=1,
+    head_dim=16,
+    ffn_size=128,
+    vocab_size=256,
+    context_max=4096,
+    sliding_window=512,
+    swa_layers=tuple(i % 6 < 5 for i in range(12)),
 )
 
 
@@ -170,20 +179,46 @@ def test_layer_pattern_and_truncation() -> None:
     assert layer_period(GEMMA_LIKE) == 6
     small = truncate_shape(GEMMA_LIKE, 6)
     assert small.n_layers == 6 and small.swa_layers == GEMMA_LIKE.swa_layers[:6]
-    k1, k2 = standin_layer_counts(dataclasses.replace(GEMMA_LIKE, n_layers=48,
-                                                      swa_layers=tuple(i % 6 < 5 for i in range(48))))
+    k1, k2 = standin_layer_counts(
+        dataclasses.replace(GEMMA_LIKE, n_layers=48, swa_layers=tuple(i % 6 < 5 for i in range(48)))
+    )
     assert (k1, k2) == (6, 12)
 
 
 def _fake(layers: int, decode_tps: float, kv: int) -> ProbeResult:
     return ProbeResult(
-        model_label="m", source="gguf", model_path="/m", model_size_bytes=100 * layers, model_n_params=10 * layers,
-        n_layers=layers, n_ctx=4096, n_gpu_layers=-1, n_threads=1, flash_attn="on", type_k="f16", type_v="f16",
-        load_s=0.1 * layers, prefill_tps=1000.0, decode_tps=decode_tps, n_prompt=512, n_gen=128, depth=0,
-        decode_at_depth_tps=None, buffers=(BufferSize("KV", "CUDA0", kv),), offloaded_layers=None,
-        gpu_peak_bytes=1000 + kv, gpu_after_prefill_bytes=900 + kv, gpu_baseline_bytes=0, gpu_total_bytes=10**9,
-        peak_rss_bytes=10**8, backend="CUDA", gpu_name="x", driver="1", llama_cpp_python="0.3.36",
-        system_info="", stages=STAGES,
+        model_label="m",
+        source="gguf",
+        model_path="/m",
+        model_size_bytes=100 * layers,
+        model_n_params=10 * layers,
+        n_layers=layers,
+        n_ctx=4096,
+        n_gpu_layers=-1,
+        n_threads=1,
+        flash_attn="on",
+        type_k="f16",
+        type_v="f16",
+        load_s=0.1 * layers,
+        prefill_tps=1000.0,
+        decode_tps=decode_tps,
+        n_prompt=512,
+        n_gen=128,
+        depth=0,
+        decode_at_depth_tps=None,
+        buffers=(BufferSize("KV", "CUDA0", kv),),
+        offloaded_layers=None,
+        gpu_peak_bytes=1000 + kv,
+        gpu_after_prefill_bytes=900 + kv,
+        gpu_baseline_bytes=0,
+        gpu_total_bytes=10**9,
+        peak_rss_bytes=10**8,
+        backend="CUDA",
+        gpu_name="x",
+        driver="1",
+        llama_cpp_python="0.3.36",
+        system_info="",
+        stages=STAGES,
     )
 
 
@@ -216,8 +251,9 @@ def test_probe_command_bad_input_exits_2(tmp_path: Path, args: list[str], messag
     import sys
 
     env = {**os.environ, "DEBUG": "1", "ADVISOR_MODELS_DIR": str(tmp_path)}
-    r = subprocess.run([sys.executable, "manage.py", "probe", *args], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "manage.py", "probe", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last
@@ -226,8 +262,9 @@ def test_probe_command_bad_input_exits_2(tmp_path: Path, args: list[str], messag
 def test_standin_probe_of_a_catalog_model(tmp_path: Path) -> None:
     # SmolLM2-135M's catalog shape, written as a zero-weight stand-in and quantized by llama.cpp.
     seen: list[ProbeProgress] = []
-    spec = ProbeSpec(source="standin", model_id="smollm2-135m-instruct", preset="Q8_0", cache_dir=str(tmp_path),
-                     **SMALL)
+    spec = ProbeSpec(
+        source="standin", model_id="smollm2-135m-instruct", preset="Q8_0", cache_dir=str(tmp_path), **SMALL
+    )
     r = run_probe(spec, seen.append)
     assert r.n_layers == SMOL_LAYERS and not r.extrapolated
     assert r.buffer_total("KV") == 2 * (SMOL_HEAD_DIM * 2) * SMOL_KV_HEADS * SMOL_LAYERS * 512
@@ -258,7 +295,10 @@ def test_not_enough_disk_for_a_standin(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(probe_mod.shutil, "disk_usage", tiny)
     with pytest.raises(ProbeError) as info:
-        run_probe(ProbeSpec(source="standin", model_id="smollm2-135m-instruct", preset="Q4_K_M",
-                            cache_dir=str(tmp_path), **SMALL))
+        run_probe(
+            ProbeSpec(
+                source="standin", model_id="smollm2-135m-instruct", preset="Q4_K_M", cache_dir=str(tmp_path), **SMALL
+            )
+        )
     assert info.value.kind == "disk" and "not enough disk" in str(info.value)
     assert not list(tmp_path.glob("*.gguf")) and not list(tmp_path.glob(".*.gguf"))

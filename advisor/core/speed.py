@@ -49,8 +49,18 @@ DeviceKind = Literal["cuda", "metal", "cpu", "other_gpu"]
 # too few bytes, or never apart, in the measured files to fit alone); mxfp4 was measured only as
 # gpt-oss-20b's experts. Types not measured take the median of these.
 H100_DECODE_EFFICIENCY: dict[str, float] = {
-    "bf16": 0.688, "f16": 0.688, "f32": 0.688, "iq4_xs": 0.659, "mxfp4": 0.255, "q2_K": 0.262,
-    "q3_K": 0.262, "q4_0": 0.694, "q4_K": 0.6, "q5_K": 0.602, "q6_K": 0.493, "q8_0": 0.688,
+    "bf16": 0.688,
+    "f16": 0.688,
+    "f32": 0.688,
+    "iq4_xs": 0.659,
+    "mxfp4": 0.255,
+    "q2_K": 0.262,
+    "q3_K": 0.262,
+    "q4_0": 0.694,
+    "q4_K": 0.6,
+    "q5_K": 0.602,
+    "q6_K": 0.493,
+    "q8_0": 0.688,
 }
 # Fixed cost per layer per decoded token (seconds) on a CUDA GPU, same fit.
 H100_LAYER_COST_S: float = 3.39e-05
@@ -64,8 +74,18 @@ H100_KV_EFFICIENCY: float = 2.29
 # Prefill: achieved share of dense FP16 tensor FLOP/s (989.4 TFLOP/s, H100 SXM datasheet) per weight
 # type, same fit; attention FLOPs at H100_PREFILL_ATTN_EFFICIENCY.
 H100_PREFILL_EFFICIENCY: dict[str, float] = {
-    "bf16": 0.236, "f16": 0.236, "f32": 0.236, "iq4_xs": 0.238, "mxfp4": 0.139, "q2_K": 0.12, "q3_K": 0.12,
-    "q4_0": 0.229, "q4_K": 0.192, "q5_K": 0.202, "q6_K": 0.153, "q8_0": 0.236,
+    "bf16": 0.236,
+    "f16": 0.236,
+    "f32": 0.236,
+    "iq4_xs": 0.238,
+    "mxfp4": 0.139,
+    "q2_K": 0.12,
+    "q3_K": 0.12,
+    "q4_0": 0.229,
+    "q4_K": 0.192,
+    "q5_K": 0.202,
+    "q6_K": 0.153,
+    "q8_0": 0.236,
 }
 H100_PREFILL_ATTN_EFFICIENCY: float = 0.224
 H100_PREFILL_LAYER_COST_S: float = 0.000365
@@ -75,7 +95,8 @@ H100_PREFILL_LAYER_COST_S: float = 0.000365
 # per-layer decode cost fitted for each family.
 ARCH_FAMILY: dict[str, str] = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "phi3": "phi3"}
 H100_ARCH_LAYER_COST_S: dict[str, float] = {
-    "gemma": 2.04e-05, "phi3": 2e-05,
+    "gemma": 2.04e-05,
+    "phi3": 2e-05,
 }
 
 # Used for a type with no measurement: 72% of peak, llama.cpp discussion #4167 (RTX 4090, Q4_0 7B),
@@ -367,8 +388,9 @@ def decode_time_s(inp: SpeedInputs, depth: int) -> dict[str, float]:
             read = c.n_bytes * (frac if c.expert else 1.0)
             parts["weights"] += read / (eff.decode_eff(c.ggml_type) * bw)
         parts["kv"] += attention_read_bytes(shape, layers, depth, inp.kv_type) / (eff.kv * bw)
-        parts["fixed"] += len(layers) * (eff.layer_cost_s + eff.arch_layer_cost_s.get(
-            ARCH_FAMILY.get(shape.arch, ""), 0.0))
+        parts["fixed"] += len(layers) * (
+            eff.layer_cost_s + eff.arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0)
+        )
         if shape.is_moe:
             n_moe = sum(1 for i in layers if i >= shape.first_dense_layers)
             parts["fixed"] += n_moe * shape.n_experts_used * eff.moe_expert_cost_s
@@ -435,8 +457,11 @@ def prefill_time_s(inp: SpeedInputs) -> float:
         t += attn / (eff.prefill_default * flops_rate)
         t += len(layers) * eff.prefill_layer_cost_s / n_ub
         # Every weight on this device is read once per micro-batch.
-        bytes_here = sum(c.n_bytes for c in inp.weights if not c.embedding and
-                         (c.layer in layer_set or (head and c.layer == shape.n_layers)))
+        bytes_here = sum(
+            c.n_bytes
+            for c in inp.weights
+            if not c.embedding and (c.layer in layer_set or (head and c.layer == shape.n_layers))
+        )
         if dev is None and gpu is not None:
             t += bytes_here / (inp.pcie_gbps * GB) / n_ub
         elif dev is not None:
@@ -444,8 +469,9 @@ def prefill_time_s(inp: SpeedInputs) -> float:
     return t
 
 
-def predict_speed(inp: SpeedInputs, curve_depths: Sequence[int] | None = None,
-                  basis: Basis = "predicted") -> SpeedPrediction:
+def predict_speed(
+    inp: SpeedInputs, curve_depths: Sequence[int] | None = None, basis: Basis = "predicted"
+) -> SpeedPrediction:
     """Decode tok/s at ``inp.depth``, prefill tok/s for ``inp.n_prompt`` tokens, and a decode curve."""
     parts = decode_time_s(inp, inp.depth)
     decode = 1.0 / sum(parts.values())
@@ -504,8 +530,12 @@ def calibrate(samples: Sequence[tuple[SpeedInputs, MeasuredSpeed]]) -> dict[Devi
         ptypes = set(base.prefill) | set(pre_ratio)
         prefill = {t: base.prefill_eff(t) * statistics.median(pre_ratio.get(t, [g_pre])) for t in ptypes}
         out[kind] = replace(
-            base, decode=decode, decode_default=base.decode_default * g_dec, kv=base.kv * g_dec,
-            prefill=prefill, prefill_default=base.prefill_default * g_pre,
+            base,
+            decode=decode,
+            decode_default=base.decode_default * g_dec,
+            kv=base.kv * g_dec,
+            prefill=prefill,
+            prefill_default=base.prefill_default * g_pre,
         )
     return out
 
@@ -536,8 +566,16 @@ def device_for_gpu(gpu: GPUSpec) -> Device:
     return Device(kind, gpu.bandwidth_gbps or 0.0, gpu.tensor_fp16_tflops or gpu.fp16_tflops, gpu.name)
 
 
-def inputs_for(shape: ModelShape, preset: str, machine: Machine, *, n_gpu_layers: int = -1,
-               kv_type: str = "f16", depth: int = 0, n_prompt: int = 512) -> SpeedInputs:
+def inputs_for(
+    shape: ModelShape,
+    preset: str,
+    machine: Machine,
+    *,
+    n_gpu_layers: int = -1,
+    kv_type: str = "f16",
+    depth: int = 0,
+    n_prompt: int = 512,
+) -> SpeedInputs:
     """SpeedInputs for a catalog shape at a llama.cpp preset on a ``Machine``.
 
     GPUs split layers by free memory when it was measured, else by card memory (llama.cpp's default
@@ -547,12 +585,21 @@ def inputs_for(shape: ModelShape, preset: str, machine: Machine, *, n_gpu_layers
     devices = tuple(device_for_gpu(g) for g in gpus)
     cpu = None
     if machine.cpu is not None and machine.cpu.bandwidth_gbps:
-        cpu = Device("cpu", machine.cpu.bandwidth_gbps, machine.cpu.cores * CPU_PREFILL_TFLOPS_PER_CORE,
-                     machine.cpu.name)
+        cpu = Device(
+            "cpu", machine.cpu.bandwidth_gbps, machine.cpu.cores * CPU_PREFILL_TFLOPS_PER_CORE, machine.cpu.name
+        )
     if len(machine.free_vram_bytes) == len(gpus) and gpus:
         split = tuple(float(b) for b in machine.free_vram_bytes)
     else:
         split = tuple(float(g.usable_bytes) for g in gpus)
-    return SpeedInputs(shape, weights_for(shape, preset), devices, cpu=cpu,
-                       n_gpu_layers=n_gpu_layers if devices else 0, layer_split=split, kv_type=kv_type,
-                       depth=depth, n_prompt=n_prompt)
+    return SpeedInputs(
+        shape,
+        weights_for(shape, preset),
+        devices,
+        cpu=cpu,
+        n_gpu_layers=n_gpu_layers if devices else 0,
+        layer_split=split,
+        kv_type=kv_type,
+        depth=depth,
+        n_prompt=n_prompt,
+    )

@@ -141,9 +141,7 @@ class Command(BaseCommand):
         if o["model"]:
             return ProbeSpec(source="standin", model_id=o["model"], preset=o["quant"].upper(), **common)
         if o["gguf"]:
-            return ProbeSpec(
-                source="gguf", gguf_path=o["gguf"], models_dir=models_dir and str(models_dir), **common
-            )
+            return ProbeSpec(source="gguf", gguf_path=o["gguf"], models_dir=models_dir and str(models_dir), **common)
         if o["hf"]:
             if not o["hf_file"]:
                 raise ValueError("--hf needs --hf-file")
