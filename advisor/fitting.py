@@ -115,6 +115,41 @@ def _backend(gpu: GPUSpec) -> str:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Efficiency factors fitted to one host's probe measurements (``speed.calibrate``)."""
+
+    efficiency: dict[Any, speed.Efficiency]
+    samples: int
+    ratios: tuple[float, ...]  # measured / predicted decode, before calibration
+    device: str
+
+    @property
+    def confidence(self) -> str:
+        """How far to trust it: more probes, and probes that agree with each other, mean more."""
+        if self.samples >= 3 and self.ratios and max(self.ratios) / min(self.ratios) < 1.25:
+            return "high"
+        return "medium" if self.samples >= 2 else "low"
+
+    def describe(self) -> dict[str, Any]:
+        return {"device": self.device, "samples": self.samples, "confidence": self.confidence,
+                "decode_ratio": [round(r, 3) for r in self.ratios]}  # fmt: skip
+
+
+def calibrate_from_probes(
+    samples: list[tuple[speed.SpeedInputs, speed.MeasuredSpeed]], device: str
+) -> Calibration | None:
+    """Fit efficiencies to probe results (each sample: the inputs a prediction would use, and what ran)."""
+    usable = [(i, m) for i, m in samples if m.decode_tps]
+    if not usable:
+        return None
+    try:
+        ratios = tuple(m.decode_tps / speed.predict_speed(i, curve_depths=()).decode_tps for i, m in usable)  # type: ignore[operator]
+        return Calibration(speed.calibrate(usable), len(usable), ratios, device)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+@dataclass(frozen=True)
 class ResolvedMachine:
     mem_devices: tuple[memory.Device, ...]
     speed_devices: tuple[speed.Device, ...]
@@ -197,7 +232,8 @@ def build_request(params: FitParams, resolved: ResolvedModel, machine: ResolvedM
 
 
 def predict(request: memory.FitRequest, result: memory.FitResult, resolved: ResolvedModel,
-            machine: ResolvedMachine, quant: str | None) -> speed.SpeedPrediction | None:  # fmt: skip
+            machine: ResolvedMachine, quant: str | None,
+            calibration: Calibration | None = None) -> speed.SpeedPrediction | None:  # fmt: skip
     chunks = _weight_chunks(resolved, quant)
     if chunks is None or (machine.mem_devices and not machine.speed_devices):
         return None  # transformers formats, or a GPU whose bandwidth we do not know
@@ -214,13 +250,25 @@ def predict(request: memory.FitRequest, result: memory.FitResult, resolved: Reso
     )
     depths = [d for d in (0, 1024, 4096, 8192, 16384, 32768, 65536, 131072) if d <= result.context.n_ctx]
     try:
+        if calibration is not None:
+            inputs = speed.with_calibration(inputs, calibration.efficiency)
+            return speed.predict_speed(inputs, curve_depths=depths, basis="calibrated")
         return speed.predict_speed(inputs, curve_depths=depths)
     except (ValueError, ZeroDivisionError):  # the database lacks this GPU's FLOP/s or bandwidth
         return None
 
 
-def run_fit(params: FitParams, lookup: ModelLookup = catalog_shape) -> dict[str, Any]:
-    """The `fit --json` object: memory, fit, max_context, speed, plus what was assumed."""
+def run_fit(
+    params: FitParams,
+    lookup: ModelLookup = catalog_shape,
+    calibration: Calibration | None = None,
+    measured: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `fit --json` object: memory, fit, max_context, speed, plus what was assumed.
+
+    ``calibration`` (from this host's probes) corrects the speed engine's efficiencies; ``measured``
+    is a probe of this very model and quant on this hardware, shown beside the prediction.
+    """
     resolved = resolve_model(params, lookup)
     machine = resolve_machine(params)
     request = build_request(params, resolved, machine)
@@ -229,7 +277,7 @@ def run_fit(params: FitParams, lookup: ModelLookup = catalog_shape) -> dict[str,
     except (KeyError, ValueError) as exc:
         raise FitArgError("quant" if "type" in str(exc).lower() else "model", str(exc)) from None
     quant = None if resolved.tensor_types else (request.preset or params.quant)
-    prediction = predict(request, result, resolved, machine, quant)
+    prediction = predict(request, result, resolved, machine, quant, calibration)
     out = result.to_dict()
     out["model"] = resolved.label
     out["quant"] = quant or "from GGUF"
@@ -244,6 +292,10 @@ def run_fit(params: FitParams, lookup: ModelLookup = catalog_shape) -> dict[str,
             "basis": prediction.basis,
         }
     )
+    if calibration is not None and prediction is not None:
+        out["speed"]["calibration"] = calibration.describe()
+    if measured is not None:
+        out["speed"]["measured"] = measured
     return out
 
 

@@ -1159,8 +1159,9 @@ def fit_json(params: Any) -> dict[str, Any]:
     The API reads no file on the server: ``hf_config`` is refused and ``gguf`` must be a
     huggingface.co URL (its header is read with HTTP Range requests).
     """
+    from advisor import services
     from advisor.fit_args import FitArgError, parse_fit_params
-    from advisor.fitting import ALL_QUANTS, run_fit
+    from advisor.fitting import ALL_QUANTS
 
     lists = {k: params.getlist(k) for k in params} if hasattr(params, "getlist") else params
     try:
@@ -1169,7 +1170,7 @@ def fit_json(params: Any) -> dict[str, Any]:
             raise FitArgError("hf_config", "the API reads no server files: give model (a catalog id) or gguf (a URL)")
         if p.gguf and not p.gguf.startswith("https://huggingface.co/"):
             raise FitArgError("gguf", "the API accepts only https://huggingface.co/... GGUF URLs")
-        return run_fit(p, lookup=lambda model_id: _shape_of(model_id))
+        return services.fit_report(p, lookup=_shape_of)
     except NotImplementedError as exc:  # an architecture without a tensor inventory yet
         raise FitInputError("model", f"no precise estimate for this architecture yet: {exc}") from exc
     except FitArgError as exc:

