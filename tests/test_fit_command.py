@@ -74,3 +74,30 @@ def test_malformed_config_is_a_one_line_error(tmp_path: Path) -> None:
     bad.write_text('{"model_type": "llama", "num_hidden_layers": "many"')
     out = fit("--hf-config", str(bad))
     assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def test_gguf_claiming_huge_counts_or_truncated_is_one_line(tmp_path: Path) -> None:
+    from tests.gguf_samples import smollm2_gguf
+
+    head = smollm2_gguf().read_bytes()[:4096]
+    huge = tmp_path / "huge.gguf"
+    huge.write_bytes(head[:8] + (2**40).to_bytes(8, "little") + head[16:])  # claims 2^40 tensors
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(head[:2000])
+    for path in (huge, truncated):
+        out = fit("--gguf", str(path))
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith("error: --gguf:") and "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_real_gguf_header_gives_exact_weights() -> None:
+    from tests.gguf_samples import smollm2_gguf
+
+    out = fit("--gguf", str(smollm2_gguf()), "--ctx", "2048", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    # SmolLM2-135M Q4_1: the sum of its 272 tensors' bytes as the header describes them (llama.cpp's
+    # CPU "model buffer size" for this file is the same 92.10 MiB).
+    assert report["quant"] == "from GGUF"
+    assert report["memory"]["weights_bytes"] == 96_576_768
