@@ -228,9 +228,7 @@ def _gpu_spec_for(gpu: DetectedGPU) -> GPUSpec:
     )
 
 
-def _apple_machine(
-    ram_bytes: int, cpu_name: str | None, notes: list[str]
-) -> tuple[GPUSpec | None, CPUSpec | None]:
+def _apple_machine(ram_bytes: int, cpu_name: str | None, notes: list[str]) -> tuple[GPUSpec | None, CPUSpec | None]:
     if not cpu_name or not cpu_name.startswith("Apple"):
         return None, None
     cores = _apple_gpu_cores()

@@ -47,9 +47,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     server = shutil.which("redis-server")
     if server is None:
-        pytest.fail(
-            "redis-server is not installed: run scripts/test (it apt-gets it) or apt-get install redis-server"
-        )
+        pytest.fail("redis-server is not installed: run scripts/test (it apt-gets it) or apt-get install redis-server")
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
@@ -145,9 +143,7 @@ def make_worker(tmp_path: Path) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"{CHROMIUM} not found: run scripts/test (it apt-gets chromium) or apt-get install chromium"
-        )
+        pytest.fail(f"{CHROMIUM} not found: run scripts/test (it apt-gets chromium) or apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
@@ -193,10 +189,6 @@ def probe_worker(redis_url: str, make_worker: Any) -> Any:
     # The test process sends through the same Redis as the worker (session-wide: the pool is cached).
     app.conf.broker_url = redis_url
     app.conf.result_backend = redis_url
-    worker = make_worker(
-        redis_url, redis_url, queues=f"default,probes.{PROBE_HOST}", DATABASE_URL=worker_db_url()
-    )
-    wait_for(
-        lambda: WorkerHeartbeat.objects.filter(host_id=PROBE_HOST).exists(), 60, "worker heartbeat", worker
-    )
+    worker = make_worker(redis_url, redis_url, queues=f"default,probes.{PROBE_HOST}", DATABASE_URL=worker_db_url())
+    wait_for(lambda: WorkerHeartbeat.objects.filter(host_id=PROBE_HOST).exists(), 60, "worker heartbeat", worker)
     return worker

@@ -14,9 +14,7 @@ def parse(**values: object) -> FitParams:
 
 
 def test_defaults_and_values() -> None:
-    p = parse(
-        model="llama-3.1-8b-instruct", quant="Q4_K_M", ctx=32768, kv_type="q8_0", gpu=["RTX 4090", "RTX 3090"]
-    )
+    p = parse(model="llama-3.1-8b-instruct", quant="Q4_K_M", ctx=32768, kv_type="q8_0", gpu=["RTX 4090", "RTX 3090"])
     assert p.model == "llama-3.1-8b-instruct"
     assert p.ctx == 32768 and p.kv_type == "q8_0" and p.gpus == ("RTX 4090", "RTX 3090")
     assert p.gpu_layers is None and p.runtime == "llama-server"

@@ -108,9 +108,7 @@ def test_memory_variants_pick_by_size() -> None:
     assert find_gpu("RTX 3060 Ti").name == "GeForce RTX 3060 Ti"
 
 
-@pytest.mark.parametrize(
-    ("typo", "expected"), [("RTX 4900", "GeForce RTX 4090"), ("rtx 409", "GeForce RTX 4090")]
-)
+@pytest.mark.parametrize(("typo", "expected"), [("RTX 4900", "GeForce RTX 4090"), ("rtx 409", "GeForce RTX 4090")])
 def test_unknown_names_suggest_near_matches(typo: str, expected: str) -> None:
     with pytest.raises(UnknownHardware) as caught:
         find_gpu(typo)

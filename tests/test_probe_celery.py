@@ -18,9 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 def test_smollm2_probe_runs_through_celery_and_is_stored(probe_worker: Any) -> None:
     run, created = services.start_probe(services.ProbeRequest(source="smollm2", ctx=1024), host=HOST)
     assert created
-    wait_for(
-        lambda: ProbeRun.objects.get(pk=run.pk).status not in ProbeRun.ACTIVE, 240, "probe end", probe_worker
-    )
+    wait_for(lambda: ProbeRun.objects.get(pk=run.pk).status not in ProbeRun.ACTIVE, 240, "probe end", probe_worker)
     run.refresh_from_db()
     assert run.status == "succeeded", run.error
     assert run.stage == "done" and run.percent == 100
@@ -50,6 +48,4 @@ def test_no_worker_means_a_clear_refusal_and_nothing_queued() -> None:
 
 def test_unknown_model_is_refused_with_a_message() -> None:
     with pytest.raises(services.ProbeRequestError, match="llama-9000"):
-        services.start_probe(
-            services.ProbeRequest(source="standin", model_id="llama-9000", quant="Q4_K_M"), host=HOST
-        )
+        services.start_probe(services.ProbeRequest(source="standin", model_id="llama-9000", quant="Q4_K_M"), host=HOST)

@@ -566,9 +566,7 @@ def tier_machine(tier: HardwareTier) -> Machine:
     )
 
 
-def machine_from_names(
-    gpus: list[tuple[str, int]], ram_bytes: int, cpu: str | None = None, label: str = ""
-) -> Machine:
+def machine_from_names(gpus: list[tuple[str, int]], ram_bytes: int, cpu: str | None = None, label: str = "") -> Machine:
     """A ``Machine`` from names as a form would submit them; raises ``UnknownHardware``."""
     specs = []
     for name, count in gpus:

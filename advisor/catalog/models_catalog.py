@@ -314,9 +314,7 @@ def _load_dir(directory: Path) -> tuple[CatalogModel, ...]:
         for index, raw in enumerate(data):
             model = parse_record(raw, f"{path.name}[{index}]")
             if model.id in seen:
-                raise CatalogError(
-                    f"{path.name}[{index}]: duplicate id {model.id!r} (also in {seen[model.id]})"
-                )
+                raise CatalogError(f"{path.name}[{index}]: duplicate id {model.id!r} (also in {seen[model.id]})")
             seen[model.id] = path.name
             models.append(model)
     return tuple(models)

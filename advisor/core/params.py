@@ -97,9 +97,7 @@ def count_params(shape: ModelShape) -> tuple[int, int]:
     total = embeddings + output + d  # final norm
     active = total
     for layer in range(shape.n_layers):
-        mixer = (
-            _recurrent_params(shape) if shape.is_recurrent_layer(layer) else _attention_params(shape, layer)
-        )
+        mixer = _recurrent_params(shape) if shape.is_recurrent_layer(layer) else _attention_params(shape, layer)
         norms = 2 * d
         total += mixer + norms
         active += mixer + norms

@@ -30,9 +30,7 @@ class Command(BaseCommand):
             records = [m.to_record(with_notes=options["notes"]) for m in models]
             self.stdout.write(json.dumps(records, indent=2))
             return
-        header = (
-            f"{'id':<44} {'family':<14} {'arch':<14} {'params':>9} {'active':>9} {'layers':>6} {'ctx':>8}"
-        )
+        header = f"{'id':<44} {'family':<14} {'arch':<14} {'params':>9} {'active':>9} {'layers':>6} {'ctx':>8}"
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
         for m in models:

@@ -48,9 +48,7 @@ class Command(BaseCommand):
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         time.sleep(1.0)
         if proc.poll() is not None:
-            raise CommandError(
-                f"the Celery worker exited at once (code {proc.returncode}); see {options['logfile']}"
-            )
+            raise CommandError(f"the Celery worker exited at once (code {proc.returncode}); see {options['logfile']}")
         pidfile.write_text(str(proc.pid))
         self.stdout.write(f"Celery worker started (pid {proc.pid}, queues default,{probe_queue_name()})")
 
