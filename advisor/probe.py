@@ -124,6 +124,9 @@ class ProbeSpec:
     swa_full: bool = False
     reps: int = 1
     time_limit_s: float = 900.0
+    # Cap on the measuring process's address space (RLIMIT_AS), so a probe that asks for too much host
+    # memory fails as "oom" instead of pushing the machine into swap or the kernel's OOM killer.
+    memory_limit_bytes: int | None = None
     cache_dir: str | None = None
     # Stand-ins whose quantized file would exceed this are built at two smaller layer counts.
     standin_max_bytes: int = 4 * 1024**3
@@ -725,6 +728,7 @@ def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResul
             "type_v": spec.type_v,
             "swa_full": spec.swa_full,
             "reps": spec.reps,
+            "memory_limit_bytes": spec.memory_limit_bytes,
         }
         n_files = len(files)
         idx = len(results)

@@ -338,9 +338,17 @@ def quantize_job(job: dict[str, Any]) -> dict[str, Any]:
     return {"type": "result", "path": job["dst"]}
 
 
+def limit_memory(limit: int | None) -> None:
+    if limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def main() -> int:
     job = json.loads(sys.stdin.read())
     try:
+        limit_memory(job.get("memory_limit_bytes"))
         if job.get("job") == "quantize":
             emit(quantize_job(job))
         else:

@@ -260,6 +260,7 @@ def probe_spec_for(run: ProbeRun) -> Any:
         n_ctx=run.ctx,
         n_gpu_layers=run.gpu_layers,
         time_limit_s=float(settings.PROBE_TIME_LIMIT),
+        memory_limit_bytes=settings.PROBE_MEMORY_LIMIT_GIB * 2**30 or None,
         cache_dir=str(settings.STANDIN_CACHE_DIR),
     )
 

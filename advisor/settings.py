@@ -181,6 +181,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 MODELS_DIR = Path(env_str("MODELS_DIR", str(VAR_DIR / "models")))
 STANDIN_CACHE_DIR = Path(env_str("STANDIN_CACHE_DIR", str(VAR_DIR / "standins")))
 PROBE_TIME_LIMIT = env_int("PROBE_TIME_LIMIT", 900)
+# Host memory a probe may use (GiB, 0 = no cap). Off by default: CUDA reserves large virtual ranges.
+PROBE_MEMORY_LIMIT_GIB = env_int("PROBE_MEMORY_LIMIT_GIB", 0)
 HOST_ID = env_str("HOST_ID")
 
 LOGGING = {
