@@ -29,6 +29,12 @@ def error(field: str | None, message: str, status: int = 400, **extra: Any) -> J
     return JsonResponse({"error": {"field": field, "message": message, **extra}}, status=status)
 
 
+def too_many(field: str | None, message: str, wait_s: int) -> JsonResponse:
+    response = error(field, message, 429)
+    response["Retry-After"] = str(wait_s)
+    return response
+
+
 def form_error(form: Any) -> JsonResponse:
     """The first error of a form, as the API's error shape (with near matches where the form has them)."""
     for field, errors in form.errors.get_json_data().items():
@@ -82,7 +88,7 @@ def fit(request: HttpRequest) -> JsonResponse:
     if request.GET.get("gguf") and (
         wait := ratelimit.hit("fit-gguf", ratelimit.client_key(request), settings.IMPORT_RATE_PER_MINUTE)
     ):
-        return error("gguf", f"too many remote GGUF reads: try again in {wait} s", 429)
+        return too_many("gguf", f"too many remote GGUF reads: try again in {wait} s", wait)
     try:
         return JsonResponse(selectors.fit_json(request.GET))
     except selectors.FitInputError as exc:
@@ -136,7 +142,7 @@ def probes(request: HttpRequest) -> JsonResponse:
     if not form.is_valid():
         return form_error(form)
     if wait := ratelimit.hit("probe", f"user:{user.pk}", settings.PROBE_RATE_PER_MINUTE):
-        return error(None, f"too many probes: try again in {wait} s", 429)
+        return too_many(None, f"too many probes: try again in {wait} s", wait)
     return _start(form.cleaned_data, user)
 
 
