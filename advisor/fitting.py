@@ -15,13 +15,11 @@ from typing import Any
 
 from advisor.catalog import hardware as hw
 from advisor.core import memory, speed
-from advisor.core.ggml_types import tensor_bytes
 from advisor.core.gguf_header import GGUFHeader, InvalidGGUF, read_gguf_header, shape_from_gguf
 from advisor.core.hardware_spec import GPUSpec
 from advisor.core.hf_config import InvalidConfig, UnsupportedModel, shape_from_hf_config_path
-from advisor.core.quantize import HFFormat, HFQuant, tensor_types
+from advisor.core.quantize import HFFormat, HFQuant
 from advisor.core.shape import ModelShape
-from advisor.core.tensors import tensor_inventory
 from advisor.fit_args import FitArgError, FitParams
 
 GIB = 1024**3
@@ -188,19 +186,19 @@ def resolve_machine(params: FitParams) -> ResolvedMachine:
     return ResolvedMachine(tuple(mem), tuple(fast), cpu, ram, tuple(d.name for d in mem))
 
 
+def header_chunks(header: GGUFHeader, n_layers: int) -> tuple[speed.WeightChunk, ...]:
+    """The speed engine's weight chunks for the exact tensors of a GGUF file."""
+    rows = [(t.name, t.type_name, t.n_bytes, t.n_elements) for t in header.tensors]
+    return speed.chunks_from_tensors(rows, n_layers)
+
+
 def _weight_chunks(resolved: ResolvedModel, quant: str | None) -> tuple[speed.WeightChunk, ...] | None:
     shape = resolved.shape
     if resolved.header is not None:
-        rows = [(t.name, t.type_name, t.n_bytes, t.n_elements) for t in resolved.header.tensors]
-        return speed.chunks_from_tensors(rows, shape.n_layers)
+        return header_chunks(resolved.header, shape.n_layers)
     if quant is None or quant in HF_FORMATS:
         return None
-    types = tensor_types(shape, quant)
-    rows = []
-    for spec in tensor_inventory(shape):
-        t = types[spec.name]
-        rows.append((spec.name, t.name if hasattr(t, "name") else str(t), tensor_bytes(t, spec.dims), spec.n_elements))
-    return speed.chunks_from_tensors(rows, shape.n_layers)
+    return speed.weights_for(shape, quant)
 
 
 def build_request(params: FitParams, resolved: ResolvedModel, machine: ResolvedMachine) -> memory.FitRequest:

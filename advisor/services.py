@@ -359,6 +359,7 @@ def _probe_model(run: ProbeRun) -> tuple[Any, Any] | None:
 
     from advisor.core import speed
     from advisor.core.gguf_header import InvalidGGUF, read_gguf_header, shape_from_gguf
+    from advisor.fitting import header_chunks
 
     try:
         if run.source == "standin":
@@ -369,8 +370,7 @@ def _probe_model(run: ProbeRun) -> tuple[Any, Any] | None:
             return None
         header = read_gguf_header(path)
         shape = shape_from_gguf(header)
-        rows = [(t.name, t.type_name, t.n_bytes, t.n_elements) for t in header.tensors]
-        return shape, speed.chunks_from_tensors(rows, shape.n_layers)
+        return shape, header_chunks(header, shape.n_layers)
     except (KeyError, ValueError, InvalidGGUF, OSError):
         return None
 
