@@ -107,9 +107,13 @@ def test_cancel_from_progress_callback() -> None:
 
 
 def test_time_limit_kills_the_child() -> None:
+    # 4096 prompt + 4096 generated tokens take far longer than 3 s on any CPU, so the limit must fire.
+    long_job = {**SMALL, "n_ctx": 8192, "n_prompt": 4096, "n_gen": 4096, "time_limit_s": 3.0}
+    started = time.monotonic()
     with pytest.raises(ProbeError) as info:
-        run_probe(ProbeSpec(source="smollm2", **{**SMALL, "time_limit_s": 1.0}))
+        run_probe(ProbeSpec(source="smollm2", **long_job))
     assert info.value.kind == "timeout"
+    assert time.monotonic() - started < 30
 
 
 def test_missing_model_file(tmp_path: Path) -> None:
