@@ -109,3 +109,13 @@ def test_broker_down_refuses_the_probe_and_records_why(probe_worker: Any) -> Non
     run = ProbeRun.objects.get(host_id=PROBE_HOST, ctx=3072)
     assert run.status == "failed"
     assert "nothing was queued" in run.error
+
+
+def test_cancelling_a_running_probe_stops_it(probe_worker: Any) -> None:
+    run, _ = services.start_probe(services.ProbeRequest(source="smollm2", ctx=16384), host=PROBE_HOST)
+    wait_for(lambda: status(run) == "running", 120, "the probe to start", probe_worker)
+    assert services.cancel_probe(run.pk)
+    wait_for(lambda: status(run) not in ProbeRun.ACTIVE, 60, "the cancelled probe to stop", probe_worker)
+    run.refresh_from_db()
+    assert run.status == "cancelled", run.error
+    assert probe_worker.proc.poll() is None  # the worker lives on

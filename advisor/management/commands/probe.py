@@ -73,23 +73,32 @@ class Command(BaseCommand):
             return
         as_json = options["json"]
 
+        interactive = sys.stderr.isatty()
+        last_stage: list[str] = []
+
         def progress(p: ProbeProgress) -> bool:
-            if not as_json:
+            if as_json:
+                return True
+            if interactive:  # one line, redrawn in place
                 sys.stderr.write(f"\r{p.stage:<10} {p.percent:5.1f}% {p.message[:60]:<60}")
-                sys.stderr.flush()
+            elif not last_stage or last_stage[-1] != p.stage:  # a log: one line per stage
+                last_stage.append(p.stage)
+                sys.stderr.write(f"{p.stage} {p.message[:60]}\n".replace(" \n", "\n"))
+            sys.stderr.flush()
             return True
 
         try:
             result = run_probe(spec, progress)
         except ProbeError as exc:
-            if not as_json:
+            if not as_json and interactive:
                 sys.stderr.write("\n")
             self._fail(f"error: {exc}", 2 if exc.kind in ("bad_input", "not_found") else 1)
             return
         if as_json:
             self.stdout.write(json.dumps(result.to_dict(), indent=2))
             return
-        sys.stderr.write("\n")
+        if interactive:
+            sys.stderr.write("\n")
         r = result
         self.stdout.write(
             f"model     {r.model_label}  ({r.n_layers} layers, {r.model_n_params / 1e6:.1f}M params,"
