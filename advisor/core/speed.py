@@ -343,9 +343,11 @@ def _placement(inp: SpeedInputs) -> tuple[list[tuple[Device | None, list[int]]],
     if not inp.devices:
         return [(inp.cpu, list(range(n)))], False
     ngl = n + 1 if inp.n_gpu_layers < 0 else inp.n_gpu_layers
-    # src/llama-model.cpp: layers i >= n - n_gpu_layers go to the GPUs; the output layer needs k > n.
-    gpu_first = max(0, n - min(ngl, n))
-    head_on_gpu = ngl > n
+    # src/llama-model.cpp (load_tensors): i_gpu_start = n_layer + 1 - n_gpu_layers over the layers
+    # 0..n_layer, where index n_layer is the output layer; so the head is offloaded first, then the
+    # last k-1 repeating layers.
+    gpu_first = min(n, max(0, n + 1 - ngl))
+    head_on_gpu = ngl >= 1
     placement: list[tuple[Device | None, list[int]]] = []
     if gpu_first > 0:
         placement.append((inp.cpu, list(range(gpu_first))))
