@@ -290,6 +290,16 @@ def truncate_shape(shape: Any, n_layers: int) -> Any:
     return dataclasses.replace(shape, **changes)
 
 
+def truncatable(shape: Any) -> bool:
+    """Whether a stand-in with fewer layers still loads as the same architecture.
+
+    DeepSeek-V2-Lite has no q LoRA, and llama.cpp recognises such models only by their layer count
+    (src/models/deepseek2.cpp: ``is_lite`` when n_layer is 26 or 27); with other counts the loader
+    asks for q_lora_rank, so these are always built whole.
+    """
+    return not (getattr(shape, "arch", "") == "deepseek2" and not getattr(shape, "q_lora_rank", 0))
+
+
 def standin_layer_counts(shape: Any) -> tuple[int, int]:
     """Two small layer counts, each a whole number of pattern periods, past any leading dense layers."""
     p = layer_period(shape)
@@ -695,7 +705,7 @@ def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResul
         est = _total_params(shape) * _PRESET_BPW.get(preset, 16.0) / 8
         if spec.standin_layers:
             counts: list[int] = list(spec.standin_layers)
-        elif est <= spec.standin_max_bytes:
+        elif est <= spec.standin_max_bytes or not truncatable(shape):
             counts = [shape.n_layers]
         else:
             counts = list(standin_layer_counts(shape))

@@ -306,3 +306,12 @@ def test_not_enough_disk_for_a_standin(tmp_path: Path, monkeypatch: pytest.Monke
         )
     assert info.value.kind == "disk" and "not enough disk" in str(info.value)
     assert not list(tmp_path.glob("*.gguf")) and not list(tmp_path.glob(".*.gguf"))
+
+
+def test_deepseek_lite_stand_ins_are_never_truncated() -> None:
+    from advisor.catalog.models_catalog import get_model
+    from advisor.probe import truncatable
+
+    assert not truncatable(get_model("deepseek-v2-lite-chat").to_shape())
+    assert truncatable(get_model("deepseek-v3").to_shape())
+    assert truncatable(get_model("llama-3.1-8b-instruct").to_shape())
