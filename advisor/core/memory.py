@@ -26,6 +26,7 @@ Sources (llama.cpp vendored in llama-cpp-python 0.3.36):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -606,6 +607,13 @@ class WeightSplit:
 def weight_split(s: ModelShape, types: dict[str, GGMLType], kind: str = "cpu") -> WeightSplit:
     """Weight bytes per placement unit as they sit in the file (``kind="cpu"``: the mmapped host
     buffer), or as a ggml-cuda buffer holds them (``kind="cuda"``/``"rocm"``: per-tensor padding)."""
+    # Cached: the --fit and max-context searches place the same weights many times per estimate.
+    return _weight_split(s, tuple(types.items()), kind)
+
+
+@functools.lru_cache(maxsize=512)
+def _weight_split(s: ModelShape, type_items: tuple[tuple[str, GGMLType], ...], kind: str) -> WeightSplit:
+    types = dict(type_items)
     cuda = kind in _CUDA_LIKE
     layers = [0] * s.n_layers
     inp = out = 0
