@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import psutil
 from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 
-if TYPE_CHECKING:
-    from advisor.models import ProbeRun
+from advisor import fitting, probe, tasks
+from advisor.catalog import hardware as hw
+from advisor.catalog.models_catalog import CatalogError, get_model, load_models, parse_record
+from advisor.core import speed
+from advisor.core.gguf_header import InvalidGGUF, read_gguf_header, shape_from_gguf
+from advisor.fitting import header_chunks, run_fit
+from advisor.hardware import host_id as detected_host_id
+from advisor.models import CatalogEntry, ProbeRun, WorkerHeartbeat
 
 
 @dataclass(frozen=True)
@@ -37,7 +50,6 @@ def broker_kind() -> str:
 
 def host_id() -> str:
     """The id of this host's probe queue: HOST_ID, or the id host detection derives from the hostname."""
-    from advisor.hardware import host_id as detected_host_id
 
     return settings.HOST_ID or detected_host_id()
 
@@ -48,10 +60,6 @@ def probe_queue_name(host: str | None = None) -> str:
 
 def load_file_catalog() -> tuple[int, int]:
     """Upsert every data-file model into CatalogEntry in one transaction. Returns (created, updated)."""
-    from django.db import transaction
-
-    from advisor.catalog.models_catalog import load_models
-    from advisor.models import CatalogEntry
 
     created = updated = 0
     with transaction.atomic():
@@ -96,7 +104,6 @@ class ProbeRequest:
     gpu_layers: int = -1
 
     def dedupe_key(self, host: str) -> str:
-        import hashlib
 
         raw = "|".join(
             map(str, (host, self.source, self.model_id, self.gguf_path, self.quant, self.ctx, self.gpu_layers))
@@ -105,7 +112,6 @@ class ProbeRequest:
 
 
 def validate_probe_request(req: ProbeRequest) -> ProbeRequest:
-    from advisor import probe
 
     if req.source not in ("smollm2", "standin", "gguf"):
         raise ProbeRequestError(f"source must be one of smollm2, standin, gguf (got {req.source!r})")
@@ -117,8 +123,6 @@ def validate_probe_request(req: ProbeRequest) -> ProbeRequest:
     if not -1 <= req.gpu_layers <= 1000:
         raise ProbeRequestError(f"gpu_layers must be -1 (all) or 0-1000 (got {req.gpu_layers})")
     if req.source == "standin":
-        from advisor.catalog.models_catalog import get_model
-
         try:
             get_model(req.model_id)
         except KeyError as exc:
@@ -137,11 +141,6 @@ def validate_probe_request(req: ProbeRequest) -> ProbeRequest:
 
 
 def live_worker(host: str) -> bool:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from advisor.models import WorkerHeartbeat
 
     cutoff = timezone.now() - timedelta(seconds=WORKER_STALE_AFTER_S)
     return WorkerHeartbeat.objects.filter(host_id=host, last_seen__gte=cutoff).exists()
@@ -153,9 +152,6 @@ def start_probe(req: ProbeRequest, user: Any = None, host: str | None = None) ->
     Raises ProbeRequestError for a bad request and WorkerUnavailable when no worker or broker
     can take it, so nothing is queued silently and lost.
     """
-    from django.db import IntegrityError, transaction
-
-    from advisor.models import ProbeRun
 
     req = validate_probe_request(req)
     host = host or host_id()
@@ -187,10 +183,9 @@ def start_probe(req: ProbeRequest, user: Any = None, host: str | None = None) ->
 
 
 def _enqueue(run: ProbeRun) -> None:
-    from advisor.tasks import run_probe
 
     try:
-        result = run_probe.apply_async(args=(run.pk,), queue=probe_queue_name(run.host_id), retry=False)
+        result = tasks.run_probe.apply_async(args=(run.pk,), queue=probe_queue_name(run.host_id), retry=False)
     except Exception as exc:  # kombu raises many kinds (OperationalError, ConnectionError...)
         _finish(
             run.pk,
@@ -202,9 +197,6 @@ def _enqueue(run: ProbeRun) -> None:
 
 
 def _finish(run_id: int, status: str, *, error: str = "", result: dict | None = None) -> None:
-    from django.utils import timezone
-
-    from advisor.models import ProbeRun
 
     fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), "error": error[:4000]}
     if result is not None:
@@ -214,12 +206,6 @@ def _finish(run_id: int, status: str, *, error: str = "", result: dict | None = 
 
 def reap_stale_runs() -> int:
     """Fail running probes whose worker stopped sending heartbeats (killed, crashed, machine gone)."""
-    from datetime import timedelta
-
-    from django.db.models import Q
-    from django.utils import timezone
-
-    from advisor.models import ProbeRun
 
     cutoff = timezone.now() - timedelta(seconds=RUN_STALE_AFTER_S)
     stale = ProbeRun.objects.filter(status=ProbeRun.Status.RUNNING).filter(
@@ -237,9 +223,6 @@ def reap_stale_runs() -> int:
 
 
 def cancel_probe(run_id: int) -> bool:
-    from django.utils import timezone
-
-    from advisor.models import ProbeRun
 
     queued = ProbeRun.objects.filter(pk=run_id, status=ProbeRun.Status.QUEUED).update(
         status=ProbeRun.Status.CANCELLED, finished_at=timezone.now(), error="Cancelled before it started."
@@ -249,7 +232,6 @@ def cancel_probe(run_id: int) -> bool:
 
 
 def probe_spec_for(run: ProbeRun) -> Any:
-    from advisor import probe
 
     return probe.ProbeSpec(
         source=run.source,  # type: ignore[arg-type]
@@ -267,12 +249,6 @@ def probe_spec_for(run: ProbeRun) -> Any:
 
 def execute_probe(run_id: int) -> str:
     """Run a queued probe (in the worker). Idempotent: a redelivered task never runs a probe twice."""
-    import threading
-
-    from django.utils import timezone
-
-    from advisor import probe
-    from advisor.models import ProbeRun
 
     claimed = ProbeRun.objects.filter(pk=run_id, status=ProbeRun.Status.QUEUED).update(
         status=ProbeRun.Status.RUNNING,
@@ -316,9 +292,6 @@ def execute_probe(run_id: int) -> str:
 
 
 def record_worker_heartbeat(host: str, hostname: str, queue: str, info: dict[str, Any]) -> None:
-    from django.utils import timezone
-
-    from advisor.models import WorkerHeartbeat
 
     WorkerHeartbeat.objects.update_or_create(
         host_id=host,
@@ -328,10 +301,6 @@ def record_worker_heartbeat(host: str, hostname: str, queue: str, info: dict[str
 
 def catalog_shape(model_id: str) -> Any:
     """A catalog model's shape: the data files first, then models imported from the Hub."""
-    from django.db import DatabaseError
-
-    from advisor.catalog.models_catalog import CatalogError, get_model, parse_record
-    from advisor.models import CatalogEntry
 
     try:
         return get_model(model_id).to_shape()
@@ -355,11 +324,6 @@ def catalog_shape(model_id: str) -> Any:
 
 def _probe_model(run: ProbeRun) -> tuple[Any, Any] | None:
     """(shape, weight chunks) of what a probe ran, or None when it can no longer be known."""
-    from pathlib import Path
-
-    from advisor.core import speed
-    from advisor.core.gguf_header import InvalidGGUF, read_gguf_header, shape_from_gguf
-    from advisor.fitting import header_chunks
 
     try:
         if run.source == "standin":
@@ -377,7 +341,6 @@ def _probe_model(run: ProbeRun) -> tuple[Any, Any] | None:
 
 def _probe_device(result: dict[str, Any]) -> str:
     """The canonical name of the device a probe ran on: a GPU from the hardware database, or "CPU"."""
-    from advisor.catalog import hardware as hw
 
     if result.get("backend") == "CPU" or not result.get("gpu_name"):
         return "CPU"
@@ -396,9 +359,6 @@ def speed_calibration(params: Any, model_label: str, quant: str | None) -> tuple
 
     Only probes on the same device count: the first GPU named, or the CPU when none is.
     """
-    from advisor import fitting
-    from advisor.core import speed
-    from advisor.models import ProbeRun
 
     machine = fitting.resolve_machine(params)
     device = machine.names[0] if machine.speed_devices else "CPU"
@@ -429,9 +389,6 @@ def speed_calibration(params: Any, model_label: str, quant: str | None) -> tuple
 
 def fit_report(params: Any, lookup: Any = None) -> dict[str, Any]:
     """``run_fit`` with this installation's probe calibration and measurements folded in."""
-    from django.db import DatabaseError
-
-    from advisor.fitting import run_fit
 
     try:
         calibration, measured = speed_calibration(params, params.model or "", params.quant)
