@@ -9,7 +9,7 @@ and turns every lookup failure into a ``FitArgError`` that names the field.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -171,11 +171,7 @@ def resolve_machine(params: FitParams) -> ResolvedMachine:
             mem.append(memory.Device(gpu.name, kind, ram or vram, unified_fraction=fraction))
         else:
             mem.append(memory.Device(gpu.name, kind, vram))
-        fast.append(
-            speed.Device(
-                "metal" if kind == "metal" else "cuda", bandwidth, gpu.tensor_fp16_tflops or gpu.fp16_tflops, gpu.name
-            )
-        )  # type: ignore[arg-type]
+        fast.append(replace(speed.device_for_gpu(gpu), bandwidth_gbps=bandwidth))
     if not gpus and params.vram_gib:
         mem.append(memory.Device(f"GPU ({params.vram_gib:g} GiB)", "cuda", int(params.vram_gib * GIB)))
         if params.bandwidth_gbps:
