@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from advisor.core.quantize import NEEDS_IMATRIX
+
 MIB = 1024 * 1024
 
 Stage = Literal["preparing", "loading", "warmup", "prefill", "decode", "done"]
@@ -80,9 +82,6 @@ QUANT_PRESETS: tuple[str, ...] = (
     "IQ2_S",
     "IQ2_M",
 )
-# Presets llama.cpp quantizes only with an importance matrix (``tensor_requires_imatrix`` in
-# src/llama-quant.cpp; IQ3_XXS too, measured: its attn_k goes to iq2_s). Stand-ins get a flat one.
-NEEDS_IMATRIX: tuple[str, ...] = ("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "Q2_K_S", "IQ3_XXS")
 KV_CACHE_TYPES: tuple[str, ...] = ("f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "f32")
 
 

@@ -29,7 +29,9 @@ from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from advisor.probe import ProbeError, ProbeSpec, extrapolate, run_probe, truncate_shape
+from advisor.core.quantize import NEEDS_IMATRIX
+from advisor.core.standin import quantize_standin
+from advisor.probe import ProbeError, ProbeProgress, ProbeSpec, extrapolate, run_probe, truncate_shape
 
 MIB = 1024 * 1024
 
@@ -98,6 +100,56 @@ PLANS_2: list[Plan] = [
 ]
 
 
+# Third lease (2026-11-23, second session): held-out models, predicted before they were measured
+# (bench/heldout_predict.py --set 3, memory_heldout_predict.py --set 3). Covers K-quants, Q8_0, IQ
+# (IQ3_XXS with a flat imatrix, IQ4_NL), MoE (Mixtral, DeepSeek-V2-Lite MLA), SWA (Gemma-3-27B),
+# a 47 GB model (Qwen2.5-72B), depths to 32k, one partial offload and one CPU-only run.
+PLANS_3: list[Plan] = [
+    Plan(
+        "qwen3-14b",
+        ("Q4_K_M", "Q6_K"),
+        contexts=(32768,),
+        kv_types=("q8_0",),
+        fa_off_ctx=None,
+        depths=(32768,),
+        extra_bench=(("partial-ngl20", {}, ("-ngl", "20")),),
+    ),
+    Plan("gemma-3-27b-it", ("Q4_K_M",), contexts=(32768,), kv_types=("f16",), fa_off_ctx=None, depths=(16384,)),
+    Plan("mixtral-8x7b-instruct-v0.1", ("Q4_K_M",), contexts=(32768,), kv_types=("f16",), fa_off_ctx=None),
+    Plan("qwen3-8b", ("IQ3_XXS",), contexts=(4096,), kv_types=("f16",), fa_off_ctx=None),
+    Plan(
+        "llama-3.2-3b-instruct",
+        ("Q6_K", "IQ4_NL"),
+        contexts=(8192,),
+        kv_types=("f16",),
+        fa_off_ctx=None,
+        extra_bench=(CPU_ONLY,),
+    ),
+    Plan(
+        "deepseek-v2-lite-chat",
+        ("Q4_K_M",),
+        contexts=(4096, 32768),
+        kv_types=("f16", "q8_0"),
+        fa_off_ctx=32768,
+        depths=(8192,),
+    ),
+    Plan("mistral-small-3.2-24b-instruct-2506", ("Q5_K_M",), contexts=(32768,), kv_types=("q8_0",), fa_off_ctx=None),
+    Plan("qwen3-32b", ("Q8_0",), contexts=(32768,), kv_types=("f16",), fa_off_ctx=None),
+    Plan("qwen2.5-72b-instruct", ("Q4_K_M",), contexts=(32768,), kv_types=("q8_0",), fa_off_ctx=None, depths=(8192,)),
+]
+PLAN_SETS: dict[int, list[Plan]] = {1: PLANS, 2: PLANS_2, 3: PLANS_3}
+
+# Synthetic probes timed end to end (write the stand-in, quantize, load, measure), each with an empty
+# stand-in cache, exactly as `manage.py probe --model ID --quant PRESET` and the Celery task run them.
+SYNTHETIC: tuple[tuple[str, str], ...] = (
+    ("llama-3.1-8b-instruct", "Q4_K_M"),
+    ("qwen3-4b", "Q8_0"),
+    ("gemma-3-12b-it", "Q4_K_M"),
+    ("qwen3-30b-a3b", "Q4_K_M"),
+    ("llama-3.1-70b-instruct", "Q4_K_M"),
+    ("deepseek-v2-lite-chat", "Q4_K_M"),
+)
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -122,6 +174,11 @@ def build_file(shape: Any, model_id: str, preset: str, work: Path, bin_dir: Path
     if preset == "F16":
         return f16
     t = time.time()
+    if preset in NEEDS_IMATRIX:
+        # llama-quantize needs an imatrix file here; the probe's quantizer passes a flat one.
+        quantize_standin(f16, out, preset, imatrix=True, nthread=threads)
+        log(f"quantized {out.name} with a flat imatrix ({os.path.getsize(out) / 1024**3:.2f} GiB) in {time.time() - t:.1f}s")
+        return out
     cmd = [str(bin_dir / "llama-quantize"), str(f16), str(out), preset, str(threads)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -262,6 +319,7 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
         "gpu_env": env,
         "llama_cpp": "llama-cpp-python 0.3.36 vendored llama.cpp",
         "shape_layers": shape.n_layers,
+        "bench_set": args.set,
     }
     for pi, preset in enumerate(plan.presets):
         try:
@@ -440,6 +498,43 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
         f16.unlink()
 
 
+def synthetic_timings(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    """Time run_probe(source="standin") from an empty cache: the "<60 s on the H100" check."""
+    out = Path(args.out)
+    for model_id, preset in SYNTHETIC:
+        cache = Path(args.work) / "synthetic-cache"
+        shutil.rmtree(cache, ignore_errors=True)
+        marks: list[tuple[str, float, str]] = []
+        t0 = time.monotonic()
+
+        def progress(p: ProbeProgress, t0: float = t0, marks: list[tuple[str, float, str]] = marks) -> bool:
+            if not marks or marks[-1][0] != p.stage or (p.message and marks[-1][2] != p.message):
+                marks.append((p.stage, round(time.monotonic() - t0, 2), p.message))
+            return True
+
+        spec = ProbeSpec(source="standin", model_id=model_id, preset=preset, cache_dir=str(cache), time_limit_s=600)
+        rec: dict[str, Any] = {"phase": "synthetic", "model_id": model_id, "preset": preset, "gpu_env": env,
+                               "spec": dataclasses.asdict(spec)}  # fmt: skip
+        try:
+            r = run_probe(spec, progress)
+            rec["probe"] = r.to_dict()
+        except ProbeError as exc:
+            rec["error"], rec["error_kind"] = str(exc)[:2000], exc.kind
+        rec["wall_s"] = round(time.monotonic() - t0, 2)
+        rec["stage_marks"] = marks
+        rec["files"] = sorted(p.name for p in cache.glob("*.gguf"))
+        rec["command"] = (
+            f"python -c \"run_probe(ProbeSpec(source='standin', model_id='{model_id}', preset='{preset}', "
+            f"cache_dir=EMPTY_DIR))\""
+        )
+        append(out / "synthetic_h100.jsonl", rec)
+        p = rec.get("probe", {})
+        log(
+            f"synthetic {model_id} {preset}: {rec['wall_s']:.1f}s "
+            + (rec.get("error", "")[:200] or f"tg={p.get('decode_tps', 0):.1f} pp={p.get('prefill_tps', 0):.0f}")
+        )
+        shutil.rmtree(cache, ignore_errors=True)
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
@@ -449,7 +544,8 @@ def main() -> int:
     ap.add_argument("--skip", default="")
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--set", type=int, default=1, help="1: PLANS, 2: PLANS_2")
+    ap.add_argument("--set", type=int, default=1, help="1: PLANS, 2: PLANS_2, 3: PLANS_3, 0: none")
+    ap.add_argument("--synthetic", action="store_true", help="first time the SYNTHETIC stand-in probes")
     args = ap.parse_args()
     Path(args.work).mkdir(parents=True, exist_ok=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -457,7 +553,9 @@ def main() -> int:
     log(f"env {env}")
     only = {x for x in args.only.split(",") if x}
     skip = {x for x in args.skip.split(",") if x}
-    for plan in PLANS if args.set == 1 else PLANS_2:
+    if args.synthetic:
+        synthetic_timings(args, env)
+    for plan in PLAN_SETS.get(args.set, []):
         if (only and plan.model_id not in only) or plan.model_id in skip:
             continue
         t = time.time()

@@ -1,9 +1,12 @@
-"""Predict the second-lease runs (bench/gpu_bench.py --set 2) before measuring them.
+"""Predict a lease's speed runs (bench/gpu_bench.py --set N) before measuring them.
 
-    python bench/heldout_predict.py > bench/data/heldout_predictions.txt
+    python bench/heldout_predict.py --set 2 > bench/data/heldout_predictions.txt
+    python bench/heldout_predict.py --set 3 > bench/data/heldout_predictions_set3.jsonl
 
 Uses advisor.core.speed with its committed H100 constants and llama.cpp's simulated type mix
-(advisor.core.quantize), so the comparison in bench/speed_accuracy.py --heldout is out of sample.
+(advisor.core.quantize; presets that need an importance matrix with llama.cpp's has_imatrix rules, as
+gpu_bench quantizes them), so the comparison in bench/speed_accuracy.py is out of sample. llama-bench
+variants (partial offload, CPU only) use the H100 host's CPU bandwidth measured on the first lease.
 """
 
 from __future__ import annotations
@@ -15,29 +18,38 @@ from pathlib import Path
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from advisor.catalog.models_catalog import get_model
-from advisor.core.speed import SpeedInputs, predict_speed, weights_for
-from bench.gpu_bench import PLANS_2
-from bench.speed_accuracy import h100
+from advisor.core import speed
+from advisor.core.speed import Device, SpeedInputs, predict_speed, weights_for
+from bench.gpu_bench import PLAN_SETS
+from bench.speed_accuracy import h100, load_jsonl
+
+
+def plan_set() -> int:
+    """The plan set named by --set N (default 2)."""
+    return int(sys.argv[sys.argv.index("--set") + 1]) if "--set" in sys.argv else 2
+
+
+def host_cpu() -> Device:
+    env = next(r["gpu_env"] for r in load_jsonl("speed_h100.jsonl") if "gpu_env" in r)
+    return Device("cpu", env["cpu_copy_gbps"], None, "H100 host: torch copy, read+write GB/s")
 
 
 def main() -> None:
-    for plan in PLANS_2:
+    for plan in PLAN_SETS[plan_set()]:
         shape = get_model(plan.model_id).to_shape()
         for pi, preset in enumerate(plan.presets):
             w = weights_for(shape, preset)
             for depth in (0, *(plan.depths if pi == 0 else ())):
                 p = predict_speed(SpeedInputs(shape, w, (h100(),), depth=depth), curve_depths=())
-                print(
-                    json.dumps(
-                        {
-                            "model_id": plan.model_id,
-                            "preset": preset,
-                            "depth": depth,
-                            "decode_tps": round(p.decode_tps, 1),
-                            "prefill_tps": round(p.prefill_tps, 1),
-                        }
-                    )
-                )
+                row = {"model_id": plan.model_id, "preset": preset, "depth": depth}
+                print(json.dumps({**row, "decode_tps": round(p.decode_tps, 1), "prefill_tps": round(p.prefill_tps, 1)}))
+            for label, _env, args in plan.extra_bench if pi == 0 else ():
+                ngl = int(args[args.index("-ngl") + 1])
+                devs = (h100(),) if ngl > 0 else ()
+                inp = SpeedInputs(shape, w, devs, cpu=host_cpu(), n_gpu_layers=ngl)
+                t = sum(speed.decode_time_s(inp, 0).values())
+                print(json.dumps({"model_id": plan.model_id, "preset": preset, "variant": label,
+                                  "decode_tps": round(1 / t, 1)}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -460,6 +460,12 @@ def _fallback(st: _State, spec: TensorSpec, t: GGMLType) -> GGMLType:
     return out
 
 
+# Presets llama.cpp quantizes only with an importance matrix (``tensor_requires_imatrix`` in
+# src/llama-quant.cpp; IQ3_XXS too, measured: its attn_k goes to iq2_s). Published files of these
+# presets are made with one, so their type mix follows llama.cpp's has_imatrix rules.
+NEEDS_IMATRIX: tuple[str, ...] = ("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "Q2_K_S", "IQ3_XXS")
+
+
 def tensor_types(
     shape: ModelShape,
     preset: str | FType,
