@@ -133,9 +133,9 @@ PLANS_3: list[Plan] = [
         fa_off_ctx=32768,
         depths=(8192,),
     ),
-    Plan("mistral-small-3.2-24b-instruct-2506", ("Q5_K_M",), contexts=(32768,), kv_types=("q8_0",), fa_off_ctx=None),
     Plan("qwen3-32b", ("Q8_0",), contexts=(32768,), kv_types=("f16",), fa_off_ctx=None),
     Plan("qwen2.5-72b-instruct", ("Q4_K_M",), contexts=(32768,), kv_types=("q8_0",), fa_off_ctx=None, depths=(8192,)),
+    Plan("mistral-small-3.2-24b-instruct-2506", ("Q5_K_M",), contexts=(32768,), kv_types=("q8_0",), fa_off_ctx=None),
 ]
 PLAN_SETS: dict[int, list[Plan]] = {1: PLANS, 2: PLANS_2, 3: PLANS_3}
 

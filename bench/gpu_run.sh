@@ -35,6 +35,7 @@ EOF
   df -h /tmp | tail -1; nproc; free -g | head -2
 fi
 # poll: wait up to POLL_S seconds for progress, then copy everything back
+[ -f $RES/job.log ] || { echo "no job on this machine (a fresh lease: start again)"; exit 3; }
 end=$(( $(date +%s) + ${POLL_S:-0} ))
 while [ "$(date +%s)" -lt "$end" ] && ! grep -q "ALL DONE" $RES/job.log 2>/dev/null; do sleep 10; done
 cp $RES/*.jsonl $RES/*.log $RES/done.txt "${OUT:-/tmp/none}/" 2>/dev/null
