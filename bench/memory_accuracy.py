@@ -42,6 +42,7 @@ MEMORY = DATA / "memory_h100.jsonl"
 SPEED = DATA / "speed_h100.jsonl"
 TENSORS = DATA / "tensors_h100.jsonl"
 HELDOUT = DATA / "memory_heldout_predictions.jsonl"
+HELDOUT_SET3 = DATA / "memory_heldout_predictions_set3.jsonl"  # third lease (bench/gpu_bench.py PLANS_3)
 MIB = 1024 * 1024
 H100_BYTES = 81559 * MIB  # nvidia-smi memory.total in the records' gpu_env
 
@@ -318,7 +319,7 @@ def _key(
 
 
 def heldout_report(loads: list[Load], path: Path = HELDOUT) -> str:
-    """The predictions committed before the second lease ran, against what it measured."""
+    """Predictions committed before a lease ran, against what it measured."""
     if not path.exists():
         return f"no held-out predictions in {path}"
     preds = {}
@@ -356,14 +357,14 @@ def main() -> int:
     args = ap.parse_args()
     loads = load_records()
     if args.heldout:
-        print(heldout_report(loads))
+        print(heldout_report(loads) + "\n\n" + heldout_report(loads, HELDOUT_SET3))
         return 0
     rs = rows(loads)
     if not rs:
         print(f"no data in {MEMORY}")
         return 1
     cmd = "python bench/memory_accuracy.py" + (f" --out {args.out}" if args.out else "")
-    text = f"$ {cmd}\n\n{report(rs)}\n\n{heldout_report(loads)}\n"
+    text = f"$ {cmd}\n\n{report(rs)}\n\n{heldout_report(loads)}\n\n{heldout_report(loads, HELDOUT_SET3)}\n"
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)

@@ -183,10 +183,10 @@ def test_layer_pattern_and_truncation() -> None:
     assert layer_period(GEMMA_LIKE) == 6
     small = truncate_shape(GEMMA_LIKE, 6)
     assert small.n_layers == 6 and small.swa_layers == GEMMA_LIKE.swa_layers[:6]
-    k1, k2 = standin_layer_counts(
-        dataclasses.replace(GEMMA_LIKE, n_layers=48, swa_layers=tuple(i % 6 < 5 for i in range(48)))
-    )
-    assert (k1, k2) == (6, 12)
+    gemma48 = dataclasses.replace(GEMMA_LIKE, n_layers=48, swa_layers=tuple(i % 6 < 5 for i in range(48)))
+    # Up to half the model when the size budget allows; two whole periods at least when it does not.
+    assert standin_layer_counts(gemma48) == (12, 24)
+    assert standin_layer_counts(gemma48, max_layers=7) == (6, 12)
 
 
 def _fake(layers: int, decode_tps: float, kv: int) -> ProbeResult:

@@ -44,59 +44,78 @@ DeviceKind = Literal["cuda", "metal", "cpu", "other_gpu"]
 # ---------------------------------------------------------------- constants
 
 # Decode efficiency per weight type: achieved share of peak bandwidth on the weight bytes,
-# fitted on an H100 SXM (3350 GB/s datasheet) from the 68 measurements in bench/data/speed_h100.jsonl by
-# ``bench/speed_accuracy.py --fit``. Float types share q8_0's value and q3_K shares q2_K's (they are
-# too few bytes, or never apart, in the measured files to fit alone); mxfp4 was measured only as
-# gpt-oss-20b's experts. Types not measured take the median of these.
+# fitted on an H100 SXM (3350 GB/s datasheet) from the 98 measurements of three leases in
+# bench/data/speed_h100.jsonl by
+# ``bench/speed_accuracy.py --fit``. Types that share a value are grouped there (TYPE_GROUP: too few
+# bytes, or never apart, in the measured files to fit alone); mxfp4 was measured only as gpt-oss-20b's
+# experts, the i-quant grids only in Qwen3-8B IQ3_XXS. Types not measured take the median of these.
 H100_DECODE_EFFICIENCY: dict[str, float] = {
-    "bf16": 0.688,
-    "f16": 0.688,
-    "f32": 0.688,
-    "iq4_xs": 0.659,
+    "bf16": 0.729,
+    "f16": 0.729,
+    "f32": 0.729,
+    "iq2_s": 0.367,
+    "iq3_s": 0.367,
+    "iq3_xxs": 0.367,
+    "iq4_nl": 0.646,
+    "iq4_xs": 0.646,
     "mxfp4": 0.255,
-    "q2_K": 0.262,
-    "q3_K": 0.262,
-    "q4_0": 0.694,
-    "q4_K": 0.6,
-    "q5_K": 0.602,
-    "q6_K": 0.493,
-    "q8_0": 0.688,
+    "q2_K": 0.266,
+    "q3_K": 0.266,
+    "q4_0": 0.733,
+    "q4_K": 0.614,
+    "q5_0": 0.733,
+    "q5_K": 0.616,
+    "q6_K": 0.488,
+    "q8_0": 0.729,
 }
 # Fixed cost per layer per decoded token (seconds) on a CUDA GPU, same fit.
-H100_LAYER_COST_S: float = 3.39e-05
+H100_LAYER_COST_S: float = 3.54e-05
 # Fixed cost per decoded token (seconds): output head launch, sampling sync; same fit.
-H100_TOKEN_COST_S: float = 9.87e-05
+H100_TOKEN_COST_S: float = 9.72e-05
 # Per routed expert per MoE layer per token (mul_mat_id works expert by expert); same fit.
-H100_MOE_EXPERT_COST_S: float = 1.61e-06
+H100_MOE_EXPERT_COST_S: float = 1.6e-06
 # Attention at depth, on attention_read_bytes (query heads x K/V rows); above 1 because the kernel
 # shares K/V rows between the query heads of a group. Same fit.
-H100_KV_EFFICIENCY: float = 2.29
+H100_KV_EFFICIENCY: float = 2.74
 # Prefill: achieved share of dense FP16 tensor FLOP/s (989.4 TFLOP/s, H100 SXM datasheet) per weight
 # type, same fit; attention FLOPs at H100_PREFILL_ATTN_EFFICIENCY.
 H100_PREFILL_EFFICIENCY: dict[str, float] = {
-    "bf16": 0.236,
-    "f16": 0.236,
-    "f32": 0.236,
-    "iq4_xs": 0.238,
-    "mxfp4": 0.139,
+    "bf16": 0.229,
+    "f16": 0.229,
+    "f32": 0.229,
+    "iq2_s": 0.195,
+    "iq3_s": 0.195,
+    "iq3_xxs": 0.195,
+    "iq4_nl": 0.239,
+    "iq4_xs": 0.239,
+    "mxfp4": 0.141,
     "q2_K": 0.12,
     "q3_K": 0.12,
-    "q4_0": 0.229,
-    "q4_K": 0.192,
-    "q5_K": 0.202,
-    "q6_K": 0.153,
-    "q8_0": 0.236,
+    "q4_0": 0.228,
+    "q4_K": 0.196,
+    "q5_0": 0.228,
+    "q5_K": 0.204,
+    "q6_K": 0.149,
+    "q8_0": 0.229,
 }
-H100_PREFILL_ATTN_EFFICIENCY: float = 0.224
-H100_PREFILL_LAYER_COST_S: float = 0.000365
+H100_PREFILL_ATTN_EFFICIENCY: float = 0.171
+H100_PREFILL_LAYER_COST_S: float = 0.000372
 
 # Architectures whose layers run extra kernels per token (Gemma: pre/post norms on attention and FFN,
-# logit soft-capping or QK norms; Phi-3: fused QKV and gate/up tensors split by views), with an extra
-# per-layer decode cost fitted for each family.
-ARCH_FAMILY: dict[str, str] = {"gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "phi3": "phi3"}
+# logit soft-capping or QK norms; Phi-3: fused QKV and gate/up tensors split by views; DeepSeek-2 MLA:
+# the absorbed attention's extra per-head matmuls and the latent norms), with an extra per-layer decode
+# cost fitted for each family.
+ARCH_FAMILY: dict[str, str] = {
+    "gemma": "gemma",
+    "gemma2": "gemma",
+    "gemma3": "gemma",
+    "phi3": "phi3",
+    "deepseek2": "mla",
+}
 H100_ARCH_LAYER_COST_S: dict[str, float] = {
-    "gemma": 2.04e-05,
-    "phi3": 2e-05,
+    "gemma": 1.93e-05,
+    "mla": 3.83e-05,
+    "phi3": 1.9e-05,
 }
 
 # Used for a type with no measurement: 72% of peak, llama.cpp discussion #4167 (RTX 4090, Q4_0 7B),
