@@ -164,6 +164,7 @@ SYNTHETIC: tuple[tuple[str, str], ...] = (
     ("deepseek-v2-lite-chat", "Q4_K_M"),
 )
 
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -191,7 +192,10 @@ def build_file(shape: Any, model_id: str, preset: str, work: Path, bin_dir: Path
     if preset in NEEDS_IMATRIX:
         # llama-quantize needs an imatrix file here; the probe's quantizer passes a flat one.
         quantize_standin(f16, out, preset, imatrix=True, nthread=threads)
-        log(f"quantized {out.name} with a flat imatrix ({os.path.getsize(out) / 1024**3:.2f} GiB) in {time.time() - t:.1f}s")
+        log(
+            f"quantized {out.name} with a flat imatrix ({os.path.getsize(out) / 1024**3:.2f} GiB) "
+            f"in {time.time() - t:.1f}s"
+        )
         return out
     cmd = [str(bin_dir / "llama-quantize"), str(f16), str(out), preset, str(threads)]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -542,7 +546,7 @@ def synthetic_timings(args: argparse.Namespace, env: dict[str, Any]) -> None:
         rec["files"] = sorted(p.name for p in cache.glob("*.gguf"))
         rec["command"] = (
             f"python -c \"run_probe(ProbeSpec(source='standin', model_id='{model_id}', preset='{preset}', "
-            f"cache_dir=EMPTY_DIR))\""
+            f'cache_dir=EMPTY_DIR))"'
         )
         append(out / "synthetic_h100.jsonl", rec)
         p = rec.get("probe", {})
@@ -551,6 +555,7 @@ def synthetic_timings(args: argparse.Namespace, env: dict[str, Any]) -> None:
             + (rec.get("error", "")[:200] or f"tg={p.get('decode_tps', 0):.1f} pp={p.get('prefill_tps', 0):.0f}")
         )
         shutil.rmtree(cache, ignore_errors=True)
+
 
 def main() -> int:
     ap = argparse.ArgumentParser()

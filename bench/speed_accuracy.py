@@ -278,6 +278,13 @@ def report(ss: list[Sample], eff: Efficiency | None, title: str) -> list[float]:
             f"n={len(errs)} median |err| {100 * statistics.median(ab):.1f}%  max |err| {100 * max(ab):.1f}%  "
             f"over 20%: {sum(a > 0.2 for a in ab)}"
         )
+        for kind in ("decode", "prefill"):
+            ak = [abs(e) for e, s in zip(errs, ss, strict=True) if s.kind == kind]
+            if ak:
+                print(
+                    f"  {kind}: n={len(ak)} median |err| {100 * statistics.median(ak):.1f}%  "
+                    f"max |err| {100 * max(ak):.1f}%  over 20%: {sum(a > 0.2 for a in ak)}"
+                )
     return errs
 
 
@@ -325,6 +332,66 @@ def extrapolation_check() -> None:
                 )
 
 
+def synthetic_check() -> None:
+    """Synthetic stand-in probes timed end to end (bench/gpu_bench.py --synthetic), against the probe
+    of the full-size file of the same model and preset where one was measured."""
+    print("\nsynthetic stand-in probes, empty cache, end to end (write + quantize + load + measure)")
+    full = {
+        (r["model_id"], r["preset"]): r["probe"]
+        for r in load_jsonl("speed_h100.jsonl")
+        if r.get("tool") == "probe" and "error" not in r["probe"]
+    }
+    for rec in load_jsonl("synthetic_h100.jsonl"):
+        if "error" in rec:
+            print(f"{rec['model_id']:<24} {rec['preset']:<7} {rec['wall_s']:6.1f} s  failed: {rec['error'][:120]}")
+            continue
+        p = rec["probe"]
+        layers = f"layers {p['layers_measured']}" if p["extrapolated"] else f"whole ({p['n_layers']} layers)"
+        line = f"{rec['model_id']:<24} {rec['preset']:<7} {rec['wall_s']:6.1f} s  {layers:<20}"
+        line += f" tg {p['decode_tps']:7.1f} pp {p['prefill_tps']:8.0f}"
+        f = full.get((rec["model_id"], rec["preset"]))
+        if f and p["extrapolated"]:
+            line += (
+                f"  full file: tg {f['decode_tps']:7.1f} ({100 * (p['decode_tps'] / f['decode_tps'] - 1):+.1f}%)"
+                f" pp {f['prefill_tps']:8.0f} ({100 * (p['prefill_tps'] / f['prefill_tps'] - 1):+.1f}%)"
+            )
+        print(line)
+
+
+def heldout_check(bench_set: int, path: Path) -> None:
+    """Predictions committed before a lease ran (bench/heldout_predict.py --set N), against what it
+    measured with llama-bench: out of sample, whatever the constants are now."""
+    if not path.exists():
+        return
+    preds = {}
+    for line in path.read_text().splitlines():
+        d = json.loads(line)
+        preds[(d["model_id"], d["preset"], d.get("variant") or d.get("depth", 0))] = d
+    print(f"\nheld-out set {bench_set}: {path.name} (committed before measuring) vs llama-bench")
+    print(f"{'sample':<58} {'measured':>10} {'predicted':>10} {'err':>7}")
+    errs: dict[str, list[float]] = {"decode_tps": [], "prefill_tps": []}
+    for rec in load_jsonl("speed_h100.jsonl"):
+        b = rec.get("bench", {})
+        if rec.get("bench_set") != bench_set or rec.get("tool") != "llama-bench" or "avg_ts" not in b:
+            continue
+        d = preds.get((rec["model_id"], rec["preset"], rec.get("variant") or b["n_depth"]))
+        kind = "decode_tps" if b["n_gen"] > 0 else "prefill_tps"
+        if d is None or kind not in d:
+            continue
+        err = d[kind] / b["avg_ts"] - 1
+        where = rec.get("variant") or f"d{b['n_depth']}"
+        label = f"{rec['model_id']} {rec['preset']} {'tg' if kind == 'decode_tps' else 'pp'} {where}"
+        print(f"{label:<58} {b['avg_ts']:10.1f} {d[kind]:10.1f} {100 * err:6.1f}%")
+        if not rec.get("variant"):
+            errs[kind].append(abs(err))
+    for kind, ab in errs.items():
+        if ab:
+            print(
+                f"{kind} on the GPU: n={len(ab)} median |err| {100 * statistics.median(ab):.1f}% "
+                f"max {100 * max(ab):.1f}% over 20%: {sum(a > 0.2 for a in ab)}"
+            )
+
+
 def offload_check() -> None:
     """Partial offload and CPU-only runs (llama-bench variants), against advisor.core.speed."""
     print("\npartial offload / CPU-only (llama-bench variants)")
@@ -354,7 +421,6 @@ def main() -> int:
     args = ap.parse_args()
     everything = samples()
     ss = [s for s in everything if s.bench_set == 1]
-    held = [s for s in everything if s.bench_set == 2]
     if not ss:
         print("no samples in bench/data/speed_h100.jsonl")
         return 1
@@ -382,11 +448,16 @@ def main() -> int:
         # The committed constants are fitted on both sets. The out-of-sample check of the 2nd set, made
         # with the constants fitted on the 1st set alone, is kept in bench/data/speed_heldout_check.txt.
         report(ss, None, "advisor.core.speed with its committed constants: 1st set")
-        if held:
-            report(held, None, "2nd set")
+        for n, name in ((2, "2nd"), (3, "3rd"), (4, "4th")):
+            part = [s for s in everything if s.bench_set == n]
+            if part:
+                report(part, None, f"{name} set")
         report(everything, None, "all")
+    for n in (3, 4):
+        heldout_check(n, DATA / f"heldout_predictions_set{n}.jsonl")
     probe_vs_bench()
     extrapolation_check()
+    synthetic_check()
     offload_check()
     return 0
 
