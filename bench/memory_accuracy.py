@@ -42,7 +42,8 @@ MEMORY = DATA / "memory_h100.jsonl"
 SPEED = DATA / "speed_h100.jsonl"
 TENSORS = DATA / "tensors_h100.jsonl"
 HELDOUT = DATA / "memory_heldout_predictions.jsonl"
-HELDOUT_SET3 = DATA / "memory_heldout_predictions_set3.jsonl"  # third lease (bench/gpu_bench.py PLANS_3)
+# Later leases (bench/gpu_bench.py PLANS_3, PLANS_4), each predicted before it ran.
+HELDOUT_LATER = (DATA / "memory_heldout_predictions_set3.jsonl", DATA / "memory_heldout_predictions_set4.jsonl")
 MIB = 1024 * 1024
 H100_BYTES = 81559 * MIB  # nvidia-smi memory.total in the records' gpu_env
 
@@ -357,14 +358,15 @@ def main() -> int:
     args = ap.parse_args()
     loads = load_records()
     if args.heldout:
-        print(heldout_report(loads) + "\n\n" + heldout_report(loads, HELDOUT_SET3))
+        print("\n\n".join(heldout_report(loads, path) for path in (HELDOUT, *HELDOUT_LATER)))
         return 0
     rs = rows(loads)
     if not rs:
         print(f"no data in {MEMORY}")
         return 1
     cmd = "python bench/memory_accuracy.py" + (f" --out {args.out}" if args.out else "")
-    text = f"$ {cmd}\n\n{report(rs)}\n\n{heldout_report(loads)}\n\n{heldout_report(loads, HELDOUT_SET3)}\n"
+    later = "\n\n".join(heldout_report(loads, path) for path in (HELDOUT, *HELDOUT_LATER))
+    text = f"$ {cmd}\n\n{report(rs)}\n\n{later}\n"
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text)

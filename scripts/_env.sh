@@ -33,13 +33,18 @@ find_python() {
 # them. So x86-64 builds are portable (AVX2/FMA/F16C, no AVX-512, no AMX), and the wheel is kept in a
 # cache of this project's own, since pip's wheel cache would keep serving an earlier native build.
 # CMAKE_ARGS overrides it (e.g. CMAKE_ARGS="-DGGML_CUDA=on" for an NVIDIA GPU, see README).
-install_llama_wheel() {
-  local ver wheels
+llama_cmake_args() {
+  local args="${CMAKE_ARGS:-}"
+  [ -z "$args" ] && [ "$(uname -m)" = x86_64 ] && args="-DGGML_NATIVE=OFF"
+  echo "$args"
+}
+
+install_llama_wheel() {  # one cached wheel per set of CMAKE_ARGS (CPU, CUDA, ...)
+  local ver wheels args
   ver="$(grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | cut -d= -f3)"
-  wheels="${LLM_FIT_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-fit-advisor/wheels}"
+  args="$(llama_cmake_args)"
+  wheels="${LLM_FIT_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-fit-advisor/wheels}/$(echo "$args" | sha256sum | cut -c1-12)"
   if ! ls "$wheels"/llama_cpp_python-"$ver"-*.whl >/dev/null 2>&1; then
-    local args="${CMAKE_ARGS:-}"
-    [ -z "$args" ] && [ "$(uname -m)" = x86_64 ] && args="-DGGML_NATIVE=OFF"
     echo "Building llama-cpp-python $ver (CMAKE_ARGS='$args'; ~5-10 min once, then cached in $wheels) ..."
     CMAKE_ARGS="$args" .venv/bin/python -m pip wheel -q --no-deps --no-cache-dir -w "$wheels" "llama-cpp-python==$ver" \
       || die "could not build llama-cpp-python; see the compiler output above"
@@ -55,7 +60,7 @@ ensure_venv() {  # $1: extras, e.g. "dev" or ""
     "$py" -m venv .venv || die "could not create .venv with $py (Debian/Ubuntu: apt-get install python3-venv)"
   fi
   stamp=".venv/.installed"
-  want="$(cat pyproject.toml scripts/_env.sh | sha256sum | cut -c1-16)-${extras}"
+  want="$(cat pyproject.toml scripts/_env.sh | sha256sum | cut -c1-16)-${extras}-$(llama_cmake_args | sha256sum | cut -c1-8)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] && ! grep -qx "$want" "$stamp" 2>/dev/null; then
     command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || \
       die "a C++ compiler is needed to build llama-cpp-python (Debian/Ubuntu: apt-get install build-essential)"
