@@ -77,6 +77,7 @@ class Load:
     buffers: dict[str, int]  # "device:kind" -> bytes, as logged (MiB with 2 decimals)
     buffer_list: tuple[tuple[str, int], ...]  # ("device:kind", bytes) per logged buffer (iSWA: two KV)
     model_size_bytes: int  # llama_model_size: every tensor's ggml_nbytes
+    bench_set: int = 1  # which lease (bench/gpu_bench.py PLAN_SETS)
 
     def gpu(self, kind: str) -> int:
         return sum(v for k, v in self.buffers.items() if k.startswith("CUDA") and "_Host" not in k
@@ -123,6 +124,7 @@ def _load(source: str, rec: dict[str, Any], p: dict[str, Any], settings: dict[st
         buffers=_sums(p["buffers"]),
         buffer_list=tuple((f"{b['device']}:{b['kind']}", int(b["bytes"])) for b in p["buffers"]),
         model_size_bytes=int(p["model_size_bytes"]),
+        bench_set=int(rec.get("bench_set", 1)),
     )
 
 

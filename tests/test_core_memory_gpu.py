@@ -161,20 +161,21 @@ def test_gemma3_iswa_two_caches_and_f16_copies() -> None:
 
 
 def test_overhead_constant_is_the_measured_median() -> None:
-    # NVML used - CUDA buffers rounded to 2 MiB, dense models with flash attention: 604.8..614.8 MiB
-    residual: dict[str, float] = {}
+    # NVML used - CUDA buffers rounded to 2 MiB, dense models with flash attention: 603.6..619.6 MiB over
+    # 23 files of 4 leases, the same to 0.01 MiB for every load of a file
+    residual: dict[tuple[str, str], float] = {}
     for r in ROWS:
-        moe = r.load.model_id in ("qwen3-30b-a3b", "gpt-oss-20b")
-        if r.load.source != "memory" or r.load.flash_attn == "off" or moe:
+        if r.load.source != "memory" or r.load.flash_attn == "off" or get_model(r.load.model_id).to_shape().is_moe:
             continue
         slack = sum(-(-b // CUDA_ALLOC_GRANULARITY) * CUDA_ALLOC_GRANULARITY - b
                     for k, b in r.load.buffer_list if k.startswith("CUDA0:"))  # fmt: skip
-        residual.setdefault(r.load.model_id, (r.load.overhead - slack) / MIB)
-        # the same to 0.01 MiB for every load of a model, whatever its context or cache type
-        assert (r.load.overhead - slack) / MIB == pytest.approx(residual[r.load.model_id], abs=0.02)
-    assert len(residual) >= 8
+        key = (r.load.model_id, r.load.preset)
+        residual.setdefault(key, (r.load.overhead - slack) / MIB)
+        # whatever its context or cache type
+        assert (r.load.overhead - slack) / MIB == pytest.approx(residual[key], abs=0.02)
+    assert len(residual) >= 20
     assert statistics.median(residual.values()) == pytest.approx(BACKEND_OVERHEAD_BYTES["cuda"] / MIB, abs=1.0)
-    assert max(abs(v - BACKEND_OVERHEAD_BYTES["cuda"] / MIB) for v in residual.values()) <= 6
+    assert max(abs(v - BACKEND_OVERHEAD_BYTES["cuda"] / MIB) for v in residual.values()) <= 10
 
 
 def test_overhead_source_says_what_was_measured() -> None:

@@ -570,6 +570,8 @@ def gpu_host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
     for c in caches:
         out += c.cells * n_tok * mask_elt
         out += n_tok * 8 + (n_tok * 8 if ctx.flash_attn else n_tok * max(c.v_width, 1) * 8)
+        if s.is_mla:
+            continue  # no rotation inputs for the MLA latent cache (DeepSeek-V2-Lite q8_0 logs, bench set 3)
         if TRAITS[tk].is_quantized and s.head_dim % 64 == 0:
             nrot = 64
             while s.head_dim % (nrot * 2) == 0:
