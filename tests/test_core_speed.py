@@ -207,12 +207,12 @@ def test_h100_predictions_match_measured_llama_bench() -> None:
         errs.append(abs(pred - s.measured_tps) / s.measured_tps)
     # The committed constants (fitted on lease sets 1-3) against every llama-bench and partial-layer
     # measurement of sets 1-4 (bench/data/speed_accuracy.txt): decode median 2.8%, worst 13.6%;
-    # prefill median 5.2%, worst 26.2% (DeepSeek MLA prefill, not modelled).
+    # prefill median 2.0%, worst 20.9% (Llama-3.2-1B pp512 at 32k tok/s).
     dec = [e for e, s in zip(errs, ss, strict=True) if s.kind == "decode"]
     pre = [e for e, s in zip(errs, ss, strict=True) if s.kind == "prefill"]
     assert len(dec) >= 50
     assert statistics.median(dec) <= 0.08 and max(dec) <= 0.20
-    assert statistics.median(pre) <= 0.08 and max(pre) <= 0.30
+    assert statistics.median(pre) <= 0.08 and max(pre) <= 0.25
     json.dumps(errs)
 
 

@@ -80,26 +80,38 @@ H100_KV_EFFICIENCY: float = 2.74
 # Prefill: achieved share of dense FP16 tensor FLOP/s (989.4 TFLOP/s, H100 SXM datasheet) per weight
 # type, same fit; attention FLOPs at H100_PREFILL_ATTN_EFFICIENCY.
 H100_PREFILL_EFFICIENCY: dict[str, float] = {
-    "bf16": 0.229,
-    "f16": 0.229,
-    "f32": 0.229,
-    "iq2_s": 0.195,
-    "iq3_s": 0.195,
-    "iq3_xxs": 0.195,
-    "iq4_nl": 0.239,
-    "iq4_xs": 0.239,
-    "mxfp4": 0.141,
-    "q2_K": 0.12,
-    "q3_K": 0.12,
-    "q4_0": 0.228,
-    "q4_K": 0.196,
-    "q5_0": 0.228,
-    "q5_K": 0.204,
-    "q6_K": 0.149,
-    "q8_0": 0.229,
+    "bf16": 0.222,
+    "f16": 0.222,
+    "f32": 0.222,
+    "iq2_s": 0.19,
+    "iq3_s": 0.19,
+    "iq3_xxs": 0.19,
+    "iq4_nl": 0.231,
+    "iq4_xs": 0.231,
+    "mxfp4": 0.138,
+    "q2_K": 0.118,
+    "q3_K": 0.118,
+    "q4_0": 0.227,
+    "q4_K": 0.201,
+    "q5_0": 0.227,
+    "q5_K": 0.2,
+    "q6_K": 0.147,
+    "q8_0": 0.222,
 }
-H100_PREFILL_ATTN_EFFICIENCY: float = 0.171
-H100_PREFILL_LAYER_COST_S: float = 0.000372
+H100_PREFILL_ATTN_EFFICIENCY: float = 0.142
+# Prefill attention per flash-attention kernel variant (attention_kernel), same fit: llama.cpp's CUDA
+# kernel processes 8, 4 or 2 query heads that share a K/V head together when the GQA ratio allows
+# (ggml/src/ggml-cuda/fattn.cu, ``gqa_ratio % 8/4/2``), and MLA has its own 576/512 kernel. Each variant
+# runs at its own measured rate: gqa2 was measured only on Gemma (head_dim 256), gqa1 on GQA ratios 3, 5
+# and 7 (Qwen2.5-7B/14B, Qwen3-14B, Llama-3.2-3B, SmolLM2) and MHA (Phi-3.5); the default is the median.
+H100_PREFILL_ATTN_EFFICIENCY_BY_KERNEL: dict[str, float] = {
+    "gqa1": 0.117,
+    "gqa2": 0.113,
+    "gqa4": 0.244,
+    "gqa8": 0.17,
+    "mla": 0.142,
+}
+H100_PREFILL_LAYER_COST_S: float = 0.000345
 
 # Architectures whose layers run extra kernels per token (Gemma: pre/post norms on attention and FFN,
 # logit soft-capping or QK norms; Phi-3: fused QKV and gate/up tensors split by views; DeepSeek-2 MLA:
@@ -116,6 +128,13 @@ H100_ARCH_LAYER_COST_S: dict[str, float] = {
     "gemma": 1.93e-05,
     "mla": 3.83e-05,
     "phi3": 1.9e-05,
+}
+
+# The same families' extra prefill cost per layer per micro-batch, same fit.
+H100_PREFILL_ARCH_LAYER_COST_S: dict[str, float] = {
+    "gemma": 0.000114,
+    "mla": 0.000288,
+    "phi3": 0.000153,
 }
 
 # Used for a type with no measurement: 72% of peak, llama.cpp discussion #4167 (RTX 4090, Q4_0 7B),
@@ -221,13 +240,21 @@ class Efficiency:
     token_cost_s: float = 0.0
     prefill: dict[str, float] = field(default_factory=dict)
     prefill_default: float = DEFAULT_PREFILL_EFFICIENCY
+    # Prefill attention efficiency per flash-attention kernel variant (attention_kernel()); others and
+    # unfused attention use prefill_default.
+    prefill_attn: dict[str, float] = field(default_factory=dict)
     prefill_layer_cost_s: float = 0.0
+    # Extra prefill cost per layer per micro-batch for the ARCH_FAMILY families.
+    prefill_arch_layer_cost_s: dict[str, float] = field(default_factory=dict)
 
     def decode_eff(self, ggml_type: str) -> float:
         return self.decode.get(ggml_type, self.decode_default)
 
     def prefill_eff(self, ggml_type: str) -> float:
         return self.prefill.get(ggml_type, self.prefill_default)
+
+    def prefill_attn_eff(self, kernel: str) -> float:
+        return self.prefill_attn.get(kernel, self.prefill_default)
 
 
 def cuda_efficiency() -> Efficiency:
@@ -242,7 +269,9 @@ def cuda_efficiency() -> Efficiency:
         token_cost_s=H100_TOKEN_COST_S,
         prefill=dict(H100_PREFILL_EFFICIENCY),
         prefill_default=H100_PREFILL_ATTN_EFFICIENCY,
+        prefill_attn=dict(H100_PREFILL_ATTN_EFFICIENCY_BY_KERNEL),
         prefill_layer_cost_s=H100_PREFILL_LAYER_COST_S,
+        prefill_arch_layer_cost_s=dict(H100_PREFILL_ARCH_LAYER_COST_S),
     )
 
 
@@ -350,6 +379,15 @@ def attention_read_bytes(shape: ModelShape, layers: Iterable[int], depth: int, k
             cells = min(depth, shape.sliding_window)
         total += shape.n_heads * (kd + vd) * per_el * cells
     return total
+
+
+def attention_kernel(shape: ModelShape) -> str:
+    """The flash-attention kernel variant prefill runs: "mla", or "gqa8"/"gqa4"/"gqa2"/"gqa1", the number
+    of query heads per K/V head it processes together (ggml/src/ggml-cuda/fattn.cu)."""
+    if shape.is_mla:
+        return "mla"
+    ratio = shape.n_heads // max(1, shape.n_kv_heads)
+    return next(f"gqa{g}" for g in (8, 4, 2, 1) if ratio % g == 0)
 
 
 def _expert_read_fraction(shape: ModelShape) -> float:
@@ -475,8 +513,9 @@ def prefill_time_s(inp: SpeedInputs) -> float:
             kd = (shape.kv_lora_rank + shape.qk_rope_head_dim) if shape.is_mla else shape.head_dim
             vd = shape.kv_lora_rank if shape.is_mla else shape.v_dim
             attn += 2 * shape.n_heads * (kd + vd) * ctx
-        t += attn / (eff.prefill_default * flops_rate)
-        t += len(layers) * eff.prefill_layer_cost_s / n_ub
+        t += attn / (eff.prefill_attn_eff(attention_kernel(shape)) * flops_rate)
+        arch_cost = eff.prefill_arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0)
+        t += len(layers) * (eff.prefill_layer_cost_s + arch_cost) / n_ub
         # Every weight on this device is read once per micro-batch.
         bytes_here = sum(
             c.n_bytes
@@ -557,6 +596,7 @@ def calibrate(samples: Sequence[tuple[SpeedInputs, MeasuredSpeed]]) -> dict[Devi
             kv=base.kv * g_dec,
             prefill=prefill,
             prefill_default=base.prefill_default * g_pre,
+            prefill_attn={k: v * g_pre for k, v in base.prefill_attn.items()},
         )
     return out
 
