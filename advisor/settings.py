@@ -103,8 +103,12 @@ DATABASES = {
     "default": dj_database_url.parse(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60)
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Several processes (web + worker) share the file: wait for locks instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Several processes (web + worker) share the file: wait for locks instead of failing. WAL lets
+    # readers and one writer proceed together, and IMMEDIATE transactions take the write lock at BEGIN,
+    # so a transaction never has to upgrade a read lock, which SQLite refuses at once under contention.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file, not :memory:, so that worker subprocesses in integration tests see the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
