@@ -1101,6 +1101,46 @@ def gpu_speed_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def heldout_speed_rows(files: dict[str, tuple[dict[str, Any], ...]]) -> list[dict[str, Any]]:
+    """Speed predictions committed before a lease ran (bench/data/heldout_predictions_setN.jsonl, by
+    bench/heldout_predict.py), against what that lease's llama-bench measured (``bench_set`` N)."""
+    rows = []
+    for name, preds in sorted(files.items()):
+        found = re.fullmatch(r"heldout_predictions_set(\d+)\.jsonl", name)
+        if not found:
+            continue
+        n = int(found.group(1))
+        by_key = {(d.get("model_id"), d.get("preset"), d.get("variant") or d.get("depth", 0)): d for d in preds}
+        for rec in files.get("speed_h100.jsonl", ()):
+            bench = rec.get("bench") or {}
+            if rec.get("bench_set") != n or rec.get("tool") != "llama-bench" or "avg_ts" not in bench:
+                continue
+            decode = int(bench.get("n_gen") or 0) > 0
+            pred = by_key.get((rec.get("model_id"), rec.get("preset"), rec.get("variant") or bench.get("n_depth", 0)))
+            kind = "decode_tps" if decode else "prefill_tps"
+            if pred is None or kind not in pred:
+                continue
+            row = {"set": n, "model": rec["model_id"], "preset": rec["preset"],
+                   "test": f"tg{bench['n_gen']}" if decode else f"pp{bench.get('n_prompt')}",
+                   "where": rec.get("variant") or f"depth {bench.get('n_depth', 0)}",
+                   "tps_measured": bench["avg_ts"], "tps_predicted": pred[kind]}  # fmt: skip
+            rows.append(_with_error(row, "tps"))
+    return rows
+
+
+def synthetic_probe_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """bench/data/synthetic_h100.jsonl: stand-in probes timed end to end from an empty cache."""
+    rows = []
+    for rec in records:
+        probe = rec.get("probe") or {}
+        layers = probe.get("layers_measured") or []
+        rows.append({"model": rec.get("model_id"), "preset": rec.get("preset"), "wall_s": rec.get("wall_s"),
+                     "built": f"{layers[0]} + {layers[1]} layers" if len(layers) == 2 else "whole",
+                     "decode_tps": probe.get("decode_tps"), "prefill_tps": probe.get("prefill_tps"),
+                     "error": rec.get("error")})  # fmt: skip
+    return rows
+
+
 def _bench_fingerprint() -> str:
     """Changes when a bench file or the code that predicts changes (so a deploy recomputes)."""
     from advisor import fitting
@@ -1129,7 +1169,15 @@ def _accuracy_rows() -> dict[str, Any]:
     files = bench_files()
     gpu_mem = gpu_memory_rows(files.get("memory_h100.jsonl", ()))
     gpu_speed = gpu_speed_rows(files.get("speed_h100.jsonl", ()))
+    heldout = heldout_speed_rows(files)
     return {
+        "heldout_rows": heldout,
+        "heldout_stats": [  # GPU decode only, per lease: each lease was predicted with the constants of its day
+            {"set": n, **_error_stats([r for r in heldout if r["set"] == n and r["test"].startswith("tg")
+                                       and r["where"].startswith("depth")], "tps")}
+            for n in sorted({r["set"] for r in heldout})
+        ],
+        "synthetic_rows": synthetic_probe_rows(files.get("synthetic_h100.jsonl", ())),
         "cpu_rows": cpu, "kv_stats": _error_stats(cpu, "kv"), "compute_stats": _error_stats(cpu, "compute"),
         "gpu_mem_rows": gpu_mem, "gpu_mem_stats": _error_stats(gpu_mem, "gpu"),
         "gpu_speed_rows": gpu_speed, "gpu_speed_stats": _error_stats(gpu_speed, "tps"),

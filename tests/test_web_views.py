@@ -364,6 +364,21 @@ def test_accuracy_page_reads_gpu_bench_records(client: Client, tmp_path: Any, mo
     assert measured == "150.0" and float(predicted) > 0 and error.endswith("%")
 
 
+def test_accuracy_page_shows_held_out_predictions_and_synthetic_probes(client: Client) -> None:
+    """The committed bench data: set 4 was predicted before it was measured; synthetic probes timed."""
+    html = text(client.get("/accuracy"))
+    table = re.search(r'<table id="heldout-speed">.*?</table>', html, re.S)
+    assert table is not None
+    # DeepSeek-Coder-V2-Lite Q8_0 tg128 at depth 0: 278.0 measured, 293.5 predicted before (+5.6%)
+    cells = r"deepseek-coder-v2-lite-instruct <small>Q8_0</small></td><td>tg128 <small>depth 0</small>(.*?)</tr>"
+    row = re.search(cells, table.group(0), re.S)
+    assert row is not None
+    assert re.findall(r'<td class="num">([^<]+)</td>', row.group(1)) == ["278.0", "293.5", "5.6%"]
+    assert "Set 4, decode: median error 1.8%, worst 6.0% (5 runs)." in html
+    synthetic = re.search(r'<table id="synthetic-probes">.*?</table>', html, re.S)
+    assert synthetic is not None and "52.3 s" in synthetic.group(0) and "8 + 16 layers" in synthetic.group(0)
+
+
 def test_transformers_runtime_shows_the_bitsandbytes_config_of_the_chosen_quant(client: Client) -> None:
     html = text(client.get("/models/qwen3-8b", {"gpu": "RTX 4090", "runtime": "transformers", "quant": "bnb-int8"}))
     assert "BitsAndBytesConfig(load_in_8bit=True)" in html
