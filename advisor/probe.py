@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from advisor.core.quantize import NEEDS_IMATRIX
+from advisor.core.quantize import needs_imatrix
 
 MIB = 1024 * 1024
 
@@ -47,7 +47,7 @@ STAGES: tuple[str, ...] = ("preparing", "loading", "warmup", "prefill", "decode"
 SourceKind = Literal["smollm2", "gguf", "hf", "standin"]
 
 # Presets llama.cpp's quantizer can make (``tools/quantize/quantize.cpp`` QUANT_OPTIONS, llama-cpp-python
-# 0.3.36), NEEDS_IMATRIX included.
+# 0.3.36), those that need an importance matrix included.
 QUANT_PRESETS: tuple[str, ...] = (
     "F16",
     "BF16",
@@ -390,7 +390,7 @@ def _standin_file(
                 "src": str(f16),
                 "dst": str(tmp_out),
                 "preset": preset,
-                "imatrix": preset in NEEDS_IMATRIX,
+                "imatrix": needs_imatrix(shape, preset),
                 "nthread": default_threads(),
             },
             lambda _s, _p: True,

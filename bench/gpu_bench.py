@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from advisor.core.quantize import NEEDS_IMATRIX
+from advisor.core.quantize import needs_imatrix
 from advisor.core.standin import quantize_standin
 from advisor.probe import ProbeError, ProbeProgress, ProbeSpec, extrapolate, run_probe, truncate_shape
 
@@ -189,7 +189,7 @@ def build_file(shape: Any, model_id: str, preset: str, work: Path, bin_dir: Path
     if preset == "F16":
         return f16
     t = time.time()
-    if preset in NEEDS_IMATRIX:
+    if needs_imatrix(shape, preset):
         # llama-quantize needs an imatrix file here; the probe's quantizer passes a flat one.
         quantize_standin(f16, out, preset, imatrix=True, nthread=threads)
         log(

@@ -121,3 +121,16 @@ def test_live_quantize_of_standin_equals_prediction(tmp_path: Path, preset: str,
     assert sum(int(t.n_bytes) for t in r.tensors) == weights_bytes(SMOLLM2_135M, types)
     # the file is the header, padded to 32 bytes, then every tensor padded to 32 bytes
     assert out.stat().st_size == r.data_offset + gguf_data_bytes(SMOLLM2_135M, types)
+
+
+@pytest.mark.parametrize("model_id", ["llama-3.1-8b-instruct", "qwen3-30b-a3b", "mixtral-8x7b-instruct-v0.1"])
+def test_presets_needing_an_imatrix_follow_llama_cpp_and_agree_with_the_catalog(model_id: str) -> None:
+    # llama.cpp's per-tensor rule on the simulated mix; quants.json states the same per preset.
+    from advisor.catalog.models_catalog import get_model
+    from advisor.catalog.quants import load_quants
+    from advisor.core.quantize import needs_imatrix
+
+    shape = get_model(model_id).to_shape()
+    gguf = [q for q in load_quants() if q.format == "gguf" and q.name != "F32"]
+    assert {q.name for q in gguf if needs_imatrix(shape, q.name)} == {q.name for q in gguf if q.needs_imatrix}
+    assert needs_imatrix(shape, "IQ3_XS") and not needs_imatrix(shape, "IQ3_S")

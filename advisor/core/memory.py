@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from advisor.core.ggml_types import TRAITS, GGMLType, row_bytes, tensor_bytes, type_by_name
-from advisor.core.quantize import NEEDS_IMATRIX, HFFormat, HFQuant, hf_weights_bytes, tensor_types
+from advisor.core.quantize import HFFormat, HFQuant, hf_weights_bytes, needs_imatrix, tensor_types
 from advisor.core.runtimes import RuntimePreset, runtime
 from advisor.core.shape import ModelShape
 from advisor.core.tensors import tensor_inventory
@@ -664,9 +664,8 @@ def _float_matmul_layers(s: ModelShape, types: dict[str, GGMLType]) -> frozenset
 def resolve_types(req: FitRequest) -> dict[str, GGMLType]:
     if req.tensor_types:
         return {k: type_by_name(v) for k, v in req.tensor_types}
-    return tensor_types(
-        req.shape, req.preset or "F16", has_imatrix=req.imatrix or (req.preset or "").upper() in NEEDS_IMATRIX
-    )
+    preset = req.preset or "F16"
+    return tensor_types(req.shape, preset, has_imatrix=req.imatrix or needs_imatrix(req.shape, preset))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -460,12 +460,6 @@ def _fallback(st: _State, spec: TensorSpec, t: GGMLType) -> GGMLType:
     return out
 
 
-# Presets llama.cpp quantizes only with an importance matrix (``tensor_requires_imatrix`` in
-# src/llama-quant.cpp; IQ3_XXS too, measured: its attn_k goes to iq2_s). Published files of these
-# presets are made with one, so their type mix follows llama.cpp's has_imatrix rules.
-NEEDS_IMATRIX: tuple[str, ...] = ("IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "Q2_K_S", "IQ3_XXS")
-
-
 def tensor_types(
     shape: ModelShape,
     preset: str | FType,
@@ -634,3 +628,23 @@ def hf_weights_bytes(shape: ModelShape, fmt: HFFormat) -> int:
         else:
             total += spec.n_elements * fmt.compute_bytes
     return total
+
+
+# Tensor types llama.cpp writes only with an importance matrix (``tensor_requires_imatrix`` in
+# src/llama-quant.cpp); q2_K too, in a Q2_K_S file. token_embd and output are exempt.
+_IMATRIX_TYPES = frozenset(
+    {GGMLType.IQ3_XXS, GGMLType.IQ2_XXS, GGMLType.IQ2_XS, GGMLType.IQ2_S, GGMLType.IQ1_M, GGMLType.IQ1_S}
+)
+
+
+def needs_imatrix(shape: ModelShape, preset: str) -> bool:
+    """Whether ``llama-quantize`` refuses ``preset`` for ``shape`` without an importance matrix (as it
+    does for the IQ1/IQ2 presets, IQ3_XXS, IQ3_XS and Q2_K_S). Published files of such presets are made
+    with one, so their type mix follows the has_imatrix rules."""
+    ftype = ftype_by_name(preset)
+    for name, t in tensor_types(shape, ftype).items():
+        if name in ("token_embd.weight", "output.weight"):
+            continue
+        if t in _IMATRIX_TYPES or (t == GGMLType.Q2_K and ftype == FType.Q2_K_S):
+            return True
+    return False

@@ -197,10 +197,10 @@ def weights_for(shape: ModelShape, preset: str) -> tuple[WeightChunk, ...]:
     """Chunks for a llama.cpp preset, from the tensor inventory and llama.cpp's type mixture rules
     (``advisor.core.tensors`` and ``advisor.core.quantize``)."""
     from advisor.core.ggml_types import tensor_bytes
-    from advisor.core.quantize import NEEDS_IMATRIX, tensor_types
+    from advisor.core.quantize import needs_imatrix, tensor_types
     from advisor.core.tensors import tensor_inventory
 
-    types = tensor_types(shape, preset, has_imatrix=preset.upper() in NEEDS_IMATRIX)
+    types = tensor_types(shape, preset, has_imatrix=needs_imatrix(shape, preset))
     rows = []
     for t in tensor_inventory(shape):
         ty = types[t.name]
