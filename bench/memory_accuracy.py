@@ -21,7 +21,6 @@ pool, cuBLAS and the 2 MiB allocation granularity.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
 import sys
@@ -36,6 +35,7 @@ if str(ROOT) not in sys.path:
 from advisor.catalog.models_catalog import get_model  # noqa: E402
 from advisor.core import memory  # noqa: E402
 from advisor.core.shape import ModelShape  # noqa: E402
+from advisor.probe import truncate_shape  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 MEMORY = DATA / "memory_h100.jsonl"
@@ -166,14 +166,7 @@ def tensor_types_by_file(path: Path = TENSORS) -> dict[str, tuple[tuple[str, str
 def truncated_shape(model_id: str, n_layers: int) -> ModelShape:
     """The catalog shape with its first ``n_layers`` layers (the stand-in bench writes the same)."""
     shape = get_model(model_id).to_shape()
-    if n_layers == shape.n_layers:
-        return shape
-    changes: dict[str, Any] = {"n_layers": n_layers}
-    for f in dataclasses.fields(shape):
-        v = getattr(shape, f.name)
-        if isinstance(v, tuple) and len(v) == shape.n_layers and f.name != "extras":
-            changes[f.name] = v[:n_layers]
-    return dataclasses.replace(shape, **changes)
+    return shape if n_layers == shape.n_layers else truncate_shape(shape, n_layers)
 
 
 def request_for(load: Load, types: dict[str, tuple[tuple[str, str], ...]] | None = None) -> memory.FitRequest:
