@@ -184,13 +184,7 @@ def prefill_cols(s: Sample, dev: Device) -> tuple[dict[str, float], float]:
         k = "w:" + group(c.ggml_type)
         cols[k] = cols.get(k, 0.0) + 2 * c.n_elements * (frac if c.expert else 1.0)
         total_bytes += c.n_bytes
-    mean_ctx = inp.depth + inp.n_prompt / 2
-    attn = 0.0
-    for i in range(shape.n_layers):
-        ctx = min(mean_ctx, shape.sliding_window) if shape.is_swa_layer(i) and shape.sliding_window else mean_ctx
-        kd = (shape.kv_lora_rank + shape.qk_rope_head_dim) if shape.is_mla else shape.head_dim
-        vd = shape.kv_lora_rank if shape.is_mla else shape.v_dim
-        attn += 2 * shape.n_heads * (kd + vd) * ctx
+    attn = speed.prefill_attention_flops(shape, range(shape.n_layers), inp.depth + inp.n_prompt / 2)
     n_ub = max(1, min(inp.n_ubatch, inp.n_prompt))
     cols["attn:" + speed.attention_kernel(shape)] = attn
     cols["layer"] = shape.n_layers / n_ub

@@ -478,6 +478,22 @@ def _active_weight_elements(inp: SpeedInputs, layers: set[int], head: bool) -> d
     return by_type
 
 
+def prefill_attention_flops(shape: ModelShape, layers: Iterable[int], mean_ctx: float) -> float:
+    """Attention FLOPs per prompt token in ``layers``: QK^T and PV, 2 per multiply-add, per query head,
+    over ``mean_ctx`` cached tokens (SWA layers at most their window; recurrent layers none)."""
+    kd = (shape.kv_lora_rank + shape.qk_rope_head_dim) if shape.is_mla else shape.head_dim
+    vd = shape.kv_lora_rank if shape.is_mla else shape.v_dim
+    attn = 0.0
+    for i in layers:
+        if shape.is_recurrent_layer(i):
+            continue
+        ctx = mean_ctx
+        if shape.is_swa_layer(i) and shape.sliding_window:
+            ctx = min(ctx, shape.sliding_window)
+        attn += 2 * shape.n_heads * (kd + vd) * ctx
+    return attn
+
+
 def prefill_time_s(inp: SpeedInputs) -> float:
     """Seconds per prompt token for an ``n_prompt``-token prompt after ``depth`` cached tokens."""
     shape = inp.shape
@@ -502,17 +518,7 @@ def prefill_time_s(inp: SpeedInputs) -> float:
             raise ValueError(f"no FLOP/s for device {compute_dev}")
         for ggml_type, n_el in _active_weight_elements(inp, layer_set, head).items():
             t += 2 * n_el / (eff.prefill_eff(ggml_type) * flops_rate)
-        # Attention: QK^T and PV, 2 FLOPs per multiply-add each, per head.
-        attn = 0.0
-        for i in layers:
-            if shape.is_recurrent_layer(i):
-                continue
-            ctx = mean_ctx
-            if shape.is_swa_layer(i) and shape.sliding_window:
-                ctx = min(ctx, shape.sliding_window)
-            kd = (shape.kv_lora_rank + shape.qk_rope_head_dim) if shape.is_mla else shape.head_dim
-            vd = shape.kv_lora_rank if shape.is_mla else shape.v_dim
-            attn += 2 * shape.n_heads * (kd + vd) * ctx
+        attn = prefill_attention_flops(shape, layers, mean_ctx)
         t += attn / (eff.prefill_attn_eff(attention_kernel(shape)) * flops_rate)
         arch_cost = eff.prefill_arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0)
         t += len(layers) * (eff.prefill_layer_cost_s + arch_cost) / n_ub
