@@ -64,7 +64,7 @@ ensure_venv() {  # $1: extras, e.g. "dev" or ""
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] && ! grep -qx "$want" "$stamp" 2>/dev/null; then
     command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || \
       die "a C++ compiler is needed to build llama-cpp-python (Debian/Ubuntu: apt-get install build-essential)"
-    echo "Installing dependencies into .venv (the first run compiles llama-cpp-python: ~5-10 min; pip caches the wheel) ..."
+    echo "Installing dependencies into .venv ..."
     .venv/bin/python -m pip install -q --upgrade pip
     install_llama_wheel
     if [ -n "$extras" ]; then .venv/bin/python -m pip install -q -e ".[$extras]"; else .venv/bin/python -m pip install -q -e .; fi
