@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
+from advisor.bench_records import heldout_pairs
 from advisor.catalog.hardware import (
     GIB,
     load_tiers,
@@ -1110,20 +1111,10 @@ def heldout_speed_rows(files: dict[str, tuple[dict[str, Any], ...]]) -> list[dic
         if not found:
             continue
         n = int(found.group(1))
-        by_key = {(d.get("model_id"), d.get("preset"), d.get("variant") or d.get("depth", 0)): d for d in preds}
-        for rec in files.get("speed_h100.jsonl", ()):
-            bench = rec.get("bench") or {}
-            if rec.get("bench_set") != n or rec.get("tool") != "llama-bench" or "avg_ts" not in bench:
-                continue
-            decode = int(bench.get("n_gen") or 0) > 0
-            pred = by_key.get((rec.get("model_id"), rec.get("preset"), rec.get("variant") or bench.get("n_depth", 0)))
-            kind = "decode_tps" if decode else "prefill_tps"
-            if pred is None or kind not in pred:
-                continue
-            row = {"set": n, "model": rec["model_id"], "preset": rec["preset"],
-                   "test": f"tg{bench['n_gen']}" if decode else f"pp{bench.get('n_prompt')}",
-                   "where": rec.get("variant") or f"depth {bench.get('n_depth', 0)}",
-                   "tps_measured": bench["avg_ts"], "tps_predicted": pred[kind]}  # fmt: skip
+        for p in heldout_pairs(preds, files.get("speed_h100.jsonl", ()), n):
+            row = {"set": n, "model": p.model_id, "preset": p.preset,
+                   "test": f"{'tg' if p.decode else 'pp'}{p.n_tokens}", "where": p.variant or f"depth {p.depth}",
+                   "tps_measured": p.measured_tps, "tps_predicted": p.predicted_tps}  # fmt: skip
             rows.append(_with_error(row, "tps"))
     return rows
 

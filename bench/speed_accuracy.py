@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))
 
+from advisor.bench_records import heldout_pairs  # noqa: E402
 from advisor.core import speed  # noqa: E402
 from advisor.core.speed import Device, Efficiency, SpeedInputs, chunks_from_tensors, predict_speed  # noqa: E402
 from advisor.probe import truncate_shape  # noqa: E402
@@ -365,27 +366,16 @@ def heldout_check(bench_set: int, path: Path) -> None:
     measured with llama-bench: out of sample, whatever the constants are now."""
     if not path.exists():
         return
-    preds = {}
-    for line in path.read_text().splitlines():
-        d = json.loads(line)
-        preds[(d["model_id"], d["preset"], d.get("variant") or d.get("depth", 0))] = d
+    preds = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     print(f"\nheld-out set {bench_set}: {path.name} (committed before measuring) vs llama-bench")
     print(f"{'sample':<58} {'measured':>10} {'predicted':>10} {'err':>7}")
     errs: dict[str, list[float]] = {"decode_tps": [], "prefill_tps": []}
-    for rec in load_jsonl("speed_h100.jsonl"):
-        b = rec.get("bench", {})
-        if rec.get("bench_set") != bench_set or rec.get("tool") != "llama-bench" or "avg_ts" not in b:
-            continue
-        d = preds.get((rec["model_id"], rec["preset"], rec.get("variant") or b["n_depth"]))
-        kind = "decode_tps" if b["n_gen"] > 0 else "prefill_tps"
-        if d is None or kind not in d:
-            continue
-        err = d[kind] / b["avg_ts"] - 1
-        where = rec.get("variant") or f"d{b['n_depth']}"
-        label = f"{rec['model_id']} {rec['preset']} {'tg' if kind == 'decode_tps' else 'pp'} {where}"
-        print(f"{label:<58} {b['avg_ts']:10.1f} {d[kind]:10.1f} {100 * err:6.1f}%")
-        if not rec.get("variant"):
-            errs[kind].append(abs(err))
+    for p in heldout_pairs(preds, load_jsonl("speed_h100.jsonl"), bench_set):
+        err = p.predicted_tps / p.measured_tps - 1
+        label = f"{p.model_id} {p.preset} {'tg' if p.decode else 'pp'} {p.variant or f'd{p.depth}'}"
+        print(f"{label:<58} {p.measured_tps:10.1f} {p.predicted_tps:10.1f} {100 * err:6.1f}%")
+        if not p.variant:
+            errs["decode_tps" if p.decode else "prefill_tps"].append(abs(err))
     for kind, ab in errs.items():
         if ab:
             print(

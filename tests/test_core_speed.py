@@ -219,16 +219,11 @@ def test_h100_predictions_match_measured_llama_bench() -> None:
 def test_h100_heldout_set4_predictions_committed_before_measuring() -> None:
     """bench/data/heldout_predictions_set4.jsonl was committed (after the refit on sets 1-3) before the
     fourth lease measured those files: its decode predictions against llama-bench tg128."""
-    preds = {}
-    for line in (DATA / "heldout_predictions_set4.jsonl").read_text().splitlines():
-        d = json.loads(line)
-        preds[(d["model_id"], d["preset"], d["depth"])] = d["decode_tps"]
-    errs = []
-    for line in (DATA / "speed_h100.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        b = rec.get("bench", {})
-        if rec.get("bench_set") == 4 and "avg_ts" in b and b["n_gen"] > 0:
-            errs.append(abs(preds[(rec["model_id"], rec["preset"], b["n_depth"])] / b["avg_ts"] - 1))
+    from advisor.bench_records import heldout_pairs
+
+    preds = [json.loads(line) for line in (DATA / "heldout_predictions_set4.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (DATA / "speed_h100.jsonl").read_text().splitlines()]
+    errs = [abs(p.predicted_tps / p.measured_tps - 1) for p in heldout_pairs(preds, records, 4) if p.decode]
     # IQ3_XXS, DeepSeek-Coder-V2-Lite (MLA) at 0 and 16k, Qwen2.5-32B at 0 and 16k: worst +6.0%.
     assert len(errs) == 5
     assert statistics.median(errs) <= 0.08 and max(errs) <= 0.20
