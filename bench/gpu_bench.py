@@ -153,6 +153,12 @@ PLANS_4: list[Plan] = [
 ]
 PLAN_SETS: dict[int, list[Plan]] = {1: PLANS, 2: PLANS_2, 3: PLANS_3, 4: PLANS_4}
 
+
+def plans_from_argv() -> list[Plan]:
+    """The plan set named by ``--set N`` on the command line (default 2), for the prediction scripts."""
+    return PLAN_SETS[int(sys.argv[sys.argv.index("--set") + 1]) if "--set" in sys.argv else 2]
+
+
 # Synthetic probes timed end to end (write the stand-in, quantize, load, measure), each with an empty
 # stand-in cache, exactly as `manage.py probe --model ID --quant PRESET` and the Celery task run them.
 SYNTHETIC: tuple[tuple[str, str], ...] = (

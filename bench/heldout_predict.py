@@ -20,13 +20,8 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))
 from advisor.catalog.models_catalog import get_model
 from advisor.core import speed
 from advisor.core.speed import Device, SpeedInputs, predict_speed, weights_for
-from bench.gpu_bench import PLAN_SETS
+from bench.gpu_bench import plans_from_argv
 from bench.speed_accuracy import h100, load_jsonl
-
-
-def plan_set() -> int:
-    """The plan set named by --set N (default 2)."""
-    return int(sys.argv[sys.argv.index("--set") + 1]) if "--set" in sys.argv else 2
 
 
 def host_cpu() -> Device:
@@ -35,7 +30,7 @@ def host_cpu() -> Device:
 
 
 def main() -> None:
-    for plan in PLAN_SETS[plan_set()]:
+    for plan in plans_from_argv():
         shape = get_model(plan.model_id).to_shape()
         for pi, preset in enumerate(plan.presets):
             w = weights_for(shape, preset)

@@ -21,19 +21,14 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from advisor.catalog.models_catalog import get_model
 from advisor.core import memory
-from bench.gpu_bench import PLAN_SETS
+from bench.gpu_bench import plans_from_argv
 from bench.memory_accuracy import Load, request_for
-
-
-def plan_set() -> int:
-    """The plan set named by --set N (default 2)."""
-    return int(sys.argv[sys.argv.index("--set") + 1]) if "--set" in sys.argv else 2
 
 
 def planned_loads() -> list[tuple[str, Load]]:
     """(phase, Load) of every planned load; measured fields are zero."""
     out: list[tuple[str, Load]] = []
-    for plan in PLAN_SETS[plan_set()]:
+    for plan in plans_from_argv():
         shape = get_model(plan.model_id).to_shape()
         runs: list[dict[str, Any]] = []
         for ctx in plan.contexts:
