@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 
 from advisor import api, views
 
 urlpatterns = [
+    # Pages without our <link rel="icon"> (the admin's login) make the browser ask for /favicon.ico.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("", views.home, name="home"),
     path("detect", views.detect, name="detect"),
     path("gpus", views.gpu_search, name="gpu_search"),

@@ -409,3 +409,8 @@ def test_accuracy_page_lists_probes_with_predicted_kv(client: Client) -> None:
     html = text(client.get("/accuracy"))
     row = re.search(r'<table id="probe-accuracy">.*?<tbody><tr>(.*?)</tr>', html, re.S)
     assert row is not None and "22.5\xa0MB <small>(0.0%)</small>" in row.group(1)
+
+
+def test_favicon_ico_points_at_the_svg_icon(client: Client) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
