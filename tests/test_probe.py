@@ -254,7 +254,7 @@ def test_probe_command_bad_input_exits_2(tmp_path: Path, args: list[str], messag
     import subprocess
     import sys
 
-    env = {**os.environ, "DEBUG": "1", "ADVISOR_MODELS_DIR": str(tmp_path)}
+    env = {**os.environ, "DEBUG": "1", "MODELS_DIR": str(tmp_path)}
     r = subprocess.run(
         [sys.executable, "manage.py", "probe", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )

