@@ -34,6 +34,7 @@ from advisor.core.standin import quantize_standin
 from advisor.probe import ProbeError, ProbeProgress, ProbeSpec, extrapolate, run_probe, truncate_shape
 
 MIB = 1024 * 1024
+LLAMA_CPP = "llama-cpp-python 0.3.36 vendored llama.cpp"
 
 
 @dataclasses.dataclass
@@ -48,6 +49,7 @@ class Plan:
     extrapolate_layers: tuple[int, int] | None = None
     # Extra llama-bench runs on the first preset: (label, extra env, extra args).
     extra_bench: tuple[tuple[str, dict[str, str], tuple[str, ...]], ...] = ()
+    probe: bool = True  # the probe on the same file after llama-bench
 
 
 CPU_ONLY = ("cpu-only", {"CUDA_VISIBLE_DEVICES": ""}, ("-ngl", "0", "-p", "128", "-n", "32", "-t", "16"))
@@ -151,12 +153,63 @@ PLANS_4: list[Plan] = [
     ),
     Plan("qwen2.5-32b-instruct", ("Q4_K_M",), contexts=(32768,), kv_types=("q8_0",), fa_off_ctx=None, depths=(16384,)),
 ]
-PLAN_SETS: dict[int, list[Plan]] = {1: PLANS, 2: PLANS_2, 3: PLANS_3, 4: PLANS_4}
+# H200 lease: the H100 speed set's model/preset pairs (dense, GQA, SWA, MoE, MLA, several quant types, 1B
+# to 70B) at depth 0 and the depth the H100 measured them at, on an NVIDIA H200 (141 GB HBM3e, 4.8 TB/s).
+# Predicted before measuring (bench/heldout_predict.py --set h200 --gpu "NVIDIA H200"). The stand-ins
+# are quantized beforehand by bench/h200_prebuild.py (same llama.cpp, same llama_model_quantize) and
+# carried as sparse files, so the lease spends no time quantizing. No memory grid: the probe runs on
+# the files marked probe=True. The MoE offload sweep, llama-fit-params and llama-batched-bench follow
+# (H200_NCMOE, H200_FIT, H200_BATCHED).
+PLANS_H200: list[Plan] = [
+    Plan("llama-3.2-1b-instruct", ("Q4_K_M",)),
+    Plan("llama-3.1-8b-instruct", ("Q4_K_M", "Q8_0", "Q6_K", "Q4_0", "IQ4_XS", "Q2_K", "IQ3_XXS"), depths=(32768,)),
+    Plan("qwen3-8b", ("Q5_K_M",)),
+    Plan("phi-3.5-mini-instruct", ("Q4_K_M",)),
+    Plan("gemma-3-4b-it", ("Q4_K_M",), depths=(8192,)),
+    Plan("gemma-2-9b-it", ("Q4_K_M",)),
+    Plan("gemma-3-12b-it", ("Q4_K_M",), depths=(32768,)),
+    Plan("mistral-nemo-instruct-2407", ("Q4_K_M",), depths=(16384,)),
+    Plan("qwen2.5-14b-instruct", ("Q4_K_M",)),
+    Plan("qwen3-14b", ("Q4_K_M",), depths=(32768,)),
+    Plan("qwen3-30b-a3b", ("Q4_K_M",), depths=(8192,)),
+    Plan("gpt-oss-20b", ("MXFP4_MOE",), depths=(8192,)),
+    Plan("deepseek-v2-lite-chat", ("Q4_K_M",), depths=(8192,)),
+    Plan("llama-3.1-70b-instruct", ("Q4_K_M",), depths=(4096,)),
+]
+for _p in PLANS_H200:  # speed only: no memory grid; the probe on the first preset of the plans marked
+    _p.contexts, _p.kv_types, _p.fa_off_ctx = (), (), None
+_H200_PROBED = {
+    "llama-3.2-1b-instruct",
+    "llama-3.1-8b-instruct",
+    "gemma-3-12b-it",
+    "qwen3-30b-a3b",
+    "deepseek-v2-lite-chat",
+    "llama-3.1-70b-instruct",
+}
+for _p in PLANS_H200:
+    _p.probe = _p.model_id in _H200_PROBED
+PLAN_SETS: dict[int | str, list[Plan]] = {1: PLANS, 2: PLANS_2, 3: PLANS_3, 4: PLANS_4, "h200": PLANS_H200}
+
+# MoE expert offload on the H200: llama-bench -ncmoe N (experts of the first N layers in host memory).
+H200_NCMOE: tuple[tuple[str, str, tuple[int, ...]], ...] = (
+    ("qwen3-30b-a3b", "Q4_K_M", (0, 12, 24, 36, 48)),
+    ("gpt-oss-120b", "MXFP4_MOE", (0, 9, 18, 27, 36)),
+)
+# llama-fit-params at 8k context for a GPU of these many GiB (simulated with --fit-target, see fit_params).
+H200_FIT: tuple[tuple[str, str], ...] = (("gpt-oss-120b", "MXFP4_MOE"), ("qwen3-30b-a3b", "Q4_K_M"))
+H200_FIT_GIB: tuple[int, ...] = (24, 12)
+# llama-batched-bench: parallel sequences of a short prompt.
+H200_BATCHED: tuple[tuple[str, str], ...] = (("llama-3.1-8b-instruct", "Q4_K_M"),)
+H200_BATCHED_NPL = (1, 2, 4, 8, 16, 32)
+
+
+def set_key(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
 
 
 def plans_from_argv() -> list[Plan]:
     """The plan set named by ``--set N`` on the command line (default 2), for the prediction scripts."""
-    return PLAN_SETS[int(sys.argv[sys.argv.index("--set") + 1]) if "--set" in sys.argv else 2]
+    return PLAN_SETS[set_key(sys.argv[sys.argv.index("--set") + 1]) if "--set" in sys.argv else 2]
 
 
 # Synthetic probes timed end to end (write the stand-in, quantize, load, measure), each with an empty
@@ -253,6 +306,15 @@ def gpu_env() -> dict[str, Any]:
         info["nvidia_smi"] = q.stdout.strip()
     except Exception as exc:  # no nvidia-smi
         info["nvidia_smi_error"] = str(exc)
+    for key, cmd in (
+        ("pcie", ["nvidia-smi", "--query-gpu=pcie.link.gen.max,pcie.link.width.max", "--format=csv,noheader"]),
+        ("nvcc", ["nvcc", "--version"]),
+        ("cpu_model", ["sh", "-c", "grep -m1 'model name' /proc/cpuinfo"]),
+    ):
+        try:
+            info[key] = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[-1]
+        except Exception as exc:
+            info[f"{key}_error"] = repr(exc)
     info["hostname"] = os.uname().nodename
     try:
         import torch
@@ -341,7 +403,7 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
     base = {
         "model_id": plan.model_id,
         "gpu_env": env,
-        "llama_cpp": "llama-cpp-python 0.3.36 vendored llama.cpp",
+        "llama_cpp": LLAMA_CPP,
         "shape_layers": shape.n_layers,
         "bench_set": args.set,
     }
@@ -355,7 +417,7 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
         size = os.path.getsize(path)
         try:
             append(
-                out / "tensors_h100.jsonl",
+                out / f"tensors_{args.tag}.jsonl",
                 {"model_id": plan.model_id, "preset": preset, "file": path.name, "tensors": tensor_summary(path)},
             )
         except Exception as exc:
@@ -395,7 +457,7 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
                     "command": f"python -c run_probe(ProbeSpec(source='gguf', gguf_path='{path.name}', "
                     f"n_prompt=512, n_gen=16, **{kw}))",
                 }
-                append(out / "memory_h100.jsonl", rec)
+                append(out / f"memory_{args.tag}.jsonl", rec)
                 log(
                     f"mem {plan.model_id} {preset} {kw} -> "
                     f"{'ERR ' + d['error'][:200] if 'error' in d else memory_summary(d)}"
@@ -405,7 +467,7 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
         rows = llama_bench(bin_dir, path, plan.depths if pi == 0 else (), args.reps)
         for row in rows:
             append(
-                out / "speed_h100.jsonl",
+                out / f"speed_{args.tag}.jsonl",
                 {
                     **base,
                     "phase": "speed",
@@ -428,7 +490,7 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
             t = time.time()
             for row in llama_bench(bin_dir, path, (), 2, xenv, xargs):
                 append(
-                    out / "speed_h100.jsonl",
+                    out / f"speed_{args.tag}.jsonl",
                     {
                         **base,
                         "phase": "speed",
@@ -454,7 +516,7 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
             depth=max(plan.depths) if (pi == 0 and plan.depths) else 0,
         )
         append(
-            out / "speed_h100.jsonl",
+            out / f"speed_{args.tag}.jsonl",
             {
                 **base,
                 "phase": "speed",
@@ -477,7 +539,7 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
             for k in plan.extrapolate_layers:
                 p2 = build_file(truncate_shape(shape, k), plan.model_id, preset, work, bin_dir, args.threads)
                 append(
-                    out / "tensors_h100.jsonl",
+                    out / f"tensors_{args.tag}.jsonl",
                     {"model_id": plan.model_id, "preset": preset, "file": p2.name, "tensors": tensor_summary(p2)},
                 )
                 parts.append(
@@ -511,7 +573,7 @@ def run_plan(plan: Plan, args: argparse.Namespace, env: dict[str, Any]) -> None:
                 "parts": [p.to_dict() for p in parts],
                 "extrapolated": ext.to_dict(),
             }
-            append(out / "speed_h100.jsonl", rec)
+            append(out / f"speed_{args.tag}.jsonl", rec)
             log(
                 f"extrapolation {plan.model_id}: full tg {d['decode_tps']:.1f} ext {ext.decode_tps:.1f}; "
                 f"full pp {d['prefill_tps']:.0f} ext {ext.prefill_tps:.0f}"
@@ -554,13 +616,351 @@ def synthetic_timings(args: argparse.Namespace, env: dict[str, Any]) -> None:
             f"python -c \"run_probe(ProbeSpec(source='standin', model_id='{model_id}', preset='{preset}', "
             f'cache_dir=EMPTY_DIR))"'
         )
-        append(out / "synthetic_h100.jsonl", rec)
+        append(out / f"synthetic_{args.tag}.jsonl", rec)
         p = rec.get("probe", {})
         log(
             f"synthetic {model_id} {preset}: {rec['wall_s']:.1f}s "
             + (rec.get("error", "")[:200] or f"tg={p.get('decode_tps', 0):.1f} pp={p.get('prefill_tps', 0):.0f}")
         )
         shutil.rmtree(cache, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- H200 lease (--set h200)
+
+
+class NvmlPeak:
+    """Device memory in use, sampled every 50 ms in a thread while a command runs (NVML, GPU 0)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak = self.baseline = self.total = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._h = pynvml.nvmlDeviceGetHandleByIndex(0)
+            self._info = pynvml.nvmlDeviceGetMemoryInfo
+            m = self._info(self._h)
+            self.baseline, self.total, self.peak = int(m.used), int(m.total), int(m.used)
+        except Exception:
+            self._h = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak or 0, int(self._info(self._h).used))
+            time.sleep(0.05)
+
+    def __enter__(self) -> NvmlPeak:
+        if self._h is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._h is not None:
+            self._thread.join()
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "nvml_baseline_bytes": self.baseline,
+            "nvml_peak_bytes": self.peak,
+            "nvml_peak_minus_baseline_bytes": (self.peak - self.baseline) if self.peak is not None else None,
+            "nvml_total_bytes": self.total,
+        }
+
+
+def logged_buffers(stderr: str) -> dict[str, Any]:
+    """llama.cpp's "<device> <kind> buffer size = X MiB" lines (the probe's regex), per device and kind:
+    model buffers summed over the load, KV/compute/output the largest one logged (llama-bench makes a
+    context per test)."""
+    from advisor.probe_child import BUFFER_LINE, OFFLOADED_LINE
+
+    model: dict[str, float] = {}
+    other: dict[str, float] = {}
+    lines = []
+    for ln in stderr.splitlines():
+        m = BUFFER_LINE.match(ln.strip())
+        if m:
+            lines.append(ln.strip())
+            key = f"{m['device']}:{m['kind']}"
+            if m["kind"] == "model":
+                model[key] = model.get(key, 0.0) + float(m["mib"])
+            else:
+                other[key] = max(other.get(key, 0.0), float(m["mib"]))
+        elif OFFLOADED_LINE.search(ln) or "memory_breakdown" in ln or "llama_params_fit" in ln:
+            lines.append(ln.strip())
+    # one model load per llama-bench process when its model parameters are single values
+    return {"buffers_mib": {**model, **other}, "buffer_log": lines[:400]}
+
+
+def run_logged(cmd: list[str], timeout: int = 900) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], float]:
+    t = time.time()
+    with NvmlPeak() as nv:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return r, nv.record(), time.time() - t
+
+
+def h200_file(model_id: str, preset: str, args: argparse.Namespace) -> Path:
+    shape = shape_for(model_id)
+    return build_file(shape, model_id, preset, Path(args.work), Path(args.bin), args.threads)
+
+
+def h200_base(model_id: str, preset: str, path: Path, args: argparse.Namespace, env: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model_id": model_id,
+        "preset": preset,
+        "file": path.name,
+        "file_bytes": os.path.getsize(path),
+        "gpu_env": env,
+        "llama_cpp": LLAMA_CPP,
+        "shape_layers": shape_for(model_id).n_layers,
+        "bench_set": args.set,
+    }
+
+
+def h200_speed(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    out = Path(args.out) / f"speed_{args.tag}.jsonl"
+    for plan in PLANS_H200:
+        for pi, preset in enumerate(plan.presets):
+            try:
+                path = h200_file(plan.model_id, preset, args)
+            except Exception as exc:
+                append(
+                    Path(args.out) / "errors.jsonl",
+                    {"model_id": plan.model_id, "preset": preset, "error": str(exc)[:3000]},
+                )
+                log(f"build failed {plan.model_id} {preset}: {exc}")
+                continue
+            t = time.time()
+            rows = llama_bench(Path(args.bin), path, plan.depths if pi == 0 else (), args.reps)
+            base = h200_base(plan.model_id, preset, path, args, env)
+            for row in rows:
+                append(out, {**base, "phase": "speed", "tool": "llama-bench", "bench": row})
+            log(
+                f"llama-bench {plan.model_id} {preset} {time.time() - t:.0f}s: "
+                + ", ".join(
+                    f"{r.get('n_prompt')}/{r.get('n_gen')}@{r.get('n_depth')}={r.get('avg_ts', 0):.1f}"
+                    for r in rows
+                    if "avg_ts" in r
+                )
+                + "".join(f" ERR {r['error'][-300:]}" for r in rows if "error" in r)
+            )
+
+
+def h200_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    out = Path(args.out) / f"speed_{args.tag}.jsonl"
+    for plan in PLANS_H200:
+        if not plan.probe:
+            continue
+        preset = plan.presets[0]
+        path = h200_file(plan.model_id, preset, args)
+        depth = max(plan.depths) if plan.depths else 0
+        d = probe(
+            path,
+            n_prompt=512,
+            n_gen=128,
+            n_threads=args.threads,
+            reps=args.reps,
+            n_ctx=max(4096, 640 + depth),
+            depth=depth,
+        )
+        append(
+            out, {**h200_base(plan.model_id, preset, path, args, env), "phase": "speed", "tool": "probe", "probe": d}
+        )
+        log(
+            f"probe {plan.model_id} {preset}: "
+            + (
+                d.get("error", "")[:300]
+                or f"pp={d['prefill_tps']:.1f} tg={d['decode_tps']:.1f} depth={d['decode_at_depth_tps']}"
+            )
+        )
+
+
+def h200_moe(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    """llama-bench -ncmoe N, one process per N so each logs its own buffers; NVML peak beside them."""
+    out = Path(args.out) / f"moe_offload_{args.tag}.jsonl"
+    for model_id, preset, ns in H200_NCMOE:
+        path = h200_file(model_id, preset, args)
+        for n in ns:
+            cmd = [
+                str(Path(args.bin) / "llama-bench"),
+                "-m",
+                str(path),
+                "-p",
+                "512",
+                "-n",
+                "128",
+                "-r",
+                str(args.reps),
+                "-ngl",
+                "99",
+                "-ncmoe",
+                str(n),
+                "-t",
+                str(args.threads),
+                "-o",
+                "jsonl",
+                "-v",
+            ]
+            r, nv, wall = run_logged(cmd)
+            rows = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+            rec = {
+                **h200_base(model_id, preset, path, args, env),
+                "phase": "moe_offload",
+                "n_cpu_moe": n,
+                "command": " ".join(cmd),
+                "rc": r.returncode,
+                "wall_s": round(wall, 1),
+                "bench": rows,
+                **nv,
+                **logged_buffers(r.stderr),
+            }
+            if r.returncode != 0:
+                rec["error"] = r.stderr[-3000:]
+            append(out, rec)
+            log(
+                f"ncmoe {model_id} N={n} rc={r.returncode} {wall:.0f}s: "
+                + ", ".join(f"{x.get('n_prompt')}/{x.get('n_gen')}={x.get('avg_ts', 0):.1f}" for x in rows)
+                + f" buffers {rec['buffers_mib']} nvml+{(nv['nvml_peak_minus_baseline_bytes'] or 0) / MIB:.0f} MiB"
+            )
+
+
+def h200_fit(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    """llama-fit-params at -c 8192 for a smaller GPU. It fits to the device's free memory minus a margin
+    (--fit-target MiB, default 1024), so a card with X GiB free is simulated by a margin of
+    free_now - X*1024 + 1024: llama.cpp then plans for X GiB less its usual 1024 MiB. The printed
+    arguments are then run with llama-bench on the real GPU, NVML peak recorded, to check they fit."""
+    out = Path(args.out) / f"fit_params_{args.tag}.jsonl"
+    import shlex
+
+    for model_id, preset in H200_FIT:
+        path = h200_file(model_id, preset, args)
+        for gib in H200_FIT_GIB:
+            nv0 = NvmlPeak()
+            if nv0.total is not None and nv0.baseline is not None:
+                free_mib = (nv0.total - nv0.baseline) // MIB
+            else:  # no NVML bindings: nvidia-smi
+                q = ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits", "-i", "0"]
+                free_mib = int(subprocess.run(q, capture_output=True, text=True).stdout.split()[0])
+            margin = free_mib - gib * 1024 + 1024
+            cmd = [str(Path(args.bin) / "llama-fit-params"), "-m", str(path), "-c", "8192", "-fitt", str(margin), "-v"]
+            r, _nv, wall = run_logged(cmd, timeout=300)
+            printed = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+            rec = {
+                **h200_base(model_id, preset, path, args, env),
+                "phase": "fit_params",
+                "simulated_gpu_gib": gib,
+                "free_mib_real": free_mib,
+                "fit_target_mib": margin,
+                "command": " ".join(cmd),
+                "rc": r.returncode,
+                "wall_s": round(wall, 1),
+                "printed_args": printed,
+                "fit_log": [x for x in r.stderr.splitlines() if "fit" in x.lower() or "projected" in x][:200],
+            }
+            cmdp = [*cmd[:-1], "-fitp", "on"]
+            rp = subprocess.run(cmdp, capture_output=True, text=True, timeout=300)
+            rec["fit_print_command"] = " ".join(cmdp)
+            rec["fit_print_stdout"] = rp.stdout[-4000:]
+            if r.returncode != 0:
+                rec["error"] = r.stderr[-3000:]
+            log(f"fit {model_id} {gib} GiB rc={r.returncode}: {printed[:300]}")
+            # run what it printed (llama-bench: ';' between overrides, ',' between test groups)
+            if r.returncode == 0 and printed:
+                toks = shlex.split(printed)
+                bargs: list[str] = []
+                i = 0
+                while i < len(toks):
+                    if toks[i] == "-c":
+                        i += 2
+                        continue
+                    if toks[i] == "-ot":
+                        bargs += ["-ot", toks[i + 1].replace(",", ";")]
+                        i += 2
+                        continue
+                    bargs.append(toks[i])
+                    i += 1
+                bcmd = [
+                    str(Path(args.bin) / "llama-bench"),
+                    "-m",
+                    str(path),
+                    "-p",
+                    "512",
+                    "-n",
+                    "128",
+                    "-r",
+                    "2",
+                    "-t",
+                    str(args.threads),
+                    "-o",
+                    "jsonl",
+                    "-v",
+                    *bargs,
+                ]
+                br, bnv, bwall = run_logged(bcmd)
+                rec["bench_command"] = " ".join(bcmd)
+                rec["bench"] = [json.loads(x) for x in br.stdout.splitlines() if x.startswith("{")]
+                rec["bench_rc"] = br.returncode
+                rec["bench_wall_s"] = round(bwall, 1)
+                rec.update({f"bench_{k}": v for k, v in bnv.items()})
+                rec.update({f"bench_{k}": v for k, v in logged_buffers(br.stderr).items()})
+                log(
+                    f"  fitted args on the H200: rc={br.returncode} "
+                    + ", ".join(f"{x.get('n_prompt')}/{x.get('n_gen')}={x.get('avg_ts', 0):.1f}" for x in rec["bench"])
+                    + f" nvml+{(bnv['nvml_peak_minus_baseline_bytes'] or 0) / MIB:.0f} MiB"
+                )
+            append(out, rec)
+
+
+def h200_batched(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    out = Path(args.out) / f"batched_{args.tag}.jsonl"
+    npl = ",".join(str(x) for x in H200_BATCHED_NPL)
+    for model_id, preset in H200_BATCHED:
+        path = h200_file(model_id, preset, args)
+        n_kv = max(H200_BATCHED_NPL) * (128 + 128)
+        cmd = [
+            str(Path(args.bin) / "llama-batched-bench"),
+            "-m",
+            str(path),
+            "-c",
+            str(n_kv),
+            "-b",
+            "2048",
+            "-ub",
+            "512",
+            "-npp",
+            "128",
+            "-ntg",
+            "128",
+            "-npl",
+            npl,
+            "-ngl",
+            "99",
+            "-t",
+            str(args.threads),
+            "--output-format",
+            "jsonl",
+        ]
+        r, nv, _wall = run_logged(cmd)
+        rows = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+        base = h200_base(model_id, preset, path, args, env)
+        for row in rows:
+            append(out, {**base, "phase": "batched", "command": " ".join(cmd), "bench": row, **nv})
+        if r.returncode != 0 or not rows:
+            append(
+                out,
+                {**base, "phase": "batched", "command": " ".join(cmd), "rc": r.returncode, "error": r.stderr[-3000:]},
+            )
+        log(
+            f"batched {model_id} {preset} rc={r.returncode}: "
+            + ", ".join(f"pl{x['pl']} tg={x['speed_tg']:.1f} pp={x['speed_pp']:.0f}" for x in rows)
+        )
+
+
+H200_STAGES = {"speed": h200_speed, "moe": h200_moe, "fit": h200_fit, "batched": h200_batched, "probe": h200_probe}
 
 
 def main() -> int:
@@ -572,10 +972,15 @@ def main() -> int:
     ap.add_argument("--skip", default="")
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--set", type=int, default=1, help="1: PLANS, 2: PLANS_2, 3: PLANS_3, 0: none")
+    ap.add_argument(
+        "--set", type=set_key, default=1, help="1: PLANS, 2: PLANS_2, 3: PLANS_3, h200: PLANS_H200, 0: none"
+    )
+    ap.add_argument("--tag", default="", help="output file suffix (default h100, or h200 for --set h200)")
+    ap.add_argument("--stages", default="speed,moe,fit,batched,probe", help="--set h200: which stages, in order")
     ap.add_argument("--synthetic", action="store_true", help="first time the SYNTHETIC stand-in probes")
     ap.add_argument("--synthetic-only", default="", help="comma-separated model ids of SYNTHETIC to time")
     args = ap.parse_args()
+    args.tag = args.tag or ("h200" if args.set == "h200" else "h100")
     Path(args.work).mkdir(parents=True, exist_ok=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     env = gpu_env()
@@ -584,6 +989,19 @@ def main() -> int:
     skip = {x for x in args.skip.split(",") if x}
     if args.synthetic:
         synthetic_timings(args, env)
+    if args.set == "h200":
+        for stage in [x for x in args.stages.split(",") if x]:
+            t = time.time()
+            try:
+                H200_STAGES[stage](args, env)
+            except Exception as exc:
+                append(Path(args.out) / "errors.jsonl", {"stage": stage, "error": repr(exc)[:3000]})
+                log(f"stage {stage} failed: {exc!r}")
+            log(f"stage {stage} done in {time.time() - t:.0f}s")
+            with open(Path(args.out) / "done.txt", "a") as f:
+                f.write(stage + "\n")
+        log("ALL DONE")
+        return 0
     for plan in PLAN_SETS.get(args.set, []):
         if (only and plan.model_id not in only) or plan.model_id in skip:
             continue

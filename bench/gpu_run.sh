@@ -3,6 +3,9 @@
 # Run from the repository root there, with .gpu (trimmed llama-cpp-python sdist) and .whl carried.
 #   bash bench/gpu_run.sh start [gpu_bench args...]   # build (if needed) + start, returns at once
 #   bash bench/gpu_run.sh poll                         # print progress, copy results to $OUT
+# Optional carried files in .gpu: standins-*.tar.xz (sparse stand-ins quantized beforehand by
+# bench/h200_prebuild.py, unpacked into /tmp/standins where gpu_bench finds them) and advisor.tar (a
+# `git archive HEAD advisor` snapshot, so the job runs committed code, not a working tree being edited).
 set -u
 LCP=/tmp/lcp
 RES=/tmp/bench-out
@@ -12,7 +15,11 @@ if [ "$mode" = start ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   # advisor/__init__.py imports Celery, which the GPU machine lacks: a namespace shim puts
   # advisor's modules on the path without running that __init__ (and the job runs from /tmp).
-  mkdir -p /tmp/shim/advisor && echo "__path__ = ['$PWD/advisor']" > /tmp/shim/advisor/__init__.py
+  adv=$PWD/advisor
+  if [ -f .gpu/advisor.tar ]; then mkdir -p /tmp/advsnap && tar xf .gpu/advisor.tar -C /tmp/advsnap && adv=/tmp/advsnap/advisor; fi
+  mkdir -p /tmp/shim/advisor && echo "__path__ = ['$adv']" > /tmp/shim/advisor/__init__.py
+  for f in .gpu/standins-*.tar.xz; do [ -f "$f" ] && tar --sparse -xJf "$f" -C /tmp/standins; done
+  ls -ls /tmp/standins | head -40
   cat > /tmp/bench-job.sh <<EOF
 set -x
 cd $PWD
@@ -22,7 +29,7 @@ if [ ! -x $LCP/build/bin/llama-bench ]; then
   cmake -S $LCP/vendor/llama.cpp -B $LCP/build -G Ninja -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
     -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_TYPE=Release > $RES/cmake.log 2>&1
-  cmake --build $LCP/build -j 16 --target llama llama-bench llama-quantize llama-fit-params >> $RES/cmake.log 2>&1
+  cmake --build $LCP/build -j 16 --target llama llama-bench llama-quantize llama-fit-params llama-batched-bench >> $RES/cmake.log 2>&1
   echo "build rc=\$?"
 fi
 ls $LCP/build/bin
@@ -39,4 +46,6 @@ fi
 end=$(( $(date +%s) + ${POLL_S:-0} ))
 while [ "$(date +%s)" -lt "$end" ] && ! grep -q "ALL DONE" $RES/job.log 2>/dev/null; do sleep 10; done
 cp $RES/*.jsonl $RES/*.log $RES/done.txt "${OUT:-/tmp/none}/" 2>/dev/null
+# all of it in one file too (the device tool returns at most 8 files)
+[ -n "${OUT:-}" ] && tar czf $OUT/bench-out.tgz -C $RES . 2>/dev/null
 tail -c 6000 $RES/job.log
