@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import shutil
 import signal
@@ -185,6 +186,9 @@ class ProbeResult:
     buffer_log: tuple[str, ...] = ()  # the log lines the buffers were parsed from
     layers_measured: tuple[int, ...] = ()  # stand-in layer counts when extrapolated
     extrapolated: bool = False
+    # What the extrapolation could not take from the line through the two stand-ins, and what it took
+    # instead (``extrapolate``); empty when every value followed that line.
+    extrapolation_notes: tuple[str, ...] = ()
     elapsed_s: float = 0.0
 
     def buffer_total(self, kind: str, device_prefix: str | None = None) -> int:
@@ -318,7 +322,8 @@ def standin_layer_counts(shape: Any, max_layers: int | None = None) -> tuple[int
 
 
 # Nominal bits per weight of each preset, used only to check disk space before quantizing
-# (REFERENCE.md §2 for Llama-3.1-8B, rounded up; types from tools/quantize/README.md).
+# (the bits/weight column of the Llama-3.1-8B table in llama.cpp's tools/quantize/README.md, rounded up;
+# presets missing from that table from their block types).
 _PRESET_BPW: dict[str, float] = {
     "F16": 16.0,
     "BF16": 16.0,
@@ -589,20 +594,42 @@ def _lerp(a: float, b: float, k1: int, k2: int, n: int) -> float:
     return a + (b - a) * (n - k1) / (k2 - k1)
 
 
+def _scaled(b: float, k2: int, n: int) -> float:
+    """The larger stand-in's per-layer share times ``n``: what extrapolation falls back to."""
+    return b * n / k2
+
+
 def extrapolate(r1: ProbeResult, r2: ProbeResult, n_layers: int) -> ProbeResult:
     """Extend two measurements at layer counts k1 < k2 linearly to ``n_layers`` layers.
 
     Per-token times (1 / tok/s), load time and every byte count are taken to grow by a
     constant per layer; bench/data/speed_h100.jsonl holds the check of this against full models.
+
+    A time that did not grow from k1 to k2 layers says the two runs were disturbed (another
+    process took the cores during one of them): the line through them would fall, or reach zero
+    or less, at ``n_layers``. Such a time is instead the k2-layer one scaled by ``n_layers / k2``,
+    and ``extrapolation_notes`` says so.
     """
     k1, k2 = r1.n_layers, r2.n_layers
     if k2 <= k1:
         raise ProbeError("stand-in layer counts must grow", "failed")
+    notes: list[str] = []
 
-    def per_token(a: float, b: float) -> float:
-        if a <= 0 or b <= 0:
+    def grown(name: str, a: float, b: float, unit: str) -> float:
+        """``a`` at k1 and ``b`` at k2 layers, both > 0, extended to ``n_layers``."""
+        value = _lerp(a, b, k1, k2, n_layers)
+        if b > a and math.isfinite(value) and value > 0:
+            return value
+        notes.append(
+            f"{name}: {a:.4g} {unit} at {k1} layers and {b:.4g} {unit} at {k2} did not grow with the layer count; "
+            f"took the {k2}-layer value times {n_layers}/{k2}"
+        )
+        return _scaled(b, k2, n_layers)
+
+    def per_token(name: str, a: float | None, b: float | None) -> float:
+        if a is None or b is None or a <= 0 or b <= 0:
             return 0.0
-        return 1.0 / _lerp(1.0 / a, 1.0 / b, k1, k2, n_layers)
+        return 1.0 / grown(name, 1.0 / a, 1.0 / b, "s/token")
 
     def lin(a: int | None, b: int | None) -> int | None:
         return None if a is None or b is None else round(_lerp(a, b, k1, k2, n_layers))
@@ -617,15 +644,16 @@ def extrapolate(r1: ProbeResult, r2: ProbeResult, n_layers: int) -> ProbeResult:
         for b in r2.buffers
     )
     d1, d2 = r1.decode_at_depth_tps, r2.decode_at_depth_tps
+    load_s = grown("load_s", r1.load_s, r2.load_s, "s") if r1.load_s > 0 and r2.load_s > 0 else r2.load_s
     return dataclasses.replace(
         r2,
         n_layers=n_layers,
         model_size_bytes=lin(r1.model_size_bytes, r2.model_size_bytes) or 0,
         model_n_params=lin(r1.model_n_params, r2.model_n_params) or 0,
-        load_s=_lerp(r1.load_s, r2.load_s, k1, k2, n_layers),
-        prefill_tps=per_token(r1.prefill_tps, r2.prefill_tps),
-        decode_tps=per_token(r1.decode_tps, r2.decode_tps),
-        decode_at_depth_tps=per_token(d1, d2) if d1 and d2 else None,
+        load_s=load_s,
+        prefill_tps=per_token("prefill_tps", r1.prefill_tps, r2.prefill_tps),
+        decode_tps=per_token("decode_tps", r1.decode_tps, r2.decode_tps),
+        decode_at_depth_tps=per_token("decode_at_depth_tps", d1, d2) if d1 and d2 else None,
         buffers=buffers,
         gpu_peak_bytes=lin(r1.gpu_peak_bytes, r2.gpu_peak_bytes),
         gpu_after_prefill_bytes=lin(r1.gpu_after_prefill_bytes, r2.gpu_after_prefill_bytes),
@@ -633,6 +661,7 @@ def extrapolate(r1: ProbeResult, r2: ProbeResult, n_layers: int) -> ProbeResult:
         offloaded_layers=None,
         layers_measured=(k1, k2),
         extrapolated=True,
+        extrapolation_notes=tuple(notes),
     )
 
 

@@ -233,6 +233,26 @@ def test_extrapolation_is_linear_in_time_per_token() -> None:
     assert r.buffer_total("KV") == 32 * 1024
     assert r.model_size_bytes == 3200
     assert r.extrapolated and r.layers_measured == (8, 16) and r.n_layers == 32
+    assert not [n for n in r.extrapolation_notes if n.startswith("decode_tps")]
+
+
+def test_extrapolation_of_disturbed_stand_ins_stays_positive() -> None:
+    # SmolLM2 stand-ins of 2 and 4 layers extended to 30, as in test_standin_probe_of_a_catalog_model: the
+    # 2-layer decode measured 310 tok/s while another process held the cores, the 4-layer one 859 tok/s
+    # once they were free. The line through the two per-token times falls, and at 30 layers it gives
+    # 1 / (1/310 + (1/859 - 1/310) * 28 / 2) = -39.0 tok/s, what a CI run under load reported.
+    two, four = _fake(2, 310.0, 2 * 1024), _fake(4, 859.0, 4 * 1024)
+    naive = 1 / (1 / 310.0 + (1 / 859.0 - 1 / 310.0) * (30 - 2) / (4 - 2))
+    assert naive == pytest.approx(-39.0, abs=0.05)
+    r = extrapolate(two, four, 30)
+    # The 4-layer time per token scaled to 30 layers instead, and the result says so.
+    assert r.decode_tps == pytest.approx(859.0 * 4 / 30)
+    assert any(n.startswith("decode_tps") and "did not grow" in n for n in r.extrapolation_notes)
+    assert r.buffer_total("KV") == 30 * 1024  # bytes still follow the line
+    # A time that grew keeps the straight line, and is not flagged.
+    r = extrapolate(_fake(2, 859.0, 2 * 1024), _fake(4, 600.0, 4 * 1024), 30)
+    assert r.decode_tps == pytest.approx(1 / (1 / 859.0 + (1 / 600.0 - 1 / 859.0) * 14))
+    assert not [n for n in r.extrapolation_notes if n.startswith("decode_tps")]
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -283,7 +303,10 @@ def test_standin_probe_of_a_catalog_model(tmp_path: Path) -> None:
     ext = run_probe(dataclasses.replace(spec, standin_layers=(2, 4)))
     assert ext.extrapolated and ext.layers_measured == (2, 4) and ext.n_layers == SMOL_LAYERS
     assert ext.buffer_total("KV") == r.buffer_total("KV")
-    assert ext.decode_tps > 0
+    # Speeds are positive whatever the load on the machine did to either stand-in's run: a time that did
+    # not grow from 2 to 4 layers is scaled from the 4-layer run (test_extrapolation_of_disturbed_...).
+    assert 0 < ext.decode_tps < float("inf") and 0 < ext.prefill_tps < float("inf")
+    assert all(n.split(":")[0] in ("load_s", "prefill_tps", "decode_tps") for n in ext.extrapolation_notes)
 
 
 def test_not_enough_disk_for_a_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -122,6 +122,8 @@ class Command(BaseCommand):
         self.stdout.write(f"host rss  peak {r.peak_rss_bytes / MIB:.0f} MiB")
         if r.extrapolated:
             self.stdout.write(f"note      extrapolated from stand-ins of {r.layers_measured} layers")
+        for note in r.extrapolation_notes:
+            self.stdout.write(f"note      {note}")
 
     def _spec(self, o: dict[str, Any]) -> ProbeSpec:
         def integer(name: str, value: str | None, minimum: int) -> int:
