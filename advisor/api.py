@@ -1,4 +1,4 @@
-"""JSON API: the same forms and selectors as the pages, errors as {"error": {"field", "message"}}.
+"""JSON API: the same forms and page builders as the pages, errors as {"error": {"field", "message"}}.
 
 Probes need a logged-in session (with its CSRF token) or ``Authorization: Bearer <token>``,
 checked against ``ApiToken.token_hash`` (sha256 of the token).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
@@ -19,8 +20,12 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from advisor import ratelimit, selectors, services
+from advisor import ratelimit, services
 from advisor.forms import ProbeForm
+from advisor.pages import probes as probe_pages
+from advisor.pages import results as result_pages
+from advisor.pages.fit_query import FitInputError, gpu_json, plan_from_query, query_cache_key
+from advisor.pages.spec import gpu_choices
 
 MAX_BODY = 10_000  # bytes of a POST /api/probes body
 
@@ -90,8 +95,8 @@ def fit(request: HttpRequest) -> JsonResponse:
     ):
         return too_many("gguf", f"too many remote GGUF reads: try again in {wait} s", wait)
     try:
-        return JsonResponse(selectors.fit_json(request.GET))
-    except selectors.FitInputError as exc:
+        return JsonResponse(plan_from_query(request.GET).to_dict())
+    except FitInputError as exc:
         return error(exc.field, exc.message, suggestions=exc.suggestions)
 
 
@@ -101,17 +106,16 @@ RECOMMENDATIONS_CACHE_S = 60
 @require_GET
 def recommendations(request: HttpRequest) -> HttpResponse:
     # The answer depends only on the query and the catalog: serve repeats from the shared cache.
-    key = "api:rec:" + selectors.query_cache_key(request.GET)
+    key = "api:rec:" + query_cache_key(request.GET)
     if (body := cache.get(key)) is not None:
         return HttpResponse(body, content_type="application/json")
-    page = selectors.results_page(request.GET, require_spec=False)
-    if page["errors"]:
-        first = page["errors"][0]
-        return error(first["field"], first["message"], suggestions=first.get("suggestions", []))
-    if page.get("engine_missing"):
-        return error(None, page["engine_missing"], 503)
-    payload = {"machine": page["machine"], "spec": page["spec_dict"],
-               "results": [selectors.card_json(c) for c in page["results"]]}  # fmt: skip
+    page = result_pages.results_page(request.GET, require_spec=False)
+    if page.errors:
+        first = page.errors[0]
+        return error(first.field, first.message, suggestions=list(first.suggestions))
+    assert page.spec is not None and page.machine is not None  # bound and valid
+    payload = {"machine": page.machine.to_dict(), "spec": asdict(page.spec),
+               "results": [c.to_json() for c in page.results]}  # fmt: skip
     body = json.dumps(payload, cls=DjangoJSONEncoder)
     cache.set(key, body, RECOMMENDATIONS_CACHE_S)
     return HttpResponse(body, content_type="application/json")
@@ -122,8 +126,8 @@ def gpus(request: HttpRequest) -> JsonResponse:
     query = request.GET.get("q", "")
     if len(query) > 200:
         return error("q", "must be at most 200 characters")
-    found = selectors.gpu_choices(query)
-    return JsonResponse({"results": [selectors.gpu_json(g) for g in found]})
+    found = gpu_choices(query)
+    return JsonResponse({"results": [gpu_json(g) for g in found]})
 
 
 @csrf_exempt  # checked in api_user: bearer tokens need none, sessions must send it
@@ -131,7 +135,7 @@ def gpus(request: HttpRequest) -> JsonResponse:
 def probes(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         host = request.GET.get("host", "")[:200] or None
-        return JsonResponse({"results": [selectors.probe_view(r) for r in selectors.probe_history(host)]})
+        return JsonResponse({"results": [probe_pages.probe_view(r) for r in probe_pages.probe_history(host)]})
     user, refused = api_user(request)
     if refused is not None:
         return refused
@@ -148,12 +152,12 @@ def probes(request: HttpRequest) -> JsonResponse:
 
 def _start(data: dict[str, Any], user: Any) -> JsonResponse:
     try:
-        run, created = services.start_probe(selectors.probe_request(data), user=user)
+        run, created = services.start_probe(probe_pages.probe_request(data), user=user)
     except services.ProbeRequestError as exc:
         return error("model_id" if data["source"] == "standin" else "source", str(exc))
     except services.WorkerUnavailable as exc:
         return error(None, str(exc), 503)
-    response = JsonResponse(selectors.probe_view(run), status=201 if created else 200)
+    response = JsonResponse(probe_pages.probe_view(run), status=201 if created else 200)
     response["Location"] = reverse("api_probe_detail", args=[run.pk])
     return response
 
@@ -184,7 +188,7 @@ def probe_detail(request: HttpRequest, run_id: int) -> JsonResponse:
     run = ProbeRun.objects.filter(pk=run_id).first()
     if run is None:
         return error("id", f"no probe {run_id}", 404)
-    return JsonResponse(selectors.probe_view(run))
+    return JsonResponse(probe_pages.probe_view(run))
 
 
 @require_GET
@@ -241,7 +245,7 @@ def _machine_params() -> list[dict[str, Any]]:
 
 
 def _fit_params() -> list[dict[str, Any]]:
-    from advisor import fit_args
+    from advisor.fit import args as fit_args
 
     return [
         _param("model", _str(), "catalog model id (give model or gguf)"),
@@ -259,6 +263,7 @@ def _fit_params() -> list[dict[str, Any]]:
         _param("vram", _num(0.25, 4096), "VRAM per GPU in GiB, overriding the catalog"),
         _param("bandwidth", _num(1, 100_000), "GPU bandwidth in GB/s, overriding the catalog"),
         _param("ram", _num(0.25, 65536), "system RAM in GiB"),
+        _param("cpu", _str(), "CPU name (its RAM bandwidth serves layers held in system RAM)"),
     ]
 
 

@@ -16,10 +16,9 @@ from django.core.validators import RegexValidator
 from advisor.catalog.hardware import UnknownHardware, find_cpu, find_gpu
 from advisor.catalog.models_catalog import load_models
 from advisor.catalog.quants import load_runtimes
+from advisor.fit.args import MAX_COUNT, MAX_CTX, MAX_STR
 
-MAX_CTX = 10_000_000  # the bound on context length
-MAX_COUNT = 16  # GPUs and parallel users
-MAX_TEXT = 200  # any free-text parameter
+MAX_TEXT = MAX_STR  # any free-text parameter
 
 USE_CASES = [
     ("", "Any use"),
@@ -43,9 +42,6 @@ SORTS = [
     ("size", "Smallest memory"),
     ("context", "Longest context"),
 ]
-CTX_PRESETS = [2048, 4096, 8192, 16384, 32768, 65536, 131072]
-
-
 def runtime_choices() -> list[tuple[str, str]]:
     return [(r.id, r.title) for r in load_runtimes()]
 

@@ -9,34 +9,22 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import psutil
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from advisor import fitting, probe, tasks
+from advisor import probe, tasks
 from advisor.catalog import hardware as hw
 from advisor.catalog.models_catalog import CatalogError, get_model, load_models, parse_record
 from advisor.core import speed
 from advisor.core.gguf_header import InvalidGGUF, read_gguf_header, shape_from_gguf
-from advisor.fitting import header_chunks, run_fit
+from advisor.core.plan import MeasuredProbe, Plan
+from advisor.fit import engine as fit_engine
+from advisor.fit.args import FitParams
+from advisor.fit.engine import SpeedCalibration, header_chunks, make_plan
 from advisor.hardware import host_id as detected_host_id
 from advisor.models import CatalogEntry, ProbeRun, WorkerHeartbeat
-
-
-@dataclass(frozen=True)
-class HostSummary:
-    cpu_count: int
-    ram_bytes: int
-
-    @property
-    def ram_gib(self) -> float:
-        return self.ram_bytes / 2**30
-
-
-def host_summary() -> HostSummary:
-    return HostSummary(cpu_count=psutil.cpu_count(logical=True) or 1, ram_bytes=psutil.virtual_memory().total)
 
 
 def broker_kind() -> str:
@@ -354,16 +342,20 @@ def _probe_device(result: dict[str, Any]) -> str:
 SMOLLM2_CATALOG_ID = "smollm2-135m-instruct"
 
 
-def speed_calibration(params: Any, model_label: str, quant: str | None) -> tuple[Any, dict[str, Any] | None]:
+def speed_calibration(params: FitParams) -> tuple[SpeedCalibration | None, MeasuredProbe | None]:
     """(Calibration or None, a measured probe of this model and quant or None) for ``params``' machine.
 
-    Only probes on the same device count: the first GPU named, or the CPU when none is.
+    Only probes on the very device count: the first GPU named. A CPU probe records no CPU model, so the
+    server's own CPU never calibrates the advice for a CPU someone names (or the default desktop CPU).
     """
 
-    machine = fitting.resolve_machine(params)
-    device = machine.names[0] if machine.speed_devices else "CPU"
-    samples: list[tuple[Any, Any]] = []
-    measured: dict[str, Any] | None = None
+    machine = fit_engine.resolve_machine(params)
+    if not machine.speed_devices:
+        return None, None
+    device = machine.speed_device_name
+    model_label, quant = params.model or "", params.quant
+    samples: list[tuple[speed.SpeedInputs, speed.MeasuredSpeed]] = []
+    measured: MeasuredProbe | None = None
     runs = ProbeRun.objects.filter(status=ProbeRun.Status.SUCCEEDED, result__isnull=False).order_by("-finished_at")
     for run in runs[:50]:
         result = run.result or {}
@@ -373,25 +365,25 @@ def speed_calibration(params: Any, model_label: str, quant: str | None) -> tuple
             run.source == "smollm2" and model_label == SMOLLM2_CATALOG_ID and quant == "Q4_1"
         )
         if measured is None and same_model:
-            measured = {"probe": run.pk, "host": run.host_id, "decode_tps": result["decode_tps"],
-                        "prefill_tps": result.get("prefill_tps"), "n_ctx": result.get("n_ctx")}  # fmt: skip
+            measured = MeasuredProbe(run.pk, run.host_id, result["decode_tps"], result.get("prefill_tps"),
+                                     result.get("n_ctx"))  # fmt: skip
         model = _probe_model(run)
         if model is None:
             continue
         inputs = speed.SpeedInputs(
             shape=model[0], weights=model[1], devices=machine.speed_devices[:1], cpu=machine.cpu,
-            n_gpu_layers=-1 if machine.speed_devices else 0, kv_type=str(result.get("type_k") or "f16"),
-            n_prompt=int(result.get("n_prompt") or 512),
+            n_gpu_layers=-1, kv_type=str(result.get("type_k") or "f16"), n_prompt=int(result.get("n_prompt") or 512),
         )  # fmt: skip
         samples.append((inputs, speed.MeasuredSpeed(result.get("decode_tps"), result.get("prefill_tps"))))
-    return fitting.calibrate_from_probes(samples, device), measured
+    return fit_engine.calibrate_from_probes(samples, device), measured
 
 
-def fit_report(params: Any, lookup: Any = None) -> dict[str, Any]:
-    """``run_fit`` with this installation's probe calibration and measurements folded in."""
+def plan_for(params: FitParams) -> Plan:
+    """``make_plan`` with this installation's probe calibration and measurements folded in: the one
+    function behind every figure on the pages, in the API and in ``manage.py fit``."""
 
     try:
-        calibration, measured = speed_calibration(params, params.model or "", params.quant)
+        calibration, measured = speed_calibration(params)
     except DatabaseError:  # not migrated: no probes to learn from
         calibration, measured = None, None
-    return run_fit(params, lookup or catalog_shape, calibration=calibration, measured=measured)
+    return make_plan(params, catalog_shape, calibration=calibration, measured=measured)

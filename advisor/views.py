@@ -1,4 +1,4 @@
-"""Function-based views: forms in, selectors and services through, templates out. No arithmetic."""
+"""Function-based views: forms in, page builders and services through, templates out. No arithmetic."""
 
 from __future__ import annotations
 
@@ -17,8 +17,15 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from advisor import api, imports, ratelimit, selectors, services
+from advisor import api, imports, ratelimit, services
 from advisor.forms import ImportForm, ProbeForm
+from advisor.pages import accuracy as accuracy_pages
+from advisor.pages import model as model_pages
+from advisor.pages import probes as probe_pages
+from advisor.pages import results as result_pages
+from advisor.pages import spec as spec_pages
+from advisor.pages import tiers as tier_pages
+from advisor.pages.catalog import find_model
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -48,9 +55,9 @@ def _partial(request: HtmxHttpRequest, template: str, name: str) -> str:
 
 @require_GET
 def home(request: HtmxHttpRequest) -> HttpResponse:
-    page = selectors.results_page(request.GET)
-    status = 400 if page["errors"] else 200
-    return render(request, _partial(request, "home.html", "results"), page, status=status)
+    page = result_pages.results_page(request.GET)
+    status = 400 if page.errors else 200
+    return render(request, _partial(request, "home.html", "results"), page.context(), status=status)
 
 
 @require_GET
@@ -58,36 +65,36 @@ def detect(request: HttpRequest) -> HttpResponse:
     """The form filled with this server's hardware; the workload fields of the current spec are kept."""
     hardware = ("gpu", "gpu_count", "vram", "bandwidth", "ram", "cpu")
     kept = {k: v[:200] for k, v in request.GET.items() if k not in hardware}
-    return redirect(f"{reverse('home')}?{urlencode({**kept, **selectors.spec_from_host()})}")
+    return redirect(f"{reverse('home')}?{urlencode({**kept, **spec_pages.spec_from_host()})}")
 
 
 @require_GET
 def gpu_search(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("gpu", request.GET.get("q", ""))[:200]
-    context = {"query": query, "gpus": selectors.gpu_choices(query)}
+    context = {"query": query, "gpus": spec_pages.gpu_choices(query)}
     return render(request, _partial(request, "gpus.html", "options"), context)
 
 
 @require_GET
 def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
-    model = selectors.find_model(model_id[:200])
+    model = find_model(model_id[:200])
     if model is None:
         raise Http404(f"No model {model_id!r} in the catalog")
-    page = selectors.model_page(model, request.GET)
-    return render(request, "model_detail.html", page, status=400 if page["errors"] else 200)
+    page = model_pages.model_page(model, request.GET)
+    return render(request, "model_detail.html", page.context(), status=400 if page.errors else 200)
 
 
 @require_GET
 def tier_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "tiers.html", {"tiers": selectors.tiers()})
+    return render(request, "tiers.html", {"tiers": tier_pages.tiers()})
 
 
 @require_GET
 def tier_detail(request: HttpRequest, tier_id: str) -> HttpResponse:
-    page = selectors.tier_page(tier_id)
+    page = tier_pages.tier_page(tier_id)
     if page is None:
         raise Http404(f"No tier {tier_id!r}")
-    return render(request, "tier_detail.html", page)
+    return render(request, "tier_detail.html", page.context())
 
 
 @require_http_methods(["GET", "POST"])
@@ -97,18 +104,18 @@ def probe_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         if wait := ratelimit.hit("probe", ratelimit.client_key(request), settings.PROBE_RATE_PER_MINUTE):
             form.add_error(None, f"Too many probes: try again in {wait} s.")
-            return render(request, "probes.html", selectors.probes_page(None, form), status=429)
+            return render(request, "probes.html", probe_pages.probes_page(None, form), status=429)
         try:
-            run, _ = services.start_probe(selectors.probe_request(form.cleaned_data), user=request.user)
+            run, _ = services.start_probe(probe_pages.probe_request(form.cleaned_data), user=request.user)
         except services.ProbeRequestError as exc:
             form.add_error(None, str(exc))
         except services.WorkerUnavailable as exc:
-            context = selectors.probes_page(request.GET.get("host"), form, unavailable=str(exc))
+            context = probe_pages.probes_page(request.GET.get("host"), form, unavailable=str(exc))
             return render(request, "probes.html", context, status=503)
         else:
             return redirect("probe_detail", run_id=run.pk)
     status = 400 if form.errors else 200
-    return render(request, "probes.html", selectors.probes_page(request.GET.get("host"), form), status=status)
+    return render(request, "probes.html", probe_pages.probes_page(request.GET.get("host"), form), status=status)
 
 
 @require_GET
@@ -117,7 +124,7 @@ def probe_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
 
     services.reap_stale_runs()
     run = get_object_or_404(ProbeRun, pk=run_id)
-    context = selectors.probe_page(run)
+    context = probe_pages.probe_page(run)
     finished = request.htmx and not run.is_active
     response = render(request, _partial(request, "probe_detail.html", "progress"), context)
     response.status_code = HTMX_STOP_POLLING if finished else 200
@@ -133,7 +140,7 @@ def probe_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @require_GET
 def accuracy(request: HttpRequest) -> HttpResponse:
-    return render(request, "accuracy.html", selectors.accuracy_page())
+    return render(request, "accuracy.html", accuracy_pages.accuracy_page())
 
 
 @require_http_methods(["GET", "POST"])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from advisor.fit_args import FitArgError, FitParams, parse_fit_params
+from advisor.fit.args import FitArgError, FitParams, parse_fit_params
 
 
 def parse(**values: object) -> FitParams:

@@ -36,7 +36,9 @@ def error_of(response: Any) -> dict[str, Any]:
 
 
 def test_fit_returns_memory_fit_and_speed() -> None:
-    response = Client().get("/api/fit", {"model": "qwen3-8b", "quant": "Q4_K_M", "gpu": "RTX 4090", "ctx": "32768"})
+    response = Client().get(
+        "/api/fit", {"model": "qwen3-8b", "quant": "Q4_K_M", "gpu": "RTX 4090", "ctx": "32768", "kv_type": "f16"}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["model"] == "qwen3-8b" and body["quant"] == "Q4_K_M"

@@ -345,7 +345,7 @@ def test_accuracy_page_reads_gpu_bench_records(client: Client, tmp_path: Any, mo
     """Records as bench/gpu_bench.py writes them; the predictions come from fit on the H100."""
     import json
 
-    from advisor import selectors
+    from advisor.pages import accuracy as accuracy_pages
 
     (tmp_path / "cpu_buffers").mkdir()
     memory = {"model_id": "qwen3-8b", "phase": "memory", "preset": "Q4_K_M",
@@ -355,7 +355,7 @@ def test_accuracy_page_reads_gpu_bench_records(client: Client, tmp_path: Any, mo
              "bench": {"n_prompt": 0, "n_gen": 128, "n_depth": 0, "avg_ts": 150.0}}  # fmt: skip
     (tmp_path / "memory_h100.jsonl").write_text(json.dumps(memory) + "\n")
     (tmp_path / "speed_h100.jsonl").write_text(json.dumps(speed) + "\n")
-    monkeypatch.setattr(selectors, "BENCH_DATA", tmp_path)
+    monkeypatch.setattr(accuracy_pages, "BENCH_DATA", tmp_path)
     html = text(client.get("/accuracy"))
     assert '<table id="gpu-memory-accuracy">' in html and '<table id="gpu-speed-accuracy">' in html
     row = re.search(r"<td>tg128</td>(.*?)</tr>", html, re.S)

@@ -12,8 +12,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from advisor import services
-from advisor.fit_args import KV_TYPES, RUNTIMES, FitArgError, parse_fit_params
-from advisor.fitting import ALL_QUANTS, describe
+from advisor.fit.args import KV_TYPES, RUNTIMES, FitArgError, parse_fit_params
+from advisor.fit.engine import ALL_QUANTS, describe
 
 
 class Command(BaseCommand):
@@ -49,16 +49,17 @@ class Command(BaseCommand):
         parser.add_argument("--vram", help="VRAM per GPU in GiB (overrides the database)")
         parser.add_argument("--bandwidth", help="GPU memory bandwidth in GB/s (overrides the database)")
         parser.add_argument("--ram", help="system RAM in GiB")
+        parser.add_argument("--cpu", help="CPU name, e.g. 'Ryzen 9 7950X' (its RAM bandwidth serves offloaded layers)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
         names = ("model", "hf_config", "gguf", "quant", "ctx", "ubatch", "kv_type", "flash_attn", "swa_full",
-                 "gpu_layers", "parallel", "runtime", "vram", "bandwidth", "ram")  # fmt: skip
+                 "gpu_layers", "parallel", "runtime", "vram", "bandwidth", "ram", "cpu")  # fmt: skip
         values = {name: [options[name]] for name in names if options.get(name) is not None}
         values["gpu"] = options["gpu"]
         try:
-            report = services.fit_report(parse_fit_params(values, quants=ALL_QUANTS))
+            plan = services.plan_for(parse_fit_params(values, quants=ALL_QUANTS))
         except FitArgError as exc:
             sys.stderr.write(f"error: --{exc.field.replace('_', '-')}: {exc.message}\n")
             sys.exit(2)
-        self.stdout.write(json.dumps(report, indent=2) if options["json"] else describe(report))
+        self.stdout.write(json.dumps(plan.to_dict(), indent=2) if options["json"] else describe(plan))

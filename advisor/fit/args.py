@@ -10,11 +10,14 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-MAX_CTX = 10_000_000
+from advisor.core.memory import KV_CACHE_TYPES
+from advisor.core.runtimes import RUNTIMES as RUNTIME_PRESETS
+
+MAX_CTX = 10_000_000  # tokens: the longest context any form, flag or API parameter accepts
 MAX_COUNT = 16
 MAX_STR = 200
-KV_TYPES = ("f16", "bf16", "f32", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl")
-RUNTIMES = ("llama-server", "llama-cpp-python", "ollama", "lm-studio", "transformers")
+KV_TYPES = KV_CACHE_TYPES
+RUNTIMES = tuple(RUNTIME_PRESETS)
 ON_OFF_AUTO = ("on", "off", "auto")
 
 
@@ -45,6 +48,7 @@ class FitParams:
     vram_gib: float | None = None
     bandwidth_gbps: float | None = None
     ram_gib: float | None = None
+    cpu: str | None = None  # a CPU name (its memory bandwidth serves layers in system RAM)
 
 
 def _text(field: str, value: str) -> str:
@@ -134,4 +138,6 @@ def parse_fit_params(values: Mapping[str, Sequence[str]], quants: Sequence[str] 
         params["bandwidth_gbps"] = _float("bandwidth", bandwidth, 1, 100_000)
     if (ram := one("ram")) is not None:
         params["ram_gib"] = _float("ram", ram, 0.25, 65536)
+    if (cpu := one("cpu")) is not None:
+        params["cpu"] = _text("cpu", cpu)
     return FitParams(**params)  # type: ignore[arg-type]

@@ -1,0 +1,371 @@
+"""`fit`: one model on one machine -> a ``Plan`` (memory per device, placement, max context, speed).
+
+Every reader of a plan goes through ``make_plan``: the pages, ``GET /api/fit``, ``/api/recommendations``
+and ``manage.py fit``. It resolves names (catalog ids, GPU and CPU names, quant names, config and GGUF
+files) into core dataclasses, calls ``advisor.core.memory.estimate`` and ``advisor.core.speed``, and
+turns every lookup failure into a ``FitArgError`` that names the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from advisor.catalog import hardware as hw
+from advisor.core import memory, speed
+from advisor.core.gguf_header import GGUFHeader, InvalidGGUF, read_gguf_header, shape_from_gguf
+from advisor.core.hardware_spec import GPUSpec, Machine
+from advisor.core.hf_config import InvalidConfig, UnsupportedModel, shape_from_hf_config_path
+from advisor.core.memory import LLAMA_FIT_MARGIN_BYTES
+from advisor.core.plan import Calibration, MeasuredProbe, Plan, SpeedEstimate, placement_label
+from advisor.core.quantize import PRESETS, HFFormat, HFQuant
+from advisor.core.recommend import RAM_RESERVE_BYTES, default_kv_type
+from advisor.core.shape import ModelShape
+from advisor.fit.args import FitArgError, FitParams
+
+GIB = 1024**3
+
+# HF weight formats by the quant catalog's names (advisor/catalog/data/quants.json).
+HF_FORMATS: dict[str, HFFormat] = {
+    "bnb-nf4": HFFormat(HFQuant.BNB_NF4),
+    "bnb-nf4-dq": HFFormat(HFQuant.BNB_NF4, double_quant=True),
+    "bnb-fp4": HFFormat(HFQuant.BNB_FP4),
+    "bnb-int8": HFFormat(HFQuant.BNB_INT8),
+    "gptq-4bit-g128": HFFormat(HFQuant.GPTQ, bits=4, group_size=128),
+    "awq-4bit-g128": HFFormat(HFQuant.AWQ, bits=4, group_size=128),
+    "hf-fp16": HFFormat(HFQuant.FP16),
+    "hf-bf16": HFFormat(HFQuant.BF16),
+}
+# llama-quantize's presets, less the ternary TQ1_0/TQ2_0 that only BitNet-style models use.
+GGUF_PRESETS = tuple(p for p in PRESETS if not p.startswith("TQ"))
+ALL_QUANTS = GGUF_PRESETS + tuple(HF_FORMATS)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    label: str
+    shape: ModelShape
+    tensor_types: tuple[tuple[str, str], ...]  # exact, from a GGUF header; empty for presets
+    header: GGUFHeader | None = None
+
+
+ModelLookup = Callable[[str], ModelShape]
+
+
+def catalog_shape(model_id: str) -> ModelShape:
+    from advisor.catalog.models_catalog import get_model
+
+    return get_model(model_id).to_shape()
+
+
+def resolve_model(params: FitParams, lookup: ModelLookup = catalog_shape) -> ResolvedModel:
+    if params.model:
+        try:
+            return ResolvedModel(params.model, lookup(params.model), ())
+        except KeyError as exc:
+            raise FitArgError("model", str(exc.args[0]) if exc.args else f"unknown model {params.model!r}") from None
+    if params.hf_config:
+        try:
+            return ResolvedModel(Path(params.hf_config).name, shape_from_hf_config_path(params.hf_config), ())
+        except (InvalidConfig, UnsupportedModel, OSError) as exc:
+            raise FitArgError("hf_config", str(exc)) from None
+    assert params.gguf is not None
+    header = _read_header(params.gguf)
+    try:
+        shape = shape_from_gguf(header)
+    except (InvalidGGUF, UnsupportedModel, ValueError) as exc:
+        raise FitArgError("gguf", str(exc)) from None
+    types = tuple((t.name, t.type_name) for t in header.tensors)
+    return ResolvedModel(Path(params.gguf).name, shape, types, header)
+
+
+def _read_header(source: str) -> GGUFHeader:
+    try:
+        if source.startswith(("http://", "https://")):
+            from advisor.catalog.remote_gguf import HubUnavailable, read_remote_gguf_header
+
+            try:
+                return read_remote_gguf_header(source)
+            except HubUnavailable as exc:
+                raise FitArgError("gguf", f"could not reach {source}: {exc}") from None
+        return read_gguf_header(source)
+    except InvalidGGUF as exc:
+        raise FitArgError("gguf", str(exc)) from None
+    except OSError as exc:
+        raise FitArgError("gguf", f"cannot read {source}: {exc.strerror or exc}") from None
+
+
+def _gpu(name: str, vram_gib: float | None) -> GPUSpec:
+    try:
+        return hw.find_gpu(name, memory_bytes=int(vram_gib * GIB) if vram_gib else None)
+    except hw.UnknownHardware as exc:
+        raise FitArgError("gpu", str(exc)) from None
+
+
+def _backend(gpu: GPUSpec) -> str:
+    if gpu.kind == "apple":
+        return "metal"
+    vendor = gpu.vendor.lower()
+    return "cuda" if "nvidia" in vendor else "rocm" if "amd" in vendor else "vulkan"
+
+
+@dataclass(frozen=True)
+class SpeedCalibration:
+    """A device's fitted efficiencies and what to say about them (``services.speed_calibration``)."""
+
+    efficiency: dict[speed.DeviceKind, speed.Efficiency]
+    note: Calibration
+
+
+def calibrate_from_probes(
+    samples: list[tuple[speed.SpeedInputs, speed.MeasuredSpeed]], device: str
+) -> SpeedCalibration | None:
+    """Fit efficiencies to probe results (each sample: the inputs a prediction would use, and what ran)."""
+    usable = [(i, m) for i, m in samples if m.decode_tps]
+    if not usable:
+        return None
+    try:
+        ratios = tuple(
+            m.decode_tps / p.decode_tps  # type: ignore[operator]
+            for i, m in usable
+            if (p := speed.predict_speed(i, curve_depths=()))
+        )
+        efficiency = speed.calibrate(usable)
+    except (ValueError, ZeroDivisionError):
+        return None
+    # More probes, and probes that agree with each other, mean more trust.
+    agree = bool(ratios) and max(ratios) / min(ratios) < 1.25
+    confidence = "high" if len(usable) >= 3 and agree else "medium" if len(usable) >= 2 else "low"
+    return SpeedCalibration(efficiency, Calibration(device, len(usable), confidence, ratios))
+
+
+@dataclass(frozen=True)
+class ResolvedMachine:
+    """The one machine every engine reads: the catalog's ``Machine`` and the engines' device views."""
+
+    machine: Machine
+    mem_devices: tuple[memory.Device, ...]
+    speed_devices: tuple[speed.Device, ...]
+    cpu: speed.Device
+    ram_bytes: int | None
+    names: tuple[str, ...]
+
+    @property
+    def speed_device_name(self) -> str:
+        """The device whose probes may calibrate this machine: the first GPU, else the named CPU."""
+        if self.speed_devices:
+            return self.names[0]
+        return self.machine.cpu.name if self.machine.cpu else "CPU"
+
+
+def machine_from_params(params: FitParams) -> Machine:
+    """GPUs by name (repeat for several), with --vram/--bandwidth overriding the database, and the CPU."""
+    ram = int(params.ram_gib * GIB) if params.ram_gib else 0
+    specs: list[GPUSpec] = []
+    for name in params.gpus:
+        gpu = _gpu(name, params.vram_gib)
+        if params.bandwidth_gbps:
+            gpu = replace(gpu, bandwidth_gbps=params.bandwidth_gbps)
+        if gpu.unified_memory:
+            total = ram or gpu.vram_bytes
+            # For a unified chip --vram is the GPU's share of RAM (e.g. after raising iogpu.wired_limit).
+            share = min(1.0, params.vram_gib * GIB / total) if params.vram_gib else None
+            gpu = gpu.with_memory(total, share or gpu.gpu_memory_fraction or hw.apple_gpu_memory_fraction(total))
+        elif params.vram_gib:
+            gpu = replace(gpu, vram_bytes=int(params.vram_gib * GIB), gpu_memory_fraction=None)
+        specs.append(gpu)
+    counted: list[tuple[GPUSpec, int]] = []
+    for gpu in specs:
+        if counted and counted[-1][0] == gpu:
+            counted[-1] = (gpu, counted[-1][1] + 1)
+        else:
+            counted.append((gpu, 1))
+    try:
+        cpu = hw.find_cpu(params.cpu) if params.cpu else None
+    except hw.UnknownHardware as exc:
+        raise FitArgError("cpu", str(exc)) from None
+    unified = any(g.unified_memory for g in specs)
+    return Machine(gpus=tuple(counted), ram_bytes=ram, cpu=cpu, unified_memory=unified)
+
+
+# The host when no CPU is named: dual-channel DDR5-5600 (89.6 GB/s) and an 8-core AVX2 CPU at 4 GHz,
+# 8 cores x 32 FP32 FLOP/cycle (two 8-wide FMA units) x 4e9 = 1.02 TFLOP/s peak.
+DEFAULT_CPU_CORES = 8
+
+
+def resolve_machine(params: FitParams) -> ResolvedMachine:
+    machine = machine_from_params(params)
+    return engine_devices(machine, params.vram_gib, params.bandwidth_gbps)
+
+
+def engine_devices(
+    machine: Machine, vram_gib: float | None = None, bandwidth_gbps: float | None = None
+) -> ResolvedMachine:
+    """The memory and speed engines' view of ``machine`` (GPUs in order, the CPU, free RAM)."""
+    ram = machine.ram_bytes or None
+    mem: list[memory.Device] = []
+    fast: list[speed.Device] = []
+    for gpu in machine.gpu_list:
+        kind = _backend(gpu)
+        if gpu.unified_memory:
+            mem.append(memory.Device(gpu.name, kind, gpu.vram_bytes, unified_fraction=gpu.gpu_memory_fraction))
+        else:
+            mem.append(memory.Device(gpu.name, kind, gpu.vram_bytes))
+        fast.append(speed.device_for_gpu(gpu))
+    if not machine.gpus and vram_gib:  # a GPU given only by its size (and bandwidth)
+        mem.append(memory.Device(f"GPU ({vram_gib:g} GiB)", "cuda", int(vram_gib * GIB)))
+        if bandwidth_gbps:
+            fast.append(speed.Device("cuda", bandwidth_gbps, None, "GPU"))
+    cores = machine.cpu.cores if machine.cpu else DEFAULT_CPU_CORES
+    bandwidth = machine.cpu_bandwidth_gbps or hw.ram_bandwidth_gbps("DDR5", 2, 5600)
+    cpu = speed.Device("cpu", bandwidth, cores * 32 * 4e9 / 1e12, machine.cpu.name if machine.cpu else "CPU")
+    return ResolvedMachine(machine, tuple(mem), tuple(fast), cpu, ram, tuple(d.name for d in mem))
+
+
+def header_chunks(header: GGUFHeader, n_layers: int) -> tuple[speed.WeightChunk, ...]:
+    """The speed engine's weight chunks for the exact tensors of a GGUF file."""
+    rows = [(t.name, t.type_name, t.n_bytes, t.n_elements) for t in header.tensors]
+    return speed.chunks_from_tensors(rows, n_layers)
+
+
+def _weight_chunks(resolved: ResolvedModel, quant: str | None) -> tuple[speed.WeightChunk, ...] | None:
+    shape = resolved.shape
+    if resolved.header is not None:
+        return header_chunks(resolved.header, shape.n_layers)
+    if quant is None or quant in HF_FORMATS:
+        return None
+    return speed.weights_for(shape, quant)
+
+
+def build_request(params: FitParams, resolved: ResolvedModel, machine: ResolvedMachine) -> memory.FitRequest:
+    quant = params.quant or ("hf-bf16" if params.runtime == "transformers" else "Q4_K_M")
+    if quant in HF_FORMATS and params.runtime != "transformers":
+        raise FitArgError("quant", f"{quant} is a transformers format: use --runtime transformers or a GGUF preset")
+    # The recommender's default when none is asked for, so a card and ``fit`` agree on the cache.
+    kv = params.kv_type or default_kv_type(params.runtime, params.flash_attn != "off")
+    fa = None if params.flash_attn in (None, "auto") else params.flash_attn == "on"
+    if kv not in ("f16", "bf16", "f32") and fa is False:
+        raise FitArgError("kv_type", f"a quantized V cache ({kv}) needs flash attention: use --flash-attn on or auto")
+    auto_layers = params.gpu_layers is None and bool(machine.mem_devices)
+    host_ram = None if machine.ram_bytes is None else max(machine.ram_bytes - RAM_RESERVE_BYTES, 0)
+    return memory.FitRequest(
+        shape=resolved.shape,
+        preset=None if resolved.tensor_types or quant in HF_FORMATS else quant,
+        tensor_types=resolved.tensor_types,
+        hf_format=HF_FORMATS.get(quant),
+        runtime=params.runtime,
+        n_ctx=params.ctx,
+        n_ubatch=params.ubatch,
+        n_parallel=params.parallel,
+        type_k=kv,
+        type_v=kv,
+        flash_attn=fa,
+        swa_full=params.swa_full,
+        devices=machine.mem_devices,
+        host_ram_bytes=host_ram,
+        n_gpu_layers=-1 if params.gpu_layers is None and not machine.mem_devices else params.gpu_layers,
+        cpu_only=not machine.mem_devices,
+        # Choosing -ngl itself, the plan leaves llama.cpp's --fit margin free on every GPU.
+        margin_bytes=LLAMA_FIT_MARGIN_BYTES if auto_layers else 0,
+    )
+
+
+CURVE_DEPTHS = (0, 1024, 4096, 8192, 16384, 32768, 65536, 131072)
+
+
+def predict(
+    request: memory.FitRequest,
+    result: memory.FitResult,
+    resolved: ResolvedModel,
+    machine: ResolvedMachine,
+    quant: str | None,
+    calibration: SpeedCalibration | None = None,
+) -> SpeedEstimate:
+    chunks = _weight_chunks(resolved, quant)
+    if chunks is None or (machine.mem_devices and not machine.speed_devices) or result.fit == "no_fit":
+        return SpeedEstimate()  # transformers formats, a GPU whose bandwidth we do not know, or no fit
+    if any(d.bandwidth_gbps <= 0 for d in machine.speed_devices):
+        return SpeedEstimate()
+    inputs = speed.SpeedInputs(
+        shape=resolved.shape,
+        weights=chunks,
+        devices=machine.speed_devices,
+        cpu=machine.cpu,
+        n_gpu_layers=result.n_gpu_layers if machine.speed_devices else 0,
+        kv_type=request.type_k,
+        n_ubatch=result.context.n_ubatch,
+    )
+    depths = [d for d in CURVE_DEPTHS if d <= result.context.n_ctx]
+    try:
+        if calibration is not None:
+            inputs = speed.with_calibration(inputs, calibration.efficiency)
+            prediction = speed.predict_speed(inputs, curve_depths=depths, basis="calibrated")
+        else:
+            prediction = speed.predict_speed(inputs, curve_depths=depths)
+    except (ValueError, ZeroDivisionError):  # the database lacks this GPU's FLOP/s or bandwidth
+        return SpeedEstimate()
+    return SpeedEstimate(
+        decode_tps=round(prediction.decode_tps, 2),
+        prefill_tps=round(prediction.prefill_tps, 1),
+        curve=tuple((d, round(t, 2)) for d, t in prediction.curve),
+        basis=prediction.basis,
+        calibration=None if calibration is None else calibration.note,
+    )
+
+
+def make_plan(
+    params: FitParams,
+    lookup: ModelLookup = catalog_shape,
+    calibration: SpeedCalibration | None = None,
+    measured: MeasuredProbe | None = None,
+) -> Plan:
+    """The plan for ``params``: memory per device, placement, max context and speed.
+
+    ``calibration`` (from this device's probes) corrects the speed engine's efficiencies; ``measured``
+    is a probe of this very model and quant on this device, shown beside the prediction.
+    """
+    resolved = resolve_model(params, lookup)
+    machine = resolve_machine(params)
+    request = build_request(params, resolved, machine)
+    try:
+        result = memory.estimate(request)
+    except NotImplementedError as exc:  # an architecture without a tensor inventory
+        raise FitArgError("model", f"no precise estimate for this architecture yet: {exc}") from None
+    except (KeyError, ValueError) as exc:
+        raise FitArgError("quant" if "type" in str(exc).lower() else "model", str(exc)) from None
+    quant = None if resolved.tensor_types else (request.preset or params.quant)
+    estimate = predict(request, result, resolved, machine, quant, calibration)
+    if measured is not None:
+        estimate = replace(estimate, measured=measured)
+    return Plan(
+        model=resolved.label,
+        quant=quant or "from GGUF",
+        gpus=machine.names,
+        ram_bytes=machine.ram_bytes,
+        cpu=machine.machine.cpu.name if machine.machine.cpu else None,
+        memory=result,
+        speed=estimate,
+        n_layers=resolved.shape.n_layers,
+    )
+
+
+def fmt_bytes(n: int | None) -> str:
+    return "-" if n is None else f"{n / GIB:.2f} GiB"
+
+
+def describe(plan: Plan) -> str:
+    """A short human summary for the CLI."""
+    mem = plan.memory
+    lines = [
+        f"{plan.model} @ {plan.quant}: {placement_label(plan)}  (max context {plan.max_context:,})",
+        f"  weights {fmt_bytes(mem.weights_bytes)}, KV cache {fmt_bytes(mem.kv_cache_bytes)} ({plan.kv_type}), "
+        f"compute {fmt_bytes(mem.compute_bytes)}, overhead {fmt_bytes(mem.overhead_bytes)}",
+        f"  GPU total {fmt_bytes(mem.gpu_bytes)}, CPU total {fmt_bytes(mem.cpu_bytes)}",
+    ]
+    for dev in mem.devices:
+        lines.append(f"    {dev.name}: {fmt_bytes(dev.total_bytes)}")
+    sp = plan.speed
+    if sp.decode_tps is not None:
+        lines.append(f"  speed: decode {sp.decode_tps:.1f} tok/s, prefill {sp.prefill_tps or 0:.0f} tok/s")
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""A recommended model as a card: the recommender's choice of quant, rendered from its ``Plan``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from advisor import services
+from advisor.catalog.models_catalog import CatalogModel
+from advisor.core import recommend
+from advisor.core.plan import Plan, placement_label
+from advisor.core.recommend.rank import _tier as preference_tier
+from advisor.fit.args import FitArgError
+from advisor.pages.spec import Spec
+
+BAR_WIDTH = 1000  # SVG user units; the SVG scales to its box, so widths need no inline style
+
+
+@dataclass(frozen=True)
+class BarSegment:
+    label: str
+    bytes: int
+    x: float
+    width: float
+    css: str
+
+
+@dataclass(frozen=True)
+class BarLine:
+    label: str
+    bytes: int
+    x: float
+
+
+@dataclass(frozen=True)
+class MemoryBar:
+    """Geometry of a stacked bar (weights / KV / compute / overhead) against VRAM and RAM lines."""
+
+    segments: tuple[BarSegment, ...]
+    lines: tuple[BarLine, ...]
+    total: int
+    gpu_bytes: int
+    cpu_bytes: int
+    width: int = BAR_WIDTH
+
+
+def memory_bar(plan: Plan, vram_bytes: int, ram_bytes: int) -> MemoryBar:
+    mem = plan.memory
+    parts = (
+        ("Weights", mem.weights_bytes, "seg-w"), ("KV cache", mem.kv_cache_bytes, "seg-kv"),
+        ("Compute buffers", mem.compute_bytes, "seg-cb"), ("Overhead", mem.overhead_bytes, "seg-oh"),
+    )  # fmt: skip
+    total = sum(size for _, size, _ in parts)
+    scale_max = max(total, vram_bytes, 1) * 1.08
+    ram_line = vram_bytes + ram_bytes if vram_bytes else ram_bytes
+    if ram_line <= scale_max * 1.5:
+        scale_max = max(scale_max, ram_line * 1.04)
+    x = 0.0
+    segments = []
+    for label, size, css in parts:
+        width = size / scale_max * BAR_WIDTH
+        segments.append(BarSegment(label, size, round(x, 1), round(width, 1), css))
+        x += width
+    lines = tuple(
+        BarLine(label, value, round(value / scale_max * BAR_WIDTH, 1))
+        for value, label in ((vram_bytes, "VRAM"), (ram_line, "VRAM + RAM" if vram_bytes else "RAM"))
+        if value and value <= scale_max
+    )
+    return MemoryBar(tuple(segments), lines, total, mem.gpu_bytes, mem.cpu_bytes)
+
+
+def params_label(n: int) -> str:
+    return f"{n / 1e9:.1f}B" if n < 10e9 else f"{n / 1e9:.0f}B"
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """Another quant the recommender would consider; its plan is on the model page."""
+
+    quant: str
+    kld: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Card:
+    """One ranked model at its chosen quant on the spec's machine."""
+
+    model: CatalogModel
+    pick: recommend.Pick  # the recommender's choice: quant and quality (its screen bytes are not shown)
+    plan: Plan  # every figure shown
+    bar: MemoryBar
+    explanation: str
+    alternatives: tuple[Alternative, ...]
+    tier: int  # the recommender's preference order, from the plan's placement and speed
+
+    @property
+    def verdict(self) -> str:
+        return self.plan.placement
+
+    @property
+    def label(self) -> str:
+        return placement_label(self.plan)
+
+    @property
+    def moe(self) -> bool:
+        return self.pick.model.params_active < self.pick.model.params_total
+
+    @property
+    def params_label(self) -> str:
+        return params_label(self.pick.model.params_total)
+
+    @property
+    def active_label(self) -> str:
+        return params_label(self.pick.model.params_active)
+
+    @property
+    def quant_cost(self) -> str:
+        loss = self.pick.quality.loss
+        return f"−{loss * 100:.2g}% of the score" if loss else ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The API's result: the plan (as ``/api/fit`` gives it) with the model, quant and quality."""
+        m, q, quality = self.pick.model, self.pick.quant, self.pick.quality
+        out = self.plan.to_dict()
+        out["model_info"] = {"id": m.id, "title": m.title, "family": m.family, "params_total": m.params_total,
+                        "params_active": m.params_active, "use_cases": list(m.use_cases),
+                        "license": self.model.license, "context_max": self.model.context_max}  # fmt: skip
+        out["quant_info"] = {"name": q.name, "format": q.format, "nominal_bits": q.nominal_bits,
+                        "bits_per_weight": q.bits_per_weight, "needs_imatrix": q.needs_imatrix}  # fmt: skip
+        out["quality"] = quality.to_dict()
+        out["explanation"] = self.explanation
+        out["alternatives"] = [{"quant": a.quant, "kld": a.kld, "score": round(a.score, 2)} for a in self.alternatives]
+        return out
+
+
+UNFIT_TIER = 7  # after every tier the recommender orders by: the exact plan found it does not fit
+
+
+class Unplannable(ValueError):
+    """The plan engine cannot plan this model (an architecture without a tensor inventory)."""
+
+
+def card(spec: Spec, rec: recommend.ModelRecommendation, model: CatalogModel, vram: int, ram: int) -> Card:
+    pick = rec.pick
+    try:
+        plan = services.plan_for(spec.fit_params(pick.model.id, pick.quant.name))
+    except FitArgError as exc:
+        raise Unplannable(f"{pick.model.id}: {exc.message}") from exc
+    floor = recommend.min_bits_for_model(pick.model.params_total)
+    placement = plan.placement
+    bits_ok = pick.quant.nominal_bits >= floor
+    tier = preference_tier(placement, bits_ok, plan.usable) if placement != "no" else UNFIT_TIER
+    alternatives = tuple(Alternative(a.quant.name, a.quality.kld, a.quality.score) for a in rec.alternatives)
+    return Card(model, pick, plan, memory_bar(plan, vram, ram), explanation(pick, plan, spec, vram, ram),
+                alternatives, tier)  # fmt: skip
+
+
+_PHRASE = {
+    "gpu": "fits entirely in GPU memory",
+    "partial": "runs with some layers in system RAM",
+    "cpu": "runs on the CPU from system RAM",
+    "no": "does not fit",
+}
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def explanation(pick: recommend.Pick, plan: Plan, spec: Spec, vram: int, ram: int) -> str:
+    """Why this quant, in the plan's own numbers."""
+    m, q = pick.model, pick.quant
+    head = f"{m.title or m.id} at {q.name} {_PHRASE[plan.placement]}"
+    if plan.placement == "partial":
+        head += f" ({max(plan.n_gpu_layers - 1, 0)} of {plan.n_layers} layers on the GPU)"
+    on_gpu = plan.placement in ("gpu", "partial")
+    used, budget = (plan.memory.gpu_bytes, vram) if on_gpu else (plan.memory.cpu_bytes, ram)
+    head += f": about {_gb(used)} of {_gb(budget)} with a {spec.ctx // 1024}k {plan.kv_type} KV cache"
+    floor = recommend.min_bits_for_model(m.params_total)
+    if q.name in m.native_quants or m.shape.arch in q.native_archs:
+        why = f"{q.name} is the precision this model was trained or released in, so it costs no quality"
+    elif q.nominal_bits < recommend.FOUR_BITS:
+        why = f"{q.name} is below 4 bits, where quality drops fast: nothing at 4 bits or more fits"
+    elif floor > recommend.FOUR_BITS and q.nominal_bits >= floor:
+        why = "a model this small is kept at 6-8 bits, where rounding costs it little"
+    elif q.nominal_bits >= 8:
+        why = "8 bits is practically lossless"
+    elif pick.quality.loss < 0.005:
+        why = f"{q.name} costs under half a percent of the model's quality"
+    else:
+        why = f"{q.name} keeps about {100 * (1 - pick.quality.loss):.0f}% of the model's quality"
+    sentence = f"{head}; {why}."
+    if plan.speed.decode_tps is not None:
+        sentence += f" Expect roughly {plan.speed.decode_tps:.0f} tokens/s."
+    return sentence

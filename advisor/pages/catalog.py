@@ -1,0 +1,59 @@
+"""The catalog as the pages see it: the data files plus models imported from the Hub."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from advisor.catalog.models_catalog import CatalogModel, load_models, parse_record
+from advisor.core import recommend
+
+
+def all_models() -> tuple[CatalogModel, ...]:
+    """File catalog plus models imported from the Hub (stored as CatalogEntry records)."""
+    from advisor.models import CatalogEntry
+
+    models = list(load_models())
+    known = {m.id for m in models}
+    for entry in CatalogEntry.objects.filter(origin=CatalogEntry.Origin.HUB):
+        if entry.model_id in known:
+            continue
+        try:
+            models.append(parse_record(entry.record, f"hub import {entry.model_id}"))
+        except ValueError:
+            continue  # a record an older importer wrote; the admin shows it
+    return tuple(models)
+
+
+def find_model(model_id: str) -> CatalogModel | None:
+    return next((m for m in all_models() if m.id == model_id), None)
+
+
+def filter_choices() -> dict[str, list[str]]:
+    models = load_models()
+    return {"families": sorted({m.family for m in models}), "licenses": sorted({m.license for m in models})}
+
+
+@lru_cache(maxsize=4)
+def _model_options(hub_ids: tuple[str, ...]) -> tuple[recommend.ModelOption, ...]:
+    from advisor.catalog import weight_profiles
+
+    weight_profiles.load()  # precomputed weight bytes; without them the first request is slow
+    return tuple(recommend.model_options(all_models()))
+
+
+def model_options() -> tuple[recommend.ModelOption, ...]:
+    """Candidates for the recommender: file catalog plus Hub imports (cached per set of imports)."""
+    from advisor.models import CatalogEntry
+
+    hub = CatalogEntry.objects.filter(origin=CatalogEntry.Origin.HUB).values_list("model_id", "updated_at")
+    return _model_options(tuple(f"{m}@{t.isoformat()}" for m, t in hub.order_by("model_id")))
+
+
+def catalog_version() -> str:
+    """Changes when an import adds or updates a model (for cache keys)."""
+    from django.db.models import Count, Max
+
+    from advisor.models import CatalogEntry
+
+    version = CatalogEntry.objects.aggregate(n=Count("id"), last=Max("updated_at"))
+    return f"{version['n']}:{version['last']}"
