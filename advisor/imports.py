@@ -44,10 +44,8 @@ def repo_from_source(source: str) -> tuple[str, str | None]:
 
 def _fetch(repo_id: str) -> Any:
     """The ``ImportedModel`` for ``repo_id`` (network access happens here)."""
-    try:
-        from advisor.catalog.hub_import import ImportFailed, import_from_hub
-    except ImportError as exc:  # the importer has not landed in this checkout
-        raise ImportRefused("Importing from the Hub is not available in this installation yet.") from exc
+    from advisor.catalog.hub_import import ImportFailed, import_from_hub
+
     try:
         return import_from_hub(repo_id)
     except ImportFailed as exc:

@@ -34,7 +34,6 @@ class ProbeRun(models.Model):
     celery_task_id = models.CharField(max_length=64, blank=True)
     cancel_requested = models.BooleanField(default=False)
     result = models.JSONField(null=True, blank=True)
-    predicted = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="probe_runs"

@@ -160,20 +160,21 @@ def start_probe(req: ProbeRequest, user: Any = None, host: str | None = None) ->
                 quant=req.quant, ctx=req.ctx, gpu_layers=req.gpu_layers, dedupe_key=key,
                 requested_by=user if getattr(user, "is_authenticated", False) else None,
             )  # fmt: skip
+            # Only a committed run is queued: the worker must find the row it is given.
+            transaction.on_commit(lambda: _enqueue(run))
     except IntegrityError:
         # A concurrent identical request won the race: return its run.
         existing = ProbeRun.objects.filter(dedupe_key=key, status__in=ProbeRun.ACTIVE).first()
         if existing is None:
             raise
         return existing, False
-    _enqueue(run)
     return run, True
 
 
 def _enqueue(run: ProbeRun) -> None:
 
     try:
-        result = tasks.run_probe.apply_async(args=(run.pk,), queue=probe_queue_name(run.host_id), retry=False)
+        result = tasks.run_probe_task.apply_async(args=(run.pk,), queue=probe_queue_name(run.host_id), retry=False)
     except Exception as exc:  # kombu raises many kinds (OperationalError, ConnectionError...)
         _finish(
             run.pk,

@@ -15,8 +15,8 @@ from celery.signals import worker_ready, worker_shutting_down
 _heartbeat_stop = threading.Event()
 
 
-@shared_task(name="advisor.worker_info")
-def worker_info() -> dict[str, object]:
+@shared_task(name="advisor.worker_info_task")
+def worker_info_task() -> dict[str, object]:
     """Describe the worker's host, so the web app knows where probes will run."""
     return {
         "hostname": socket.gethostname(),
@@ -26,8 +26,8 @@ def worker_info() -> dict[str, object]:
     }
 
 
-@shared_task(name="advisor.run_probe", acks_late=True, reject_on_worker_lost=True)
-def run_probe(run_id: int) -> str:
+@shared_task(name="advisor.run_probe_task", acks_late=True, reject_on_worker_lost=True)
+def run_probe_task(run_id: int) -> str:
     from advisor import services
 
     return services.execute_probe(run_id)
@@ -49,7 +49,7 @@ def start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     if not probe_queues:
         return
     host = probe_queues[0].removeprefix("probes.")
-    info = {"pid": os.getpid(), **worker_info()}
+    info = {"pid": os.getpid(), **worker_info_task()}
 
     def beat() -> None:
         from django.db import close_old_connections

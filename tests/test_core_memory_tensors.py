@@ -33,7 +33,7 @@ def _inventory(path: Path) -> dict[str, tuple[int, ...]]:
 
 
 def test_block_sizes_from_ggml_common() -> None:
-    # REFERENCE.md section 1 table (ggml-common.h static_asserts).
+    # ggml/src/ggml-common.h static_asserts (block sizes and bytes per block).
     assert (traits(GGMLType.Q4_K).block_size, traits(GGMLType.Q4_K).type_size) == (256, 144)
     assert traits(GGMLType.Q6_K).type_size == 210
     assert traits(GGMLType.IQ4_XS).type_size == 136

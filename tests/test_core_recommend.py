@@ -47,7 +47,7 @@ def ranked_ids(r: Recommendation) -> list[str]:
     return [m.pick.model.id for m in r.ranked]
 
 
-# ---------------------------------------------------------------- rule: q8_0 KV cache by default (seed 003)
+# ---------------------------------------------------------------- rule: q8_0 KV cache by default
 
 
 def test_default_kv_type_is_q8_0_on_llama_cpp_with_flash_attention() -> None:
@@ -76,7 +76,7 @@ def test_default_request_halves_the_kv_cache() -> None:
     assert picks.memory.kv_cache_bytes == 1_140_850_688
 
 
-# ---------------------------------------------------------------- rule: quality cost of a quant (seed 000/002)
+# ---------------------------------------------------------------- rule: quality cost of a quant (measured KLD)
 
 
 def test_quant_quality_loss_is_one_percent_at_q4_k_m_and_tiny_at_q8_0() -> None:
@@ -131,7 +131,7 @@ def test_quants_that_cost_half_the_score_are_never_offered() -> None:
     assert "llama-3.3-70b-instruct" in r.not_fitting
 
 
-# ---------------------------------------------------------------- rule: small models stay at 6-8 bits (seed 001)
+# ---------------------------------------------------------------- rule: small models stay at 6-8 bits
 
 
 def test_min_bits_for_model() -> None:
@@ -401,7 +401,7 @@ def test_whole_catalog_is_ranked_quickly() -> None:
     assert r.considered > 100
 
 
-# ---------------------------------------------------------------- rule: 20% safety overhead on the weights (seed 001)
+# ---------------------------------------------------------------- rule: 20% safety overhead on the weights
 
 
 def _phi4_on_a_16gb_mac() -> rec.Pick:

@@ -118,7 +118,7 @@ def test_mla_kv_is_the_latent() -> None:
         kv_lora_rank=512,
         qk_rope_head_dim=64,
     )
-    # REFERENCE.md section 3: 576 elements per token per layer, no V.
+    # MLA caches kv_lora_rank + rope dim = 576 elements per token per layer, no V (src/llama-model.cpp).
     assert kv_bytes_per_token(mla, 0, "f16") == 576 * 2
 
 

@@ -31,7 +31,7 @@ def test_gpu_layers_all_means_every_layer() -> None:
         ({"model": "m", "ctx": "0"}, "ctx", "between 1 and 10000000"),
         ({"model": "m", "ctx": "20000000"}, "ctx", "between 1 and 10000000"),
         ({"model": "m", "ctx": "lots"}, "ctx", "whole number"),
-        ({"model": "m", "kv_type": "q3"}, "kv_type", "must be one of f16"),
+        ({"model": "m", "kv_type": "q3"}, "kv_type", "must be one of f32, f16"),
         ({"model": "m", "runtime": "ollamma"}, "runtime", "did you mean ollama"),
         ({"model": "m", "gpu": ["RTX"] * 17}, "gpu", "at most 16"),
         ({"model": "m" * 201}, "model", "at most 200"),

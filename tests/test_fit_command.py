@@ -20,7 +20,7 @@ def fit(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_json_contract_for_llama_8b_on_an_rtx_4090() -> None:
     out = fit("--model", "llama-3.1-8b-instruct", "--quant", "Q4_K_M", "--ctx", "8192", "--gpu", "RTX 4090",
-              "--ram", "64", "--json")  # fmt: skip
+              "--ram", "64", "--kv-type", "f16", "--json")  # fmt: skip
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     mem = report["memory"]
@@ -34,6 +34,14 @@ def test_json_contract_for_llama_8b_on_an_rtx_4090() -> None:
     assert report["speed"]["decode_tps"] > 50
     assert report["speed"]["prefill_tps"] > report["speed"]["decode_tps"]
     assert report["speed"]["curve"][0]["ctx"] == 0
+
+
+def test_default_kv_cache_is_the_recommenders_q8_0() -> None:
+    # Without --kv-type, fit plans the cache the cards recommend: q8_0, 34 bytes per 32 values (half of f16 + 1/16).
+    out = fit("--model", "llama-3.1-8b-instruct", "--quant", "Q4_K_M", "--ctx", "8192", "--gpu", "RTX 4090", "--json")
+    report = json.loads(out.stdout)
+    assert report["context"]["type_k"] == "q8_0"
+    assert report["memory"]["kv_cache_bytes"] == 1024 * 1024 * 1024 * 34 // 64
 
 
 def test_the_catalog_h100_predicts_what_the_bench_h100_measured() -> None:

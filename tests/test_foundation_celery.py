@@ -16,7 +16,7 @@ def round_trip(broker: str, backend: str, make_worker: Any) -> dict[str, Any]:
     worker = make_worker(broker, backend)
     client = Celery("test-client", broker=broker, backend=backend)
     try:
-        result = client.send_task("advisor.worker_info", queue="default")
+        result = client.send_task("advisor.worker_info_task", queue="default")
         try:
             value = result.get(timeout=90)
         except Exception as exc:  # pragma: no cover - shows the worker's log on failure

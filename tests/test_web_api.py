@@ -53,13 +53,14 @@ def test_fit_returns_memory_fit_and_speed() -> None:
 def test_fit_repeated_gpu_gives_two_devices() -> None:
     body = Client().get("/api/fit?model=qwen3-8b&gpu=RTX+3090&gpu=RTX+3090").json()
     gpus = [d for d in body["memory"]["devices"] if d["name"] != "host"]
-    assert len(gpus) == 2 and all(d["capacity_bytes"] == 24 * GIB for d in gpus)
+    # Choosing -ngl itself, a plan keeps llama.cpp's --fit margin (1 GiB) free on every 24 GiB card.
+    assert len(gpus) == 2 and all(d["capacity_bytes"] == 23 * GIB for d in gpus)
 
 
 @pytest.mark.parametrize(
     ("query", "field", "fragment"),
     [
-        ("model=qwen3-8bb", "model", "unknown model"),
+        ("model=qwen3-8bb", "model", "no catalog model 'qwen3-8bb'; did you mean qwen3-8b"),
         ("model=qwen3-8b&gpu=RTX+9090", "gpu", "Did you mean"),
         ("model=qwen3-8b&ctx=10000001", "ctx", "between 1 and 10000000"),
         ("model=qwen3-8b&kv_type=q9", "kv_type", "must be one of"),
@@ -96,7 +97,8 @@ def test_recommendations_ranked_with_fit_shaped_memory() -> None:
         assert {"model", "quant", "fit", "memory", "speed", "quality"} <= set(r)
         assert r["memory"]["kv_cache_bytes"] > 0 and r["memory"]["weights_bytes"] > 0
         assert r["memory"]["gpu_bytes"] <= 24 * GIB
-        assert r["fit"]["placement"] == "gpu"
+        assert r["fit"] == "full_gpu" and r["placement"] == "gpu"
+        assert r["n_gpu_layers"] == r["n_layers"] + 1  # the output layer counts as one
     assert body["machine"]["vram_bytes"] == 24 * GIB and body["machine"]["ram_bytes"] == 64 * GIB
 
 
@@ -109,7 +111,7 @@ def test_recommendations_for_an_apple_chip_use_the_unified_share() -> None:
 
 def test_recommendations_use_case_filters_models() -> None:
     body = Client().get("/api/recommendations", {"gpu": "RTX 4090", "use_case": "coding", "limit": "50"}).json()
-    assert body["results"] and all("coding" in r["model"]["use_cases"] for r in body["results"])
+    assert body["results"] and all("coding" in r["model_info"]["use_cases"] for r in body["results"])
 
 
 @pytest.mark.parametrize(
@@ -158,7 +160,8 @@ def token(django_user_model: Any) -> str:
 
 @pytest.fixture
 def live_worker(settings: Any) -> Iterator[list[int]]:
-    """A worker heartbeat for this host, and the broker send recorded instead of made."""
+    """A worker heartbeat for this host, and the broker send recorded instead of made (tests using it commit
+    for real: a run is queued only once it is committed)."""
     from advisor import services
 
     settings.HOST_ID = "api-test-host"
@@ -189,6 +192,7 @@ def test_probe_post_without_worker_is_503_json(token: str) -> None:
     assert not ProbeRun.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_probe_post_with_token_starts_and_dedupes(token: str, live_worker: list[int]) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     body = {"source": "standin", "model_id": "qwen3-0.6b", "quant": "Q4_K_M", "ctx": 2048}
@@ -214,6 +218,7 @@ def test_probe_post_with_token_starts_and_dedupes(token: str, live_worker: list[
         ({"source": "rm -rf", "ctx": 1024}, "source", "Select a valid choice"),
     ],
 )
+@pytest.mark.django_db(transaction=True)
 def test_probe_bad_body_is_400(token: str, live_worker: list[int], body: dict[str, Any], field: str,
                                fragment: str) -> None:  # fmt: skip
     response = Client().post("/api/probes", body, content_type="application/json",
@@ -230,6 +235,7 @@ def test_probe_post_with_malformed_json_is_400(token: str) -> None:
     assert response.status_code == 400 and "not valid JSON" in error_of(response)["message"]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_probe_post_with_session_needs_csrf(django_user_model: Any, live_worker: list[int]) -> None:
     django_user_model.objects.create_user("alice", password="pw-for-alice-1")
     client = Client(enforce_csrf_checks=True)

@@ -42,7 +42,7 @@ def test_fill_the_form_read_a_recommendation_then_a_bad_input(live_server: Any, 
     query = parse_qs(urlsplit(page.url).query)
     assert query["gpu"] == ["RTX 4090"] and query["ram"] == ["64"] and query["ctx"] == ["8192"]
     first = page.locator("#results li.rec").first
-    assert re.search(r"Full GPU \(-ngl \d+\)", first.inner_text())
+    assert re.search(r"Fits on GPU \(-ngl \d+\)", first.inner_text())
     assert re.search(r"[0-9.]+ tok/s decode", first.inner_text())
     assert first.locator(".membar svg rect.seg-w").count() == 1
     page.screenshot(path=str(ARTIFACTS / "web-results.png"), full_page=False)
@@ -83,7 +83,7 @@ def test_tier_guide(live_server: Any, page: Any) -> None:
     assert page.locator("h1").inner_text() == "What fits on a MacBook Air, 16 GB"
     rows = page.locator("#tier-top tbody tr")
     assert rows.count() == 10
-    assert "Full GPU" in rows.first.inner_text()
+    assert "Fits on GPU" in rows.first.inner_text()
     page.screenshot(path=str(ARTIFACTS / "web-tier.png"), full_page=True)
     assert errors == []
 

@@ -52,7 +52,7 @@ def test_results_for_an_rtx_4090_rank_models_that_fit(client: Client) -> None:
     assert "Best models for RTX 4090, 64 GB RAM" in html
     ids = result_ids(html)
     assert len(ids) == 25  # the default page size
-    assert "Full GPU (-ngl" in html
+    assert "Fits on GPU (-ngl" in html
     # 24 GiB card: the VRAM line of the memory bar says so.
     assert "VRAM 24.0\xa0GB" in html
     # Every card links to its model page with the spec, so the page can be shared.
@@ -114,7 +114,7 @@ def test_size_and_license_filters(client: Client) -> None:
 def test_cpu_only_machine_gets_cpu_verdicts(client: Client) -> None:
     html = text(client.get("/", {"ram": "16"}))
     assert "Best models for CPU only, 16 GB RAM" in html
-    assert "CPU only" in html and "Full GPU" not in html
+    assert "CPU only" in html and "Fits on GPU" not in html
 
 
 def test_detect_redirects_to_a_spec_of_this_host(client: Client) -> None:
@@ -225,7 +225,9 @@ def test_probe_bad_input_is_400(admin_client: Client) -> None:
     assert response.status_code == 400
 
 
-def test_probe_start_with_a_live_worker_redirects_to_the_run(admin_client: Client, settings: Any) -> None:
+def test_probe_start_with_a_live_worker_redirects_to_the_run(
+    admin_client: Client, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     settings.HOST_ID = "web-test-host"
     settings.CELERY_TASK_ALWAYS_EAGER = False
     WorkerHeartbeat.objects.create(host_id="web-test-host", hostname="h", queue="probes.web-test-host",
@@ -236,10 +238,12 @@ def test_probe_start_with_a_live_worker_redirects_to_the_run(admin_client: Clien
     original = services._enqueue
     services._enqueue = lambda run: sent.append(run.pk)  # type: ignore[assignment]
     try:
-        response = admin_client.post("/probes", {"source": "smollm2", "ctx": "1024"})
+        with django_capture_on_commit_callbacks(execute=True) as queued:
+            response = admin_client.post("/probes", {"source": "smollm2", "ctx": "1024"})
     finally:
         services._enqueue = original  # type: ignore[assignment]
     run = ProbeRun.objects.get()
+    assert len(queued) == 1  # queued only once the run is committed
     assert response.status_code == 302 and response["Location"] == f"/probes/{run.pk}"
     assert sent == [run.pk] and run.host_id == "web-test-host"
 

@@ -118,10 +118,6 @@ class ImportedModel:
     gguf_files: tuple[GGUFFileInfo, ...] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def is_gguf_repo(self) -> bool:
-        return bool(self.gguf_files)
-
     def to_catalog_record(self, *, use_cases: Sequence[str] = ("chat",), notes: str = "") -> dict[str, Any]:
         """The catalog's JSON record (field names of ``models_catalog.CatalogModel``)."""
         s = self.shape

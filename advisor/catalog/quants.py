@@ -95,9 +95,6 @@ class Quant:
         m = self.measurement(imatrix)
         return m.kld if m else None
 
-    def loads_in(self, runtime: str) -> bool:
-        return runtime in self.runtimes
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

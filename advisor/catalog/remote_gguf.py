@@ -2,7 +2,7 @@
 
 The first 2 MiB are fetched; while the header parser (``advisor.core.gguf_header``) says it
 needs more, the window doubles (and only the missing bytes are fetched) up to a hard cap of
-64 MiB. This is how gguf-parser-go and huggingface.js read remote headers (REFERENCE.md §7).
+64 MiB. This is how gguf-parser-go and huggingface.js read remote headers.
 Requests go through huggingface_hub's shared HTTP client (``huggingface_hub.utils.get_session``)
 with its headers (user agent, token), so ``HF_ENDPOINT`` mirrors, proxies and offline mode
 behave as for any other Hub call. No Django here.

@@ -45,7 +45,8 @@ GIB = 1024 * MIB
 # device memory in use after a 512-token eval, minus the memory in use before the process started, minus
 # llama.cpp's CUDA buffers each rounded up to CUDA_ALLOC_GRANULARITY, is 604.8..614.8 MiB for the 8 dense
 # models with flash attention (every matmul runs through MMQ), whatever the context or KV type; 610 MiB is
-# the median. The other backends are placeholders ("several hundred MiB", REFERENCE.md section 4).
+# the median. The other backends are placeholders (a driver context,
+# workspace and pool outside every buffer, "several hundred MiB").
 BACKEND_OVERHEAD_BYTES: dict[str, int] = {
     "cuda": 610 * MIB,  # measured, see above (±5 MiB over the 8 dense models)
     "rocm": 512 * MIB,  # placeholder, not measured

@@ -528,11 +528,6 @@ def gguf_data_bytes(shape: ModelShape, types: dict[str, GGMLType], alignment: in
     )
 
 
-def preset_weights_bytes(shape: ModelShape, preset: str | FType, **kw: object) -> int:
-    """``weights_bytes(shape, tensor_types(shape, preset))``."""
-    return weights_bytes(shape, tensor_types(shape, preset, **kw))  # type: ignore[arg-type]
-
-
 def bits_per_weight(shape: ModelShape, types: dict[str, GGMLType]) -> float:
     n = sum(t.n_elements for t in tensor_inventory(shape))
     return 8.0 * weights_bytes(shape, types) / n

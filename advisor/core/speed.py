@@ -138,7 +138,7 @@ H100_PREFILL_ARCH_LAYER_COST_S: dict[str, float] = {
 }
 
 # Used for a type with no measurement: 72% of peak, llama.cpp discussion #4167 (RTX 4090, Q4_0 7B),
-# as transcribed in shared/REFERENCE.md section 6.
+# (llama.cpp discussions #4167 and #15013, https://github.com/ggml-org/llama.cpp/discussions).
 DEFAULT_DECODE_EFFICIENCY = 0.72
 # Apple Silicon (Metal): 72-84% of peak on M2 Pro, same source; the middle of that range.
 APPLE_DECODE_EFFICIENCY = 0.78

@@ -91,10 +91,13 @@ def ranked_cards(spec: Spec, machine: Machine, filters: Filters) -> Ranked:
         r for r in rec.ranked
         if (m := catalog.get(r.pick.model.id)) and _keep(filters, m.family, m.license, m.params_total)
     ]  # fmt: skip
-    planned = matches if filters.sort in SORT_KEYS else matches[: filters.limit]
+    # The quality order plans only what it shows; the other sorts plan every match to sort by its figures.
+    enough = None if filters.sort in SORT_KEYS else filters.limit
     cards: list[Card] = []
     failed: list[str] = []
-    for r in planned:
+    for r in matches:
+        if enough is not None and len(cards) >= enough:
+            break
         try:
             cards.append(card(spec, r, catalog[r.pick.model.id], machine.total_vram_bytes, machine.ram_bytes))
         except Unplannable:
