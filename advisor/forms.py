@@ -13,7 +13,8 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from advisor.catalog.hardware import UnknownHardware, find_cpu, find_gpu
+from advisor.catalog.hardware import UnknownHardware, find_gpu
+from advisor.catalog.machines import find_cpu
 from advisor.catalog.models_catalog import load_models
 from advisor.catalog.quants import load_runtimes
 from advisor.fit.args import MAX_COUNT, MAX_CTX, MAX_STR
@@ -42,6 +43,8 @@ SORTS = [
     ("size", "Smallest memory"),
     ("context", "Longest context"),
 ]
+
+
 def runtime_choices() -> list[tuple[str, str]]:
     return [(r.id, r.title) for r in load_runtimes()]
 

@@ -22,12 +22,8 @@ from typing import Any
 
 import psutil
 
-from advisor.catalog.hardware import (
-    UnknownHardware,
-    apple_gpu_memory_fraction,
-    find_cpu,
-    find_gpu,
-)
+from advisor.catalog.hardware import UnknownHardware, apple_gpu_memory_fraction, find_gpu
+from advisor.catalog.machines import find_cpu
 from advisor.core.hardware_spec import CPUSpec, GPUSpec, Machine
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from advisor.catalog.hardware import load_tiers, tier_machine  # noqa: E402
+from advisor.catalog.machines import load_tiers, tier_machine  # noqa: E402
 from advisor.catalog.models_catalog import load_models  # noqa: E402
 from advisor.catalog.quants import quant_options  # noqa: E402
 from advisor.catalog.recommender import catalog_options, recommend_for  # noqa: E402

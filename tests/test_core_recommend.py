@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from advisor.catalog.hardware import get_tier, tier_machine
+from advisor.catalog.machines import get_tier, tier_machine
 from advisor.catalog.quants import get_quant, quant_options
 from advisor.catalog.recommender import catalog_options, recommend_for
 from advisor.catalog.weight_profiles import read_file

@@ -6,15 +6,13 @@ import pytest
 
 from advisor.catalog.hardware import (
     UnknownHardware,
-    all_cpus,
     all_gpus,
     apple_gpu_memory_fraction,
-    find_cpu,
     find_gpu,
-    machine_from_names,
     ram_bandwidth_gbps,
     search_gpus,
 )
+from advisor.catalog.machines import all_cpus, find_cpu, machine_from_names
 from advisor.core.hardware_spec import GIB
 
 MIB = 1024**2

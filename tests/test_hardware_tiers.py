@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from advisor.catalog.hardware import apple_gpu_memory_fraction, find_gpu, get_tier, load_tiers, tier_machine
+from advisor.catalog.hardware import apple_gpu_memory_fraction, find_gpu
+from advisor.catalog.machines import get_tier, load_tiers, tier_machine
 from advisor.core.hardware_spec import GIB, Machine
 
 

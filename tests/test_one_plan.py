@@ -15,7 +15,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from advisor.catalog.hardware import get_tier
+from advisor.catalog.machines import get_tier
 from advisor.pages.tiers import tier_spec
 
 pytestmark = pytest.mark.django_db

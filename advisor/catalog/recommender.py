@@ -1,6 +1,6 @@
 """The recommender over the whole catalog: the entry point views, the CLI and tasks call.
 
->>> from advisor.catalog.hardware import get_tier, tier_machine
+>>> from advisor.catalog.machines import get_tier, tier_machine
 >>> rec = recommend_for(tier_machine(get_tier("gpu-24gb")), ctx=16384, use_case="coding")
 >>> rec.best.pick.fit.placement
 'gpu'

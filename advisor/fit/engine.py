@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from advisor.catalog import hardware as hw
+from advisor.catalog.machines import find_cpu
 from advisor.core import memory, speed
 from advisor.core.gguf_header import GGUFHeader, InvalidGGUF, read_gguf_header, shape_from_gguf
 from advisor.core.hardware_spec import GPUSpec, Machine
@@ -182,7 +183,7 @@ def machine_from_params(params: FitParams) -> Machine:
         else:
             counted.append((gpu, 1))
     try:
-        cpu = hw.find_cpu(params.cpu) if params.cpu else None
+        cpu = find_cpu(params.cpu) if params.cpu else None
     except hw.UnknownHardware as exc:
         raise FitArgError("cpu", str(exc)) from None
     unified = any(g.unified_memory for g in specs)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django import forms as django_forms
 from django.http import QueryDict
 
-from advisor.catalog.hardware import load_tiers
+from advisor.catalog.machines import load_tiers
 from advisor.catalog.quants import quant_options
 from advisor.core import recommend
 from advisor.core.hardware_spec import Machine

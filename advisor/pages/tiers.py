@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from advisor.catalog.hardware import GIB, get_tier, load_tiers
+from advisor.catalog.hardware import GIB
+from advisor.catalog.machines import get_tier, load_tiers
 from advisor.core.hardware_spec import HardwareTier
 from advisor.pages.cards import Card
 from advisor.pages.spec import MachineSummary, Spec, machine_for, machine_summary
