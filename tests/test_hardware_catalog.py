@@ -12,8 +12,10 @@ from advisor.catalog.hardware import (
     ram_bandwidth_gbps,
     search_gpus,
 )
-from advisor.catalog.machines import all_cpus, find_cpu, machine_from_names
+from advisor.catalog.machines import all_cpus, find_cpu
 from advisor.core.hardware_spec import GIB
+from advisor.fit.args import FitParams
+from advisor.fit.engine import machine_from_params
 
 MIB = 1024**2
 
@@ -253,10 +255,10 @@ def test_unknown_cpu() -> None:
 
 
 def test_machine_from_form_names() -> None:
-    machine = machine_from_names([("RTX 3090", 2)], 128 * GIB, cpu="AMD Ryzen 9 7950X")
+    machine = machine_from_params(FitParams(gpus=("RTX 3090", "RTX 3090"), ram_gib=128, cpu="AMD Ryzen 9 7950X"))
     assert machine.gpu_count == 2
     assert machine.total_vram_bytes == 48 * GIB
     assert machine.cpu is not None and machine.cpu.bandwidth_gbps == pytest.approx(83.2)
-    mac = machine_from_names([("M2 Ultra", 1)], 192 * GIB)
+    mac = machine_from_params(FitParams(gpus=("M2 Ultra",), ram_gib=192))
     assert mac.unified_memory
     assert mac.total_vram_bytes == 144 * GIB

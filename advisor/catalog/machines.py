@@ -10,7 +10,6 @@ from typing import Any
 from advisor.catalog.hardware import (
     UnknownHardware,
     _load_json,
-    apple_gpu_memory_fraction,
     find_gpu,
     normalize_name,
     ram_bandwidth_gbps,
@@ -127,24 +126,4 @@ def tier_machine(tier: HardwareTier) -> Machine:
         cpu=find_cpu(tier.cpu) if tier.cpu else None,
         unified_memory=tier.unified,
         label=tier.title,
-    )
-
-
-def machine_from_names(gpus: list[tuple[str, int]], ram_bytes: int, cpu: str | None = None, label: str = "") -> Machine:
-    """A ``Machine`` from names as a form would submit them; raises ``UnknownHardware``."""
-    specs = []
-    for name, count in gpus:
-        spec = find_gpu(name)
-        if spec.kind == "apple":
-            spec = spec.with_memory(ram_bytes, apple_gpu_memory_fraction(ram_bytes))
-        elif spec.kind == "integrated" and not spec.vram_bytes:
-            spec = spec.with_memory(ram_bytes)
-        specs.append((spec, count))
-    unified = any(spec.unified_memory for spec, _ in specs)
-    return Machine(
-        gpus=tuple(specs),
-        ram_bytes=ram_bytes,
-        cpu=find_cpu(cpu) if cpu else None,
-        unified_memory=unified,
-        label=label,
     )
