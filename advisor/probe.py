@@ -704,6 +704,13 @@ def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResul
         return left
 
     _validate(spec)
+    if importlib.util.find_spec("llama_cpp") is None:
+        from advisor.probe_engine import not_ready_message  # no Django there either
+
+        raise ProbeError(
+            not_ready_message() or "llama-cpp-python is not installed here (scripts/run and scripts/test install it)",
+            "unavailable",
+        )
     if not report("preparing", 0):
         raise ProbeCancelled()
     threads = spec.n_threads or default_threads()

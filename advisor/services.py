@@ -14,7 +14,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from advisor import probe, tasks
+from advisor import probe, probe_engine, tasks
 from advisor.catalog import hardware as hw
 from advisor.catalog.models_catalog import CatalogError, get_model, load_models, parse_record
 from advisor.core import speed
@@ -150,7 +150,8 @@ def start_probe(req: ProbeRequest, user: Any = None, host: str | None = None) ->
         return existing, False
     if not live_worker(host):
         raise WorkerUnavailable(
-            f"No probe worker is running for host {host!r}: start one with 'python manage.py start_worker' "
+            probe_engine.not_ready_message(settings.PROBE_ENGINE_STATUS)  # scripts/run still building llama.cpp
+            or f"No probe worker is running for host {host!r}: start one with 'python manage.py start_worker' "
             "(scripts/run starts it for you). Nothing was queued."
         )
     try:

@@ -8,6 +8,8 @@ kombu's SQLAlchemy transport. ``REDIS_URL`` switches the broker to Redis and
 from __future__ import annotations
 
 import os
+import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -46,12 +48,31 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# Management commands that serve nothing: they sign no cookie, session or token, so they run without
+# SECRET_KEY (a newcomer's `manage.py fit` needs no secret). Everything else (runserver, gunicorn through
+# advisor/wsgi.py, the Celery worker, `check --deploy`) keeps requiring one when DEBUG is off.
+OFFLINE_COMMANDS = frozenset(
+    {"fit", "catalog", "probe", "import_hf", "load_catalog", "migrate", "showmigrations", "createsuperuser",
+     "changepassword", "collectstatic", "help"}
+)  # fmt: skip
+
+
+def offline_command(argv: list[str]) -> bool:
+    """Whether ``argv`` runs ``manage.py <command>`` (or django-admin) for one of OFFLINE_COMMANDS, or lists them."""
+    if Path(argv[0]).name not in ("manage.py", "django-admin", "__main__.py"):
+        return False
+    return len(argv) < 2 or argv[1] in OFFLINE_COMMANDS | {"--help", "-h"}
+
+
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
+    if DEBUG:
+        SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
+    elif offline_command(sys.argv):
+        SECRET_KEY = secrets.token_urlsafe(50)  # this process's own; nothing it signs outlives it
+    else:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (set DEBUG=1 for local development)")
-    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -188,6 +209,8 @@ PROBE_TIME_LIMIT = env_int("PROBE_TIME_LIMIT", 900)
 # Host memory a probe may use (GiB, 0 = no cap). Off by default: CUDA reserves large virtual ranges.
 PROBE_MEMORY_LIMIT_GIB = env_int("PROBE_MEMORY_LIMIT_GIB", 0)
 HOST_ID = env_str("HOST_ID")
+# Written by scripts/run while it builds llama-cpp-python in the background (advisor/probe_engine.py).
+PROBE_ENGINE_STATUS = VAR_DIR / "probe-engine.json"
 
 LOGGING = {
     "version": 1,

