@@ -148,7 +148,7 @@ def test_model_page_has_ladder_and_launch_commands(client: Client) -> None:
     # Qwen3-8B has 36 layers: -ngl 37 puts them and the output layer on the GPU.
     assert "llama-server -hf unsloth/Qwen3-8B-GGUF:" in html
     assert "-c 8192 -ngl 37 -fa on -ctk q8_0 -ctv q8_0" in html
-    assert "OLLAMA_KV_CACHE_TYPE=q8_0 OLLAMA_CONTEXT_LENGTH=8192" in html
+    assert "OLLAMA_KV_CACHE_TYPE=q8_0 ollama serve" in html and "PARAMETER num_ctx 8192" in html
     assert 'bnb_4bit_quant_type="nf4"' in html
     assert 'data-chart="memory-data"' in html and 'id="memory-data" type="application/json"' in html
 
@@ -157,7 +157,8 @@ def test_model_page_partial_offload_command(client: Client) -> None:
     html = text(client.get("/models/qwen3-8b", {"gpu": "RTX 4060", "ram": "32", "quant": "F16"}))
     ngl = re.search(r"-c 8192 -ngl (\d+) ", html)
     assert ngl is not None and 0 < int(ngl.group(1)) < 37  # 16 GB of F16 weights on an 8 GB card
-    assert "/set parameter num_gpu" in html
+    # Ollama takes the same -ngl as a Modelfile parameter: shell lines only, no REPL command.
+    assert f"PARAMETER num_gpu {ngl.group(1)}" in html and "/set parameter" not in html
 
 
 def test_unknown_model_is_404_and_bad_spec_is_400(client: Client) -> None:

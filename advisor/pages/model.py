@@ -154,12 +154,13 @@ class ModelPage:
     pick: Card | None = None  # the chosen quant's card, when it fits
     report: dict[str, Any] | None = None  # the chosen quant's plan as ``fit --json`` gives it
     charts: dict[str, Any] | None = None
-    launch: dict[str, Any] | None = None
+    launch: dict[str, Any] | None = None  # only for a plan that fits: no command for what cannot run
+    smallest: LadderRow | None = None  # when no quant fits: the smallest, and what it needs
 
     def context(self) -> dict[str, object]:
         """The template's names."""
         names = ("model", "form", "bound", "errors", "spec", "machine", "ctx_clamped", "ladder", "chosen", "pick",
-                 "report", "charts", "launch")  # fmt: skip
+                 "report", "charts", "launch", "smallest")  # fmt: skip
         out: dict[str, object] = {name: getattr(self, name) for name in names}
         out["spec_query"] = self.spec.query() if self.spec else ""
         out["spec_label"] = self.spec.label if self.spec else ""
@@ -204,7 +205,10 @@ def model_page(model: CatalogModel, params: QueryDict) -> ModelPage:
             page.pick = None
     page.report = plan.to_dict()
     page.charts = model_charts(spec, machine, model, plan, page.ladder)
-    page.launch = launch_settings(spec, model, plan)
+    if plan.fits:
+        page.launch = launch_settings(spec, model, plan)
+    if not any(r.plan and r.plan.fits for r in page.ladder):
+        page.smallest = min((r for r in page.ladder if r.plan), key=lambda r: r.plan.total_bytes if r.plan else 0)
     return page
 
 
