@@ -1,0 +1,238 @@
+"""What the recommender answers: per model the pick (a quant, where it sits, its bytes, speed and
+quality) with its alternatives, the ranked list, and the sentence that explains a pick.
+
+Every result has ``to_dict()``: the JSON the API, the CLI and the templates read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from advisor.core.recommend.options import ModelOption, Placement, QuantOption, Request
+from advisor.core.recommend.placement import READING_SPEED_TPS
+from advisor.core.recommend.quality import FOUR_BITS, min_bits_for_model
+
+# ---------------------------------------------------------------- one candidate
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes of one candidate and where they sit; keys as in ``memory.FitResult.to_dict()["memory"]``."""
+
+    weights_bytes: int
+    kv_cache_bytes: int
+    compute_bytes: int
+    overhead_bytes: int  # the backend's own context (memory.BACKEND_OVERHEAD_BYTES) over the GPUs used
+    gpu_bytes: int  # on the GPU(s), overhead included
+    cpu_bytes: int  # in system RAM (token embedding, CPU layers, their KV, host buffers)
+    basis: str = "estimate"  # "estimate" (the screen) or "memory.estimate" (the engine, see confirm)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.gpu_bytes + self.cpu_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weights_bytes": self.weights_bytes,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "compute_bytes": self.compute_bytes,
+            "overhead_bytes": self.overhead_bytes,
+            "gpu_bytes": self.gpu_bytes,
+            "cpu_bytes": self.cpu_bytes,
+            "total_bytes": self.total_bytes,
+            "basis": self.basis,
+        }
+
+
+# Placement names of ``memory.FitResult.fit``.
+FIT_NAMES: dict[str, str] = {"gpu": "full_gpu", "partial": "partial", "cpu": "cpu"}
+
+
+@dataclass(frozen=True)
+class Fit:
+    placement: Placement
+    n_gpu_layers: int  # llama.cpp counting: n_layers + 1 puts the output layer on the GPU too
+    n_layers: int
+    gpu_budget_bytes: int
+    ram_budget_bytes: int
+
+    @property
+    def name(self) -> str:
+        return FIT_NAMES[self.placement]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``name`` is ``fit --json``'s verdict string; the rest says how the model is placed."""
+        return {
+            "name": self.name,
+            "fits": True,
+            "placement": self.placement,
+            "n_gpu_layers": self.n_gpu_layers,
+            "n_layers": self.n_layers,
+            "gpu_budget_bytes": self.gpu_budget_bytes,
+            "ram_budget_bytes": self.ram_budget_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class Speed:
+    decode_tps: float | None  # at half the context
+    usable: bool  # at least reading speed (or unknown bandwidth)
+    basis: str = "estimate"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decode_tps": None if self.decode_tps is None else round(self.decode_tps, 1),
+            "prefill_tps": None,
+            "depth": "half the context",
+            "usable": self.usable,
+            "reading_speed_tps": round(READING_SPEED_TPS, 1),
+            "basis": self.basis,
+        }
+
+
+@dataclass(frozen=True)
+class Quality:
+    score: float  # the model's score after the quant's loss
+    base_score: float
+    base_estimated: bool
+    loss: float  # share of base_score lost to the quant (both rules together)
+    kld: float
+    kld_measured: bool
+    metric: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "score": round(self.score, 2),
+            "base_score": round(self.base_score, 2),
+            "base_estimated": self.base_estimated,
+            "quant_loss": round(self.loss, 4),
+            "kld": self.kld,
+            "kld_measured": self.kld_measured,
+            "metric": self.metric,
+        }
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One model at one quant on this machine."""
+
+    model: ModelOption
+    quant: QuantOption
+    fit: Fit
+    memory: Memory
+    speed: Speed
+    quality: Quality
+    tier: int  # lower is better; see ``rank._tier``
+    explanation: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.model
+        return {
+            "model": {
+                "id": m.id,
+                "title": m.title,
+                "family": m.family,
+                "params_total": m.params_total,
+                "params_active": m.params_active,
+                "use_cases": list(m.use_cases),
+            },
+            "quant": {
+                "name": self.quant.name,
+                "format": self.quant.format,
+                "nominal_bits": self.quant.nominal_bits,
+                "bits_per_weight": self.quant.bits_per_weight,
+                "needs_imatrix": self.quant.needs_imatrix,
+            },
+            "fit": self.fit.to_dict(),
+            "n_gpu_layers": self.fit.n_gpu_layers,
+            "memory": self.memory.to_dict(),
+            "speed": self.speed.to_dict(),
+            "quality": self.quality.to_dict(),
+            "explanation": self.explanation,
+        }
+
+
+@dataclass(frozen=True)
+class ModelRecommendation:
+    """The best quant of one model on this machine, and the next best ones."""
+
+    pick: Pick
+    alternatives: tuple[Pick, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.pick.to_dict()
+        d["alternatives"] = [a.to_dict() for a in self.alternatives]
+        return d
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    request: Request
+    ranked: tuple[ModelRecommendation, ...]
+    considered: int  # models looked at (after use-case and base-model filters)
+    # ids of models no quant of which fits while keeping at least half the model's score
+    not_fitting: tuple[str, ...] = field(default=())
+
+    @property
+    def best(self) -> ModelRecommendation | None:
+        return self.ranked[0] if self.ranked else None
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.request
+        return {
+            "settings": {
+                "ctx": r.ctx,
+                "parallel": r.parallel,
+                "runtime": r.runtime,
+                "kv_type": r.resolved_kv_type,
+                "flash_attn": r.resolved_flash_attn,
+                "use_case": r.use_case,
+            },
+            "machine": r.budget.to_dict(),
+            "considered": self.considered,
+            "not_fitting": list(self.not_fitting),
+            "results": [m.to_dict() for m in self.ranked],
+        }
+
+
+# ---------------------------------------------------------------- the sentence
+
+
+_TIER_PHRASE = {
+    "gpu": "fits entirely in GPU memory",
+    "partial": "runs with some layers in system RAM",
+    "cpu": "runs on the CPU from system RAM",
+}
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _explain(p: Pick, req: Request) -> str:
+    m, q = p.model, p.quant
+    kv = req.resolved_kv_type
+    parts = [f"{m.title or m.id} at {q.name} {_TIER_PHRASE[p.fit.placement]}"]
+    if p.fit.placement == "partial":
+        parts[0] += f" ({p.fit.n_gpu_layers} of {p.fit.n_layers} layers on the GPU)"
+    used = p.memory.gpu_bytes if p.fit.placement != "cpu" else p.memory.cpu_bytes
+    budget = p.fit.gpu_budget_bytes if p.fit.placement != "cpu" else p.fit.ram_budget_bytes
+    parts[0] += f": about {_gb(used)} of {_gb(budget)} with a {req.ctx // 1024}k {kv} KV cache"
+    floor = min_bits_for_model(m.params_total)
+    if q.name in m.native_quants or m.shape.arch in q.native_archs:
+        why = f"{q.name} is the precision this model was trained or released in, so it costs no quality"
+    elif q.nominal_bits < FOUR_BITS:
+        why = f"{q.name} is below 4 bits, where quality drops fast: nothing at 4 bits or more fits"
+    elif floor > FOUR_BITS and q.nominal_bits >= floor:
+        why = "a model this small is kept at 6-8 bits, where rounding costs it little"
+    elif q.nominal_bits >= 8:
+        why = "8 bits is practically lossless"
+    elif p.quality.loss < 0.005:
+        why = f"{q.name} costs under half a percent of the model's quality"
+    else:
+        why = f"{q.name} keeps about {100 * (1 - p.quality.loss):.0f}% of the model's quality"
+    sentence = parts[0] + "; " + why + "."
+    if p.speed.decode_tps is not None:
+        sentence += f" Expect roughly {p.speed.decode_tps:.0f} tokens/s."
+    return sentence

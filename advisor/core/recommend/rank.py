@@ -1,0 +1,269 @@
+"""The recommender: per model the best quant that fits and a few alternatives, then models ranked by the
+quality that fits, siblings ordered by size (``prefer_larger_at_4bit``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from advisor.core.recommend.options import ModelOption, Placement, QuantOption, Request
+from advisor.core.recommend.picks import (
+    Fit,
+    Memory,
+    ModelRecommendation,
+    Pick,
+    Quality,
+    Recommendation,
+    Speed,
+    _explain,
+)
+from advisor.core.recommend.placement import (
+    GPU_MARGIN_BYTES,
+    RAM_RESERVE_BYTES,
+    READING_SPEED_TPS,
+    Room,
+    _place,
+    _Placed,
+    decode_tps,
+    gpu_reserve_bytes,
+)
+from advisor.core.recommend.profiles import (
+    _CONTEXT_COSTS,
+    KVPlan,
+    WeightProfile,
+    context_costs,
+    model_shape_key,
+    weight_profile,
+)
+from advisor.core.recommend.quality import FOUR_BITS, MAX_QUALITY_LOSS, QUALITY_TIE, _quality, min_bits_for_model
+
+
+def prefer_larger_at_4bit(larger: Pick, smaller: Pick) -> bool:
+    """True when ``larger`` must rank above ``smaller`` whatever their scores say.
+
+    "a 70B model at 4-bit is still vastly more intelligent than a 7B model at 16-bit ... Run a 30B
+    model at 4-bit ... Option 2 wins almost every single time."
+    (https://loke.dev/blog/llm-quantization-precision-mechanics). Applied to models of one lineage (same
+    family, same release month: they differ only in size) that are both dense or both MoE, when the
+    larger runs at 4 bits or more and the smaller at more bits than it (the trade the article
+    describes). Scores of such siblings can disagree with size only through benchmark noise or mixed
+    reporting scales.
+    """
+    a, b = larger.model, smaller.model
+    return (
+        a.lineage == b.lineage
+        and a.is_moe == b.is_moe
+        and a.params_total > b.params_total
+        and larger.quant.nominal_bits >= FOUR_BITS
+        and larger.quant.nominal_bits < smaller.quant.nominal_bits
+    )
+
+
+def _tier(placement: Placement, bits_ok: bool, usable: bool) -> int:
+    """Order of preference: all on the GPU at enough bits, then offloaded at a usable speed, then the
+    GPU below the bit floor, then offloaded below it, then the CPU, then anything too slow to read."""
+    if not usable:
+        return 6
+    if placement == "gpu":
+        return 0 if bits_ok else 2
+    if placement == "partial":
+        return 1 if bits_ok else 3
+    return 4 if bits_ok else 5
+
+
+# A candidate before it becomes a Pick: (tier, loss, weight bytes, quant index, placement, tok/s, usable).
+_Cand = tuple[int, float, int, int, _Placed, float | None, bool]
+
+
+def _candidate(
+    req: Request,
+    room: Room,
+    model: ModelOption,
+    qi: int,
+    quant: QuantOption,
+    loss: float,
+    prof: WeightProfile,
+    kv: KVPlan,
+    compute: int,
+    floor: float,
+) -> _Cand | None:
+    if loss >= MAX_QUALITY_LOSS:
+        return None
+    placed = _place(room, prof, kv, compute, model.shape.n_layers)
+    if placed is None:
+        return None
+    tps = decode_tps(req, model, prof, kv, placed[1])
+    usable = tps is None or tps >= READING_SPEED_TPS
+    return (_tier(placed[0], quant.nominal_bits >= floor, usable), loss, prof.total, qi, placed, tps, usable)
+
+
+# Per (model id, quant list) the quants it can use, cheapest quality loss first, with their profiles.
+_TABLES: dict[tuple[str, str, int], list[tuple[float, int, QuantOption, WeightProfile]]] = {}
+
+
+def _model_table(
+    model: ModelOption, quants: Sequence[QuantOption], quants_id: int
+) -> list[tuple[float, int, QuantOption, WeightProfile]]:
+    key = model_shape_key(model)
+    k = (model.id, key, quants_id)
+    got = _TABLES.get(k)
+    if got is None:
+        got = []
+        for qi, q in enumerate(quants):
+            if q.moe_only and not model.is_moe:
+                continue
+            prof = weight_profile(model, q, key)
+            got.append((_quality(model, q)[0], qi, q, prof))
+        got.sort(key=lambda t: (t[0], t[3].total))
+        _TABLES[k] = got
+    return got
+
+
+def _better(a: _Cand, b: _Cand) -> bool:
+    """Per-model choice: better tier; then less quality loss, unless within noise, where the smaller file
+    wins (so Q8_0 beats F16: q8_0's measured cost is the noise floor)."""
+    if a[0] != b[0]:
+        return a[0] < b[0]
+    if abs(a[1] - b[1]) > QUALITY_TIE:
+        return a[1] < b[1]
+    return a[2] < b[2]
+
+
+def _pick(req: Request, model: ModelOption, quant: QuantOption, kv: KVPlan, compute: int, c: _Cand) -> Pick:
+    tier, loss, weights, _, placed, tps, usable = c
+    placement, ngl, gpu_used, ram_used = placed
+    b = req.budget
+    overhead = 0
+    if placement != "cpu":
+        overhead = gpu_reserve_bytes(b) - GPU_MARGIN_BYTES * max(b.n_gpus, 1)
+    _, kld = _quality(model, quant)
+    p = Pick(
+        model=model,
+        quant=quant,
+        fit=Fit(placement, ngl, model.shape.n_layers, b.gpu_bytes, max(b.ram_bytes - RAM_RESERVE_BYTES, 0)),
+        memory=Memory(
+            weights_bytes=weights,
+            kv_cache_bytes=kv.total,
+            compute_bytes=compute,
+            overhead_bytes=overhead,
+            gpu_bytes=gpu_used,
+            cpu_bytes=ram_used,
+        ),
+        speed=Speed(tps, usable),
+        quality=Quality(
+            score=model.quality * (1 - loss),
+            base_score=model.quality,
+            base_estimated=model.quality_estimated,
+            loss=loss,
+            kld=kld,
+            kld_measured=quant.measured,
+            metric=model.quality_metric,
+        ),
+        tier=tier,
+    )
+    # The sentence reads the finished pick; set it on the fresh (frozen) object instead of copying it.
+    object.__setattr__(p, "explanation", _explain(p, req))
+    return p
+
+
+def _rank_key(p: Pick) -> tuple[int, float, float]:
+    return (p.tier, -p.quality.score, -(p.speed.decode_tps or 0.0))
+
+
+def apply_size_rule(ranked: list[ModelRecommendation]) -> list[ModelRecommendation]:
+    """Reorder siblings so ``prefer_larger_at_4bit`` holds, leaving every other model in its slot.
+
+    Within one placement tier, the slots a lineage occupies are refilled with its picks, larger models
+    first wherever the rule applies (pairwise, by insertion: the list is short).
+    """
+    out = list(ranked)
+    groups: dict[tuple[tuple[str, str], bool, int], list[int]] = {}
+    for i, r in enumerate(out):
+        p = r.pick
+        groups.setdefault((p.model.lineage, p.model.is_moe, p.tier), []).append(i)
+    for slots in groups.values():
+        if len(slots) < 2:
+            continue
+        members = [out[i] for i in slots]
+        ordered: list[ModelRecommendation] = []
+        for r in members:
+            pos = len(ordered)
+            for j, o in enumerate(ordered):
+                if prefer_larger_at_4bit(r.pick, o.pick):
+                    pos = j
+                    break
+            ordered.insert(pos, r)
+        for i, r in zip(slots, ordered, strict=True):
+            out[i] = r
+    return out
+
+
+def recommend(
+    req: Request,
+    models: Sequence[ModelOption],
+    quants: Sequence[QuantOption],
+    *,
+    limit: int | None = None,
+) -> Recommendation:
+    """Rank ``models`` on ``req.budget``: per model the best quant that fits, then models by the quality
+    that fits (GPU-resident at enough bits first; see ``_tier``), siblings ordered by size."""
+    usable_quants = tuple(q for q in quants if req.runtime in q.runtimes)
+    quants_id = hash(tuple((q.name, q.kld, q.nominal_bits) for q in usable_quants))
+    room = Room.of(req)
+    want = 1 + req.max_alternatives
+    chosen: list[ModelRecommendation] = []
+    not_fitting: list[str] = []
+    considered = 0
+    for model in models:
+        if req.use_case and req.use_case not in model.use_cases:
+            continue
+        if model.is_base and not req.include_base_models:
+            continue
+        if req.ctx > model.shape.context_max:
+            continue
+        considered += 1
+        kv, compute = context_costs(model, req)
+        floor = min_bits_for_model(model.params_total)
+        table = _model_table(model, usable_quants, quants_id)
+        # The smallest file that keeps enough quality: if even it does not fit, nothing larger will.
+        smallest = min((t for t in table if t[0] < MAX_QUALITY_LOSS), key=lambda t: t[3].total, default=None)
+        if smallest is None or _place(room, smallest[3], kv, compute, model.shape.n_layers) is None:
+            not_fitting.append(model.id)
+            continue
+        cands: list[_Cand] = []
+        best_top = -1.0  # loss of the first candidate found in tier 0
+        n_top = 0
+        for loss, qi, q, prof in table:
+            # Quants come cheapest-loss first: once enough tier-0 candidates are in hand, the rest can
+            # neither beat them nor be among the alternatives.
+            if n_top >= want and loss > best_top + QUALITY_TIE:
+                break
+            c = _candidate(req, room, model, qi, q, loss, prof, kv, compute, floor)
+            if c is None:
+                continue
+            cands.append(c)
+            if c[0] == 0:
+                if n_top == 0:
+                    best_top = loss
+                n_top += 1
+        if not cands:
+            not_fitting.append(model.id)
+            continue
+        best = cands[0]
+        for c in cands[1:]:
+            if _better(c, best):
+                best = c
+        rest = sorted((c for c in cands if c is not best), key=lambda c: (c[0], c[1], c[2]))
+        alts = tuple(_pick(req, model, usable_quants[c[3]], kv, compute, c) for c in rest[: req.max_alternatives])
+        chosen.append(ModelRecommendation(_pick(req, model, usable_quants[best[3]], kv, compute, best), alts))
+    chosen.sort(key=lambda r: _rank_key(r.pick))
+    ranked = apply_size_rule(chosen)
+    if limit is not None:
+        ranked = ranked[:limit]
+    return Recommendation(req, tuple(ranked), considered, tuple(not_fitting))
+
+
+def clear_caches() -> None:
+    """Forget per-request and per-model caches (not the weight profiles): for tests that change rules."""
+    _TABLES.clear()
+    _CONTEXT_COSTS.clear()
