@@ -117,7 +117,7 @@ def test_below_4bit_penalty_rules_out_iq2_xxs_for_a_70b() -> None:
 
 
 def test_without_the_below_4bit_penalty_iq2_xxs_would_be_offered(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rec, "below_4bit_penalty", lambda bits: 0.0)
+    monkeypatch.setattr(rec.quality, "below_4bit_penalty", lambda bits: 0.0)
     r = _seventy_vs_eight()
     seventy = next(m.pick for m in r.ranked if m.pick.model.id == "llama-3.3-70b-instruct")
     assert seventy.quant.name == "IQ2_XXS" and seventy.fit.placement == "gpu"
@@ -159,7 +159,7 @@ def test_small_model_keeps_6_to_8_bits_even_if_that_means_offloading() -> None:
 def test_without_the_small_model_floor_it_would_stay_on_the_gpu_at_fewer_bits(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(rec, "min_bits_for_model", lambda params: 4.0)
+    monkeypatch.setattr(rec.rank, "min_bits_for_model", lambda params: 4.0)
     pick = _small_model_squeeze()
     assert 4 <= pick.quant.nominal_bits < 6 and pick.fit.placement == "gpu"
 
@@ -184,7 +184,7 @@ def test_larger_sibling_at_4_bits_ranks_above_smaller_sibling_at_8_bits() -> Non
 
 
 def test_without_the_size_rule_the_scores_would_decide(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rec, "prefer_larger_at_4bit", lambda larger, smaller: False)
+    monkeypatch.setattr(rec.rank, "prefer_larger_at_4bit", lambda larger, smaller: False)
     assert ranked_ids(_siblings_with_inverted_scores())[0] == "llama-3.1-8b-instruct"
 
 
@@ -422,7 +422,7 @@ def test_safety_margin_keeps_room_beyond_the_itemised_estimate() -> None:
 
 
 def test_without_the_safety_margin_the_tighter_quant_would_be_picked(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rec, "SAFETY_FACTOR", 1.0)
+    monkeypatch.setattr(rec.placement, "SAFETY_FACTOR", 1.0)
     assert _phi4_on_a_16gb_mac().quant.name == "Q4_K_M"
 
 

@@ -12,15 +12,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from advisor.core.memory import FitResult
+from advisor.core.recommend.placement import READING_SPEED_TPS
 
 Placement = Literal["gpu", "partial", "cpu", "no"]
 
 # memory.FitResult.fit -> the short placement name the pages use
 _PLACEMENTS: dict[str, Placement] = {"full_gpu": "gpu", "partial": "partial", "cpu": "cpu", "no_fit": "no"}
-
-# Silent reading speed of adults, 238 words per minute (Brysbaert 2019, J. Memory and Language 109,
-# https://doi.org/10.1016/j.jml.2019.104047), at about 0.75 English words per token: 5.3 tokens/s.
-READING_SPEED_TPS = 238 / 60 / 0.75
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from advisor import services
 from advisor.catalog.models_catalog import CatalogModel
 from advisor.core import recommend
 from advisor.core.plan import Plan, placement_label
-from advisor.core.recommend.rank import _tier as preference_tier
 from advisor.fit.args import FitArgError
 from advisor.pages.spec import Spec
 
@@ -150,7 +149,7 @@ def card(spec: Spec, rec: recommend.ModelRecommendation, model: CatalogModel, vr
     floor = recommend.min_bits_for_model(pick.model.params_total)
     placement = plan.placement
     bits_ok = pick.quant.nominal_bits >= floor
-    tier = preference_tier(placement, bits_ok, plan.usable) if placement != "no" else UNFIT_TIER
+    tier = recommend.preference_tier(placement, bits_ok, plan.usable) if placement != "no" else UNFIT_TIER
     alternatives = tuple(Alternative(a.quant.name, a.quality.kld, a.quality.score) for a in rec.alternatives)
     return Card(model, pick, plan, memory_bar(plan, vram, ram), explanation(pick, plan, spec, vram, ram),
                 alternatives, tier)  # fmt: skip
@@ -177,19 +176,7 @@ def explanation(pick: recommend.Pick, plan: Plan, spec: Spec, vram: int, ram: in
     on_gpu = plan.placement in ("gpu", "partial")
     used, budget = (plan.memory.gpu_bytes, vram) if on_gpu else (plan.memory.cpu_bytes, ram)
     head += f": about {_gb(used)} of {_gb(budget)} with a {spec.ctx // 1024}k {plan.kv_type} KV cache"
-    floor = recommend.min_bits_for_model(m.params_total)
-    if q.name in m.native_quants or m.shape.arch in q.native_archs:
-        why = f"{q.name} is the precision this model was trained or released in, so it costs no quality"
-    elif q.nominal_bits < recommend.FOUR_BITS:
-        why = f"{q.name} is below 4 bits, where quality drops fast: nothing at 4 bits or more fits"
-    elif floor > recommend.FOUR_BITS and q.nominal_bits >= floor:
-        why = "a model this small is kept at 6-8 bits, where rounding costs it little"
-    elif q.nominal_bits >= 8:
-        why = "8 bits is practically lossless"
-    elif pick.quality.loss < 0.005:
-        why = f"{q.name} costs under half a percent of the model's quality"
-    else:
-        why = f"{q.name} keeps about {100 * (1 - pick.quality.loss):.0f}% of the model's quality"
+    why = recommend.quant_reason(m, q, pick.quality.loss)
     sentence = f"{head}; {why}."
     if plan.speed.decode_tps is not None:
         sentence += f" Expect roughly {plan.speed.decode_tps:.0f} tokens/s."

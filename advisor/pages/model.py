@@ -15,7 +15,6 @@ from advisor.catalog.quants import get_quant, quant_options
 from advisor.core import recommend
 from advisor.core.hardware_spec import Machine
 from advisor.core.plan import Plan, placement_label
-from advisor.core.recommend.quality import _quality as quant_quality
 from advisor.fit.args import FitArgError
 from advisor.pages.cards import Card, Unplannable, card
 from advisor.pages.catalog import model_options
@@ -73,7 +72,7 @@ def quant_ladder(spec: Spec, opt: recommend.ModelOption, best: str | None) -> li
             plan: Plan | None = services.plan_for(spec.fit_params(opt.id, q.name))
         except FitArgError:
             plan = None
-        loss, kld = quant_quality(opt, q)
+        loss, kld = recommend.quant_cost(opt, q)
         rows.append(LadderRow(q.name, q.bits_per_weight, plan, kld, q.measured, _delta_ppl(q.name),
                               opt.quality * (1 - loss), q.name == best, q.needs_imatrix))  # fmt: skip
     rows.sort(key=lambda r: r.plan.memory.weights_bytes if r.plan else 0)
@@ -218,7 +217,7 @@ def _as_pick(rec: recommend.ModelRecommendation, quant: str) -> recommend.ModelR
         if alt.quant.name == quant:
             return recommend.ModelRecommendation(alt, ())
     q = next(q for q in quant_options() if q.name == quant)
-    loss, kld = quant_quality(rec.pick.model, q)
+    loss, kld = recommend.quant_cost(rec.pick.model, q)
     quality = replace(rec.pick.quality, score=rec.pick.quality.base_score * (1 - loss), loss=loss, kld=kld,
                       kld_measured=q.measured)  # fmt: skip
     return recommend.ModelRecommendation(replace(rec.pick, quant=q, quality=quality), ())

@@ -35,10 +35,7 @@ from __future__ import annotations
 # Besides every public name, the ``X as X`` imports re-export the private names other code may reach for:
 # the caches (one dict each, shared by every module), the placement hot path, and the quant cost and
 # preference tier of a candidate.
-import sys
-from types import ModuleType
-
-from advisor.core.recommend import engine, options, picks, placement, profiles, quality, rank
+# A test that replaces a rule patches the submodule that reads it (``recommend.rank.min_bits_for_model``).
 from advisor.core.recommend.engine import confirm, engine_request
 from advisor.core.recommend.options import (
     GIB,
@@ -62,6 +59,7 @@ from advisor.core.recommend.picks import (
     Quality,
     Recommendation,
     Speed,
+    quant_reason,
 )
 from advisor.core.recommend.placement import (
     GPU_MARGIN_BYTES,
@@ -115,32 +113,11 @@ from advisor.core.recommend.quality import (
     is_base_model,
     min_bits_for_model,
     model_options,
+    quant_cost,
     quant_quality_loss,
 )
-from advisor.core.recommend.quality import _quality as _quality
 from advisor.core.recommend.rank import _TABLES as _TABLES
-from advisor.core.recommend.rank import _tier as _tier
-from advisor.core.recommend.rank import apply_size_rule, clear_caches, prefer_larger_at_4bit, recommend
-
-_SUBMODULES: tuple[ModuleType, ...] = (options, quality, profiles, placement, picks, rank, engine)
-_UNSET = object()
-
-
-class _Package(ModuleType):
-    """This package as a module object. A name set on it (``monkeypatch.setattr(recommend, "SAFETY_FACTOR",
-    1.0)``) is set too in every submodule that holds the same object, so the functions that read the name
-    there see the new value, as they did when the package was one module."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        old = self.__dict__.get(name, _UNSET)
-        if old is not _UNSET:
-            for module in _SUBMODULES:
-                if module.__dict__.get(name, _UNSET) is old:
-                    setattr(module, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+from advisor.core.recommend.rank import apply_size_rule, clear_caches, prefer_larger_at_4bit, preference_tier, recommend
 
 __all__ = [
     "BELOW_4BIT_SLOPE",
@@ -205,8 +182,11 @@ __all__ = [
     "model_shape_key",
     "place",
     "prefer_larger_at_4bit",
+    "preference_tier",
     "prime_profiles",
+    "quant_cost",
     "quant_quality_loss",
+    "quant_reason",
     "recommend",
     "shape_key",
     "weight_profile",

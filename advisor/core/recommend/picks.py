@@ -123,7 +123,7 @@ class Pick:
     memory: Memory
     speed: Speed
     quality: Quality
-    tier: int  # lower is better; see ``rank._tier``
+    tier: int  # lower is better; see ``rank.preference_tier``
     explanation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,6 +210,22 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
+def quant_reason(m: ModelOption, q: QuantOption, loss: float) -> str:
+    """Why this quant of this model, in a clause (the cards' and the picks' explanations)."""
+    floor = min_bits_for_model(m.params_total)
+    if q.name in m.native_quants or m.shape.arch in q.native_archs:
+        return f"{q.name} is the precision this model was trained or released in, so it costs no quality"
+    if q.nominal_bits < FOUR_BITS:
+        return f"{q.name} is below 4 bits, where quality drops fast: nothing at 4 bits or more fits"
+    if floor > FOUR_BITS and q.nominal_bits >= floor:
+        return "a model this small is kept at 6-8 bits, where rounding costs it little"
+    if q.nominal_bits >= 8:
+        return "8 bits is practically lossless"
+    if loss < 0.005:
+        return f"{q.name} costs under half a percent of the model's quality"
+    return f"{q.name} keeps about {100 * (1 - loss):.0f}% of the model's quality"
+
+
 def _explain(p: Pick, req: Request) -> str:
     m, q = p.model, p.quant
     kv = req.resolved_kv_type
@@ -219,19 +235,7 @@ def _explain(p: Pick, req: Request) -> str:
     used = p.memory.gpu_bytes if p.fit.placement != "cpu" else p.memory.cpu_bytes
     budget = p.fit.gpu_budget_bytes if p.fit.placement != "cpu" else p.fit.ram_budget_bytes
     parts[0] += f": about {_gb(used)} of {_gb(budget)} with a {req.ctx // 1024}k {kv} KV cache"
-    floor = min_bits_for_model(m.params_total)
-    if q.name in m.native_quants or m.shape.arch in q.native_archs:
-        why = f"{q.name} is the precision this model was trained or released in, so it costs no quality"
-    elif q.nominal_bits < FOUR_BITS:
-        why = f"{q.name} is below 4 bits, where quality drops fast: nothing at 4 bits or more fits"
-    elif floor > FOUR_BITS and q.nominal_bits >= floor:
-        why = "a model this small is kept at 6-8 bits, where rounding costs it little"
-    elif q.nominal_bits >= 8:
-        why = "8 bits is practically lossless"
-    elif p.quality.loss < 0.005:
-        why = f"{q.name} costs under half a percent of the model's quality"
-    else:
-        why = f"{q.name} keeps about {100 * (1 - p.quality.loss):.0f}% of the model's quality"
+    why = quant_reason(m, q, p.quality.loss)
     sentence = parts[0] + "; " + why + "."
     if p.speed.decode_tps is not None:
         sentence += f" Expect roughly {p.speed.decode_tps:.0f} tokens/s."

@@ -75,7 +75,7 @@ def min_bits_for_model(params_total: int) -> float:
     return SMALL_MODEL_MIN_BITS if params_total < SMALL_MODEL_PARAMS else FOUR_BITS
 
 
-def _quality(model: ModelOption, quant: QuantOption) -> tuple[float, float]:
+def quant_cost(model: ModelOption, quant: QuantOption) -> tuple[float, float]:
     """(loss share, kld) of ``model`` at ``quant``; native precisions cost nothing."""
     if quant.name in model.native_quants or model.shape.arch in quant.native_archs:
         return 0.0, 0.0

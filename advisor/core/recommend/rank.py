@@ -35,7 +35,7 @@ from advisor.core.recommend.profiles import (
     model_shape_key,
     weight_profile,
 )
-from advisor.core.recommend.quality import FOUR_BITS, MAX_QUALITY_LOSS, QUALITY_TIE, _quality, min_bits_for_model
+from advisor.core.recommend.quality import FOUR_BITS, MAX_QUALITY_LOSS, QUALITY_TIE, min_bits_for_model, quant_cost
 
 
 def prefer_larger_at_4bit(larger: Pick, smaller: Pick) -> bool:
@@ -59,7 +59,7 @@ def prefer_larger_at_4bit(larger: Pick, smaller: Pick) -> bool:
     )
 
 
-def _tier(placement: Placement, bits_ok: bool, usable: bool) -> int:
+def preference_tier(placement: Placement, bits_ok: bool, usable: bool) -> int:
     """Order of preference: all on the GPU at enough bits, then offloaded at a usable speed, then the
     GPU below the bit floor, then offloaded below it, then the CPU, then anything too slow to read."""
     if not usable:
@@ -94,7 +94,7 @@ def _candidate(
         return None
     tps = decode_tps(req, model, prof, kv, placed[1])
     usable = tps is None or tps >= READING_SPEED_TPS
-    return (_tier(placed[0], quant.nominal_bits >= floor, usable), loss, prof.total, qi, placed, tps, usable)
+    return (preference_tier(placed[0], quant.nominal_bits >= floor, usable), loss, prof.total, qi, placed, tps, usable)
 
 
 # Per (model id, quant list) the quants it can use, cheapest quality loss first, with their profiles.
@@ -113,7 +113,7 @@ def _model_table(
             if q.moe_only and not model.is_moe:
                 continue
             prof = weight_profile(model, q, key)
-            got.append((_quality(model, q)[0], qi, q, prof))
+            got.append((quant_cost(model, q)[0], qi, q, prof))
         got.sort(key=lambda t: (t[0], t[3].total))
         _TABLES[k] = got
     return got
@@ -136,7 +136,7 @@ def _pick(req: Request, model: ModelOption, quant: QuantOption, kv: KVPlan, comp
     overhead = 0
     if placement != "cpu":
         overhead = gpu_reserve_bytes(b) - GPU_MARGIN_BYTES * max(b.n_gpus, 1)
-    _, kld = _quality(model, quant)
+    _, kld = quant_cost(model, quant)
     p = Pick(
         model=model,
         quant=quant,
@@ -206,7 +206,7 @@ def recommend(
     limit: int | None = None,
 ) -> Recommendation:
     """Rank ``models`` on ``req.budget``: per model the best quant that fits, then models by the quality
-    that fits (GPU-resident at enough bits first; see ``_tier``), siblings ordered by size."""
+    that fits (GPU-resident at enough bits first; see ``preference_tier``), siblings ordered by size."""
     usable_quants = tuple(q for q in quants if req.runtime in q.runtimes)
     quants_id = hash(tuple((q.name, q.kld, q.nominal_bits) for q in usable_quants))
     room = Room.of(req)
