@@ -58,8 +58,12 @@ build_llama_wheel() {  # into the cache, unless a wheel is there. $1: "-v" for t
     || die "could not build llama-cpp-python; see the compiler output above"
 }
 
-install_llama_wheel() {
-  .venv/bin/python -m pip install -q --no-deps --force-reinstall "$(llama_wheels)"/llama_cpp_python-"$(llama_version)"-*.whl
+install_llama_wheel() {  # forced: a wheel of the same version built with other CMAKE_ARGS replaces the one there
+  local wheel
+  wheel="$(ls "$(llama_wheels)"/llama_cpp_python-"$(llama_version)"-*.whl | head -n1)"
+  .venv/bin/python -m pip install -q --no-deps --force-reinstall "$wheel"
+  .venv/bin/python -m pip install -q "$wheel"  # and its own dependencies (diskcache, jinja2, ...)
+  .venv/bin/python -c "import llama_cpp" || die "llama-cpp-python is installed but does not import"
   llama_stamp > .venv/.llama-installed
 }
 
