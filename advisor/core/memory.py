@@ -663,10 +663,20 @@ def _float_matmul_layers(s: ModelShape, types: dict[str, GGMLType]) -> frozenset
 
 
 def resolve_types(req: FitRequest) -> dict[str, GGMLType]:
+    """Type of every tensor. The dict is shared between calls (a plan asks dozens of times): read it only."""
     if req.tensor_types:
-        return {k: type_by_name(v) for k, v in req.tensor_types}
-    preset = req.preset or "F16"
-    return tensor_types(req.shape, preset, has_imatrix=req.imatrix or needs_imatrix(req.shape, preset))
+        return _file_types(req.tensor_types)
+    return _preset_types(req.shape, req.preset or "F16", req.imatrix)
+
+
+@functools.lru_cache(maxsize=256)
+def _file_types(tensor_types: tuple[tuple[str, str], ...]) -> dict[str, GGMLType]:
+    return {k: type_by_name(v) for k, v in tensor_types}
+
+
+@functools.lru_cache(maxsize=4096)
+def _preset_types(shape: ModelShape, preset: str, imatrix: bool) -> dict[str, GGMLType]:
+    return tensor_types(shape, preset, has_imatrix=imatrix or needs_imatrix(shape, preset))
 
 
 # --------------------------------------------------------------------------------------------------

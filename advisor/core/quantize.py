@@ -632,6 +632,7 @@ _IMATRIX_TYPES = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def needs_imatrix(shape: ModelShape, preset: str) -> bool:
     """Whether ``llama-quantize`` refuses ``preset`` for ``shape`` without an importance matrix (as it
     does for the IQ1/IQ2 presets, IQ3_XXS, IQ3_XS and Q2_K_S). Published files of such presets are made
