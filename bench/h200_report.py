@@ -180,6 +180,10 @@ def moe_section(w: io.StringIO) -> None:
     )
 
 
+# common_params_fit_impl's lines worth keeping (common/fit.cpp): the projection, the budget, the result.
+FIT_LINES = ("projected to use", "target=", "overflowing", "no changes needed", "surplus")
+
+
 def fit_section(w: io.StringIO) -> None:
     recs = load("fit_params_h200.jsonl")
     if not recs:
@@ -189,11 +193,11 @@ def fit_section(w: io.StringIO) -> None:
         b = {("tg" if x.get("n_gen") else "pp"): x.get("avg_ts") for x in r.get("bench", [])}
         peak = r.get("bench_nvml_peak_minus_baseline_bytes")
         args = r.get("printed_args", "")
-        n_ot = args.count("exps=CPU")
+        n_ot = args.count("=CPU")
         w.write(
             f"{r['model_id']} {r['preset']}, {r['simulated_gpu_gib']} GiB (margin {r['fit_target_mib']} MiB of "
             f"{r['free_mib_real']} free): rc={r['rc']}; printed {args[:90]}{'...' if len(args) > 90 else ''} "
-            f"({n_ot} expert tensors groups to CPU)\n"
+            f"({n_ot} -ot patterns to CPU)\n"
         )
         if b:
             w.write(
@@ -201,9 +205,11 @@ def fit_section(w: io.StringIO) -> None:
                 f"tg128 {b.get('tg') or 0:.1f} tok/s, "
                 f"NVML peak {(peak or 0) / MIB:.0f} MiB (budget {r['simulated_gpu_gib'] * 1024} MiB)\n"
             )
-        for ln in r.get("fit_log", [])[:12]:
-            if "llama_params_fit" in ln:
-                w.write(f"    | {ln[:160]}\n")
+        for ln in r.get("fit_log", []):
+            if any(k in ln for k in FIT_LINES):
+                w.write(f"    | {ln.split(' ', 2)[-1][:150]}\n")
+        est = r.get("fit_print_stdout", "").strip().replace("\n", " | ")
+        w.write(f"    | --fit-print on (device, model, context, compute MiB, as loaded unfitted): {est}\n")
 
 
 def batched_section(w: io.StringIO) -> None:
