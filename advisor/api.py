@@ -11,7 +11,10 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from django import forms
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -40,14 +43,14 @@ def too_many(field: str | None, message: str, wait_s: int) -> JsonResponse:
     return response
 
 
-def form_error(form: Any) -> JsonResponse:
+def form_error(form: forms.Form) -> JsonResponse:
     """The first error of a form, as the API's error shape (with near matches where the form has them)."""
     for field, errors in form.errors.get_json_data().items():
         return error(None if field == "__all__" else field, errors[0]["message"])
     return error(None, "invalid request")
 
 
-def issue_token(user: Any, label: str) -> str:
+def issue_token(user: User, label: str) -> str:
     """Create an API token for ``user``; returns the secret, which is stored only as its sha256."""
     import secrets
 
@@ -58,7 +61,7 @@ def issue_token(user: Any, label: str) -> str:
     return secret
 
 
-def bearer_user(request: HttpRequest) -> Any:
+def bearer_user(request: HttpRequest) -> AbstractBaseUser | None:
     """The user whose API token is in the Authorization header, else None."""
     from advisor.models import ApiToken
 
@@ -75,7 +78,7 @@ def _unused(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
-def api_user(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
+def api_user(request: HttpRequest) -> tuple[AbstractBaseUser | None, JsonResponse | None]:
     """(user, None) for a bearer token or a session with a valid CSRF token; else (None, a 401/403)."""
     if "Authorization" in request.headers:
         user = bearer_user(request)
@@ -137,8 +140,8 @@ def probes(request: HttpRequest) -> JsonResponse:
         host = request.GET.get("host", "")[:200] or None
         return JsonResponse({"results": [probe_pages.probe_view(r) for r in probe_pages.probe_history(host)]})
     user, refused = api_user(request)
-    if refused is not None:
-        return refused
+    if user is None:
+        return refused or error(None, "log in or send 'Authorization: Bearer <token>'", 401)
     data, bad = _body(request)
     if bad is not None:
         return bad
@@ -150,7 +153,7 @@ def probes(request: HttpRequest) -> JsonResponse:
     return _start(form.cleaned_data, user)
 
 
-def _start(data: dict[str, Any], user: Any) -> JsonResponse:
+def _start(data: dict[str, Any], user: AbstractBaseUser) -> JsonResponse:
     try:
         run, created = services.start_probe(probe_pages.probe_request(data), user=user)
     except services.ProbeRequestError as exc:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -20,6 +22,7 @@ from advisor.catalog.models_catalog import CatalogError, get_model, load_models,
 from advisor.core import speed
 from advisor.core.gguf_header import InvalidGGUF, read_gguf_header, shape_from_gguf
 from advisor.core.plan import MeasuredProbe, Plan
+from advisor.core.shape import ModelShape
 from advisor.fit import engine as fit_engine
 from advisor.fit.args import FitParams
 from advisor.fit.engine import SpeedCalibration, header_chunks, make_plan
@@ -134,7 +137,9 @@ def live_worker(host: str) -> bool:
     return WorkerHeartbeat.objects.filter(host_id=host, last_seen__gte=cutoff).exists()
 
 
-def start_probe(req: ProbeRequest, user: Any = None, host: str | None = None) -> tuple[ProbeRun, bool]:
+def start_probe(
+    req: ProbeRequest, user: AbstractBaseUser | AnonymousUser | None = None, host: str | None = None
+) -> tuple[ProbeRun, bool]:
     """Queue a probe on ``host``'s queue. Returns (run, created); a duplicate returns the active run.
 
     Raises ProbeRequestError for a bad request and WorkerUnavailable when no worker or broker
@@ -159,7 +164,7 @@ def start_probe(req: ProbeRequest, user: Any = None, host: str | None = None) ->
             run = ProbeRun.objects.create(
                 host_id=host, source=req.source, model_id=req.model_id, gguf_path=req.gguf_path,
                 quant=req.quant, ctx=req.ctx, gpu_layers=req.gpu_layers, dedupe_key=key,
-                requested_by=user if getattr(user, "is_authenticated", False) else None,
+                requested_by=user if isinstance(user, User) else None,
             )  # fmt: skip
             # Only a committed run is queued: the worker must find the row it is given.
             transaction.on_commit(lambda: _enqueue(run))
@@ -221,7 +226,7 @@ def cancel_probe(run_id: int) -> bool:
     return bool(queued or running)
 
 
-def probe_spec_for(run: ProbeRun) -> Any:
+def probe_spec_for(run: ProbeRun) -> probe.ProbeSpec:
 
     return probe.ProbeSpec(
         source=run.source,  # type: ignore[arg-type]
@@ -289,7 +294,7 @@ def record_worker_heartbeat(host: str, hostname: str, queue: str, info: dict[str
     )
 
 
-def catalog_shape(model_id: str) -> Any:
+def catalog_shape(model_id: str) -> ModelShape:
     """A catalog model's shape: the data files first, then models imported from the Hub."""
 
     try:
@@ -312,7 +317,7 @@ def catalog_shape(model_id: str) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
-def _probe_model(run: ProbeRun) -> tuple[Any, Any] | None:
+def _probe_model(run: ProbeRun) -> tuple[ModelShape, tuple[speed.WeightChunk, ...]] | None:
     """(shape, weight chunks) of what a probe ran, or None when it can no longer be known."""
 
     try:

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -174,10 +175,10 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
     """The user's API tokens; POST makes a new one and shows its secret once."""
     from advisor.models import ApiToken
 
+    assert isinstance(request.user, User)  # login_required
     secret = ""
     if request.method == "POST":
         secret = api.issue_token(request.user, request.POST.get("label", "").strip() or "unnamed")
-    assert request.user.pk is not None  # login_required
     tokens = ApiToken.objects.filter(user_id=request.user.pk).order_by("-created_at")
     return render(request, "tokens.html", {"tokens": tokens, "secret": secret}, status=201 if secret else 200)
 
