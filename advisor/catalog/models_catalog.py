@@ -106,6 +106,8 @@ class CatalogModel:
     use_cases: tuple[str, ...]
     sources: tuple[str, ...]
     notes: str = ""
+    # llama.cpp details the fields above cannot state (``ModelShape.extras``, keys in ``EXTRA_KEYS``).
+    extras: tuple[tuple[str, int | float | str | bool], ...] = ()
 
     @property
     def is_moe(self) -> bool:
@@ -167,16 +169,20 @@ class CatalogModel:
             ssm_d_inner=self.ssm_d_inner,
             ssm_n_group=self.ssm_n_group,
             ssm_dt_rank=self.ssm_n_heads,
+            extras=self.extras,
         )
 
     def to_record(self, *, with_notes: bool = False) -> dict[str, Any]:
-        """The record as JSON-ready data with exactly the catalog's field names (``notes`` on request)."""
+        """The record as JSON-ready data with exactly the catalog's required field names; with
+        ``with_notes``, also the optional ones that are set (``notes``, ``extras``)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "notes" and not (with_notes and value):
+            if f.name in OPTIONAL_FIELDS and not (with_notes and value):
                 continue
-            if isinstance(value, Quality):
+            if f.name == "extras":
+                value = dict(value)
+            elif isinstance(value, Quality):
                 value = {"score": value.score, "metric": value.metric, "source": value.source}
             elif isinstance(value, tuple):
                 value = list(value)
@@ -191,8 +197,20 @@ _POSITIVE_FIELDS = frozenset(
     | {"vocab_size", "context_max"}
 )
 _STR_FIELDS = ["id", "hf_repo", "family", "architecture", "model_type", "license", "released"]
-REQUIRED_FIELDS = frozenset(f.name for f in fields(CatalogModel)) - {"notes"}
-OPTIONAL_FIELDS = frozenset({"notes"})
+OPTIONAL_FIELDS = frozenset({"notes", "extras"})
+REQUIRED_FIELDS = frozenset(f.name for f in fields(CatalogModel)) - OPTIONAL_FIELDS
+# ``extras`` keys a record may set, with their JSON type (see advisor/core/inventories.py).
+EXTRA_KEYS: dict[str, type] = {
+    "qk_norm": bool,
+    "moe_layer_step": int,
+    "attn_qkv_bias": bool,
+    "attn_out_bias": bool,
+    "rope_freqs": bool,
+    "expert_probs_bias": bool,
+    "ssm_conv_bias": bool,
+    "ssm_norm": bool,
+    "shortconv_l_cache": int,
+}
 
 
 def _fail(where: str, message: str) -> CatalogError:
@@ -203,6 +221,18 @@ def _str_list(where: str, name: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise _fail(where, f"'{name}' must be a list of non-empty strings, got {value!r}")
     return tuple(value)
+
+
+def _extras(where: str, raw: Any) -> tuple[tuple[str, int | float | str | bool], ...]:
+    if not isinstance(raw, dict):
+        raise _fail(where, f"'extras' must be an object, got {type(raw).__name__}")
+    for key, value in raw.items():
+        kind = EXTRA_KEYS.get(key)
+        if kind is None:
+            raise _fail(where, f"unknown extras key {key!r}; known: {', '.join(sorted(EXTRA_KEYS))}")
+        if type(value) is not kind or (isinstance(value, int) and kind is int and value < 1):
+            raise _fail(where, f"extras {key!r} must be a {'positive integer' if kind is int else 'boolean'}")
+    return tuple(sorted(raw.items()))
 
 
 def parse_record(raw: Any, where: str) -> CatalogModel:
@@ -283,6 +313,7 @@ def parse_record(raw: Any, where: str) -> CatalogModel:
     if not isinstance(notes, str):
         raise _fail(where, "'notes' must be a string")
     values["notes"] = notes
+    values["extras"] = _extras(where, raw.get("extras", {}))
     # Cross-field checks.
     if values["params_active"] > values["params_total"]:
         raise _fail(where, "params_active exceeds params_total")

@@ -109,6 +109,9 @@ class ModelShape:
     ssm_d_inner: int = 0
     ssm_n_group: int = 0
     ssm_dt_rank: int = 0  # Mamba-2: number of heads
+    # Per-layer FFN widths, when they vary (0 for a layer without a feed-forward block, such as
+    # Nemotron-H's Mamba and attention layers; llama_hparams::n_ff_arr).
+    n_ff_per_layer: tuple[int, ...] = ()
     # Free-form extras a specific architecture needs (e.g. attention biases).
     extras: tuple[tuple[str, int | float | str | bool], ...] = field(default=())
 
@@ -128,6 +131,11 @@ class ModelShape:
         if self.n_kv_heads_per_layer:
             return self.n_kv_heads_per_layer[layer]
         return self.n_kv_heads
+
+    def ffn_at(self, layer: int) -> int:
+        if self.n_ff_per_layer:
+            return self.n_ff_per_layer[layer]
+        return self.ffn_size
 
     def is_swa_layer(self, layer: int) -> bool:
         return bool(self.swa_layers) and self.swa_layers[layer]
