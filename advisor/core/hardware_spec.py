@@ -47,6 +47,9 @@ class GPUSpec:
     memory_options_bytes: tuple[int, ...] = ()
     # Other names that resolve to this GPU (NVML names, marketing names).
     aliases: tuple[str, ...] = ()
+    # FP32 shader rate (TFLOP/s): shading units x 2 x boost clock. The speed model's proxy for what the
+    # GPU's cores can do besides moving bytes (dequantizing, dot products, launching kernels).
+    fp32_tflops: float | None = None
 
     @property
     def vram_gib(self) -> float:
@@ -100,6 +103,8 @@ class CPUSpec:
     mts: int | None
     bandwidth_gbps: float | None
     source: str
+    # Widest SIMD llama.cpp's CPU kernels use on it: "avx512", "avx2", "avx", "sse", "neon"; None: unknown.
+    isa: str | None = None
 
 
 @dataclass(frozen=True)
