@@ -15,6 +15,7 @@ filler tokens up to ``vocab_size``.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,39 @@ def _vocab(n_vocab: int) -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, types
 
 
+# Architectures whose loader sizes the routed experts by feed_forward_length (n_ff) instead of
+# expert_feed_forward_length: granite.cpp, granite-moe.cpp, granite-hybrid.cpp, mistral3.cpp, olmoe.cpp,
+# minimax-m2.cpp.
+_N_FF_IS_EXPERT_WIDTH = frozenset({"granite", "granitemoe", "granitehybrid", "mistral3", "olmoe", "minimax-m2"})
+# Architectures that read head_count_kv per layer to tell recurrent layers (0) from attention layers:
+# lfm2.cpp, lfm2moe.cpp, granite-hybrid.cpp, nemotron-h.cpp. Others with a recurrent-layer list read it
+# from attention.recurrent_layers (qwen3next.cpp, qwen35.cpp) or treat every layer as recurrent.
+_KV_ARRAY_ARCHS = frozenset({"lfm2", "lfm2moe", "granitehybrid", "nemotron_h", "nemotron_h_moe"})
+_SHORTCONV_ARCHS = frozenset({"lfm2", "lfm2moe"})
+_DELTA_NET_ARCHS = frozenset({"qwen3next", "qwen35", "qwen35moe"})
+
+
+def _feed_forward_length(s: ModelShape) -> tuple[str, Any]:
+    if s.n_ff_per_layer:
+        return "arr_u32", list(s.n_ff_per_layer)
+    if s.n_experts and s.arch in _N_FF_IS_EXPERT_WIDTH:
+        return "u32", s.expert_ffn_size or s.ffn_size
+    return "u32", s.ffn_size
+
+
 def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
-    """(key suffix, kind, value) for ``{arch}.*`` keys. kind: u32, f32, bool, arr_u32, arr_bool."""
+    """(key suffix, kind, value) for ``{arch}.*`` keys. kind: u32, f32, bool, arr_u32, arr_bool, arr_i32.
+
+    Keys an architecture does not read are harmless, so the required keys of every architecture with
+    an inventory are written whenever the shape has the values (``load_arch_hparams`` in
+    ``src/models/<arch>.cpp``: get_key without ``false`` is required).
+    """
+    ff_kind, ff_value = _feed_forward_length(s)
     a: list[tuple[str, str, Any]] = [
         ("context_length", "u32", s.context_max),
         ("embedding_length", "u32", s.hidden_size),
         ("block_count", "u32", s.n_layers),
-        ("feed_forward_length", "u32", s.ffn_size),
+        ("feed_forward_length", ff_kind, ff_value),
         ("attention.head_count", "u32", s.n_heads),
         ("attention.layer_norm_rms_epsilon", "f32", 1e-6),
         ("rope.freq_base", "f32", float(s.extra("rope_freq_base", 10000.0) or 10000.0)),
@@ -64,9 +91,7 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
     if s.is_mla:
         # convert_hf_to_gguf writes MLA models with one shared latent "head" (DeepseekV2Model)
         a.append(("attention.head_count_kv", "u32", 1))
-    elif s.n_kv_heads_per_layer and s.arch == "lfm2":
-        # lfm2.cpp marks layers with head_count_kv == 0 as recurrent; other hybrids (qwen3next) read a
-        # scalar and use their own recurrent-layer list.
+    elif s.n_kv_heads_per_layer and s.arch in _KV_ARRAY_ARCHS:
         a.append(("attention.head_count_kv", "arr_u32", list(s.n_kv_heads_per_layer)))
     else:
         kv = max(s.n_kv_heads_per_layer) if s.n_kv_heads_per_layer else s.n_kv_heads
@@ -83,8 +108,8 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
             ("leading_dense_block_count", "u32", s.first_dense_layers),
             ("expert_shared_count", "u32", s.shared_experts),
         ]
-        if s.q_lora_rank:
-            a.append(("attention.q_lora_rank", "u32", s.q_lora_rank))
+        # deepseek2.cpp reads q_lora_rank as required (0: a plain attn_q, as in DeepSeek-V2-Lite)
+        a.append(("attention.q_lora_rank", "u32", s.q_lora_rank))
         if s.extra("expert_probs_bias", False):
             a.append(("expert_gating_func", "u32", 2))  # LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID
     else:
@@ -99,14 +124,24 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
             a.append(("expert_feed_forward_length", "u32", s.expert_ffn_size))
         if s.shared_expert_ffn_size:
             a.append(("expert_shared_feed_forward_length", "u32", s.shared_expert_ffn_size))
+        if s.arch == "glm4moe":
+            a.append(("expert_shared_count", "u32", s.shared_experts))  # required by glm4-moe.cpp
+        if s.arch in ("glm4moe", "lfm2moe"):
+            a.append(("leading_dense_block_count", "u32", s.first_dense_layers))
+        if s.arch in ("lfm2moe", "minimax-m2"):
+            # lfm2moe.cpp requires it; minimax-m2.cpp has no default and aborts building the graph
+            # without it. 2 = LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID, what their converters write.
+            a.append(("expert_gating_func", "u32", 2))
+        if s.arch == "llama4":
+            a.append(("interleave_moe_layer_step", "u32", int(s.extra("moe_layer_step", 1) or 1)))
     if s.sliding_window and s.arch not in ("llama",):
         a.append(("attention.sliding_window", "u32", s.sliding_window))
-        if s.swa_layers and s.arch not in ("lfm2",):
+        if s.swa_layers and s.arch not in _SHORTCONV_ARCHS:
             # llama-model.cpp load_swa_pattern: an array of per-layer is-SWA flags is read first.
             a.append(("attention.sliding_window_pattern", "arr_bool", list(s.swa_layers)))
-    if s.arch == "lfm2":
+    if s.arch in _SHORTCONV_ARCHS:
         a.append(("shortconv.l_cache", "u32", int(s.extra("shortconv_l_cache", 3) or 3)))
-    if s.arch == "qwen3next":
+    if s.ssm_d_state:
         a += [
             ("ssm.conv_kernel", "u32", s.ssm_d_conv),
             ("ssm.inner_size", "u32", s.ssm_d_inner),
@@ -114,9 +149,68 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
             ("ssm.time_step_rank", "u32", s.ssm_dt_rank),
             ("ssm.group_count", "u32", s.ssm_n_group),
         ]
-        if s.recurrent_layers:
+        if s.recurrent_layers and s.arch in _DELTA_NET_ARCHS:
             a.append(("attention.recurrent_layers", "arr_bool", list(s.recurrent_layers)))
+    if s.arch in ("command-r", "cohere2", "granite", "granitemoe"):
+        a.append(("logit_scale", "f32", 1.0))  # required by these loaders
+    if s.arch in ("command-r", "cohere2", "nemotron_h", "nemotron_h_moe"):
+        a.append(("attention.layer_norm_epsilon", "f32", 1e-5))  # LayerNorm epsilon, required
+    if s.arch in ("qwen35", "qwen35moe"):
+        # qwen35.cpp reads the M-RoPE sections as required; the text model uses the first one.
+        a.append(("rope.dimension_sections", "arr_i32", [s.head_dim // 8, s.head_dim // 8, s.head_dim // 8, 0]))
     return a
+
+
+def _global_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
+    """Keys without the architecture prefix: apertus.cpp requires the xIELU activation parameters."""
+    if s.arch != "apertus":
+        return []
+    return [(k, "f32", v) for k, v in (("xielu.alpha_n", 0.8), ("xielu.alpha_p", 0.8), ("xielu.beta", 0.5))] + [
+        ("xielu.eps", "f32", -1e-6)
+    ]
+
+
+def trim_shape(s: ModelShape, max_layers: int = 4) -> ModelShape:
+    """``s`` with at most ``max_layers`` layers that keep every kind of layer it has.
+
+    A layer's kind is what changes its tensors or its cache: recurrent or not, KV heads, FFN width, SWA,
+    dense-lead or MoE. The first layer of each kind is kept, then the earliest others up to
+    ``max_layers``; per-layer tuples follow the kept layers, so the stand-in is a real slice of the model.
+    """
+    from advisor.core.inventories import is_moe_layer
+
+    def kind(i: int) -> tuple[object, ...]:
+        return (s.is_recurrent_layer(i), s.kv_heads_at(i), s.ffn_at(i), s.is_swa_layer(i), is_moe_layer(s, i))
+
+    keep: list[int] = []
+    seen: set[tuple[object, ...]] = set()
+    for i in range(s.n_layers):
+        if kind(i) not in seen:
+            seen.add(kind(i))
+            keep.append(i)
+    for i in range(s.n_layers):
+        if len(keep) >= max(max_layers, len(seen)):
+            break
+        if i not in keep:
+            keep.append(i)
+    keep.sort()
+    step = int(s.extra("moe_layer_step", 1) or 1)
+    if step > 1:
+        # llama4.cpp places MoE layers by position ((i + 1) % step == 0): keep whole periods instead.
+        keep = list(range(min(s.n_layers, max(max_layers, step) // step * step)))
+
+    def pick(values: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(values[i] for i in keep) if values else ()
+
+    return replace(
+        s,
+        n_layers=len(keep),
+        swa_layers=pick(s.swa_layers),
+        n_kv_heads_per_layer=pick(s.n_kv_heads_per_layer),
+        recurrent_layers=pick(s.recurrent_layers),
+        n_ff_per_layer=pick(s.n_ff_per_layer),
+        first_dense_layers=sum(1 for i in keep if i < s.first_dense_layers),
+    )
 
 
 def write_standin(
@@ -144,8 +238,8 @@ def write_standin(
     w.add_string("general.name", "zero-weight stand-in")
     w.add_uint32("general.file_type", {GGMLType.F32: 0, GGMLType.F16: 1, GGMLType.BF16: 32}.get(float_type, 1))
     w.add_uint32("general.alignment", GGUF_ALIGNMENT)
-    for key, kind, val in _arch_metadata(shape):
-        full = f"{shape.arch}.{key}"
+    keys = [(f"{shape.arch}.{k}", kind, v) for k, kind, v in _arch_metadata(shape)] + _global_metadata(shape)
+    for full, kind, val in keys:
         if kind == "u32":
             w.add_uint32(full, int(val))
         elif kind == "f32":
@@ -156,6 +250,8 @@ def write_standin(
             w.add_key_value(full, [int(v) for v in val], GGUFValueType.ARRAY, sub_type=GGUFValueType.UINT32)
         elif kind == "arr_bool":
             w.add_key_value(full, [bool(v) for v in val], GGUFValueType.ARRAY, sub_type=GGUFValueType.BOOL)
+        elif kind == "arr_i32":
+            w.add_key_value(full, [int(v) for v in val], GGUFValueType.ARRAY, sub_type=GGUFValueType.INT32)
     tokens, scores, ttypes = _vocab(shape.vocab_size)
     w.add_string("tokenizer.ggml.model", "llama")
     w.add_string("tokenizer.ggml.pre", "default")
