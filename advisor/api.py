@@ -20,6 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -70,7 +71,10 @@ def bearer_user(request: HttpRequest) -> AbstractBaseUser | None:
         return None
     digest = hashlib.sha256(header.removeprefix("Bearer ").strip().encode()).hexdigest()
     token = ApiToken.objects.select_related("user").filter(token_hash=digest, user__is_active=True).first()
-    return token.user if token else None
+    if token is None:
+        return None
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())  # shown on the tokens page
+    return token.user
 
 
 def _unused(request: HttpRequest) -> HttpResponse:

@@ -98,6 +98,7 @@ class ApiToken(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     label = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)  # set by the API's bearer check
 
     def __str__(self) -> str:
         return f"token {self.label or self.pk} of {self.user}"

@@ -158,7 +158,7 @@ if not DEBUG:
     # Production serves static files through WhiteNoise; DEBUG uses Django's staticfiles finders.
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login"
 
 # Security headers. HTTPS settings are on unless DEBUG, so `check --deploy` is clean.
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -8,13 +8,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import auth, messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
@@ -36,6 +38,7 @@ class HtmxHttpRequest(HttpRequest):
 
 
 HTMX_STOP_POLLING = 286  # htmx stops an hx-trigger="every 1s" poll on this status
+LOGIN_ATTEMPTS_PER_MINUTE = 10  # per client: slows password guessing, not a person who mistypes
 
 
 def login_required_for_post(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -74,6 +77,13 @@ def gpu_search(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("gpu", request.GET.get("q", ""))[:200]
     context = {"query": query, "gpus": spec_pages.gpu_choices(query)}
     return render(request, _partial(request, "gpus.html", "options"), context)
+
+
+@require_GET
+def cpu_search(request: HtmxHttpRequest) -> HttpResponse:
+    """The CPU field's suggestions (a <datalist>'s options)."""
+    cpus = spec_pages.cpu_choices(request.GET.get("cpu", "")[:200])
+    return render(request, "gpus.html#cpu_options", {"cpus": cpus})
 
 
 @require_GET
@@ -169,6 +179,35 @@ def _import_message(done: imports.Imported) -> str:
     return f"Imported {done.model_id}." if done.created else f"Updated {done.model_id} from the Hub."
 
 
+def _safe_next(request: HttpRequest) -> str:
+    """The ``next`` page to return to after logging in, if it is on this site."""
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(wanted, {request.get_host()}, require_https=request.is_secure())
+    return wanted[:500] if safe else ""
+
+
+@require_http_methods(["GET", "POST"])
+def login(request: HttpRequest) -> HttpResponse:
+    form = AuthenticationForm(request, data=request.POST or None)
+    next_url = _safe_next(request)
+    if request.method == "POST":
+        if wait := ratelimit.hit("login", ratelimit.client_key(request), LOGIN_ATTEMPTS_PER_MINUTE):
+            form.add_error(None, f"Too many attempts: try again in {wait} s.")
+        elif form.is_valid():
+            auth.login(request, form.get_user())
+            messages.success(request, f"Logged in as {form.get_user().get_username()}.")
+            return redirect(next_url or "home")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "login.html", {"form": form, "next": next_url}, status=status)
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    auth.logout(request)
+    messages.success(request, "You are logged out.")
+    return redirect("home")
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_tokens(request: HttpRequest) -> HttpResponse:
@@ -181,6 +220,18 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         secret = api.issue_token(request.user, request.POST.get("label", "").strip() or "unnamed")
     tokens = ApiToken.objects.filter(user_id=request.user.pk).order_by("-created_at")
     return render(request, "tokens.html", {"tokens": tokens, "secret": secret}, status=201 if secret else 200)
+
+
+@login_required
+@require_POST
+def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Delete one of the user's tokens: scripts that send it get 401 from then on."""
+    from advisor.models import ApiToken
+
+    token = get_object_or_404(ApiToken, pk=token_id, user_id=request.user.pk)
+    token.delete()
+    messages.success(request, f"Revoked the token “{token.label}”.")
+    return redirect("api_tokens")
 
 
 @require_GET

@@ -105,12 +105,12 @@ def test_start_a_probe_and_watch_it_finish(
         time.sleep(0.5)
     django_user_model.objects.create_superuser("staff", "staff@example.com", "staff-password-1")
 
-    page.goto(live_server.url + "/admin/login/?next=/probes")
+    page.goto(live_server.url + "/login?next=/probes")
     page.fill("#id_username", "staff")
     page.fill("#id_password", "staff-password-1")
-    page.click("input[type=submit]")
+    page.click("#login-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/probes$"))
-    errors = console_errors(page)  # after the admin login page, whose /favicon.ico is not ours
+    errors = console_errors(page)
     page.select_option("#id_source", "smollm2")
     page.fill("#id_ctx", "1024")
     page.click("#probe-form button[type=submit]")

@@ -207,7 +207,7 @@ def test_accuracy_page_compares_with_bench_data(client: Client) -> None:
 def test_probe_list_and_anonymous_start_goes_to_login(client: Client) -> None:
     assert client.get("/probes").status_code == 200
     response = client.post("/probes", {"source": "smollm2", "ctx": "1024"})
-    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert response.status_code == 302 and response["Location"].startswith("/login?next=")
     assert not ProbeRun.objects.exists()
 
 
@@ -280,7 +280,7 @@ def test_probe_cancel_needs_login_and_cancels(client: Client, admin_client: Clie
 def test_import_page_needs_login_to_post(client: Client) -> None:
     assert client.get("/import").status_code == 200
     response = client.post("/import", {"source": "Qwen/Qwen3-8B"})
-    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert response.status_code == 302 and response["Location"].startswith("/login?next=")
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,17 @@ def all_cpus() -> list[CPUSpec]:
     return list(_cpu_index().values())
 
 
+def search_cpus(query: str, limit: int = 20) -> list[CPUSpec]:
+    """CPUs for a picker: every word typed begins a word of the name ("ryzen 9 79" finds the 7950X).
+
+    >>> [c.name for c in search_cpus("ryzen 9 79")]
+    ['AMD Ryzen 9 7950X', 'AMD Ryzen 9 7900X', 'AMD Ryzen 9 7945HX']
+    """
+    words = normalize_name(query).split()
+    found = [c for key, c in _cpu_index().items() if all(any(t.startswith(w) for t in key.split()) for w in words)]
+    return found[:limit]
+
+
 def find_cpu(name: str) -> CPUSpec:
     """A CPU from ``cpus.json`` (or an Apple chip), matched like ``find_gpu``.
 

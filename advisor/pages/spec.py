@@ -10,7 +10,8 @@ from django import forms as django_forms
 from django.http import QueryDict
 
 from advisor.catalog.hardware import GIB, search_gpus
-from advisor.core.hardware_spec import GPUSpec, Machine
+from advisor.catalog.machines import search_cpus
+from advisor.core.hardware_spec import CPUSpec, GPUSpec, Machine
 from advisor.fit.args import FitParams
 from advisor.fit.engine import machine_from_params
 
@@ -101,6 +102,11 @@ def spec_from_host() -> dict[str, str]:
         if not gpu.unified_memory:
             values["vram"] = f"{gpu.vram_bytes / GIB:.1f}"
     return values
+
+
+def cpu_choices(query: str, limit: int = 80) -> list[CPUSpec]:
+    """The CPU field's suggestions: every catalog CPU when nothing is typed yet."""
+    return search_cpus(query.strip()[:200], limit)
 
 
 def gpu_choices(query: str, limit: int = 15) -> list[GPUSpec]:
