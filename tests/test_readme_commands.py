@@ -253,3 +253,19 @@ def test_scripts_run_serves_the_first_page(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert not _alive(builder), "the probe engine's build outlived scripts/run"
     assert not worker or not _alive(worker), "the Celery worker outlived scripts/run"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ".venv/bin/python manage.py runserver --noreload 127.0.0.1:9",
+        ".venv/bin/python manage.py check --deploy",
+        ".venv/bin/python -c 'import advisor.wsgi'",
+        ".venv/bin/python -m celery -A advisor inspect ping",
+    ],
+)
+def test_what_serves_still_needs_a_secret_key(command: str, tmp_path: Path) -> None:
+    r = subprocess.run(["bash", "-c", command], cwd=ROOT, env=clean_env(tmp_path), capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
+    assert r.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in r.stderr
