@@ -75,7 +75,7 @@ def detect(request: HttpRequest) -> HttpResponse:
 @require_GET
 def gpu_search(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("gpu", request.GET.get("q", ""))[:200]
-    context = {"query": query, "gpus": spec_pages.gpu_choices(query)}
+    context = {"query": query, "gpus": spec_pages.gpu_choices(query) if request.htmx else spec_pages.gpu_list(query)}
     return render(request, _partial(request, "gpus.html", "options"), context)
 
 

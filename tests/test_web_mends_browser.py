@@ -22,6 +22,19 @@ LAPTOP = {"width": 1366, "height": 768}
 PASSWORD = "mend-password-1"
 
 
+@pytest.fixture
+def page(page: Any) -> Any:
+    """The shared page, patient with the first results (the catalog loads; two cores are shared)."""
+    page.set_default_timeout(RESULTS_WAIT_MS)
+    return page
+
+
+def new_page(browser: Any, viewport: dict[str, int], **options: Any) -> Any:
+    context = browser.new_context(viewport=viewport, **options)
+    context.set_default_timeout(RESULTS_WAIT_MS)
+    return context.new_page()
+
+
 def shot(page: Any, name: str, full_page: bool = True) -> None:
     path = ARTIFACTS / f"mend-{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
@@ -76,8 +89,7 @@ def _post_probe(base: str, token: str) -> int:
 
 def test_api_token_last_use_revoke_and_curl_box(live_server: Any, browser: Any, django_user_model: Any) -> None:
     django_user_model.objects.create_user("bob", "bob@example.com", PASSWORD)
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
+    page = new_page(browser, PHONE)
     errors = console_errors(page)
     try:
         log_in(page, live_server.url, "bob", "/account/tokens")
@@ -104,4 +116,58 @@ def test_api_token_last_use_revoke_and_curl_box(live_server: Any, browser: Any, 
         shot(page, "token-revoked")
         assert errors == []
     finally:
-        context.close()
+        page.context.close()
+
+
+def _watch_results(page: Any) -> None:
+    """Record every text the results section shows, however briefly."""
+    page.evaluate("""() => { window.shown = [];
+        const record = () => { const r = document.querySelector('#results'); if (r) window.shown.push(r.innerText); };
+        new MutationObserver(record).observe(document.querySelector('.layout'), {childList: true, subtree: true}); }""")
+
+
+def test_cpu_suggestions_and_typing_at_a_normal_pace(live_server: Any, page: Any) -> None:
+    errors = console_errors(page)
+    page.goto(live_server.url + "/?gpu=RTX+4090&ram=64")
+    page.wait_for_selector("#results li.rec", timeout=RESULTS_WAIT_MS)
+    _watch_results(page)
+    page.fill("#id_ram", "32")
+    page.press("#id_ram", "Tab")  # the RAM's update goes out 300 ms later, while the CPU is being typed
+    assert page.evaluate("document.activeElement.id") == "id_cpu"
+    page.keyboard.type("Ryzen 9 79", delay=120)
+    page.wait_for_function("() => document.querySelectorAll('#cpu-options option').length === 3")
+    options = page.locator("#cpu-options option").evaluate_all("os => os.map(o => o.value)")
+    assert options == ["AMD Ryzen 9 7950X", "AMD Ryzen 9 7900X", "AMD Ryzen 9 7945HX"]
+    page.keyboard.type("50X", delay=120)
+    page.wait_for_timeout(800)  # a pause: still nothing sent for the half-typed name
+    page.keyboard.press("Tab")
+    typed = "() => new URLSearchParams(location.search).get('cpu') === 'Ryzen 9 7950X'"
+    page.wait_for_function(typed, timeout=RESULTS_WAIT_MS)
+    page.wait_for_selector("#results li.rec", timeout=RESULTS_WAIT_MS)
+    assert page.locator("#results h2").inner_text() == "Best models for RTX 4090, 32 GB RAM"
+    shown = page.evaluate("window.shown")
+    assert shown and not [text for text in shown if "Unknown CPU" in text]
+    shot(page, "cpu-typed", full_page=False)
+    assert errors == []
+
+
+def test_gpu_suggestions_are_links_and_the_gpu_list(live_server: Any, page: Any) -> None:
+    page.goto(live_server.url + "/?gpu=RTX+9090&ram=48&ctx=16384")
+    box = page.locator("#results .error-box")
+    assert "Unknown GPU 'RTX 9090'" in box.inner_text()
+    shot(page, "gpu-suggestions", full_page=False)
+    box.locator("a.suggestion", has_text="GeForce RTX 5090").first.click()
+    page.wait_for_selector("#results li.rec", timeout=RESULTS_WAIT_MS)
+    assert page.input_value("#id_gpu") == "GeForce RTX 5090"
+    assert page.input_value("#id_ram") == "48" and page.input_value("#id_ctx") == "16384"  # the rest is kept
+    errors = console_errors(page)
+    page.click("text=Browse the GPU list")
+    popular = page.locator("#gpu-results li")
+    assert popular.count() >= 10 and popular.first.inner_text() == "GeForce RTX 4090 — 24.0\xa0GB, 1,010 GB/s"
+    page.fill("#gpu-q", "4090")
+    page.click("text=Search")
+    names = [t.split(" — ")[0] for t in page.locator("#gpu-results li").all_inner_texts()]
+    assert names == ["GeForce RTX 4090", "GeForce RTX 4090 D", "GeForce RTX 4090 Mobile", "GeForce RTX 4090 Max-Q"]
+    assert "0 bytes" not in page.locator("#gpu-results").inner_text()
+    shot(page, "gpu-list")
+    assert errors == []

@@ -446,7 +446,12 @@ def find_gpu(name: str, memory_bytes: int | None = None) -> GPUSpec:
 
 
 def search_gpus(query: str, limit: int = 20) -> list[GPUSpec]:
-    """GPUs for a picker, best match first: exact, then containing every word, then similar names."""
+    """GPUs for a picker, best match first: exact, then containing every word, then (only when nothing
+    contains them) similar names. GPUs without a memory size are left out: no plan can use them.
+
+    >>> [g.name for g in search_gpus("4090")]
+    ['GeForce RTX 4090', 'GeForce RTX 4090 D', 'GeForce RTX 4090 Mobile', 'GeForce RTX 4090 Max-Q']
+    """
     index = _index()
     key = normalize_name(query)
     if not key:
@@ -455,7 +460,7 @@ def search_gpus(query: str, limit: int = 20) -> list[GPUSpec]:
     seen: set[str] = set()
 
     def add(spec: GPUSpec) -> None:
-        if spec.name not in seen and len(results) < limit:
+        if spec.name not in seen and len(results) < limit and spec.vram_bytes > 0:
             seen.add(spec.name)
             results.append(spec)
 
@@ -474,6 +479,7 @@ def search_gpus(query: str, limit: int = 20) -> list[GPUSpec]:
         ]
         for _, _, entry in sorted(prefixed, key=lambda row: (row[0], row[1])):
             add(entry.spec)
-    for name in _suggest(query, limit):
-        add(index.by_name[name])
+    if not results:  # a name the catalog does not know: near spellings
+        for name in _suggest(query, limit):
+            add(index.by_name[name])
     return results

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from django import forms as django_forms
 from django.http import QueryDict
 
-from advisor.catalog.hardware import GIB, search_gpus
+from advisor.catalog.hardware import GIB, find_gpu, search_gpus
 from advisor.catalog.machines import search_cpus
 from advisor.core.hardware_spec import CPUSpec, GPUSpec, Machine
 from advisor.fit.args import FitParams
@@ -112,6 +112,15 @@ def cpu_choices(query: str, limit: int = 80) -> list[CPUSpec]:
 def gpu_choices(query: str, limit: int = 15) -> list[GPUSpec]:
     query = query.strip()[:200]
     return search_gpus(query, limit) if query else []
+
+
+def gpu_list(query: str) -> list[GPUSpec]:
+    """The GPU page: what matches the query, or the popular GPUs before anything is typed."""
+    if query.strip():
+        return gpu_choices(query, 50)
+    from advisor.pages.results import POPULAR_GPUS
+
+    return [find_gpu(name) for name in POPULAR_GPUS]
 
 
 @dataclass(frozen=True)

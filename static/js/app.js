@@ -38,3 +38,21 @@ document.addEventListener("click", (event) => {
 
 document.addEventListener("DOMContentLoaded", () => enableCopyButtons(document));
 document.addEventListener("htmx:afterSwap", (event) => enableCopyButtons(event.target));
+
+// The machine form asks for results 300 ms after a change. A text field the person is still typing in
+// (focused, edited since its last "change") is sent as it last was: changing the RAM and then typing
+// "Ryzen 9 7950X" never sends "Ryz" (an unknown CPU) with the RAM's update. Its own change sends it whole.
+document.addEventListener("change", (event) => {
+  const field = event.target;
+  if (field instanceof HTMLInputElement && field.type === "text") field.dataset.committed = field.value;
+});
+
+document.addEventListener("htmx:configRequest", (event) => {
+  const form = event.detail.elt;
+  const trigger = event.detail.triggeringEvent;
+  if (!(form instanceof HTMLFormElement) || (trigger && trigger.type === "submit")) return;
+  const typing = document.activeElement;
+  if (!(typing instanceof HTMLInputElement) || typing.form !== form || typing.type !== "text") return;
+  const committed = typing.dataset.committed ?? typing.defaultValue;
+  if (typing.value !== committed) event.detail.parameters[typing.name] = committed;
+});
