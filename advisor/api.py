@@ -30,6 +30,7 @@ from advisor.pages import probes as probe_pages
 from advisor.pages import results as result_pages
 from advisor.pages.fit_query import FitInputError, gpu_json, plan_from_query, query_cache_key
 from advisor.pages.spec import gpu_choices
+from advisor.probe import spec as probe_spec
 
 MAX_BODY = 10_000  # bytes of a POST /api/probes body
 
@@ -234,9 +235,9 @@ def _machine_params() -> list[dict[str, Any]]:
     return [
         _param("gpu", _str(), "GPU name as the hardware catalog knows it (RTX 4090, M4 Max 128GB); empty: CPU only"),
         _param("gpu_count", _int(1, 16), "number of such GPUs"),
-        _param("vram", _num(0.25, 4096), "VRAM per GPU in GB, overriding the catalog"),
+        _param("vram", _num(0.25, 4096), "VRAM per GPU in GiB, overriding the catalog"),
         _param("bandwidth", _num(1, 50_000), "GPU memory bandwidth in GB/s, overriding the catalog"),
-        _param("ram", _num(0.5, 65_536), "system RAM in GB"),
+        _param("ram", _num(0.5, 65_536), "system RAM in GiB"),
         _param("cpu", _str(), "CPU name (its RAM bandwidth serves offloaded layers)"),
         _param("ctx", _int(256, 10_000_000), "context length in tokens"),
         _param("kv_type", _str(16, enum=[k for k, _ in kv_type_choices()]), "KV-cache type"),
@@ -282,8 +283,8 @@ def _probe_body() -> dict[str, Any]:
             "source": {"type": "string", "enum": ["smollm2", "standin"]},
             "model_id": _str(description="catalog model id (standin only)"),
             "quant": _str(32, description="llama-quantize preset (standin only)"),
-            "ctx": _int(1024, 131072),
-            "gpu_layers": _int(-1, 1000),
+            "ctx": _int(probe_spec.PROBE_MIN_CTX, probe_spec.PROBE_MAX_CTX),
+            "gpu_layers": _int(-1, probe_spec.PROBE_MAX_GPU_LAYERS),
         },
     }
 
@@ -298,11 +299,18 @@ def _json(description: str, schema: dict[str, Any] | None = None) -> dict[str, A
     return {"description": description, "content": {"application/json": {"schema": schema or {"type": "object"}}}}
 
 
+UNITS = (
+    "Units: memory parameters (vram, ram) are in GiB (2^30 bytes), the GB that memory is sold in (a 16 GB card "
+    "holds 16 GiB), as on the web pages; every *_bytes field of an answer is in bytes; bandwidth is in GB/s "
+    "(10^9 bytes per second); context lengths in tokens."
+)
+
+
 def openapi_schema(server: str) -> dict[str, Any]:
     probe_id = _param("id", {"type": "integer", "minimum": 1}, "probe run id", required=True, where="path")
     return {
         "openapi": "3.0.3",
-        "info": {"title": "LLM Fit Advisor API", "version": "1"},
+        "info": {"title": "LLM Fit Advisor API", "version": "1", "description": UNITS},
         "servers": [{"url": server}],
         "paths": {
             "/api/fit": {"get": {

@@ -18,6 +18,7 @@ from advisor.catalog.machines import find_cpu
 from advisor.catalog.models_catalog import load_models
 from advisor.catalog.quants import load_runtimes
 from advisor.fit.args import MAX_COUNT, MAX_CTX, MAX_STR
+from advisor.probe.spec import PROBE_MAX_CTX, PROBE_MAX_GPU_LAYERS, PROBE_MIN_CTX
 
 MAX_TEXT = MAX_STR  # any free-text parameter
 
@@ -166,9 +167,9 @@ class ProbeForm(forms.Form):
     source = forms.ChoiceField(label="What to run", choices=SOURCES, initial="smollm2")
     model_id = forms.CharField(label="Catalog model", required=False, max_length=MAX_TEXT)
     quant = forms.CharField(label="Quantization", required=False, max_length=32, initial="Q4_K_M")
-    ctx = forms.IntegerField(label="Context", min_value=1024, max_value=131072, initial=4096)  # services: probe bounds
+    ctx = forms.IntegerField(label="Context", min_value=PROBE_MIN_CTX, max_value=PROBE_MAX_CTX, initial=4096)
     gpu_layers = forms.IntegerField(
-        label="GPU layers (-1 = all)", min_value=-1, max_value=1000, initial=-1, required=False
+        label="GPU layers (-1 = all)", min_value=-1, max_value=PROBE_MAX_GPU_LAYERS, initial=-1, required=False
     )
 
     def clean(self) -> dict[str, Any]:

@@ -106,13 +106,13 @@ def validate_probe_request(req: ProbeRequest) -> ProbeRequest:
 
     if req.source not in ("smollm2", "standin", "gguf"):
         raise ProbeRequestError(f"source must be one of smollm2, standin, gguf (got {req.source!r})")
-    if not 1024 <= req.ctx <= 131072:
+    if not probe.PROBE_MIN_CTX <= req.ctx <= probe.PROBE_MAX_CTX:
         raise ProbeRequestError(
-            f"ctx must be between 1024 and 131072 tokens for a probe, which evaluates a 512-token prompt "
-            f"and 128 generated tokens (got {req.ctx})"
+            f"ctx must be between {probe.PROBE_MIN_CTX} and {probe.PROBE_MAX_CTX} tokens for a probe, which "
+            f"evaluates a 512-token prompt and 128 generated tokens (got {req.ctx})"
         )
-    if not -1 <= req.gpu_layers <= 1000:
-        raise ProbeRequestError(f"gpu_layers must be -1 (all) or 0-1000 (got {req.gpu_layers})")
+    if not -1 <= req.gpu_layers <= probe.PROBE_MAX_GPU_LAYERS:
+        raise ProbeRequestError(f"gpu_layers must be -1 (all) or 0-{probe.PROBE_MAX_GPU_LAYERS} (got {req.gpu_layers})")
     if req.source == "standin":
         try:
             get_model(req.model_id)
@@ -156,8 +156,8 @@ def start_probe(
     if not live_worker(host):
         raise WorkerUnavailable(
             probe_engine.not_ready_message(settings.PROBE_ENGINE_STATUS)  # scripts/run still building llama.cpp
-            or f"No probe worker is running for host {host!r}: start one with 'python manage.py start_worker' "
-            "(scripts/run starts it for you). Nothing was queued."
+            or f"No probe worker is running for host {host!r}: start one with "
+            "'.venv/bin/python manage.py start_worker' (scripts/run starts it for you). Nothing was queued."
         )
     try:
         with transaction.atomic():

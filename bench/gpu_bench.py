@@ -676,7 +676,7 @@ def logged_buffers(stderr: str) -> dict[str, Any]:
     """llama.cpp's "<device> <kind> buffer size = X MiB" lines (the probe's regex), per device and kind:
     model buffers summed over the load, KV/compute/output the largest one logged (llama-bench makes a
     context per test)."""
-    from advisor.probe_child import BUFFER_LINE, OFFLOADED_LINE
+    from advisor.probe.child import BUFFER_LINE, OFFLOADED_LINE
 
     model: dict[str, float] = {}
     other: dict[str, float] = {}

@@ -183,7 +183,7 @@ def request_for(load: Load, types: dict[str, tuple[tuple[str, str], ...]] | None
         n_parallel=1,
         kv_unified=False,
         flash_attn=load.flash_attn != "off",  # "auto" resolves to on for CUDA (the logs agree)
-        swa_full=False,  # advisor/probe_child.py sets swa_full = False
+        swa_full=False,  # advisor/probe/child.py sets swa_full = False
         type_k=load.type_k,
         type_v=load.type_v,
         devices=(memory.Device("CUDA0", "cuda", H100_BYTES),),

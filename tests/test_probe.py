@@ -312,7 +312,7 @@ def test_standin_probe_of_a_catalog_model(tmp_path: Path) -> None:
 def test_not_enough_disk_for_a_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    import advisor.probe as probe_mod
+    import advisor.probe.sources as probe_mod
 
     real = shutil.disk_usage
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -88,8 +89,8 @@ def test_a_probe_without_the_engine_says_it_is_being_prepared(tmp_path: Path, mo
     monkeypatch.setenv("VAR_DIR", str(tmp_path))
     write_status(probe_engine.status_path(), new=True, state="building", phase="compiling", percent=12.0,
                  step=[35, 290], started_at=time.time() - 60)  # fmt: skip
-    real = probe.importlib.util.find_spec
-    monkeypatch.setattr(probe.importlib.util, "find_spec", lambda name: None if name == "llama_cpp" else real(name))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "llama_cpp" else real(name))
     with pytest.raises(probe.ProbeError) as info:
         probe.run_probe(probe.ProbeSpec(source="smollm2"))
     assert info.value.kind == "unavailable"

@@ -14,7 +14,8 @@ from advisor.core.memory import KV_CACHE_TYPES
 from advisor.core.runtimes import RUNTIMES as RUNTIME_PRESETS
 
 MAX_CTX = 10_000_000  # tokens: the longest context any form, flag or API parameter accepts
-MAX_COUNT = 16
+MAX_COUNT = 16  # GPUs and parallel users
+MAX_GPU_LAYERS = 1000  # -ngl: more than any model has, as llama.cpp accepts
 MAX_STR = 200
 KV_TYPES = KV_CACHE_TYPES
 RUNTIMES = tuple(RUNTIME_PRESETS)
@@ -123,7 +124,7 @@ def parse_fit_params(values: Mapping[str, Sequence[str]], quants: Sequence[str] 
     if (swa := one("swa_full")) is not None:
         params["swa_full"] = _choice("swa_full", swa, ("on", "off")) == "on"
     if (layers := one("gpu_layers")) is not None and layers.strip().lower() != "all":
-        params["gpu_layers"] = _int("gpu_layers", layers, 0, 1000)
+        params["gpu_layers"] = _int("gpu_layers", layers, 0, MAX_GPU_LAYERS)
     if (parallel := one("parallel")) is not None:
         params["parallel"] = _int("parallel", parallel, 1, 256)
     if (runtime := one("runtime")) is not None:

@@ -143,7 +143,7 @@ def _bench_fit(
     gpu_layers: int | None = None,
 ) -> dict[str, Any] | None:
     """The plan for a bench record, uncalibrated: the bench loads files through advisor.probe, i.e.
-    llama-cpp-python with swa_full off (probe_child.py)."""
+    llama-cpp-python with swa_full off (advisor/probe/child.py)."""
     params = FitParams(
         model=model_id, quant=preset, ctx=ctx or 8192, kv_type=kv_type, flash_attn=flash_attn,
         gpu_layers=gpu_layers, gpus=(BENCH_GPU,), runtime="llama-cpp-python", swa_full=False,

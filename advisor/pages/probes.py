@@ -77,7 +77,7 @@ def plan_for_run(run: ProbeRun) -> Plan | None:
     fa = {"enabled": "on", "disabled": "off"}.get(str(result.get("flash_attn")))
     params = FitParams(
         model=model_id, quant=quant, ctx=run.ctx, runtime="llama-cpp-python", flash_attn=fa,
-        swa_full=False,  # probe_child.py keeps llama-server's swa_full=false
+        swa_full=False,  # advisor/probe/child.py keeps llama-server's swa_full=false
         kv_type=str(result.get("type_k") or "f16"),
         gpus=(str(result["gpu_name"]),) if on_gpu else (),
         gpu_layers=run.gpu_layers if on_gpu and run.gpu_layers >= 0 else None,

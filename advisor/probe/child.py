@@ -1,6 +1,6 @@
 """The measuring half of the probe: runs llama.cpp in a process of its own.
 
-Started by ``advisor.probe`` as ``python -m advisor.probe_child`` with one JSON job on stdin.
+Started by ``advisor.probe`` as ``python advisor/probe/child.py`` with one JSON job on stdin.
 It writes one JSON object per line on stdout: ``{"type": "progress", ...}`` while it works,
 then ``{"type": "result", ...}`` or ``{"type": "error", ...}``. A llama.cpp abort, an
 out-of-memory kill or a segfault ends only this process; the parent reports it.
@@ -18,9 +18,9 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as a script, Python puts this file's folder (advisor/) first on sys.path, where advisor's own
-# modules (celery.py, selectors.py, ...) would shadow standard and installed ones; drop it before any
-# other import. The package root comes from PYTHONPATH instead.
+# Run as a script, Python puts this file's folder (advisor/probe/) first on sys.path, where the probe's
+# own modules (spec.py, run.py, ...) could shadow installed ones; drop it before any other import.
+# The package root comes from PYTHONPATH instead.
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path.pop(0)
 
