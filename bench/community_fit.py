@@ -1,0 +1,650 @@
+"""Speed constants per backend, fitted on the community speed sample, with leave-one-hardware-out CV.
+
+    python bench/community_fit.py            # CV table per backend (in-sample and held out), H100/H200
+    python bench/community_fit.py --rows     # every row: measured, predicted, error
+    python bench/community_fit.py --json     # the fitted constants and bands (advisor/core/speed_backends.py)
+
+Data: ``bench/data/community_speeds/speeds.jsonl`` (476 public measurements, copied unchanged from the
+project's shared sample; its README.md gives the sources, commits and field meanings). Only that sample is
+used to fit; the H100 and H200 llama-bench rows (``bench/data/speed_h100.jsonl``, ``speed_h200.jsonl``)
+are the check of the datacenter side, whose per-type constants come from ``bench/speed_accuracy.py --fit``.
+
+The model (``advisor/core/speed.py``) per decoded token on a device:
+
+    max( sum_t bytes_t / (eff_t x compute_rate),  bytes / (bandwidth_eff x bandwidth) )
+      + attention bytes / (kv_eff x bandwidth)
+      + (n_layers x layer_cost + token_cost + arch/MoE costs) x (ref_fp32 / fp32) ** fixed_exponent
+
+``compute_rate`` is what the H100 reached per weight type (H100_DECODE_EFFICIENCY x 3350 GB/s) scaled by
+the device's FP32 shader rate against the H100's 66.91 TFLOP/s (the kernel side: dequantization and dot
+products), times ``compute_scale`` per backend. A fast-memory GPU (H100, H200, A100) is bound by the first
+term, so the H200 decodes as the H100 does; a GeForce card or a Mac by the second. Prefill: 2 x active
+weights FLOPs at the H100's per-type share of the device's matrix rate (tensor cores, WMMA, Apple FP16,
+CPU SIMD), times ``prefill_scale`` per backend, plus attention FLOPs and per-layer costs.
+
+Runtimes other than current llama.cpp (llama-bench) get a time factor fitted alongside: llamafile
+(LocalScore, mean over its 9 tests), llama-server/Ollama (wall clock, includes a short prefill), and
+llama-bench of May 2024 (XiongjieDai; llama.cpp's CUDA kernels changed since). The app predicts llama.cpp,
+factor 1. ROCm and Vulkan rows in the sample are all llamafile: their llamafile factor is the one fitted
+on the backends that have both runtimes, so their llama.cpp prediction rests on that assumption.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import statistics
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT))
+
+from advisor.catalog.hardware import UnknownHardware, find_gpu  # noqa: E402
+from advisor.catalog.machines import find_cpu  # noqa: E402
+from advisor.core import speed  # noqa: E402
+from advisor.core.hf_config import shape_from_hf_config_path  # noqa: E402
+from advisor.core.shape import ModelShape  # noqa: E402
+
+SAMPLE = ROOT / "bench" / "data" / "community_speeds"
+BACKENDS = ("cuda", "metal", "rocm", "cpu")
+
+
+def runtime_class(runtime: str) -> str:
+    """llama.cpp (current llama-bench), llamafile, server (llama-server, Ollama, unspecified), llama.cpp-2024."""
+    if runtime.startswith("llamafile"):
+        return "llamafile"
+    if "May 2024" in runtime:
+        return "llama.cpp-2024"
+    if "llama-bench" in runtime:
+        return "llama.cpp"
+    return "server"
+
+
+@cache
+def shape_of(config: str) -> ModelShape:
+    return shape_from_hf_config_path(SAMPLE / "configs" / config)
+
+
+@cache
+def weights_of(config: str, quant: str) -> tuple[speed.WeightChunk, ...]:
+    return speed.weights_for(shape_of(config), quant)
+
+
+@dataclasses.dataclass
+class Row:
+    id: str
+    hardware: str
+    backend: str
+    runtime: str
+    inputs: speed.SpeedInputs
+    tg: float | None
+    pp: float | None  # pp512 (llama-bench) only
+    label: str
+
+
+def device_of(row: dict[str, Any]) -> tuple[str, speed.Device | None, speed.Device]:
+    """(backend, GPU device or None, CPU device) of a row."""
+    if row["gpu_count"]:
+        gpu = find_gpu(row["hardware"])
+        dev = speed.device_for_gpu(gpu)
+        cpu = speed.cpu_device("host", 50.0, 8, "avx2")
+        return dev.kind, dev, cpu
+    c = find_cpu(row["hardware"])
+    return "cpu", None, speed.cpu_device(c.name, c.bandwidth_gbps or 50.0, c.cores, c.isa)
+
+
+# What a GPU keeps besides the repeating layers when llama-server/Ollama fit layers themselves: the CUDA
+# context, compute buffers and a few thousand tokens of KV cache (llama.cpp's --fit leaves 1 GiB free).
+RESERVED_BYTES = 1.5 * 2**30
+
+
+def layers_that_fit(shape: ModelShape, weights: tuple[speed.WeightChunk, ...], vram: float) -> int:
+    """-ngl for a row whose runtime chose it (no gpu_layers given): as many layers as fit, -1 if all do."""
+    per_layer = sum(c.n_bytes for c in weights if 0 <= c.layer < shape.n_layers) / shape.n_layers
+    head = sum(c.n_bytes for c in weights if c.layer == shape.n_layers)
+    free = vram - RESERVED_BYTES - head
+    if free >= per_layer * shape.n_layers:
+        return -1
+    return max(1, int(free // per_layer) + 1)  # the output layer is offloaded first
+
+
+def load_rows() -> tuple[list[Row], list[str]]:
+    rows: list[Row] = []
+    skipped: list[str] = []
+    for line in (SAMPLE / "speeds.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        try:
+            backend, gpu, cpu = device_of(r)
+        except UnknownHardware:
+            skipped.append(f"{r['id']}: unknown hardware {r['hardware']!r}")
+            continue
+        if gpu is not None and not gpu.bandwidth_gbps:
+            skipped.append(f"{r['id']}: no bandwidth for {r['hardware']!r}")
+            continue
+        shape = shape_of(r["config"])
+        weights = weights_of(r["config"], r["quant"])
+        n_gen = r.get("n_gen") or 128
+        depth = r.get("depth") or 0
+        # Decode is timed from ``depth`` over n_gen tokens: the mean depth is depth + n_gen/2, except for
+        # LocalScore, whose row already gives the mean depth of its tests.
+        tg_depth = depth if r["runtime"].startswith("llamafile") else depth + n_gen // 2
+        devices = (gpu,) * max(1, r["gpu_count"]) if gpu is not None else ()
+        ngl = -1 if devices else 0
+        if devices and r.get("full_offload") is not True and r.get("vram_gb"):
+            ngl = layers_that_fit(shape, weights, r["vram_gb"] * 2**30 * len(devices))
+            if r.get("cpu"):
+                try:
+                    c = find_cpu(r["cpu"])
+                    cpu = speed.cpu_device(c.name, c.bandwidth_gbps or 50.0, c.cores, c.isa)
+                except UnknownHardware:
+                    pass
+        inp = speed.SpeedInputs(
+            shape,
+            weights,
+            devices,
+            cpu=cpu,
+            n_gpu_layers=ngl,
+            kv_type=r.get("kv_type") or "f16",
+            depth=tg_depth,
+            n_prompt=r.get("n_prompt") or 512,
+        )
+        # pp512 from llama-bench; LocalScore's prompt_tps (mean over prompts of 16-4096 tokens) is its own
+        # measure, used with its own factor (``pp:llamafile``) and never reported as pp512.
+        pp = r["pp_tps"] if r.get("pp_tps") and (r.get("pp_scored") or r["runtime"].startswith("llamafile")) else None
+        rows.append(
+            Row(
+                r["id"],
+                r["hardware"],
+                backend,
+                runtime_class(r["runtime"]),
+                inp,
+                r.get("tg_tps"),
+                pp,
+                f"{r['hardware'][:28]:<28} x{r['gpu_count']} {r['model'][:26]:<26} {r['quant']:<9}",
+            )
+        )
+    return rows, skipped
+
+
+# ---------------------------------------------------------------- features
+
+HUGE = 1e30
+
+
+def _unit(**kw: Any) -> speed.Efficiency:
+    base: dict[str, Any] = {
+        "decode": {},
+        "decode_default": HUGE,
+        "kv": HUGE,
+        "prefill": {},
+        "prefill_default": HUGE,
+        "compute_ref": speed.H100_REF,
+    }
+    base.update(kw)
+    return speed.Efficiency(**base)
+
+
+@dataclasses.dataclass
+class Features:
+    """A row's times at unit constants (seconds per token), from advisor.core.speed itself."""
+
+    kernel: float  # weights at the H100's per-type kernel rates, scaled by FP32
+    memory: float  # weight bytes / bandwidth
+    kv: float  # attention bytes / bandwidth
+    layer: float  # the H100's per-layer, arch and MoE costs
+    token: float  # the H100's per-token cost
+    fp32: float
+    pp_kernel: float = 0.0  # prefill matmuls and attention at the H100's per-type shares, scaled by SM-GHz
+    pp_matrix: float = 0.0  # their FLOPs at the device's matrix rate
+    pp_layer: float = 0.0
+    pp_bytes: float = 0.0
+
+
+def _decode(inp: speed.SpeedInputs, eff: speed.Efficiency, part: str) -> float:
+    kinds = {d.kind for d in inp.devices} | {"cpu"}
+    i = dataclasses.replace(inp, efficiency=tuple((k, eff) for k in kinds))
+    return speed.decode_time_s(i, inp.depth)[part]
+
+
+def _prefill(inp: speed.SpeedInputs, eff: speed.Efficiency) -> float:
+    kinds = {d.kind for d in inp.devices} | {"cpu"}
+    return speed.prefill_time_s(dataclasses.replace(inp, efficiency=tuple((k, eff) for k in kinds)))
+
+
+def features(row: Row) -> Features:
+    inp = row.inputs
+    cuda = speed.cuda_efficiency()
+    dev = inp.devices[0] if inp.devices else inp.cpu
+    assert dev is not None
+    kernel = _decode(inp, _unit(decode=dict(speed.H100_DECODE_EFFICIENCY)), "weights")
+    memory = _decode(inp, _unit(bandwidth_eff=1.0), "weights")
+    kv = _decode(inp, _unit(kv=1.0), "kv")
+    layer = _decode(
+        inp,
+        _unit(
+            layer_cost_s=cuda.layer_cost_s,
+            arch_layer_cost_s=cuda.arch_layer_cost_s,
+            moe_expert_cost_s=cuda.moe_expert_cost_s,
+        ),
+        "fixed",
+    )
+    token = _decode(inp, _unit(token_cost_s=cuda.token_cost_s), "fixed")
+    f = Features(kernel, memory, kv, layer, token, dev.unit_ghz or speed.H100_UNIT_GHZ)
+    if row.pp:
+        p = dataclasses.replace(inp, depth=inp.depth, n_prompt=512)
+        ref = None if row.backend == "cpu" else speed.H100_TENSOR_TFLOPS
+        pp_bytes = _prefill(p, _unit(prefill_ref_tflops=ref))
+        f.pp_kernel = (
+            _prefill(p, _unit(prefill=dict(cuda.prefill), prefill_attn=dict(cuda.prefill_attn), prefill_ref_tflops=ref))
+            - pp_bytes
+        )
+        f.pp_matrix = _prefill(p, _unit(matrix_eff=1.0)) - pp_bytes if ref else 0.0
+        f.pp_layer = (
+            _prefill(
+                p,
+                _unit(
+                    prefill_layer_cost_s=cuda.prefill_layer_cost_s,
+                    prefill_arch_layer_cost_s=cuda.prefill_arch_layer_cost_s,
+                ),
+            )
+            - pp_bytes
+        )
+        f.pp_bytes = pp_bytes
+    return f
+
+
+# ---------------------------------------------------------------- the model on features
+
+# Parameters per backend, as logs: compute scale, bandwidth efficiency, layer and token cost multipliers,
+# fixed-cost exponent, runtime factors, prefill scale.
+DECODE_PARAMS = ("compute_scale", "bandwidth_eff", "layer_mult", "token_mult", "fixed_exponent")
+RUNTIMES = ("llamafile", "server", "llama.cpp-2024")
+# CUDA keeps the H100's kernel rates and fixed costs (bench/speed_accuracy.py --fit): the sample fits only
+# what the H100 cannot tell (bandwidth efficiency, how fixed costs grow on slower GPUs, runtimes).
+FIXED_CUDA = {"compute_scale": 1.0, "layer_mult": 1.0, "token_mult": 1.0}
+START = {
+    "compute_scale": 1.0,
+    "bandwidth_eff": 0.8,
+    "layer_mult": 1.0,
+    "token_mult": 1.0,
+    "fixed_exponent": 0.5,
+    "llamafile": 1.1,
+    "server": 1.1,
+    "llama.cpp-2024": 1.1,
+    # llamafile's own per-token host cost (LocalScore: a 1B model decodes at ~100 tok/s on an H100, H200
+    # or RTX 5090 behind a server CPU, 275 behind a desktop one).
+    "llamafile_token_s": 0.001,
+}
+
+
+def decode_time(f: Features, p: dict[str, float], runtime: str) -> float:
+    t = max(f.kernel / p["compute_scale"], f.memory / p["bandwidth_eff"])
+    t += f.kv / speed.H100_KV_EFFICIENCY
+    t += (f.layer * p["layer_mult"] + f.token * p["token_mult"]) * (speed.H100_UNIT_GHZ / f.fp32) ** p["fixed_exponent"]
+    t *= p.get(runtime, 1.0) if runtime != "llama.cpp" else 1.0
+    if runtime == "llamafile":
+        t += p.get("llamafile_token_s", 0.0)
+    return t
+
+
+def nelder_mead(fun: Any, x0: np.ndarray, iters: int = 600, step: float = 0.3) -> np.ndarray:
+    """Minimise ``fun`` from ``x0`` (Nelder and Mead 1965; standard reflection/expansion/contraction)."""
+    n = len(x0)
+    simplex = [x0] + [x0 + step * np.eye(n)[i] for i in range(n)]
+    values = [fun(x) for x in simplex]
+    for _ in range(iters * n):
+        order = np.argsort(values)
+        simplex = [simplex[i] for i in order]
+        values = [values[i] for i in order]
+        if values[-1] - values[0] < 1e-10:
+            break
+        centroid = np.mean(simplex[:-1], axis=0)
+        worst = simplex[-1]
+        refl = centroid + (centroid - worst)
+        fr = fun(refl)
+        if fr < values[0]:
+            exp = centroid + 2 * (centroid - worst)
+            fe = fun(exp)
+            simplex[-1], values[-1] = (exp, fe) if fe < fr else (refl, fr)
+        elif fr < values[-2]:
+            simplex[-1], values[-1] = refl, fr
+        else:
+            contr = centroid + 0.5 * (worst - centroid)
+            fc = fun(contr)
+            if fc < values[-1]:
+                simplex[-1], values[-1] = contr, fc
+            else:
+                best = simplex[0]
+                simplex = [best] + [best + 0.5 * (x - best) for x in simplex[1:]]
+                values = [values[0]] + [fun(x) for x in simplex[1:]]
+    return simplex[int(np.argmin(values))]
+
+
+def fit_decode(
+    data: list[tuple[Row, Features]], backend: str, shared: dict[str, float] | None = None
+) -> dict[str, float]:
+    """Constants of ``backend`` minimising the squared log error of decode over ``data``."""
+    runtimes = sorted({r.runtime for r, _ in data} - {"llama.cpp"})
+    fixed = dict(FIXED_CUDA) if backend == "cuda" else {}
+    # llama-server and Ollama run llama.cpp's kernels: on CUDA, where llama-bench rows anchor them, their
+    # factor fits to 1.00, so it is 1 everywhere (else a backend's few llama-bench rows, one BF16 file on
+    # Metal, would set its llama.cpp speed alone).
+    fixed["server"] = 1.0
+    if shared:
+        fixed.update({k: v for k, v in shared.items() if not k.startswith("_")})
+    names = [k for k in DECODE_PARAMS if k not in fixed] + [k for k in runtimes if k not in fixed]
+    if "llamafile" in runtimes and "llamafile_token_s" not in fixed:
+        names.append("llamafile_token_s")
+    if backend in ("rocm", "vulkan") and "llamafile" in fixed:
+        names = [n for n in names if n != "llamafile"]
+    meas = np.array([r.tg for r, _ in data])
+
+    def params(x: np.ndarray) -> dict[str, float]:
+        p = dict(fixed)
+        for k, v in zip(names, x, strict=True):
+            # Fixed costs do not shrink on a slower device: the exponent is kept in [0, 1.5].
+            if k == "fixed_exponent":
+                p[k] = float(min(max(v, 0.0), 1.5))
+            elif k == "compute_scale":  # a kernel side 100x the H100's per SM-GHz is no longer physics
+                p[k] = float(math.exp(min(max(v, -4.6), 4.6)))
+            else:
+                p[k] = float(math.exp(v))
+        p["bandwidth_eff"] = min(p["bandwidth_eff"], 1.0)
+        return p
+
+    def loss(x: np.ndarray) -> float:
+        p = params(x)
+        pred = np.array([1 / decode_time(f, p, r.runtime) for r, f in data])
+        err = np.log(pred / meas)
+        # Cauchy loss: the sample holds runs 2-10x off their hardware's other runs of the same model
+        # (LocalScore on a GPU it ran on the CPU, a busy host); they must not pull the constants.
+        return float(np.sum(np.log1p((err / 0.15) ** 2)))
+
+    x0 = np.array([START[k] if k == "fixed_exponent" else math.log(START[k]) for k in names])
+    return params(nelder_mead(loss, x0))
+
+
+def _median_abs(errs: list[float]) -> float:
+    return statistics.median(abs(e) for e in errs) if errs else math.nan
+
+
+def cv_decode(
+    data: list[tuple[Row, Features]], backend: str, shared: dict[str, float] | None = None
+) -> tuple[dict[str, float], list[float], list[float], list[tuple[Row, float, float]]]:
+    """(constants fitted on all, in-sample log errors, leave-one-hardware-out log errors, held-out rows)."""
+    p = fit_decode(data, backend, shared)
+    ins = [math.log(1 / decode_time(f, p, r.runtime) / r.tg) for r, f in data if r.tg]
+    held: list[float] = []
+    rows: list[tuple[Row, float, float]] = []
+    for hw in sorted({r.hardware for r, _ in data}):
+        rest = [(r, f) for r, f in data if r.hardware != hw]
+        mine = [(r, f) for r, f in data if r.hardware == hw]
+        if len({r.hardware for r, _ in rest}) < 2:
+            continue
+        q = fit_decode(rest, backend, shared)
+        for r, f in mine:
+            pred = 1 / decode_time(f, q, r.runtime)
+            held.append(math.log(pred / r.tg))  # type: ignore[operator]
+            rows.append((r, pred, r.tg))  # type: ignore[arg-type]
+    return p, ins, held, rows
+
+
+def prefill_time(f: Features, p: dict[str, float], q: dict[str, float], runtime: str) -> float:
+    """Seconds per prompt token: ``p`` the backend's decode constants (fixed-cost exponent), ``q`` its
+    prefill scale and runtime factors."""
+    scale = (speed.H100_UNIT_GHZ / f.fp32) ** p["fixed_exponent"]
+    t = max(f.pp_kernel / q["prefill_scale"], f.pp_matrix / q["matrix_eff"] if f.pp_matrix else 0.0)
+    t += f.pp_layer * scale + f.pp_bytes
+    return t * (q.get("pp:" + runtime, 1.0) if runtime != "llama.cpp" else 1.0)
+
+
+def fit_prefill(
+    data: list[tuple[Row, Features]], backend: str, p: dict[str, float], shared: dict[str, float]
+) -> dict[str, float]:
+    """Prefill scale of ``backend`` (CUDA: 1, the H100's shares of the matrix rate) and runtime factors."""
+    # CUDA: the kernel side is the H100's; the sample fits the matrix roof. Metal: the matrix roof (Apple's
+    # FP16 rate) binds, the kernel side keeps the H100's scale. CPU: no matrix roof, its SIMD rate's share.
+    fixed = {"matrix_eff": 1.0} if backend == "cpu" else {"prefill_scale": 1.0}
+    fixed.update(shared)
+    runtimes = sorted({"pp:" + r.runtime for r, _ in data} - {"pp:llama.cpp"})
+    names = [k for k in ["prefill_scale", "matrix_eff", *runtimes] if k not in fixed]
+    meas = np.array([r.pp for r, _ in data])
+
+    def params(x: np.ndarray) -> dict[str, float]:
+        q = dict(fixed)
+        q.update({k: float(math.exp(v)) for k, v in zip(names, x, strict=True)})
+        # int8 MMQ runs at most at twice the dense FP16 rate: the matrix roof is at most 2x that rate.
+        q["matrix_eff"] = min(q["matrix_eff"], 2.0)
+        return q
+
+    def loss(x: np.ndarray) -> float:
+        q = params(x)
+        pred = np.array([1 / prefill_time(f, p, q, r.runtime) for r, f in data])
+        return float(np.sum(np.log1p((np.log(pred / meas) / 0.15) ** 2)))
+
+    if not names:
+        return dict(fixed)
+    return params(nelder_mead(loss, np.zeros(len(names))))
+
+
+def band(log_errors: list[float]) -> tuple[float, float]:
+    """measured / predicted at the 20th and 80th percentiles of held-out errors: 60% of runs fall inside."""
+    if len(log_errors) < 5:
+        return (0.5, 1.5)
+    lo, hi = np.percentile([-e for e in log_errors], [20, 80])
+    return (round(float(math.exp(lo)), 3), round(float(math.exp(hi)), 3))
+
+
+def cv_prefill(
+    data: list[tuple[Row, Features]], backend: str, p: dict[str, float], shared: dict[str, float]
+) -> tuple[dict[str, float], dict[str, list[float]], dict[str, list[float]]]:
+    """(constants, in-sample and held-out log errors by kind: "pp512" (llama-bench) and "LS" (LocalScore's
+    prompt_tps, its own measure))."""
+    q = fit_prefill(data, backend, p, shared)
+
+    def errors(rows: list[tuple[Row, Features]], qq: dict[str, float], out: dict[str, list[float]]) -> None:
+        for r, f in rows:
+            kind = "LS" if r.runtime == "llamafile" else "pp512"
+            out.setdefault(kind, []).append(math.log(1 / prefill_time(f, p, qq, r.runtime) / r.pp))  # type: ignore[operator]
+
+    ins: dict[str, list[float]] = {}
+    errors(data, q, ins)
+    held: dict[str, list[float]] = {}
+    for hw in sorted({r.hardware for r, _ in data}):
+        rest = [(r, f) for r, f in data if r.hardware != hw]
+        # Without pp512 rows left, llama.cpp's prefill scale is unanchored (CPU: one machine has them).
+        anchored = any(r.runtime != "llamafile" for r, _ in rest) or all(r.runtime == "llamafile" for r, _ in data)
+        if rest and anchored:
+            errors([(r, f) for r, f in data if r.hardware == hw], fit_prefill(rest, backend, p, shared), held)
+    return q, ins, held
+
+
+def pct(log_errors: list[float]) -> str:
+    return f"{100 * _median_abs([math.expm1(e) for e in log_errors]):5.1f}%" if log_errors else "    -"
+
+
+def datacenter_check() -> dict[str, list[float]]:
+    """Decode and prefill errors of advisor.core.speed (its committed constants) on the H100 and H200
+    llama-bench rows, for the catalog's cards as find_gpu resolves them."""
+    from advisor.catalog.models_catalog import get_model
+
+    out: dict[str, list[float]] = {}
+    for gpu_name, file in (("NVIDIA H100 80GB HBM3", "speed_h100.jsonl"), ("NVIDIA H200", "speed_h200.jsonl")):
+        dev = speed.device_for_gpu(find_gpu(gpu_name))
+        tensors_file = ROOT / "bench" / "data" / file.replace("speed_", "tensors_")
+        tensors = {}
+        if tensors_file.exists():
+            for line in tensors_file.read_text().splitlines():
+                t = json.loads(line)
+                tensors[(t["model_id"], t["file"])] = t["tensors"]
+        for line in (ROOT / "bench" / "data" / file).read_text().splitlines():
+            rec = json.loads(line)
+            b = rec.get("bench") or {}
+            if rec.get("tool") != "llama-bench" or rec.get("variant") or "avg_ts" not in b:
+                continue
+            shape = get_model(rec["model_id"]).to_shape()
+            key = (rec["model_id"], rec["file"])
+            w = (
+                speed.chunks_from_tensors(tensors[key], shape.n_layers)
+                if key in tensors
+                else speed.weights_for(shape, rec["preset"])
+            )
+            decode = int(b.get("n_gen") or 0) > 0
+            inp = speed.SpeedInputs(
+                shape, w, (dev,), kv_type=b.get("type_k", "f16"), depth=int(b["n_depth"]),
+                n_prompt=int(b.get("n_prompt") or 512), n_ubatch=int(b.get("n_ubatch") or 512),
+            )  # fmt: skip
+            pred = speed.predict_speed(inp, curve_depths=())
+            value = pred.decode_tps if decode else pred.prefill_tps
+            out.setdefault(f"{gpu_name} {'decode' if decode else 'prefill'}", []).append(value / b["avg_ts"] - 1)
+    return out
+
+
+MODULE_HEAD = '''"""Speed constants per backend, fitted on the community sample (``bench/community_fit.py --write``).
+
+Generated: do not edit by hand. The sample (``bench/data/community_speeds/speeds.jsonl``, 476 public
+measurements of llama.cpp-family runtimes on 111 hardware models) comes from d893a/localscore-insights
+(``assets/localscore_results.tsv``), AlexsJones/llmfit (``llmfit-core/data/community/*``,
+``llmfit-core/data/benchmark_cache.json``) and XiongjieDai/GPU-Benchmarks-on-LLM-Inference (``README.md``);
+each row names its repository, file, commit and row. ``advisor.core.speed.default_efficiency`` reads these.
+
+DECODE[backend]: compute_scale (the H100's per-type kernel rates x this, per SM-GHz), bandwidth_eff
+(share of datasheet bandwidth streaming weights reach), layer_mult and token_mult (the H100's fixed costs
+x these), fixed_exponent (fixed costs grow as (H100 SM-GHz / device's) ** this). PREFILL_SCALE[backend]:
+the H100's per-type shares of its matrix rate, scaled by SM-GHz, x this (a CPU: of its SIMD rate);
+MATRIX_EFF[backend]: the share of the device's own matrix rate that bounds prefill. BANDS[backend][kind]:
+measured / predicted at the 20th and 80th percentiles of the leave-one-hardware-out errors (``CV`` gives the medians).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+'''
+
+
+def write_module(decode: dict[str, dict[str, float]], prefill: dict[str, float], matrix: dict[str, float],
+                 bands: dict[str, dict[str, tuple[float, float]]], cv: dict[str, dict[str, Any]]) -> None:  # fmt: skip
+    keys = ("compute_scale", "bandwidth_eff", "layer_mult", "token_mult", "fixed_exponent")
+    lines = [MODULE_HEAD, "DECODE: dict[str, dict[str, float]] = {"]
+    for b, p in decode.items():
+        lines.append(f"    {b!r}: {{" + ", ".join(f"{k!r}: {round(p[k], 4)}" for k in keys) + "},")
+    lines += ["}", "PREFILL_SCALE: dict[str, float] = {"]
+    lines += [f"    {b!r}: {round(v, 4)}," for b, v in prefill.items()]
+    lines += ["}", "MATRIX_EFF: dict[str, float] = {"]
+    lines += [f"    {b!r}: {round(v, 4)}," for b, v in matrix.items()]
+    lines += ["}", "BANDS: dict[str, dict[str, tuple[float, float]]] = {"]
+    for b, d in bands.items():
+        lines.append(f"    {b!r}: {{" + ", ".join(f"{k!r}: {v!r}" for k, v in d.items()) + "},")
+    lines += ["}", "# Median |error| per backend: rows, hardware, in-sample and held out (leave one hardware out).",
+              "CV: dict[str, dict[str, Any]] = {"]  # fmt: skip
+    for b, d in cv.items():
+        lines.append(f"    {b!r}: {{" + ", ".join(f"{k!r}: {v!r}" for k, v in d.items()) + "},")
+    lines.append("}")
+    path = ROOT / "advisor" / "core" / "speed_backends.py"
+    path.write_text("\n".join(lines) + "\n")
+    ruff = Path(sys.executable).parent / "ruff"
+    subprocess.run([str(ruff), "check", "--fix-only", "-q", str(path)], check=False)
+    subprocess.run([str(ruff), "format", "-q", str(path)], check=False)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", action="store_true", help="every held-out decode row")
+    ap.add_argument("--write", action="store_true", help="write advisor/core/speed_backends.py")
+    args = ap.parse_args()
+    rows, skipped = load_rows()
+    data = [(r, features(r)) for r in rows]
+    for s in skipped:
+        print("skipped", s)
+    decode: dict[str, dict[str, float]] = {}
+    prefill: dict[str, float] = {}
+    bands: dict[str, dict[str, tuple[float, float]]] = {}
+    cv: dict[str, dict[str, Any]] = {}
+    prefill_rt: dict[str, float] = {}
+    matrix: dict[str, float] = {}
+    print(f"\n{'backend':<6} {'kind':<8} {'rows':>5} {'hw':>4} {'in-sample':>9} {'held-out':>9}  band (20-80%)")
+    for backend in ("cuda", "metal", "cpu", "rocm"):
+        mine = [(r, f) for r, f in data if r.backend == backend and r.tg]
+        share: dict[str, float] = {}
+        if backend != "cuda":
+            share["llama.cpp-2024"] = decode["cuda"]["llama.cpp-2024"]
+        if backend in ("rocm", "vulkan"):
+            # Only llamafile rows: its factors are the geometric means of CUDA's and Metal's.
+            for k in ("llamafile", "llamafile_token_s"):
+                share[k] = math.sqrt(decode["cuda"][k] * decode["metal"][k])
+        p, ins, held, held_rows = cv_decode(mine, backend, share)
+        decode[backend] = p
+        # The app predicts llama.cpp: its band comes from the llama.cpp-family rows (llama-bench,
+        # llama-server, Ollama) where there are enough, else from all.
+        native = [math.log(pred / meas) for r, pred, meas in held_rows if r.runtime != "llamafile"]
+        bands[backend] = {"decode": band(native if len(native) >= 10 else held)}
+        cv[backend] = {"rows": len(mine), "hardware": len({r.hardware for r, _ in mine}),
+                       "decode_in": round(_median_abs([math.expm1(e) for e in ins]), 3),
+                       "decode_held": round(_median_abs([math.expm1(e) for e in held]), 3)}  # fmt: skip
+        print(f"{backend:<6} {'decode':<8} {len(mine):5d} {cv[backend]['hardware']:4d} {pct(ins):>9} {pct(held):>9}"
+              f"  {bands[backend]['decode']}")  # fmt: skip
+        for rt in sorted({r.runtime for r, _, _ in held_rows}):
+            e = [math.log(pred / meas) for r, pred, meas in held_rows if r.runtime == rt]
+            print(f"{'':<6} {'  ' + rt:<18} n={len(e):3d} held-out {pct(e)}")
+        if args.rows:
+            for r, pred, meas in held_rows:
+                print(f"      {r.label} {r.runtime:<14} {meas:8.1f} {pred:8.1f} {100 * (pred / meas - 1):+6.1f}%")
+        pp = [(r, f) for r, f in data if r.backend == backend and r.pp]
+        pshare: dict[str, float] = (
+            {} if backend == "cuda" else {"pp:llama.cpp-2024": prefill_rt.get("pp:llama.cpp-2024", 1.0)}
+        )
+        if backend == "rocm":  # llamafile's prompt factor: CUDA's, where pp512 rows anchor it
+            pshare["pp:llamafile"] = prefill_rt["pp:llamafile"]
+        if pp:
+            q, pins, pheld = cv_prefill(pp, backend, p, pshare)
+            if backend == "cuda":
+                prefill_rt = {k: v for k, v in q.items() if k.startswith("pp:")}
+            prefill[backend] = q["prefill_scale"]
+            matrix[backend] = q["matrix_eff"]
+            # The band: pp512's held-out errors where there are 5, else LocalScore's prompt rows'.
+            basis = pheld.get("pp512", []) if len(pheld.get("pp512", [])) >= 5 else pheld.get("LS", [])
+            bands[backend]["prefill"] = band(basis)
+            for kind in ("pp512", "LS"):
+                if kind not in pins:
+                    continue
+                hw = len({r.hardware for r, _ in pp if (r.runtime == "llamafile") == (kind == "LS")})
+                held_k = pheld.get(kind, [])
+                cv[backend][f"prefill_{kind}"] = {"rows": len(pins[kind]), "hardware": hw,
+                                                  "in": round(_median_abs([math.expm1(e) for e in pins[kind]]), 3),
+                                                  "held": round(_median_abs([math.expm1(e) for e in held_k]), 3)
+                                                  if held_k else None}  # fmt: skip
+                print(f"{backend:<6} {kind:<8} {len(pins[kind]):5d} {hw:4d} {pct(pins[kind]):>9} {pct(held_k):>9}"
+                      f"  scale {q['prefill_scale']:.3f} matrix {q['matrix_eff']:.3f}")  # fmt: skip
+            print(f"{'':<6} prefill band {bands[backend]['prefill']}")
+        else:
+            prefill[backend] = 1.0
+            matrix[backend] = matrix["cuda"]
+            print(f"{backend:<6} {'pp512':<8}     0    0  (no pp512 in the sample: CUDA's scale, band from CUDA)")
+        print("   ", {k: round(v, 4) for k, v in p.items() if isinstance(v, float)})
+    for backend in ("rocm",):
+        bands[backend].setdefault("prefill", bands["cuda"]["prefill"])
+    # Vulkan (Intel, other GPUs) has no rows: ROCm's constants, the other non-CUDA discrete backend.
+    decode["vulkan"], prefill["vulkan"], bands["vulkan"] = decode["rocm"], prefill["rocm"], bands["rocm"]
+    matrix["vulkan"] = matrix["rocm"]
+    if args.write:
+        write_module(decode, prefill, matrix, bands, cv)
+        print("wrote advisor/core/speed_backends.py")
+    print("\nadvisor.core.speed on the H100 and H200 llama-bench rows (predicted / measured - 1):")
+    for k, errs in datacenter_check().items():
+        ab = [abs(e) for e in errs]
+        print(f"  {k:<30} n={len(ab):3d} median |err| {100 * statistics.median(ab):5.1f}%  max {100 * max(ab):5.1f}%"
+              f"  over 12%: {sum(a > 0.12 for a in ab)}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
