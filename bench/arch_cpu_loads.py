@@ -18,17 +18,21 @@ count are exactly llama.cpp's. On top of that it records:
   ``advisor.core.quantize.tensor_types`` (stand-ins under 6 GiB of F16 only).
 
 Usage: python bench/arch_cpu_loads.py [--quantize] [--out bench/data/arch_cpu_loads.jsonl] [ARCH ...]
+(with ARCH names, only those are run and their records replace the ones in --out).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +58,233 @@ N_CTX = 512
 BUFFER_TOLERANCE = 0.02
 QUANTIZE_LIMIT_BYTES = 6 * 1024 * MIB
 
-# Architectures without a catalog model yet: published config.json values, trimmed to the keys the
-# importer reads (advisor.core.hf_config), with where they were read.
-EXTRA_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {}
+# Architectures without a catalog model yet: config.json values, trimmed to the keys the importer reads
+# (advisor.core.hf_config), with where they were read. The check is of the loader's rules, so a
+# published test configuration serves where the released model's config was not at hand; each says so.
+EXTRA_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "nemotron_h": (
+        "Nemotron-H-8B widths as overridden in Megatron-Bridge's Nemotron-H quantization test (toy depth: "
+        "4 layers M*M-)",
+        {
+            "model_type": "nemotron_h",
+            "attention_head_dim": 48,
+            "hidden_size": 768,
+            "hybrid_override_pattern": "M*M-",
+            "intermediate_size": 3072,
+            "mamba_head_dim": 64,
+            "mamba_num_heads": 24,
+            "max_position_embeddings": 8192,
+            "n_groups": 8,
+            "conv_kernel": 4,
+            "num_attention_heads": 16,
+            "num_hidden_layers": 4,
+            "num_key_value_heads": 8,
+            "ssm_state_size": 128,
+            "vocab_size": 131072,
+        },
+    ),
+    "nemotron_h_moe": (
+        "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B config.json (as copied verbatim into public test code)",
+        {
+            "model_type": "nemotron_h",
+            "hidden_size": 2688,
+            "num_hidden_layers": 52,
+            "hybrid_override_pattern": "MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME",
+            "num_attention_heads": 32,
+            "num_key_value_heads": 2,
+            "head_dim": 128,
+            "intermediate_size": 1856,
+            "mamba_head_dim": 64,
+            "mamba_num_heads": 64,
+            "n_groups": 8,
+            "ssm_state_size": 128,
+            "conv_kernel": 4,
+            "n_routed_experts": 128,
+            "n_shared_experts": 1,
+            "num_experts_per_tok": 6,
+            "moe_intermediate_size": 1856,
+            "moe_shared_expert_intermediate_size": 3712,
+            "max_position_embeddings": 262144,
+            "tie_word_embeddings": False,
+            "vocab_size": 131072,
+        },
+    ),
+    "falcon-h1": (
+        "tiiuae/Falcon-H1-0.5B config.json (as copied into Megatron-Bridge's Falcon-H1 unit test)",
+        {
+            "model_type": "falcon_h1",
+            "hidden_size": 1024,
+            "num_hidden_layers": 36,
+            "num_attention_heads": 8,
+            "num_key_value_heads": 2,
+            "head_dim": 64,
+            "intermediate_size": 2048,
+            "mamba_conv_bias": True,
+            "mamba_d_conv": 4,
+            "mamba_d_ssm": 1536,  # mamba_n_heads * mamba_d_head
+            "mamba_d_state": 128,
+            "mamba_n_groups": 1,
+            "mamba_n_heads": 24,
+            "mamba_rms_norm": False,
+            "max_position_embeddings": 16384,
+            "tie_word_embeddings": False,
+            "vocab_size": 32784,
+        },
+    ),
+    "qwen35": (
+        "Qwen/Qwen3.6-27B text_config (qwen3_5) as transcribed in public test code; vocab_size 248320",
+        {
+            "model_type": "qwen3_5",
+            "num_hidden_layers": 64,
+            "hidden_size": 5120,
+            "intermediate_size": 17408,
+            "num_attention_heads": 24,
+            "num_key_value_heads": 4,
+            "head_dim": 256,
+            "linear_key_head_dim": 128,
+            "linear_value_head_dim": 128,
+            "linear_num_key_heads": 16,
+            "linear_num_value_heads": 48,
+            "linear_conv_kernel_dim": 4,
+            "full_attention_interval": 4,
+            "max_position_embeddings": 262144,
+            "tie_word_embeddings": False,
+            "vocab_size": 248320,
+        },
+    ),
+    "qwen35moe": (
+        "Qwen/Qwen3.5-35B-A3B text_config (qwen3_5_moe) as transcribed in public test code; vocab_size 248320",
+        {
+            "model_type": "qwen3_5_moe",
+            "num_hidden_layers": 40,
+            "hidden_size": 2048,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 2,
+            "head_dim": 256,
+            "linear_key_head_dim": 128,
+            "linear_value_head_dim": 128,
+            "linear_num_key_heads": 16,
+            "linear_num_value_heads": 32,
+            "linear_conv_kernel_dim": 4,
+            "full_attention_interval": 4,
+            "num_experts": 256,
+            "num_experts_per_tok": 8,
+            "moe_intermediate_size": 512,
+            "shared_expert_intermediate_size": 512,
+            "max_position_embeddings": 262144,
+            "tie_word_embeddings": False,
+            "vocab_size": 248320,
+        },
+    ),
+    "lfm2": (
+        "LiquidAI/LFM2-1.2B config.json (v1 form with full_attn_idxs, as read from the Hub into public test code)",
+        {
+            "model_type": "lfm2",
+            "block_auto_adjust_ff_dim": True,
+            "block_ff_dim": 12288,
+            "block_ffn_dim_multiplier": 1.0,
+            "block_multiple_of": 256,
+            "conv_L_cache": 3,
+            "full_attn_idxs": [2, 5, 8, 10, 12, 14],
+            "hidden_size": 2048,
+            "max_position_embeddings": 128000,
+            "num_attention_heads": 32,
+            "num_hidden_layers": 16,
+            "num_key_value_heads": 8,
+            "vocab_size": 65536,
+        },
+    ),
+    "lfm2moe": (
+        "LiquidAI/LFM2-8B-A1B widths (intermediate_size 7168, 32 experts of 1792, 4 used, 2 dense layers) on "
+        "a public test configuration's layer kinds [conv, full_attention] repeated",
+        {
+            "model_type": "lfm2_moe",
+            "hidden_size": 2048,
+            "num_hidden_layers": 4,
+            "layer_types": ["conv", "full_attention", "conv", "full_attention"],
+            "num_attention_heads": 32,
+            "num_key_value_heads": 8,
+            "intermediate_size": 7168,
+            "num_experts": 32,
+            "num_experts_per_tok": 4,
+            "moe_intermediate_size": 1792,
+            "num_dense_layers": 2,
+            "conv_L_cache": 3,
+            "max_position_embeddings": 128000,
+            "vocab_size": 65536,
+        },
+    ),
+    "olmoe": (
+        "allenai/OLMoE-1B-7B-0924 config.json",
+        {
+            "model_type": "olmoe",
+            "hidden_size": 2048,
+            "num_hidden_layers": 16,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 16,
+            "intermediate_size": 1024,
+            "num_experts": 64,
+            "num_experts_per_tok": 8,
+            "max_position_embeddings": 4096,
+            "tie_word_embeddings": False,
+            "vocab_size": 50304,
+        },
+    ),
+    "granitemoe": (
+        "ibm-granite/granite-3.1-3b-a800m-instruct config.json",
+        {
+            "model_type": "granitemoe",
+            "hidden_size": 1536,
+            "num_hidden_layers": 32,
+            "num_attention_heads": 24,
+            "num_key_value_heads": 8,
+            "intermediate_size": 512,
+            "num_local_experts": 40,
+            "num_experts_per_tok": 8,
+            "max_position_embeddings": 131072,
+            "tie_word_embeddings": True,
+            "vocab_size": 49155,
+        },
+    ),
+    "apertus": (
+        "swiss-ai/Apertus-8B-Instruct-2509 config.json",
+        {
+            "model_type": "apertus",
+            "hidden_size": 4096,
+            "num_hidden_layers": 32,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 8,
+            "intermediate_size": 21504,
+            "max_position_embeddings": 65536,
+            "tie_word_embeddings": False,
+            "vocab_size": 131072,
+        },
+    ),
+}
+# Architectures with no Hugging Face config reader: the shape itself. mamba2.cpp has no attention.
+EXTRA_SHAPES: dict[str, tuple[str, ModelShape]] = {
+    "mamba2": (
+        "mistralai/Mamba-Codestral-7B-v0.1 params (d_model 4096, 64 layers, expand 2, head_dim 64, 8 groups, "
+        "state 128, conv 4, vocab 32768)",
+        ModelShape(
+            arch="mamba2",
+            n_layers=64,
+            hidden_size=4096,
+            n_heads=0,
+            n_kv_heads=0,
+            head_dim=0,
+            ffn_size=0,
+            vocab_size=32768,
+            context_max=262144,
+            recurrent_layers=(True,) * 64,
+            ssm_d_state=128,
+            ssm_d_conv=4,
+            ssm_d_inner=8192,
+            ssm_n_group=8,
+            ssm_dt_rank=128,
+        ),
+    ),
+}
 
 _CHILD = r"""
 import json, sys
@@ -98,9 +326,13 @@ def subjects(only: set[str]) -> list[tuple[str, str, ModelShape]]:
         if s.arch not in best or m.params_total < best[s.arch][0]:
             best[s.arch] = (m.params_total, f"catalog:{m.id}", s)
     out = [(arch, src, s) for arch, (_, src, s) in sorted(best.items())]
-    for arch, (src, config) in sorted(EXTRA_CONFIGS.items()):
+    for src, config in EXTRA_CONFIGS.values():
+        s = shape_from_hf_config(config, src)
+        if s.arch not in best:
+            out.append((s.arch, src, s))
+    for arch, (src, shape) in sorted(EXTRA_SHAPES.items()):
         if arch not in best:
-            out.append((arch, src, shape_from_hf_config(config, src)))
+            out.append((arch, src, shape))
     return [row for row in out if not only or row[0] in only]
 
 
@@ -125,15 +357,38 @@ def _load(path: Path) -> tuple[int, dict[str, Any], list[str]]:
     return proc.returncode, result, keep[-20:]
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """llama_model_quantize prints a line per tensor from C: send fds 1 and 2 to /dev/null meanwhile."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def _quantized_types(path: Path) -> dict[str, str]:
     from gguf import GGUFReader
 
     return {t.name: t.tensor_type.name for t in GGUFReader(path).tensors}
 
 
+def stand_in_shape(full: ModelShape) -> ModelShape:
+    """The layer-trimmed shape the stand-in of ``full`` has: 4 layers, or 2 when a layer holds more than
+    a billion parameters (the large MoE layers), always every kind of layer."""
+    return trim_shape(full, 2 if _layer_params(full) > 1_000_000_000 else 4)
+
+
 def check(arch: str, source: str, full: ModelShape, workdir: Path, quantize: bool) -> dict[str, Any]:
-    max_layers = 2 if _layer_params(full) > 1_000_000_000 else 4
-    s = trim_shape(full, max_layers)
+    s = stand_in_shape(full)
     inv = tensor_inventory(s)
     types = standin_tensor_types(s, GGMLType.F16)
     sizes = {t.name: tensor_bytes(types[t.name], t.dims) for t in inv}
@@ -175,7 +430,8 @@ def check(arch: str, source: str, full: ModelShape, workdir: Path, quantize: boo
         if rec["predicted_bytes"] > QUANTIZE_LIMIT_BYTES:
             rec["q4_k_m"] = "skipped: stand-in above 6 GiB"
         else:
-            q_path = quantize_standin(path, workdir / f"{arch}-Q4_K_M.gguf", "Q4_K_M")
+            with _quiet():
+                q_path = quantize_standin(path, workdir / f"{arch}-Q4_K_M.gguf", "Q4_K_M")
             got = _quantized_types(q_path)
             want = {k: v.name for k, v in tensor_types(s, "Q4_K_M").items()}
             wrong = sorted(k for k in want if got.get(k) != want[k])
@@ -200,6 +456,12 @@ def main() -> None:
             rec = check(arch, source, shape, Path(tmp), args.quantize)
             rows.append(rec)
             print(json.dumps(rec), flush=True)
+    if args.archs and args.out.exists():
+        # a run for some architectures replaces their records and keeps the others
+        done = {r["arch"] for r in rows}
+        kept = [json.loads(ln) for ln in args.out.read_text().splitlines() if ln.strip()]
+        rows = [r for r in kept if r["arch"] not in done] + rows
+    rows.sort(key=lambda r: r["arch"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
 

@@ -34,6 +34,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from advisor.catalog.models_catalog import EXTRA_KEYS
 from advisor.catalog.remote_gguf import HubUnavailable, hub_file_url, read_remote_split_header
 from advisor.core.gguf_header import GGUFHeader, InvalidGGUF, shape_from_gguf
 from advisor.core.hf_config import (
@@ -56,8 +57,31 @@ for _mt, _arch in HF_MODEL_TYPE_TO_ARCH.items():
 # Recurrent-layer names the catalog records use in ``layer_types`` (models_catalog.RECURRENT_LAYER_TYPES).
 _LAYER_TYPE_NAMES: dict[str, tuple[str, str]] = {
     "qwen3next": ("linear_attention", "full_attention"),
+    "qwen35": ("linear_attention", "full_attention"),
+    "qwen35moe": ("linear_attention", "full_attention"),
     "granitehybrid": ("mamba", "attention"),
+    "lfm2": ("conv", "full_attention"),
+    "lfm2moe": ("conv", "full_attention"),
 }
+# Nemotron-H layers are Mamba-2, attention or FFN only (models_catalog.FFN_LAYER_TYPES).
+_NEMOTRON_ARCHS = frozenset({"nemotron_h", "nemotron_h_moe"})
+
+
+def _layer_types(s: ModelShape) -> list[str] | None:
+    """The catalog's ``layer_types`` for a hybrid shape, None for a model of one kind of layer."""
+    if s.arch in _NEMOTRON_ARCHS and s.n_ff_per_layer:
+        ffn = "moe" if s.n_experts else "mlp"
+        return [
+            "mamba" if s.is_recurrent_layer(i) else "attention" if s.kv_heads_at(i) else ffn for i in range(s.n_layers)
+        ]
+    names = _LAYER_TYPE_NAMES.get(s.arch)
+    if not names:
+        return None
+    if s.arch in ("lfm2", "lfm2moe") and s.n_kv_heads_per_layer:
+        return [names[1] if k else names[0] for k in s.n_kv_heads_per_layer]
+    if s.recurrent_layers:
+        return [names[0] if r else names[1] for r in s.recurrent_layers]
+    return None
 
 
 class ImportFailed(Exception):
@@ -123,10 +147,7 @@ class ImportedModel:
         s = self.shape
         web = self.endpoint.rstrip("/")
         source_file = "config.json" if self.shape_source == "config.json" else self.shape_source
-        layer_types: list[str] | None = None
-        names = _LAYER_TYPE_NAMES.get(s.arch)
-        if s.recurrent_layers and names:
-            layer_types = [names[0] if r else names[1] for r in s.recurrent_layers]
+        layer_types = _layer_types(s)
         record: dict[str, Any] = {
             "id": catalog_id(self.repo_id),
             "hf_repo": self.base_model or self.repo_id,
@@ -172,6 +193,9 @@ class ImportedModel:
         }
         if notes:
             record["notes"] = notes
+        extras = {k: v for k, v in s.extras if k in EXTRA_KEYS and isinstance(v, EXTRA_KEYS[k])}
+        if extras:
+            record["extras"] = extras  # what the catalog fields cannot say (q/k norms, biases, MoE step)
         return record
 
 

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from advisor.core.shape import HF_MODEL_TYPE_TO_ARCH, ModelShape
+from advisor.core.shape import HF_MODEL_TYPE_TO_ARCH, ModelShape, llama_cpp_arch
 
 MODELS_DIR = Path(__file__).resolve().parent / "data" / "models"
 
@@ -30,6 +30,11 @@ USE_CASES = frozenset({"chat", "coding", "long-documents", "reasoning"})
 # Names as written in the configs (Granite 4.0-H "mamba", Qwen3-Next "linear_attention").
 RECURRENT_LAYER_TYPES = frozenset({"mamba", "mamba2", "linear_attention", "conv"})
 ATTENTION_LAYER_TYPES = frozenset({"attention", "full_attention", "sliding_attention"})
+# Layers with a feed-forward block and no mixer (Nemotron-H's "-" and "E" layers, as its
+# layers_block_type names them); where a record has them, its attention layers have no FFN.
+FFN_LAYER_TYPES = frozenset({"mlp", "moe"})
+# model_types whose every layer has both attention and a Mamba-2 mixer (src/models/falcon-h1.cpp).
+PARALLEL_HYBRID_MODEL_TYPES = frozenset({"falcon_h1"})
 
 # model_types whose sliding window llama.cpp honours, and the pattern it uses:
 # layer i is SWA iff i % pattern < pattern - 1 (llama-hparams.cpp ``set_swa_pattern``).
@@ -125,20 +130,32 @@ class CatalogModel:
         return tuple(i % p < p - 1 for i in range(self.n_layers))
 
     def recurrent_layers(self) -> tuple[bool, ...]:
+        if self.model_type in PARALLEL_HYBRID_MODEL_TYPES:
+            return (True,) * self.n_layers
         if self.layer_types is None:
             return ()
         return tuple(t in RECURRENT_LAYER_TYPES for t in self.layer_types)
 
+    def _ffn_per_layer(self) -> tuple[int, ...]:
+        """Per-layer FFN widths where some layers have none (layer_types with mlp/moe layers)."""
+        if self.layer_types is None or not FFN_LAYER_TYPES & set(self.layer_types):
+            return ()
+        width = {"mlp": self.ffn_size, "moe": self.expert_ffn_size}
+        return tuple(width.get(t, 0) for t in self.layer_types)
+
     def to_shape(self) -> ModelShape:
         """The record in llama.cpp's terms."""
         recurrent = self.recurrent_layers()
+        ffn_per_layer = self._ffn_per_layer()
         kv_per_layer: tuple[int, ...] = ()
-        if any(recurrent):
+        if ffn_per_layer and self.layer_types is not None:
+            kv_per_layer = tuple(self.n_kv_heads if t in ATTENTION_LAYER_TYPES else 0 for t in self.layer_types)
+        elif any(recurrent) and self.model_type not in PARALLEL_HYBRID_MODEL_TYPES:  # those keep attention
             kv_per_layer = tuple(0 if r else self.n_kv_heads for r in recurrent)
         value_head_dim = self.v_head_dim if self.is_mla else None
         swa = self.swa_layers()
         return ModelShape(
-            arch=HF_MODEL_TYPE_TO_ARCH[self.model_type],
+            arch=llama_cpp_arch(self.model_type, self.n_experts),
             n_layers=self.n_layers,
             hidden_size=self.hidden_size,
             n_heads=self.n_heads,
@@ -169,6 +186,7 @@ class CatalogModel:
             ssm_d_inner=self.ssm_d_inner,
             ssm_n_group=self.ssm_n_group,
             ssm_dt_rank=self.ssm_n_heads,
+            n_ff_per_layer=ffn_per_layer,
             extras=self.extras,
         )
 
@@ -282,7 +300,7 @@ def parse_record(raw: Any, where: str) -> CatalogModel:
     layer_types = raw["layer_types"]
     if layer_types is not None:
         types = _str_list(where, "layer_types", layer_types)
-        bad = set(types) - RECURRENT_LAYER_TYPES - ATTENTION_LAYER_TYPES
+        bad = set(types) - RECURRENT_LAYER_TYPES - ATTENTION_LAYER_TYPES - FFN_LAYER_TYPES
         if bad:
             raise _fail(where, f"unknown layer types {sorted(bad)}")
         if len(types) != values["n_layers"]:

@@ -495,7 +495,22 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
 # ``{arch}.attention.sliding_window_pattern``: ``load_swa_pattern(ml, N)`` in src/models/gemma2.cpp (2),
 # openai-moe.cpp (2), gemma3.cpp (6), cohere2.cpp (4). Architectures without SWA support (llama,
 # phi3, ...) ignore ``attention.sliding_window``.
-SWA_PERIOD_BY_ARCH: dict[str, int] = {"gemma2": 2, "gpt-oss": 2, "gemma3": 6, "cohere2": 4}
+SWA_PERIOD_BY_ARCH: dict[str, int] = {
+    "gemma2": 2,
+    "gpt-oss": 2,
+    "gemma3": 6,
+    "cohere2": 4,
+    "olmo2": 4,  # olmo2.cpp: load_swa_pattern(ml, 4) when a sliding window > 0 is set
+    "exaone4": 4,  # exaone4.cpp: only the 64-layer model (EXAONE4_SWA_LAYERS)
+    "llama4": 4,  # llama4.cpp: chunked attention, 3 chunked layers of every 4
+}
+EXAONE4_SWA_LAYERS = 64
+# llama4.cpp: the chunk is 8192 tokens whatever the file says, unless sliding_window is written as 0.
+LLAMA4_CHUNK = 8192
+# Architectures whose recurrent layers are those with neither KV heads nor an FFN (nemotron-h.cpp).
+_NEMOTRON_ARCHS = frozenset({"nemotron_h", "nemotron_h_moe"})
+# falcon-h1.cpp: every layer is recurrent and keeps its attention heads.
+_PARALLEL_HYBRID_ARCHS = frozenset({"falcon-h1"})
 # src/models/gemma2.cpp: ``hparams.n_swa = 4096; // default value of gemma 2``.
 GEMMA2_DEFAULT_WINDOW = 4096
 # Architectures whose every layer is recurrent (src/llama-arch.cpp ``llm_arch_is_recurrent``).
@@ -544,6 +559,9 @@ def _opt_int(h: GGUFHeader, key: str, default: int) -> int:
     if v is None or v < 0:
         raise InvalidGGUF(f"{key} must be a non-negative integer, got {h.metadata[key]!r}")
     return v
+
+
+_BLK_NUM = re.compile(r"^blk\.\d+\.")
 
 
 def shape_from_gguf(h: GGUFHeader) -> ModelShape:
@@ -621,8 +639,10 @@ def shape_from_gguf(h: GGUFHeader) -> ModelShape:
 
     # Recurrent layers.
     recurrent: tuple[bool, ...] = ()
-    if arch in ALL_RECURRENT_ARCHS:
+    if arch in ALL_RECURRENT_ARCHS or arch in _PARALLEL_HYBRID_ARCHS:
         recurrent = (True,) * n_layers
+    elif arch in _NEMOTRON_ARCHS:
+        recurrent = tuple(k == 0 and f == 0 for k, f in zip(kv, ffn, strict=True))
     elif p + "attention.recurrent_layers" in h.metadata:
         flags = h.metadata[p + "attention.recurrent_layers"]
         if not isinstance(flags, tuple) or len(flags) < n_layers:
@@ -643,15 +663,20 @@ def shape_from_gguf(h: GGUFHeader) -> ModelShape:
             ssm_n_group=_opt_int(h, p + "ssm.group_count", 0),
             ssm_dt_rank=_opt_int(h, p + "ssm.time_step_rank", 0),
         )
-        kv = tuple(0 if r else k for r, k in zip(recurrent, kv, strict=True))
+        if arch not in _PARALLEL_HYBRID_ARCHS:
+            kv = tuple(0 if r else k for r, k in zip(recurrent, kv, strict=True))
         n_kv = max(kv) if any(kv) else 0
 
     # Sliding window.
     window: int | None = None
     swa: tuple[bool, ...] = ()
     period = SWA_PERIOD_BY_ARCH.get(arch)
+    if arch == "exaone4" and n_layers != EXAONE4_SWA_LAYERS:
+        period = None
     if period is not None:
         window = _opt_int(h, p + "attention.sliding_window", GEMMA2_DEFAULT_WINDOW if arch == "gemma2" else 0)
+        if arch == "llama4" and (window or p + "attention.sliding_window" not in h.metadata):
+            window = LLAMA4_CHUNK
         pattern = h.metadata.get(p + "attention.sliding_window_pattern")
         if window <= 0:
             window = None
@@ -669,6 +694,13 @@ def shape_from_gguf(h: GGUFHeader) -> ModelShape:
             window, swa = None, ()
 
     per_layer_kv = kv if len(set(kv)) > 1 else ()
+    if len(set(ffn)) > 1:
+        kw["n_ff_per_layer"] = ffn
+    shexp = next((t for t in h.tensors if t.name.endswith(".ffn_up_shexp.weight")), None)
+    if shexp is not None and not kw.get("shared_expert_ffn_size"):
+        # llama4 GGUFs write no shared-expert keys; the tensor says how wide it is
+        kw.update(shared_experts=1, shared_expert_ffn_size=shexp.dims[1])
+    extras = (("gguf_file_type", h.file_type_name),) if h.file_type_name else ()
     return ModelShape(
         arch=arch,
         n_layers=n_layers,
@@ -684,6 +716,34 @@ def shape_from_gguf(h: GGUFHeader) -> ModelShape:
         sliding_window=window,
         swa_layers=swa,
         n_kv_heads_per_layer=per_layer_kv,
-        extras=(("gguf_file_type", h.file_type_name),) if h.file_type_name else (),
+        extras=extras + _tensor_extras(h, arch),
         **kw,
     )
+
+
+def _tensor_extras(h: GGUFHeader, arch: str) -> tuple[tuple[str, int | float | str | bool], ...]:
+    """The optional tensors this file carries, as ``ModelShape.extras`` switches (advisor/core/inventories.py),
+    and the per-architecture keys the inventories read."""
+    names = {_BLK_NUM.sub("blk.N.", t.name) for t in h.tensors}
+    if not names:
+        return ()
+    out: list[tuple[str, int | float | str | bool]] = [
+        ("attn_qkv_bias", "blk.N.attn_q.bias" in names or "blk.N.attn_qkv.bias" in names),
+        ("attn_out_bias", "blk.N.attn_output.bias" in names),
+        ("qk_norm", "blk.N.attn_q_norm.weight" in names),
+        ("rope_freqs", "rope_freqs.weight" in names),
+        ("rope_factors", "rope_factors_long.weight" in names),
+        ("expert_probs_bias", "blk.N.exp_probs_b.bias" in names),
+    ]
+    if "blk.N.attn_qkv.weight" in names or "blk.N.attn_q.weight" in names:
+        out.append(("attn_qkv_fused", "blk.N.attn_q.weight" not in names))
+    if "blk.N.ssm_in.weight" in names:
+        out += [("ssm_conv_bias", "blk.N.ssm_conv1d.bias" in names), ("ssm_norm", "blk.N.ssm_norm.weight" in names)]
+    p = f"{arch}."
+    step = _opt_int(h, p + "interleave_moe_layer_step", 0)
+    if step:
+        out.append(("moe_layer_step", step))
+    l_cache = _opt_int(h, p + "shortconv.l_cache", 0)
+    if l_cache:
+        out.append(("shortconv_l_cache", l_cache))
+    return tuple(out)

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from advisor.core.shape import HF_MODEL_TYPE_TO_ARCH, ModelShape
+from advisor.core.shape import HF_MODEL_TYPE_TO_ARCH, ModelShape, llama_cpp_arch
 
 # src/llama-hparams.h: ``#define LLAMA_MAX_LAYERS 512``; also keeps per-layer tuples small.
 MAX_LAYERS = 512
@@ -62,6 +62,29 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
         "kimi_k2",
         "gpt_oss",
         "granitemoehybrid",
+        # Architectures read since the inventories cover them (advisor/core/inventories.py).
+        "apertus",
+        "cohere",
+        "cohere2",
+        "exaone4",
+        "falcon_h1",
+        "gemma",
+        "glm4",
+        "glm4_moe",
+        "granite",
+        "granitemoe",
+        "granitemoeshared",
+        "lfm2",
+        "lfm2_moe",
+        "llama4",
+        "minimax_m2",
+        "nemotron_h",
+        "olmo2",
+        "olmoe",
+        "qwen3_5",
+        "qwen3_5_moe",
+        "seed_oss",
+        "smollm3",
     }
 )
 
@@ -71,7 +94,13 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
 # gemma3: ``load_swa_pattern(ml, 6)`` (src/models/gemma3.cpp).
 # llama/mistral/mixtral (src/models/llama.cpp) and phi3 (src/models/phi3.cpp, "Phi SWA is
 # currently disabled") never set a sliding window, so they are absent here on purpose.
-SWA_PERIOD: dict[str, int] = {"gemma2": 2, "gpt_oss": 2, "gemma3": 6, "gemma3_text": 6}
+SWA_PERIOD: dict[str, int] = {"gemma2": 2, "gpt_oss": 2, "gemma3": 6, "gemma3_text": 6, "cohere2": 4, "exaone4": 4}
+# src/models/exaone4.cpp turns sliding windows on only for the 64-layer (32B) model.
+EXAONE4_SWA_LAYERS = 64
+# src/models/llama4.cpp: chunked attention over 8192 tokens on 3 layers of every 4 unless the converter
+# wrote sliding_window 0 (every layer_types entry "full_attention").
+LLAMA4_CHUNK = 8192
+LLAMA4_CHUNK_PERIOD = 4
 
 # src/models/gemma2.cpp: ``hparams.n_swa = 4096; // default value of gemma 2``.
 GEMMA2_DEFAULT_WINDOW = 4096
@@ -89,9 +118,25 @@ GEMMA3_DEFAULTS = {
 # class. Gemma 2/3 configs on the Hub leave the key out and their output head is the embedding
 # table (the catalog's records agree); the other families here default to untied (e.g. transformers
 # ``models/granitemoehybrid/configuration_granitemoehybrid.py``: ``tie_word_embeddings=False``).
-TIED_DEFAULT: dict[str, bool] = {"gemma2": True, "gemma3": True, "gemma3_text": True}
+TIED_DEFAULT: dict[str, bool] = {
+    "gemma": True,
+    "gemma2": True,
+    "gemma3": True,
+    "gemma3_text": True,
+    # transformers CohereConfig / Cohere2Config default tie_word_embeddings=True (and their loaders in
+    # llama.cpp always tie the output)
+    "cohere": True,
+    "cohere2": True,
+    # transformers Lfm2Config / Lfm2MoeConfig default tie_word_embeddings=True (LFM2 v1 configs say
+    # "tie_embedding": true instead)
+    "lfm2": True,
+    "lfm2_moe": True,
+}
+# attention_bias when a config omits it, for the families whose llama.cpp loader takes q/k/v biases:
+# transformers Glm4Config / Glm4MoeConfig and SeedOssConfig default it to True.
+ATTENTION_BIAS_DEFAULT: dict[str, bool] = {"glm4": True, "glm4_moe": True, "seed_oss": True}
 
-_RECURRENT_LAYER_TYPES = frozenset({"linear_attention", "mamba", "mamba2"})
+_RECURRENT_LAYER_TYPES = frozenset({"linear_attention", "mamba", "mamba2", "conv"})
 _ATTENTION_LAYER_TYPES = frozenset({"full_attention", "sliding_attention", "attention"})
 
 
@@ -197,11 +242,16 @@ def _swa(cfg: _Config, model_type: str, n_layers: int) -> tuple[int | None, tupl
     period = SWA_PERIOD.get(model_type)
     if period is None:
         return None, ()
+    if model_type == "exaone4" and n_layers != EXAONE4_SWA_LAYERS:
+        return None, ()
     if model_type == "gemma2":
         window = cfg.opt("sliding_window", default=GEMMA2_DEFAULT_WINDOW, minimum=1)
-    elif model_type == "gpt_oss":
-        # src/models/openai-moe.cpp reads the window as a required key.
+    elif model_type in ("gpt_oss", "cohere2", "exaone4"):
+        # src/models/openai-moe.cpp, cohere2.cpp read the window as a required key; exaone4.cpp has 4096 as
+        # default, which the 32B config states too.
         window = cfg.req("sliding_window")
+        if model_type != "gpt_oss":
+            period = cfg.opt("sliding_window_pattern", default=period, minimum=1)
     else:
         # conversion/gemma.py writes the window unless ``sliding_window_pattern`` is 1, and
         # src/models/gemma3.cpp turns SWA off without one.
@@ -247,6 +297,128 @@ def _attention_layers_granite(cfg: _Config, n_layers: int) -> tuple[bool, ...]:
     period = cfg.req("attn_layer_period")
     offset = cfg.req("attn_layer_offset", minimum=0)
     return tuple(i % period == offset for i in range(n_layers))
+
+
+# model_types whose config may state attention_bias for a loader that takes optional q/k/v biases.
+_NEW_TYPES = frozenset(
+    {"apertus", "exaone4", "granite", "granitemoe", "granitemoeshared", "olmo2", "smollm3", "llama4", "minimax_m2"}
+)
+
+
+def _lfm2_ffn(cfg: _Config) -> int:
+    # conversion/lfm2.py (LFM2Model._add_feed_forward_length): SwiGLU width adjusted like Llama's.
+    ff = cfg.req("block_ff_dim", "intermediate_size")
+    if cfg.flag("block_auto_adjust_ff_dim", False):
+        ff = int(2 * ff / 3)
+        multiplier = cfg.values.get("block_ffn_dim_multiplier")
+        if isinstance(multiplier, (int, float)) and not isinstance(multiplier, bool):
+            ff = int(multiplier * ff)
+        multiple_of = cfg.opt("block_multiple_of", default=256, minimum=1)
+        ff = multiple_of * ((ff + multiple_of - 1) // multiple_of)
+    return ff
+
+
+def _moe_values(
+    cfg: _Config, model_type: str, n_layers: int, extras: dict[str, int | float | str | bool]
+) -> dict[str, Any]:
+    """Expert counts and widths of the MoE families whose converters write them under their own keys."""
+    kw: dict[str, Any] = {
+        "n_experts": cfg.req("num_local_experts", "num_experts", "n_routed_experts"),
+        "n_experts_used": cfg.req("num_experts_per_tok"),
+    }
+    if model_type == "glm4_moe":
+        # conversion/glm.py: moe_intermediate_size per expert, n_shared_experts of that width,
+        # first_k_dense_replace dense layers; use_qk_norm switches glm4-moe.cpp's q/k norms on.
+        width = cfg.req("moe_intermediate_size")
+        n_shared = cfg.opt("n_shared_experts", default=0)
+        kw.update(
+            expert_ffn_size=width,
+            shared_experts=n_shared,
+            shared_expert_ffn_size=width if n_shared else 0,
+            first_dense_layers=min(cfg.opt("first_k_dense_replace", default=0), n_layers),
+        )
+        if cfg.flag("use_qk_norm", False):
+            extras["qk_norm"] = True
+    elif model_type == "lfm2_moe":
+        # conversion/lfm2.py (LFM2MoeModel): num_dense_layers leading dense blocks.
+        kw.update(
+            expert_ffn_size=cfg.req("moe_intermediate_size"),
+            first_dense_layers=min(cfg.opt("num_dense_layers", default=0), n_layers),
+        )
+    elif model_type == "llama4":
+        # conversion/llama.py (Llama4Model): intermediate_size is the expert width, intermediate_size_mlp
+        # the dense one; one shared expert as wide as a routed one; MoE every interleave_moe_layer_step.
+        width = cfg.req("intermediate_size")
+        kw.update(expert_ffn_size=width, shared_experts=1, shared_expert_ffn_size=width)
+        extras["moe_layer_step"] = cfg.opt("interleave_moe_layer_step", default=1, minimum=1)
+        rope = cfg.values.get("rope_scaling") or cfg.values.get("rope_parameters")
+        if isinstance(rope, Mapping) and str(rope.get("rope_type", rope.get("type", ""))).lower() == "llama3":
+            extras["rope_freqs"] = True  # LlamaModel.generate_extra_tensors writes rope_freqs.weight
+    else:
+        # granitemoe(shared), olmoe, minimax_m2: intermediate_size is the width of one expert.
+        kw["expert_ffn_size"] = cfg.req("intermediate_size")
+        shared = cfg.opt("shared_intermediate_size", default=0)
+        if shared:
+            kw.update(shared_experts=1, shared_expert_ffn_size=shared)
+    return kw
+
+
+def _nemotron_pattern(cfg: _Config, n_layers: int) -> str:
+    # conversion/nemotron.py: M = Mamba-2, * = attention, - = MLP, E = MoE, one letter per layer.
+    pattern = cfg.values.get("hybrid_override_pattern")
+    if not isinstance(pattern, str) or len(pattern) != n_layers or set(pattern) - set("M*-E"):
+        raise InvalidConfig(f"{cfg.source}: 'hybrid_override_pattern' must be {n_layers} letters of M, *, - and E")
+    return pattern
+
+
+def _hybrid_values(
+    cfg: _Config, model_type: str, n_layers: int, n_kv: int, ffn: int, extras: dict[str, int | float | str | bool]
+) -> dict[str, Any]:
+    """Per-layer kinds and recurrent sizes of Nemotron-H, Falcon-H1 and LFM2."""
+    if model_type in ("lfm2", "lfm2_moe"):
+        # conversion/lfm2.py: head_count_kv 0 on "conv" layers; conv_L_cache is the kernel length. LFM2 v1
+        # configs list the attention layers as full_attn_idxs (transformers Lfm2Config turns them into
+        # layer_types).
+        types = cfg.str_list("layer_types")
+        idxs = cfg.values.get("full_attn_idxs")
+        if types is None and isinstance(idxs, list) and all(isinstance(i, int) for i in idxs):
+            types = tuple("full_attention" if i in idxs else "conv" for i in range(n_layers))
+        if types is None or len(types) != n_layers:
+            raise InvalidConfig(f"{cfg.source}: 'layer_types' must list {n_layers} layer kinds")
+        extras["shortconv_l_cache"] = cfg.req("conv_L_cache")
+        return {"n_kv_heads_per_layer": tuple(0 if t == "conv" else n_kv for t in types)}
+    if model_type == "falcon_h1":
+        # conversion/falcon_h1.py: every layer has attention and a Mamba-2 mixer side by side.
+        extras["ssm_conv_bias"] = cfg.flag("mamba_conv_bias", True)
+        extras["ssm_norm"] = cfg.flag("mamba_rms_norm", False)
+        return {
+            "recurrent_layers": (True,) * n_layers,
+            "ssm_d_conv": cfg.req("mamba_d_conv"),
+            "ssm_d_state": cfg.req("mamba_d_state"),
+            "ssm_n_group": cfg.req("mamba_n_groups"),
+            "ssm_dt_rank": cfg.req("mamba_n_heads"),
+            "ssm_d_inner": cfg.req("mamba_d_ssm"),
+        }
+    pattern = _nemotron_pattern(cfg, n_layers)
+    n_heads = cfg.req("mamba_num_heads")
+    width = cfg.req("moe_intermediate_size") if cfg.has("num_experts_per_tok") else ffn
+    return {
+        "recurrent_layers": tuple(c == "M" for c in pattern),
+        "n_kv_heads_per_layer": tuple(n_kv if c == "*" else 0 for c in pattern),
+        "n_ff_per_layer": tuple(width if c in "-E" else 0 for c in pattern),
+        "ssm_d_conv": cfg.req("conv_kernel"),
+        "ssm_d_state": cfg.req("ssm_state_size"),
+        "ssm_n_group": cfg.req("n_groups"),
+        "ssm_dt_rank": n_heads,
+        "ssm_d_inner": n_heads * cfg.req("mamba_head_dim"),
+    }
+
+
+def _llama4_chunks(cfg: _Config, n_layers: int) -> tuple[int | None, tuple[bool, ...]]:
+    types = _layer_types(cfg, n_layers)
+    if types is not None and all(t == "full_attention" for t in types):
+        return None, ()
+    return LLAMA4_CHUNK, _period_pattern(n_layers, LLAMA4_CHUNK_PERIOD)
 
 
 def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json") -> ModelShape:
@@ -311,7 +483,14 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
     tied = cfg.flag("tie_word_embeddings", TIED_DEFAULT.get(model_type, False))
 
     kw: dict[str, Any] = {}
+    extras: dict[str, int | float | str | bool] = {"hf_model_type": model_type}
     ffn = cfg.opt("intermediate_size", "n_inner", "hidden_dim", default=0, minimum=0)
+    if model_type in ATTENTION_BIAS_DEFAULT or (model_type in _NEW_TYPES and cfg.has("attention_bias")):
+        extras["attn_qkv_bias"] = cfg.flag("attention_bias", ATTENTION_BIAS_DEFAULT.get(model_type, False))
+    if model_type == "seed_oss" and cfg.has("attention_out_bias"):
+        extras["attn_out_bias"] = cfg.flag("attention_out_bias", False)
+    if model_type == "lfm2":
+        ffn = _lfm2_ffn(cfg)
 
     if model_type in ("mixtral", "llama", "mistral") and cfg.has("num_local_experts"):
         # Mixtral: each expert is a full-width FFN (conversion/llama.py; src/models/llama.cpp uses n_ff).
@@ -362,6 +541,29 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
             value_head_dim=v_dim,
         )
         head_dim = nope + rope
+    elif model_type in ("glm4_moe", "lfm2_moe", "olmoe", "minimax_m2", "llama4", "granitemoe", "granitemoeshared"):
+        kw.update(_moe_values(cfg, model_type, n_layers, extras))
+        if model_type == "llama4":
+            ffn = cfg.req("intermediate_size_mlp")
+    elif model_type == "qwen3_5_moe":
+        kw.update(
+            n_experts=cfg.req("num_experts"),
+            n_experts_used=cfg.req("num_experts_per_tok"),
+            expert_ffn_size=cfg.req("moe_intermediate_size"),
+            shared_experts=1,
+            shared_expert_ffn_size=cfg.opt("shared_expert_intermediate_size", default=ffn),
+        )
+    elif model_type == "nemotron_h" and cfg.has("num_experts_per_tok"):
+        # conversion/nemotron.py (NemotronHModel, MoE form): one shared expert of its own width.
+        kw.update(
+            n_experts=cfg.req("n_routed_experts"),
+            n_experts_used=cfg.req("num_experts_per_tok"),
+            expert_ffn_size=cfg.req("moe_intermediate_size"),
+            shared_experts=1 if cfg.opt("n_shared_experts", default=1) else 0,
+            shared_expert_ffn_size=cfg.opt("moe_shared_expert_intermediate_size", default=0),
+        )
+        if cfg.opt("moe_latent_size", default=0):
+            extras["moe_latent_size"] = cfg.req("moe_latent_size")
     elif model_type == "granitemoehybrid":
         n_exp = cfg.opt("num_local_experts", default=0)
         if n_exp:
@@ -382,7 +584,7 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
             f"number of experts ({kw['n_experts']})"
         )
 
-    if model_type == "qwen3_next":
+    if model_type in ("qwen3_next", "qwen3_5", "qwen3_5_moe"):
         recurrent = _recurrent_qwen3_next(cfg, n_layers)
         # conversion/qwen.py (Qwen3NextModel.set_gguf_parameters).
         n_v_heads = cfg.req("linear_num_value_heads")
@@ -417,10 +619,16 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
         if not any(kw["recurrent_layers"]):
             kw["recurrent_layers"] = ()
             kw["n_kv_heads_per_layer"] = ()
+    elif model_type in ("nemotron_h", "falcon_h1", "lfm2", "lfm2_moe"):
+        kw.update(_hybrid_values(cfg, model_type, n_layers, n_kv, ffn, extras))
 
     window, swa_layers = _swa(cfg, model_type, n_layers)
+    if model_type == "llama4":
+        window, swa_layers = _llama4_chunks(cfg, n_layers)
+    if model_type in ("nemotron_h", "falcon_h1"):
+        head_dim = cfg.opt("head_dim", "attention_head_dim", default=head_dim, minimum=1)
     return ModelShape(
-        arch=HF_MODEL_TYPE_TO_ARCH[model_type],
+        arch=llama_cpp_arch(model_type, kw.get("n_experts", 0)),
         n_layers=n_layers,
         hidden_size=hidden,
         n_heads=n_heads,
@@ -432,7 +640,7 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
         tied_embeddings=tied,
         sliding_window=window,
         swa_layers=swa_layers,
-        extras=(("hf_model_type", model_type),),
+        extras=tuple(extras.items()),
         **kw,
     )
 

@@ -22,6 +22,8 @@ HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
     "qwen3": "qwen3",
     "qwen3_moe": "qwen3moe",
     "qwen3_next": "qwen3next",
+    "qwen3_5": "qwen35",
+    "qwen3_5_moe": "qwen35moe",
     "gemma": "gemma",
     "gemma2": "gemma2",
     "gemma3": "gemma3",
@@ -35,6 +37,7 @@ HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
     "granitemoehybrid": "granitehybrid",
     "granite": "granite",
     "granitemoe": "granitemoe",
+    "granitemoeshared": "granitemoe",
     "cohere": "command-r",
     "cohere2": "cohere2",
     "olmo2": "olmo2",
@@ -58,11 +61,30 @@ HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
     "bailingmoe2": "bailingmoe2",
     "apertus": "apertus",
     "lfm2": "lfm2",
+    "lfm2_moe": "lfm2moe",
+    "falcon_h1": "falcon-h1",
+    "olmoe": "olmoe",
     "nemotron_h": "nemotron_h",
     "jamba": "jamba",
     "mamba": "mamba",
     "mamba2": "mamba2",
 }
+
+
+# model_types whose converter picks another llama.cpp architecture when the model has routed experts
+# (conversion/nemotron.py: NEMOTRON_H_MOE when the config has num_experts_per_tok).
+MOE_ARCH: dict[str, str] = {"nemotron_h": "nemotron_h_moe"}
+
+
+def llama_cpp_arch(model_type: str, n_experts: int = 0) -> str:
+    """The llama.cpp architecture a Hugging Face model_type converts to (KeyError when none is known).
+
+    >>> llama_cpp_arch("nemotron_h"), llama_cpp_arch("nemotron_h", n_experts=128)
+    ('nemotron_h', 'nemotron_h_moe')
+    """
+    if n_experts and model_type in MOE_ARCH:
+        return MOE_ARCH[model_type]
+    return HF_MODEL_TYPE_TO_ARCH[model_type]
 
 
 @dataclass(frozen=True)
