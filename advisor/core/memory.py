@@ -319,9 +319,16 @@ def _n_shortconv(s: ModelShape) -> int:
     return int(v) if isinstance(v, (int, float)) else 3
 
 
+# LFM2 short-convolution models: n_embd_r = n_embd * (l_cache - 1), no s state (llama-hparams.cpp).
+_SHORTCONV_ARCHS = frozenset({"lfm2", "lfm2moe"})
+# src/llama-model.cpp create_memory: falcon-h1 keeps a KV cache *and* a recurrent state in every layer
+# (filter_attn and filter_recr both true).
+_PARALLEL_HYBRID_ARCHS = frozenset({"falcon-h1"})
+
+
 def recurrent_state_bytes_per_seq(s: ModelShape) -> int:
     """F32 r + s state of one recurrent layer for one sequence (llama_hparams::n_embd_r/n_embd_s)."""
-    if s.arch == "lfm2":
+    if s.arch in _SHORTCONV_ARCHS:
         return 4 * s.hidden_size * (_n_shortconv(s) - 1)
     n_r = max(0, s.ssm_d_conv - 1) * (s.ssm_d_inner + 2 * s.ssm_n_group * s.ssm_d_state)
     n_s = s.ssm_d_state * s.ssm_d_inner
@@ -329,8 +336,11 @@ def recurrent_state_bytes_per_seq(s: ModelShape) -> int:
 
 
 def _is_recurrent(s: ModelShape, il: int) -> bool:
-    if s.arch == "lfm2":
+    """The layer keeps a recurrent state instead of a KV cache."""
+    if s.arch in _SHORTCONV_ARCHS:
         return s.kv_heads_at(il) == 0
+    if s.arch in _PARALLEL_HYBRID_ARCHS:
+        return False  # an attention layer; its recurrent state is added in kv_cache_layer_bytes
     return s.is_recurrent_layer(il)
 
 
@@ -394,7 +404,8 @@ def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu")
         cells = swa_size if _swa(s, il) else kv_size
         # without flash attention V is stored transposed at the widest layer's width (TAG_V_CACHE_VARIABLE)
         v_width = s.v_dim * n_kv if ctx.flash_attn else v_max
-        out.append(tensor(tk, s.head_dim * n_kv, cells) + tensor(tv, v_width, cells))
+        rs = recurrent_state_bytes_per_seq(s) * ctx.n_seq if s.arch in _PARALLEL_HYBRID_ARCHS else 0
+        out.append(tensor(tk, s.head_dim * n_kv, cells) + tensor(tv, v_width, cells) + rs)
     return tuple(out)
 
 
