@@ -265,6 +265,7 @@ def _fit_params() -> list[dict[str, Any]]:
         _param("flash_attn", _str(8, enum=list(fit_args.ON_OFF_AUTO)), "flash attention (-fa)"),
         _param("swa_full", _str(8, enum=["on", "off"]), "full-size sliding-window caches (--swa-full)"),
         _param("gpu_layers", _str(8), "layers on the GPU (-ngl): 0-1000 or 'all'"),
+        _param("n_cpu_moe", _str(8), "MoE layers whose experts stay in RAM (--n-cpu-moe): a number or 'auto'"),
         _param("parallel", _int(1, 256), "parallel sequences (-np)"),
         _param("runtime", _str(32, enum=list(fit_args.RUNTIMES)), "runtime whose defaults apply"),
         _param("gpu", _str(), "a GPU; repeat for several (gpu=RTX 3090&gpu=RTX 3090)", repeat=True),

@@ -28,10 +28,15 @@ class Calibration:
     samples: int
     confidence: str  # "low" | "medium" | "high"
     decode_ratio: tuple[float, ...]  # measured / predicted decode, before calibration
+    # False when the probes disagree wildly with the model (median ratio outside CALIBRATION_RANGE): the
+    # figures stay the model's and ``flag`` says why, rather than trusting a probe that may have misrun.
+    applied: bool = True
+    flag: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"device": self.device, "samples": self.samples, "confidence": self.confidence,
-                "decode_ratio": [round(r, 3) for r in self.decode_ratio]}  # fmt: skip
+                "decode_ratio": [round(r, 3) for r in self.decode_ratio], "applied": self.applied,
+                "flag": self.flag}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,19 @@ class MeasuredProbe:
 
 @dataclass(frozen=True)
 class SpeedEstimate:
-    """Predicted tok/s: decode on an empty context, prefill of a 512-token prompt, decode at depths."""
+    """Predicted tok/s: decode on an empty context, prefill of a 512-token prompt, decode at depths.
+
+    ``*_low``/``*_high`` bound where 60% of runs fall (the 20th-80th percentiles of measured / predicted
+    of the backend's leave-one-hardware-out errors, ``advisor.core.speed_backends.BANDS``).
+    """
 
     decode_tps: float | None = None
     prefill_tps: float | None = None
+    decode_low: float | None = None
+    decode_high: float | None = None
+    prefill_low: float | None = None
+    prefill_high: float | None = None
+    backend: str | None = None  # whose fitted constants and band: "cuda", "metal", "rocm", "vulkan", "cpu"
     curve: tuple[tuple[int, float], ...] = ()  # (tokens already in the context, decode tok/s)
     basis: str | None = None  # "predicted" | "calibrated"; None when no speed can be predicted
     calibration: Calibration | None = None
@@ -77,6 +91,9 @@ class SpeedEstimate:
         out: dict[str, Any] = {
             "decode_tps": self.decode_tps,
             "prefill_tps": self.prefill_tps,
+            "decode_range": None if self.decode_low is None else [self.decode_low, self.decode_high],
+            "prefill_range": None if self.prefill_low is None else [self.prefill_low, self.prefill_high],
+            "backend": self.backend,
             "curve": [{"ctx": d, "decode_tps": t} for d, t in self.curve],
             "basis": self.basis,
         }
@@ -102,7 +119,13 @@ class Plan:
 
     @property
     def placement(self) -> Placement:
-        return _PLACEMENTS.get(self.memory.fit, "no")
+        """Where it lives; every layer on the GPU but some experts in RAM (--n-cpu-moe) is a partial offload."""
+        found = _PLACEMENTS.get(self.memory.fit, "no")
+        return "partial" if found == "gpu" and self.n_cpu_moe else found
+
+    @property
+    def n_cpu_moe(self) -> int:
+        return self.memory.n_cpu_moe
 
     @property
     def fits(self) -> bool:
@@ -154,6 +177,9 @@ def placement_label(plan: Plan) -> str:
     """The headline verdict a person reads: where the model lives and with which -ngl."""
     if plan.placement == "gpu":
         return f"Fits on GPU (-ngl {plan.n_gpu_layers})"
+    if plan.placement == "partial" and plan.n_cpu_moe:
+        moe = plan.n_cpu_moe
+        return f"Experts of {moe} of {plan.n_layers} layers in RAM: -ngl {plan.n_gpu_layers} --n-cpu-moe {moe}"
     if plan.placement == "partial":
         on_gpu = max(plan.n_gpu_layers - 1, 0)  # llama.cpp offloads the output layer first
         return (

@@ -43,6 +43,7 @@ class FitParams:
     flash_attn: str | None = None  # "on" | "off" | "auto"; None: the runtime's default
     swa_full: bool | None = None
     gpu_layers: int | None = None  # None: all layers
+    n_cpu_moe: int | None = None  # --n-cpu-moe; None: the fewest that let every layer sit on the GPUs
     parallel: int = 1
     runtime: str = "llama-server"
     gpus: tuple[str, ...] = ()
@@ -125,6 +126,8 @@ def parse_fit_params(values: Mapping[str, Sequence[str]], quants: Sequence[str] 
         params["swa_full"] = _choice("swa_full", swa, ("on", "off")) == "on"
     if (layers := one("gpu_layers")) is not None and layers.strip().lower() != "all":
         params["gpu_layers"] = _int("gpu_layers", layers, 0, MAX_GPU_LAYERS)
+    if (moe := one("n_cpu_moe")) is not None and moe.strip().lower() != "auto":
+        params["n_cpu_moe"] = _int("n_cpu_moe", moe, 0, MAX_GPU_LAYERS)
     if (parallel := one("parallel")) is not None:
         params["parallel"] = _int("parallel", parallel, 1, 256)
     if (runtime := one("runtime")) is not None:

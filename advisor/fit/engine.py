@@ -8,6 +8,7 @@ turns every lookup failure into a ``FitArgError`` that names the field.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -111,6 +112,10 @@ def _backend(gpu: GPUSpec) -> str:
     return "cuda" if "nvidia" in vendor else "rocm" if "amd" in vendor else "vulkan"
 
 
+# measured / predicted decode within which a device's probes calibrate its speed.
+CALIBRATION_RANGE = (0.5, 2.0)
+
+
 @dataclass(frozen=True)
 class SpeedCalibration:
     """A device's fitted efficiencies and what to say about them (``services.speed_calibration``)."""
@@ -138,7 +143,15 @@ def calibrate_from_probes(
     # More probes, and probes that agree with each other, mean more trust.
     agree = bool(ratios) and max(ratios) / min(ratios) < 1.25
     confidence = "high" if len(usable) >= 3 and agree else "medium" if len(usable) >= 2 else "low"
-    return SpeedCalibration(efficiency, Calibration(device, len(usable), confidence, ratios))
+    note = Calibration(device, len(usable), confidence, ratios)
+    middle = statistics.median(ratios) if ratios else 1.0
+    low, high = CALIBRATION_RANGE
+    if not low <= middle <= high:
+        # A probe 2x off the model is more likely a misrun (another process on the GPU, a throttled laptop,
+        # the wrong device) than a device unlike its kind: flag it, keep the model's figures.
+        flag = f"probes measured {middle:.2f}x the prediction, outside {low:g}-{high:g}x: not applied"
+        return SpeedCalibration(efficiency, replace(note, applied=False, flag=flag))
+    return SpeedCalibration(efficiency, note)
 
 
 @dataclass(frozen=True)
@@ -220,7 +233,8 @@ def engine_devices(
             fast.append(speed.Device("cuda", bandwidth_gbps, None, "GPU"))
     cores = machine.cpu.cores if machine.cpu else DEFAULT_CPU_CORES
     bandwidth = machine.cpu_bandwidth_gbps or hw.ram_bandwidth_gbps("DDR5", 2, 5600)
-    cpu = speed.Device("cpu", bandwidth, cores * 32 * 4e9 / 1e12, machine.cpu.name if machine.cpu else "CPU")
+    c = machine.cpu
+    cpu = speed.cpu_device(c.name if c else "CPU", bandwidth, cores, c.isa if c else "avx2")
     return ResolvedMachine(machine, tuple(mem), tuple(fast), cpu, ram, tuple(d.name for d in mem))
 
 
@@ -266,6 +280,8 @@ def build_request(params: FitParams, resolved: ResolvedModel, machine: ResolvedM
         devices=machine.mem_devices,
         host_ram_bytes=host_ram,
         n_gpu_layers=-1 if params.gpu_layers is None and not machine.mem_devices else params.gpu_layers,
+        # Experts in RAM only where the plan also chooses -ngl (or all layers are asked for): as llama.cpp fits.
+        n_cpu_moe=params.n_cpu_moe if params.n_cpu_moe is not None or params.gpu_layers is None else 0,
         cpu_only=not machine.mem_devices,
         # Choosing -ngl itself, the plan leaves llama.cpp's --fit margin free on every GPU.
         margin_bytes=LLAMA_FIT_MARGIN_BYTES if auto_layers else 0,
@@ -288,6 +304,9 @@ def predict(
         return SpeedEstimate()  # transformers formats, a GPU whose bandwidth we do not know, or no fit
     if any(d.bandwidth_gbps <= 0 for d in machine.speed_devices):
         return SpeedEstimate()
+    n_cpu_moe = result.n_cpu_moe if machine.speed_devices else 0
+    in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)  # --n-cpu-moe's experts
+    chunks = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
     inputs = speed.SpeedInputs(
         shape=resolved.shape,
         weights=chunks,
@@ -299,19 +318,61 @@ def predict(
     )
     depths = [d for d in CURVE_DEPTHS if d <= result.context.n_ctx]
     try:
-        if calibration is not None:
+        if calibration is not None and calibration.note.applied:
             inputs = speed.with_calibration(inputs, calibration.efficiency)
             prediction = speed.predict_speed(inputs, curve_depths=depths, basis="calibrated")
         else:
             prediction = speed.predict_speed(inputs, curve_depths=depths)
     except (ValueError, ZeroDivisionError):  # the database lacks this GPU's FLOP/s or bandwidth
         return SpeedEstimate()
+    prediction = with_experts_in_ram(prediction, in_ram, resolved.shape, machine.cpu, result.context.n_ubatch)
+    # The band of the device that holds the output layer (the first GPU, or the CPU).
+    kind: speed.DeviceKind = machine.speed_devices[0].kind if machine.speed_devices else "cpu"
+    d_lo, d_hi = speed.speed_band(kind, "decode")
+    p_lo, p_hi = speed.speed_band(kind, "prefill")
     return SpeedEstimate(
         decode_tps=round(prediction.decode_tps, 2),
         prefill_tps=round(prediction.prefill_tps, 1),
+        decode_low=round(prediction.decode_tps * d_lo, 1),
+        decode_high=round(prediction.decode_tps * d_hi, 1),
+        prefill_low=round(prediction.prefill_tps * p_lo, 0),
+        prefill_high=round(prediction.prefill_tps * p_hi, 0),
+        backend=speed.backend_of(kind),
         curve=tuple((d, round(t, 2)) for d, t in prediction.curve),
         basis=prediction.basis,
         calibration=None if calibration is None else calibration.note,
+    )
+
+
+# PCIe 4.0 x16 moves 31.5 GB/s each way (PCI-SIG); prefill copies RAM-held experts to the GPU per micro-batch.
+PCIE_BYTES_PER_S = 31.5e9
+
+
+def with_experts_in_ram(
+    prediction: speed.SpeedPrediction,
+    in_ram: tuple[speed.WeightChunk, ...],
+    shape: ModelShape,
+    cpu: speed.Device,
+    n_ubatch: int,
+) -> speed.SpeedPrediction:
+    """The GPU part's speed plus what experts held in RAM (--n-cpu-moe) cost: each token reads its routed
+    experts at the CPU's memory bandwidth, and each prompt micro-batch copies them to the GPU (llama.cpp
+    offloads large-batch matmuls to the GPU, ggml-backend's op offload)."""
+    if not in_ram:
+        return prediction
+    held = sum(c.n_bytes for c in in_ram)
+    routed = shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
+    read_s = held * routed / (speed.DEFAULT_DECODE_EFFICIENCY * cpu.bandwidth_gbps * 1e9)
+    copy_s = held / (PCIE_BYTES_PER_S * max(n_ubatch, 1))
+
+    def slower(tps: float, extra_s: float) -> float:
+        return 1.0 / (1.0 / tps + extra_s)
+
+    return replace(
+        prediction,
+        decode_tps=slower(prediction.decode_tps, read_s),
+        prefill_tps=slower(prediction.prefill_tps, copy_s),
+        curve=tuple((d, slower(t, read_s)) for d, t in prediction.curve),
     )
 
 
@@ -368,5 +429,11 @@ def describe(plan: Plan) -> str:
         lines.append(f"    {dev.name}: {fmt_bytes(dev.total_bytes)}")
     sp = plan.speed
     if sp.decode_tps is not None:
-        lines.append(f"  speed: decode {sp.decode_tps:.1f} tok/s, prefill {sp.prefill_tps or 0:.0f} tok/s")
+        line = f"  speed: decode ~{sp.decode_tps:.1f} tok/s"
+        if sp.decode_low is not None:
+            line += f" ({sp.decode_low:.0f}-{sp.decode_high:.0f})"
+        line += f", prefill ~{sp.prefill_tps or 0:.0f} tok/s"
+        if sp.prefill_low is not None:
+            line += f" ({sp.prefill_low:.0f}-{sp.prefill_high:.0f})"
+        lines.append(line)
     return "\n".join(lines)

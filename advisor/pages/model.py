@@ -19,8 +19,9 @@ from advisor.fit.args import FitArgError
 from advisor.pages.cards import Card, Unplannable, card
 from advisor.pages.catalog import model_options
 from advisor.pages.spec import FormError, MachineSummary, Spec, form_errors, machine_for, machine_forms, machine_summary
+from advisor.pages.units import GIB
 
-GB = 1e9
+GB = GIB  # the site's memory unit (advisor/pages/units.py)
 CHART_CTX = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576)
 
 
@@ -129,7 +130,8 @@ def launch_settings(spec: Spec, model: CatalogModel, plan: Plan) -> dict[str, An
     ngl, n_layers = plan.n_gpu_layers, plan.n_layers
     return {
         "ctx": plan.memory.context.n_ctx, "parallel": spec.users, "ngl": ngl, "n_layers": n_layers,
-        "all_on_gpu": plan.placement == "gpu", "gpu_fraction": round(min(ngl, n_layers) / n_layers, 2),
+        "n_cpu_moe": plan.n_cpu_moe, "all_on_gpu": ngl > n_layers,
+        "gpu_fraction": round(min(ngl, n_layers) / n_layers, 2),
         "kv_type": plan.kv_type, "flash_attn": plan.flash_attn, "quant": quant,
         "gguf_repo": model.gguf_repos[0] if model.gguf_repos else "", "hf_repo": model.hf_repo,
         "quantized_kv": plan.kv_type not in ("f16", "bf16", "f32"),

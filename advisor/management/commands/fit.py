@@ -43,6 +43,7 @@ class Command(BaseCommand):
         parser.add_argument("--flash-attn", dest="flash_attn", help="on, off or auto")
         parser.add_argument("--swa-full", dest="swa_full", help="on or off")
         parser.add_argument("--gpu-layers", dest="gpu_layers", help="all, or a number of layers")
+        parser.add_argument("--n-cpu-moe", dest="n_cpu_moe", help="MoE layers whose experts stay in RAM, or auto")
         parser.add_argument("--parallel", help="parallel sequences (default 1)")
         parser.add_argument("--runtime", help=f"one of {', '.join(RUNTIMES)}")
         parser.add_argument("--gpu", action="append", default=[], help="GPU name; repeat for several GPUs")
@@ -54,7 +55,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         names = ("model", "hf_config", "gguf", "quant", "ctx", "ubatch", "kv_type", "flash_attn", "swa_full",
-                 "gpu_layers", "parallel", "runtime", "vram", "bandwidth", "ram", "cpu")  # fmt: skip
+                 "gpu_layers", "n_cpu_moe", "parallel", "runtime", "vram", "bandwidth", "ram", "cpu")  # fmt: skip
         values = {name: [options[name]] for name in names if options.get(name) is not None}
         values["gpu"] = options["gpu"]
         try:
