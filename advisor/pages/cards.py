@@ -11,6 +11,7 @@ from advisor.core import recommend
 from advisor.core.plan import Plan, placement_label
 from advisor.fit.args import FitArgError
 from advisor.pages.spec import Spec
+from advisor.pages.units import memory
 
 BAR_WIDTH = 1000  # SVG user units; the SVG scales to its box, so widths need no inline style
 
@@ -163,10 +164,6 @@ _PHRASE = {
 }
 
 
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.1f} GB"
-
-
 def explanation(pick: recommend.Pick, plan: Plan, spec: Spec, vram: int, ram: int) -> str:
     """Why this quant, in the plan's own numbers."""
     m, q = pick.model, pick.quant
@@ -175,7 +172,7 @@ def explanation(pick: recommend.Pick, plan: Plan, spec: Spec, vram: int, ram: in
         head += f" ({max(plan.n_gpu_layers - 1, 0)} of {plan.n_layers} layers on the GPU)"
     on_gpu = plan.placement in ("gpu", "partial")
     used, budget = (plan.memory.gpu_bytes, vram) if on_gpu else (plan.memory.cpu_bytes, ram)
-    head += f": about {_gb(used)} of {_gb(budget)} with a {spec.ctx // 1024}k {plan.kv_type} KV cache"
+    head += f": about {memory(used)} of {memory(budget)} with a {spec.ctx:,}-token {plan.kv_type} KV cache"
     why = recommend.quant_reason(m, q, pick.quality.loss)
     sentence = f"{head}; {why}."
     if plan.speed.decode_tps is not None:

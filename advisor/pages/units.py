@@ -16,7 +16,7 @@ def memory(n: float | None) -> str:
     """A byte count in the site's unit, with a no-break space before it (as ``filesizeformat``).
 
     >>> memory(12 * 1024**3), memory(11_264_000_000), memory(300 * 1024**2), memory(2048 * 1024**3), memory(17)
-    ('12.0\xa0GB', '10.5\xa0GB', '300\xa0MB', '2,048.0\xa0GB', '17\xa0bytes')
+    ('12.0\xa0GB', '10.5\xa0GB', '300.0\xa0MB', '2,048.0\xa0GB', '17\xa0bytes')
     """
     if n is None or n == "":
         return ""
@@ -24,5 +24,5 @@ def memory(n: float | None) -> str:
     for unit, size in UNITS:
         if abs(n) >= size:
             value = n / size
-            return f"{value:,.1f}\xa0{unit}" if unit == "GB" else f"{value:,.0f}\xa0{unit}"
+            return f"{value:,.1f}\xa0{unit}"
     return f"{n:,.0f}\xa0bytes"
