@@ -17,6 +17,14 @@ class ImportRefused(ValueError):
     """The import cannot be done; the message says why, in words a user can act on."""
 
 
+# A resolver or connection error ("[Errno -2] Name or service not known") says nothing a person can act on.
+HUB_UNREACHABLE = (
+    "The Hugging Face Hub is not reachable from this server, so the model cannot be read now. "
+    "Check the server's internet access (DNS, a proxy: HTTPS_PROXY, or HF_ENDPOINT for a mirror) and try again; "
+    "models already in the catalog work without it."
+)
+
+
 @dataclass(frozen=True)
 class Imported:
     model_id: str
@@ -49,6 +57,8 @@ def _fetch(repo_id: str) -> Any:
     try:
         return import_from_hub(repo_id)
     except ImportFailed as exc:
+        if exc.kind == "network":
+            raise ImportRefused(HUB_UNREACHABLE) from exc
         raise ImportRefused(str(exc)) from exc
 
 

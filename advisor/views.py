@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -53,6 +53,12 @@ def login_required_for_post(view: Callable[..., HttpResponse]) -> Callable[..., 
     return wrapper
 
 
+def not_found(request: HttpRequest, message: str) -> HttpResponse:
+    """The app's 404 page, rendered here rather than raised: with DEBUG on, a raised Http404 shows
+    Django's technical page (the URL list) instead."""
+    return render(request, "404.html", {"message": message}, status=404)
+
+
 def _partial(request: HtmxHttpRequest, template: str, name: str) -> str:
     return f"{template}#{name}" if request.htmx else template
 
@@ -90,7 +96,7 @@ def cpu_search(request: HtmxHttpRequest) -> HttpResponse:
 def model_detail(request: HttpRequest, model_id: str) -> HttpResponse:
     model = find_model(model_id[:200])
     if model is None:
-        raise Http404(f"No model {model_id!r} in the catalog")
+        return not_found(request, f"The catalog has no model “{model_id[:200]}”.")
     page = model_pages.model_page(model, request.GET)
     return render(request, "model_detail.html", page.context(), status=400 if page.errors else 200)
 
@@ -104,7 +110,7 @@ def tier_list(request: HttpRequest) -> HttpResponse:
 def tier_detail(request: HttpRequest, tier_id: str) -> HttpResponse:
     page = tier_pages.tier_page(tier_id)
     if page is None:
-        raise Http404(f"No tier {tier_id!r}")
+        return not_found(request, f"There is no typical machine “{tier_id}”.")
     return render(request, "tier_detail.html", page.context())
 
 
@@ -134,7 +140,9 @@ def probe_detail(request: HtmxHttpRequest, run_id: int) -> HttpResponse:
     from advisor.models import ProbeRun
 
     services.reap_stale_runs()
-    run = get_object_or_404(ProbeRun, pk=run_id)
+    run = ProbeRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return not_found(request, f"There is no probe #{run_id}.")
     context = probe_pages.probe_page(run)
     finished = request.htmx and not run.is_active
     response = render(request, _partial(request, "probe_detail.html", "progress"), context)

@@ -171,3 +171,100 @@ def test_gpu_suggestions_are_links_and_the_gpu_list(live_server: Any, page: Any)
     assert "0 bytes" not in page.locator("#gpu-results").inner_text()
     shot(page, "gpu-list")
     assert errors == []
+
+
+def test_one_memory_unit_and_thousands_separators(live_server: Any, page: Any) -> None:
+    errors = console_errors(page)
+    page.goto(live_server.url + "/?gpu=GeForce+RTX+4070&ram=32&ctx=8192")
+    page.wait_for_selector("#results li.rec")
+    summary = page.locator("#results .summary").inner_text()
+    assert summary.startswith("12.0\xa0GB GPU memory, 32.0\xa0GB RAM · 8,192 tokens of context")
+    card = page.locator("#results li.rec").first
+    # The bar's VRAM line and the sentence under it give the same 12.0 GB.
+    assert "VRAM 12.0\xa0GB" in card.locator(".membar figcaption").inner_text()
+    assert re.search(r"about \d+\.\d\xa0GB of 12\.0\xa0GB with a 8,192-token", card.locator(".why").inner_text())
+    # "Max context" is the longest context that fits (the plan's), with separators.
+    longest = int(card.get_attribute("data-max-context"))
+    assert card.locator(".max-context").inner_text().startswith(f"{longest:,} tokens fit")
+    assert "1024³ bytes" in page.locator("#units").inner_text()
+    shot(page, "units", full_page=False)
+    schema = json.loads(page.request.get(live_server.url + "/api/schema").text())
+    params = {path: {p["name"]: p["description"] for p in schema["paths"][path]["get"]["parameters"]}
+              for path in ("/api/fit", "/api/recommendations")}  # fmt: skip
+    for path in params:
+        assert "in GiB" in params[path]["vram"] and "in GiB" in params[path]["ram"], path
+    assert "GiB (2^30 bytes)" in schema["info"]["description"]
+    assert errors == []
+
+
+def test_fastest_decode_sorts_by_the_numbers_shown(live_server: Any, page: Any) -> None:
+    errors = console_errors(page)
+    page.goto(live_server.url + "/?gpu=RTX+4090&ram=64")
+    page.wait_for_selector("#results li.rec")
+    page.select_option("#id_sort", "speed")  # a change: htmx swaps the results
+    page.wait_for_function("() => new URLSearchParams(location.search).get('sort') === 'speed'")
+    page.wait_for_selector("#results li.rec")
+    cards = page.locator("#results li.rec")
+    shown = []
+    for i in range(cards.count()):
+        text = cards.nth(i).locator(".tps").first.inner_text()
+        match = re.fullmatch(r"([\d,.]+) tok/s decode", text.strip())
+        assert match, text
+        shown.append(float(match.group(1).replace(",", "")))
+        assert float(cards.nth(i).get_attribute("data-decode")) == pytest.approx(shown[-1], abs=0.0501)
+    assert len(shown) >= 10 and shown == sorted(shown, reverse=True), shown
+    shot(page, "sort-speed", full_page=False)
+    assert errors == []
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_404_pages_in_the_apps_style(live_server: Any, page: Any, settings: Any, debug: bool) -> None:
+    settings.DEBUG = debug
+    response = page.goto(live_server.url + "/models/not-a-model")
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "Not found"
+    assert "The catalog has no model “not-a-model”." in page.locator("#not-found").inner_text()
+    assert "Django tried these URL patterns" not in page.content() and "URLconf" not in page.content()
+    assert page.locator("header.site .brand").is_visible()  # the app's own header and style
+    shot(page, f"404-debug-{'on' if debug else 'off'}", full_page=False)
+    for path in ("/tiers/no-such-tier", "/probes/999999"):
+        assert page.goto(live_server.url + path).status == 404
+        assert page.locator("h1").inner_text() == "Not found"
+    if not debug:  # any other address: Django's handler renders templates/404.html
+        assert page.goto(live_server.url + "/no/such/page").status == 404
+        assert "There is no page at /no/such/page." in page.locator("#not-found").inner_text()
+
+
+def test_500_page_in_the_apps_style(live_server: Any, page: Any) -> None:
+    from django.template.loader import render_to_string
+
+    html = render_to_string("500.html")  # Django's server_error renders it with no context
+    page.route("**/boom", lambda route: route.fulfill(status=500, body=html, content_type="text/html"))
+    errors = console_errors(page)
+    page.goto(live_server.url + "/boom")
+    assert page.locator("h1").inner_text() == "Something went wrong on the server"
+    assert page.locator("header.site .brand").evaluate("e => getComputedStyle(e).fontWeight") == "700"  # app.css
+    shot(page, "500", full_page=False)
+    assert errors == [
+        f"500 {live_server.url}/boom",
+        "Failed to load resource: the server responded with a status of 500 (Internal Server Error)",
+    ]
+
+
+def test_import_without_the_hub_says_what_to_do(
+    live_server: Any, page: Any, django_user_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from types import SimpleNamespace
+
+    from tests.fakehub import use_fake_hub
+
+    use_fake_hub(SimpleNamespace(url="http://hub.invalid"), monkeypatch, tmp_path)  # no DNS answer: errno -2
+    django_user_model.objects.create_user("cy", "cy@example.com", PASSWORD)
+    log_in(page, live_server.url, "cy", "/import")
+    page.fill("#id_source", "Qwen/Qwen3-8B")
+    page.click("#import-form button[type=submit]")
+    page.wait_for_selector("#import-form .errorlist")
+    message = page.locator("#import-form .errorlist").inner_text()
+    assert message.startswith("The Hugging Face Hub is not reachable from this server")
+    assert "HTTPS_PROXY" in message and "Errno" not in message and "Name or service" not in message
+    shot(page, "import-offline", full_page=False)
