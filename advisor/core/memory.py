@@ -27,6 +27,7 @@ Sources (llama.cpp vendored in llama-cpp-python 0.3.36):
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -139,6 +140,9 @@ class FitRequest:
     devices: tuple[Device, ...] = ()
     host_ram_bytes: int | None = None
     n_gpu_layers: int | None = None
+    # --n-cpu-moe N: the expert tensors of layers 0..N-1 stay in host memory though their layer is on a GPU
+    # (common/arg.cpp, LLM_FFN_EXPS_REGEX in common/common.h); None: the fewest that let every layer fit.
+    n_cpu_moe: int | None = 0
     tensor_split: tuple[float, ...] = ()
     cpu_only: bool = False
     margin_bytes: int = 0
@@ -224,6 +228,7 @@ class FitResult:
     overhead_bytes: int
     overhead_source: str
     notes: tuple[str, ...] = field(default=())
+    n_cpu_moe: int = 0
 
     @property
     def gpu_bytes(self) -> int:
@@ -249,6 +254,7 @@ class FitResult:
             "fit": self.fit,
             "max_context": self.max_context,
             "n_gpu_layers": self.n_gpu_layers,
+            "n_cpu_moe": self.n_cpu_moe,
             "runtime": self.runtime,
             "context": {
                 "n_ctx": c.n_ctx,
@@ -615,6 +621,7 @@ class WeightSplit:
     input_bytes: int
     layer_bytes: tuple[int, ...]
     output_bytes: int
+    expert_bytes: tuple[int, ...] = ()  # per layer, the tensors --n-cpu-moe keeps in host memory
 
     @property
     def file_bytes(self) -> int:
@@ -626,6 +633,10 @@ def weight_split(s: ModelShape, types: dict[str, GGMLType], kind: str = "cpu") -
     buffer), or as a ggml-cuda buffer holds them (``kind="cuda"``/``"rocm"``: per-tensor padding)."""
     # Cached: the --fit and max-context searches place the same weights many times per estimate.
     return _weight_split(s, tuple(types.items()), kind)
+
+
+# The MoE expert tensors --cpu-moe and --n-cpu-moe keep on the CPU (common/common.h: LLM_FFN_EXPS_REGEX).
+_EXPERT_TENSOR = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")
 
 
 # LLM_TENSOR_INFOS in src/llama-arch.cpp: tensors of the input layer (always in host memory) and of the
@@ -640,6 +651,7 @@ def _weight_split(s: ModelShape, type_items: tuple[tuple[str, GGMLType], ...], k
     types = dict(type_items)
     cuda = kind in _CUDA_LIKE
     layers = [0] * s.n_layers
+    experts = [0] * s.n_layers
     inp = out = 0
     for t in tensor_inventory(s):
         ty = types[t.name]
@@ -648,13 +660,15 @@ def _weight_split(s: ModelShape, type_items: tuple[tuple[str, GGMLType], ...], k
             inp += b
         elif t.layer is not None:
             layers[t.layer] += b
+            if _EXPERT_TENSOR.search(t.name):
+                experts[t.layer] += b
         elif t.name in _OUTPUT_LAYER_TENSORS or (
             t.name.endswith("_norm.weight") and not t.name.startswith(("blk.", "per_layer_"))
         ):
             out += b
         else:
             layers[0] += b  # rope_freqs / rope_factors live with the first layer
-    return WeightSplit(inp, tuple(layers), out)
+    return WeightSplit(inp, tuple(layers), out, tuple(experts))
 
 
 def _output_dup_bytes(s: ModelShape, types: dict[str, GGMLType], kind: str = "cpu") -> int:
@@ -743,7 +757,9 @@ def _granularity_slack(kind: str, buffers: list[int]) -> int:
     return sum(_pad(b, CUDA_ALLOC_GRANULARITY) - b for b in buffers if b > 0)
 
 
-def _place(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ngl: int) -> tuple[DeviceMemory, ...]:
+def _place(
+    req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ngl: int, n_cpu_moe: int = 0
+) -> tuple[DeviceMemory, ...]:
     s = req.shape
     gpus = () if req.cpu_only else req.devices
     ws = weight_split(s, types)
@@ -768,6 +784,9 @@ def _place(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ng
         else:
             k = gpus[d].kind
             w[d] += ws_gpu[k].layer_bytes[il]
+            if il < n_cpu_moe:  # the layer's experts sit in host memory, the rest of it on its GPU
+                w[d] -= ws_gpu[k].expert_bytes[il]
+                host_w += ws.expert_bytes[il]
             # llama-kv-cache.cpp: with offload_kqv the cache follows its layer's device, else the CPU
             if req.offload_kqv:
                 kv[d] += kv_gpu[k][il]
@@ -843,7 +862,7 @@ def _best_ngl(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType])
     n_max = req.shape.n_layers + 1
     best = 0
     for k in range(n_max, -1, -1):
-        devs = _place(req, ctx, types, k)
+        devs = _place(req, ctx, types, k, req.n_cpu_moe or 0)
         if all(d.fits for d in devs if d.name != "host"):
             best = k
             break
@@ -924,6 +943,7 @@ def estimate(request: FitRequest) -> FitResult:
         )
     gpus = () if request.cpu_only else request.devices
     n_max = s.n_layers + 1
+    request = replace(request, n_cpu_moe=_n_cpu_moe(request, ctx, types) if gpus else 0)
     if not gpus:
         ngl = 0
     elif request.n_gpu_layers is None:
@@ -932,7 +952,8 @@ def estimate(request: FitRequest) -> FitResult:
         ngl = n_max
     else:
         ngl = min(request.n_gpu_layers, n_max)
-    devs = _place(request, ctx, types, ngl)
+    n_cpu_moe = request.n_cpu_moe or 0
+    devs = _place(request, ctx, types, ngl, n_cpu_moe)
     if not _fits(devs):
         fit = "no_fit"
     elif not gpus or ngl == 0:
@@ -955,7 +976,32 @@ def estimate(request: FitRequest) -> FitResult:
         overhead_bytes=_summ(devs, "overhead_bytes"),
         overhead_source=_overhead_source(frozenset(d.kind for d in gpus)),
         notes=tuple(notes),
+        n_cpu_moe=n_cpu_moe if ngl > 0 else 0,
     )
+
+
+def _n_cpu_moe(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType]) -> int:
+    """Layers whose experts stay in host memory: as asked, or (``None``) the fewest that let every layer
+    and the output sit on the GPUs, as llama.cpp's fit moves experts before it moves layers
+    (common/fit.cpp); all of them when even that is not enough (then -ngl drops layers too)."""
+    if req.n_cpu_moe is not None:
+        return max(0, min(req.n_cpu_moe, req.shape.n_layers))
+    if not any(weight_split(req.shape, types).expert_bytes) or req.n_gpu_layers not in (None, -1):
+        return 0
+    n_max = req.shape.n_layers + 1
+
+    def gpus_fit(n: int) -> bool:
+        return all(d.fits for d in _place(req, ctx, types, n_max, n) if d.name != "host")
+
+    if gpus_fit(0):
+        return 0
+    lo, hi = 0, req.shape.n_layers  # gpus_fit(lo) is False; find the smallest n that fits
+    if not gpus_fit(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if gpus_fit(mid) else (mid, hi)
+    return hi
 
 
 def _llama_fit_context(request: FitRequest, rt: RuntimePreset, notes: list[str]) -> FitRequest:
@@ -980,7 +1026,7 @@ def _llama_fit_context(request: FitRequest, rt: RuntimePreset, notes: list[str])
 def _fits_at(request: FitRequest, ngl: int, n_ctx: int) -> bool:
     rt = runtime(request.runtime)
     ctx = resolve_context(request, rt, n_ctx=n_ctx)
-    return _fits(_place(request, ctx, resolve_types(request), ngl))
+    return _fits(_place(request, ctx, resolve_types(request), ngl, request.n_cpu_moe or 0))
 
 
 def max_context(request: FitRequest, ngl: int) -> int:
