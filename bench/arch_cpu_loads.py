@@ -214,6 +214,26 @@ EXTRA_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
             "vocab_size": 65536,
         },
     ),
+    "gemma3n": (
+        "google/gemma-3n-E4B-it text_config (gemma3n_text): 35 layers, 2048 wide, intermediate_size 16384 on "
+        "every layer, 8 heads / 2 KV heads of 256, vocab 262400, sliding window 512 on 4 layers of 5",
+        {
+            "model_type": "gemma3n",
+            "text_config": {
+                "model_type": "gemma3n_text",
+                "hidden_size": 2048,
+                "num_hidden_layers": 35,
+                "intermediate_size": [16384] * 35,
+                "num_attention_heads": 8,
+                "num_key_value_heads": 2,
+                "head_dim": 256,
+                "vocab_size": 262400,
+                "sliding_window": 512,
+                "layer_types": (["sliding_attention"] * 4 + ["full_attention"]) * 7,
+                "max_position_embeddings": 32768,
+            },
+        },
+    ),
     "olmoe": (
         "allenai/OLMoE-1B-7B-0924 config.json",
         {

@@ -503,6 +503,7 @@ SWA_PERIOD_BY_ARCH: dict[str, int] = {
     "olmo2": 4,  # olmo2.cpp: load_swa_pattern(ml, 4) when a sliding window > 0 is set
     "exaone4": 4,  # exaone4.cpp: only the 64-layer model (EXAONE4_SWA_LAYERS)
     "llama4": 4,  # llama4.cpp: chunked attention, 3 chunked layers of every 4
+    "gemma3n": 5,  # gemma3n.cpp: load_swa_pattern(ml, 5)
 }
 EXAONE4_SWA_LAYERS = 64
 # llama4.cpp: the chunk is 8192 tokens whatever the file says, unless sliding_window is written as 0.

@@ -69,6 +69,8 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
         "exaone4",
         "falcon_h1",
         "gemma",
+        "gemma3n",
+        "gemma3n_text",
         "glm4",
         "glm4_moe",
         "granite",
@@ -94,7 +96,16 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
 # gemma3: ``load_swa_pattern(ml, 6)`` (src/models/gemma3.cpp).
 # llama/mistral/mixtral (src/models/llama.cpp) and phi3 (src/models/phi3.cpp, "Phi SWA is
 # currently disabled") never set a sliding window, so they are absent here on purpose.
-SWA_PERIOD: dict[str, int] = {"gemma2": 2, "gpt_oss": 2, "gemma3": 6, "gemma3_text": 6, "cohere2": 4, "exaone4": 4}
+SWA_PERIOD: dict[str, int] = {
+    "gemma2": 2,
+    "gpt_oss": 2,
+    "gemma3": 6,
+    "gemma3_text": 6,
+    "cohere2": 4,
+    "exaone4": 4,
+    "gemma3n": 5,  # src/models/gemma3n.cpp: load_swa_pattern(ml, 5)
+    "gemma3n_text": 5,
+}
 # src/models/exaone4.cpp turns sliding windows on only for the 64-layer (32B) model.
 EXAONE4_SWA_LAYERS = 64
 # src/models/llama4.cpp: chunked attention over 8192 tokens on 3 layers of every 4 unless the converter
@@ -120,6 +131,8 @@ GEMMA3_DEFAULTS = {
 # ``models/granitemoehybrid/configuration_granitemoehybrid.py``: ``tie_word_embeddings=False``).
 TIED_DEFAULT: dict[str, bool] = {
     "gemma": True,
+    "gemma3n": True,
+    "gemma3n_text": True,
     "gemma2": True,
     "gemma3": True,
     "gemma3_text": True,
@@ -305,6 +318,16 @@ _NEW_TYPES = frozenset(
 )
 
 
+def _int_list(cfg: _Config, key: str, n_layers: int) -> tuple[int, ...]:
+    """A per-layer integer list (or one integer for every layer)."""
+    value = cfg.values.get(key)
+    if not isinstance(value, list):
+        return (cfg.req(key),) * n_layers
+    if len(value) != n_layers or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        raise InvalidConfig(f"{cfg.source}: '{key}' must list {n_layers} positive integers")
+    return tuple(value)
+
+
 def _lfm2_ffn(cfg: _Config) -> int:
     # conversion/lfm2.py (LFM2Model._add_feed_forward_length): SwiGLU width adjusted like Llama's.
     ff = cfg.req("block_ff_dim", "intermediate_size")
@@ -484,13 +507,20 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
 
     kw: dict[str, Any] = {}
     extras: dict[str, int | float | str | bool] = {"hf_model_type": model_type}
-    ffn = cfg.opt("intermediate_size", "n_inner", "hidden_dim", default=0, minimum=0)
+    listed_ffn = isinstance(cfg.values.get("intermediate_size"), list)
+    ffn = 0 if listed_ffn else cfg.opt("intermediate_size", "n_inner", "hidden_dim", default=0, minimum=0)
     if model_type in ATTENTION_BIAS_DEFAULT or (model_type in _NEW_TYPES and cfg.has("attention_bias")):
         extras["attn_qkv_bias"] = cfg.flag("attention_bias", ATTENTION_BIAS_DEFAULT.get(model_type, False))
     if model_type == "seed_oss" and cfg.has("attention_out_bias"):
         extras["attn_out_bias"] = cfg.flag("attention_out_bias", False)
     if model_type == "lfm2":
         ffn = _lfm2_ffn(cfg)
+    if model_type in ("gemma3n", "gemma3n_text"):
+        # Gemma 3n configs give intermediate_size per layer (conversion/gemma.py writes the list)
+        widths = _int_list(cfg, "intermediate_size", n_layers)
+        ffn = max(widths)
+        if len(set(widths)) > 1:
+            kw["n_ff_per_layer"] = widths
 
     if model_type in ("mixtral", "llama", "mistral") and cfg.has("num_local_experts"):
         # Mixtral: each expert is a full-width FFN (conversion/llama.py; src/models/llama.cpp uses n_ff).

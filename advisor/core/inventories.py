@@ -582,6 +582,43 @@ def _from_recipe(recipe: Callable[[ModelShape], Recipe], s: ModelShape) -> list[
     return decoder(s, recipe(s))
 
 
+# llama-hparams.h: n_altup = 4, laurel_rank = 64, n_embd_altup = 256 (gemma3n.cpp reads none of them from
+# the file; every Gemma 3n config has altup_num_inputs 4, laurel_rank 64, hidden_size_per_layer_input 256).
+GEMMA3N_ALTUP = 4
+GEMMA3N_LAUREL_RANK = 64
+GEMMA3N_PER_LAYER_INPUT = 256
+
+
+def _gemma3n(s: ModelShape) -> list[TensorSpec]:
+    # gemma3n.cpp: Gemma 3 blocks plus per-layer token embeddings (one 256-wide slice per layer, looked up
+    # on the CPU like token_embd), AltUp (4 streams: predict/correct coefficients, router) and LAuReL
+    # (a rank-64 residual) in every block.
+    b = Builder(s.arch)
+    d, n_alt, e_alt, n = s.hidden_size, GEMMA3N_ALTUP, GEMMA3N_PER_LAYER_INPUT, s.n_layers
+    r = Recipe(qk_norm="head", post_attn_norm=True, post_ffn_norm=True)
+    _output(b, s, r)
+    b.add("altup_proj.weight", d, d, n_alt - 1)
+    b.add("altup_unembd_proj.weight", d, d, n_alt - 1)
+    b.add("per_layer_token_embd.weight", e_alt * n, s.vocab_size)
+    b.add("per_layer_model_proj.weight", d, e_alt * n)  # created for layer 0
+    b.add("per_layer_proj_norm.weight", e_alt)  # created for layer 0
+    for i in range(n):
+        _attention(b, s, i, r)
+        _ffn(b, s, i, r)
+        b.blk(i, "inp_gate.weight", d, e_alt)
+        b.blk(i, "proj.weight", e_alt, d)
+        b.blk(i, "post_norm.weight", d)
+        b.blk(i, "altup_correct_coef.weight", n_alt, n_alt)
+        b.blk(i, "altup_correct_scale.weight", d)
+        b.blk(i, "altup_predict_coef.weight", n_alt, n_alt * n_alt)
+        b.blk(i, "altup_router.weight", d, n_alt)
+        b.blk(i, "altup_router_norm.weight", d)
+        b.blk(i, "laurel_l.weight", d, GEMMA3N_LAUREL_RANK)
+        b.blk(i, "laurel_r.weight", GEMMA3N_LAUREL_RANK, d)
+        b.blk(i, "laurel_post_norm.weight", d)
+    return b.out
+
+
 # llama.cpp architecture -> the function that lists its tensors.
 ARCH_BUILDERS: dict[str, Callable[[ModelShape], list[TensorSpec]]] = {
     "phi3": _phi3,
@@ -597,6 +634,7 @@ ARCH_BUILDERS: dict[str, Callable[[ModelShape], list[TensorSpec]]] = {
     "nemotron_h": _nemotron_h,
     "nemotron_h_moe": _nemotron_h,
     "falcon-h1": _falcon_h1,
+    "gemma3n": _gemma3n,
     **{arch: functools.partial(_from_recipe, recipe) for arch, recipe in RECIPES.items()},
 }
 

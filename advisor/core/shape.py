@@ -28,6 +28,8 @@ HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
     "gemma2": "gemma2",
     "gemma3": "gemma3",
     "gemma3_text": "gemma3",
+    "gemma3n": "gemma3n",
+    "gemma3n_text": "gemma3n",
     "phi3": "phi3",
     "phi4": "phi3",
     "deepseek_v2": "deepseek2",

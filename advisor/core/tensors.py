@@ -86,6 +86,8 @@ _F32_2D_MARKERS = (
     "ffn_gate_inp_shexp.weight",
     "ssm_conv1d.weight",
     "shortconv.conv.weight",
+    "altup_correct_coef.weight",
+    "altup_predict_coef.weight",
 )
 
 
