@@ -705,6 +705,9 @@ def calibrate(samples: Sequence[tuple[SpeedInputs, MeasuredSpeed]]) -> dict[Devi
             prefill=prefill,
             prefill_default=base.prefill_default * g_pre,
             prefill_attn={k: v * g_pre for k, v in base.prefill_attn.items()},
+            # The roofs that bind a memory-bound GPU (decode) and a tensor-bound one (prefill) scale too.
+            bandwidth_eff=None if base.bandwidth_eff is None else base.bandwidth_eff * g_dec,
+            matrix_eff=None if base.matrix_eff is None else base.matrix_eff * g_pre,
         )
     return out
 

@@ -141,12 +141,13 @@ def _bench_fit(
     kv_type: str | None = "f16",
     flash_attn: str | None = None,
     gpu_layers: int | None = None,
+    gpu: str = BENCH_GPU,
 ) -> dict[str, Any] | None:
     """The plan for a bench record, uncalibrated: the bench loads files through advisor.probe, i.e.
     llama-cpp-python with swa_full off (advisor/probe/child.py)."""
     params = FitParams(
         model=model_id, quant=preset, ctx=ctx or 8192, kv_type=kv_type, flash_attn=flash_attn,
-        gpu_layers=gpu_layers, gpus=(BENCH_GPU,), runtime="llama-cpp-python", swa_full=False,
+        gpu_layers=gpu_layers, gpus=(gpu,), runtime="llama-cpp-python", swa_full=False,
     )  # fmt: skip
     try:
         return make_plan(params, _shape_of).to_dict()
@@ -189,8 +190,9 @@ def gpu_memory_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def gpu_speed_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """bench/data/speed_h100.jsonl: llama-bench pp512 and tg128 (at depth) vs ``fit``'s speed."""
+def gpu_speed_rows(records: Sequence[dict[str, Any]], gpu: str = BENCH_GPU) -> list[dict[str, Any]]:
+    """bench/data/speed_h100.jsonl (or speed_h200.jsonl on ``gpu``): llama-bench pp512 and tg128 (at depth)
+    vs ``fit``'s speed."""
     rows = []
     for rec in records:
         bench = rec.get("bench") or {}
@@ -200,7 +202,7 @@ def gpu_speed_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         decode = int(bench.get("n_gen") or 0) > 0
         if not decode and depth:
             continue  # fit predicts prefill from an empty context only
-        report = _bench_fit(rec["model_id"], rec["preset"], ctx=max(4096, depth + 1024))
+        report = _bench_fit(rec["model_id"], rec["preset"], ctx=max(4096, depth + 1024), gpu=gpu)
         speed = (report or {}).get("speed") or {}
         if decode:
             predicted = next((c["decode_tps"] for c in speed.get("curve", ()) if c["ctx"] == depth), None)
@@ -254,6 +256,28 @@ def _bench_fingerprint() -> str:
     return hashlib.sha256(repr(stats).encode()).hexdigest()
 
 
+def cross_hardware() -> dict[str, Any]:
+    """The speed model's per-backend fit on the community sample: leave-one-hardware-out median |error|
+    and bands, as ``bench/community_fit.py --write`` computed them from bench/data/community_speeds."""
+    from advisor.core import speed_backends
+
+    names = {"cuda": "CUDA (NVIDIA)", "metal": "Metal (Apple)", "rocm": "ROCm (AMD)", "cpu": "CPU"}
+    rows = []
+    for backend, cv in speed_backends.CV.items():
+        bands = speed_backends.BANDS[backend]
+        rows.append({"backend": names.get(backend, backend), **cv,
+                     "decode_band": bands["decode"], "prefill_band": bands["prefill"]})  # fmt: skip
+    return {"rows": rows}
+
+
+def _decode_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    decode = [r for r in rows if r["test"].startswith("tg")]
+    stats = _error_stats(decode, "tps")
+    if stats["n"]:
+        stats["over_12"] = sum(abs(r["tps_error"]) > 0.12 for r in decode if r["tps_error"] is not None)
+    return stats
+
+
 def accuracy_page() -> dict[str, Any]:
     """Predicted vs measured, from the committed bench data and from live probes.
 
@@ -271,8 +295,11 @@ def _accuracy_rows() -> dict[str, Any]:
     files = bench_files()
     gpu_mem = gpu_memory_rows(files.get("memory_h100.jsonl", ()))
     gpu_speed = gpu_speed_rows(files.get("speed_h100.jsonl", ()))
+    h200_speed = gpu_speed_rows(files.get("speed_h200.jsonl", ()), gpu="NVIDIA H200")
     heldout = heldout_speed_rows(files)
     return {
+        "cross": {**cross_hardware(), "h100_decode": _decode_stats(gpu_speed),
+                  "h200_decode": _decode_stats(h200_speed)},
         "heldout_rows": heldout,
         "heldout_stats": [  # GPU decode only, per lease: each lease was predicted with the constants of its day
             {"set": n, **_error_stats([r for r in heldout if r["set"] == n and r["test"].startswith("tg")
