@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -387,10 +388,29 @@ def speed_calibration(params: FitParams) -> tuple[SpeedCalibration | None, Measu
 
 def plan_for(params: FitParams) -> Plan:
     """``make_plan`` with this installation's probe calibration and measurements folded in: the one
-    function behind every figure on the pages, in the API and in ``manage.py fit``."""
+    function behind every figure on the pages, in the API and in ``manage.py fit``.
+
+    Plans are pure functions of their inputs, the probes and the catalog, so one computed for the same
+    parameters since the last probe or import is reused (a tier page asks for the same plans per section).
+    """
 
     try:
-        calibration, measured = speed_calibration(params)
-    except DatabaseError:  # not migrated: no probes to learn from
-        calibration, measured = None, None
+        version = _inputs_version()
+    except DatabaseError:  # not migrated: no probes to learn from, only the file catalog
+        return make_plan(params, catalog_shape)
+    return _plan_for(params, version)
+
+
+def _inputs_version() -> tuple[int, str, int, str]:
+    """Changes when a probe finishes or a model is imported: what a plan may read from the database."""
+    from django.db.models import Count, Max
+
+    probes = ProbeRun.objects.filter(status=ProbeRun.Status.SUCCEEDED).aggregate(n=Count("id"), last=Max("finished_at"))
+    imports = CatalogEntry.objects.aggregate(n=Count("id"), last=Max("updated_at"))
+    return (probes["n"], str(probes["last"]), imports["n"], str(imports["last"]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _plan_for(params: FitParams, version: tuple[int, str, int, str]) -> Plan:
+    calibration, measured = speed_calibration(params)
     return make_plan(params, catalog_shape, calibration=calibration, measured=measured)
