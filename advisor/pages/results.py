@@ -12,6 +12,7 @@ from advisor.catalog.machines import load_tiers
 from advisor.catalog.quants import quant_options
 from advisor.core import recommend
 from advisor.core.hardware_spec import Machine
+from advisor.forms import FilterForm
 from advisor.pages.cards import Card, Unplannable, card
 from advisor.pages.catalog import all_models, filter_choices, model_options
 from advisor.pages.spec import (
@@ -31,7 +32,7 @@ POPULAR_GPUS = (
     "GeForce RTX 5070 Ti", "Apple M4 (10-core GPU)", "Apple M4 Pro (20-core GPU)", "Apple M4 Max (40-core GPU)",
     "Apple M3 Ultra (80-core GPU)", "H100 SXM5 80 GB", "Radeon RX 7900 XTX",
 )  # fmt: skip
-DEFAULT_LIMIT = 25
+DEFAULT_LIMIT = FilterForm.DEFAULT_LIMIT  # results per page when the form gives no limit
 
 
 def run_recommendation(spec: Spec, machine: Machine) -> recommend.Recommendation:
