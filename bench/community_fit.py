@@ -202,6 +202,7 @@ class Features:
     layer: float  # the H100's per-layer, arch and MoE costs
     token: float  # the H100's per-token cost
     fp32: float
+    arch: str = ""  # the device's microarchitecture (GPUSpec.architecture; "" for a CPU)
     pp_kernel: float = 0.0  # prefill matmuls and attention at the H100's per-type shares, scaled by SM-GHz
     pp_matrix: float = 0.0  # their FLOPs at the device's matrix rate
     pp_layer: float = 0.0
@@ -237,7 +238,7 @@ def features(row: Row) -> Features:
         "fixed",
     )
     token = _decode(inp, _unit(token_cost_s=cuda.token_cost_s), "fixed")
-    f = Features(kernel, memory, kv, layer, token, dev.unit_ghz or speed.H100_UNIT_GHZ)
+    f = Features(kernel, memory, kv, layer, token, dev.unit_ghz or speed.H100_UNIT_GHZ, dev.architecture or "")
     if row.pp:
         p = dataclasses.replace(inp, depth=inp.depth, n_prompt=512)
         ref = None if row.backend == "cpu" else speed.H100_TENSOR_TFLOPS
@@ -270,6 +271,8 @@ RUNTIMES = ("llamafile", "server", "llama.cpp-2024")
 # CUDA keeps the H100's kernel rates and fixed costs (bench/speed_accuracy.py --fit): the sample fits only
 # what the H100 cannot tell (bandwidth efficiency, how fixed costs grow on slower GPUs, runtimes).
 FIXED_CUDA = {"compute_scale": 1.0, "layer_mult": 1.0, "token_mult": 1.0}
+# Weight of the prior log(arch factor)^2: 4 Cauchy units per e-fold.
+ARCH_PRIOR = 4.0
 START = {
     "compute_scale": 1.0,
     "bandwidth_eff": 0.8,
@@ -286,7 +289,7 @@ START = {
 
 
 def decode_time(f: Features, p: dict[str, float], runtime: str) -> float:
-    t = max(f.kernel / p["compute_scale"], f.memory / p["bandwidth_eff"])
+    t = max(f.kernel / (p["compute_scale"] * p.get("arch:" + f.arch, 1.0)), f.memory / p["bandwidth_eff"])
     t += f.kv / speed.H100_KV_EFFICIENCY
     t += (f.layer * p["layer_mult"] + f.token * p["token_mult"]) * (speed.H100_UNIT_GHZ / f.fp32) ** p["fixed_exponent"]
     t *= p.get(runtime, 1.0) if runtime != "llama.cpp" else 1.0
@@ -343,6 +346,10 @@ def fit_decode(
     names = [k for k in DECODE_PARAMS if k not in fixed] + [k for k in runtimes if k not in fixed]
     if "llamafile" in runtimes and "llamafile_token_s" not in fixed:
         names.append("llamafile_token_s")
+    # A kernel-rate factor per microarchitecture (the H100's Hopper is the reference), pulled towards 1 by
+    # ARCH_PRIOR so that one machine of an architecture cannot set it alone.
+    archs = sorted({f.arch for _, f in data if f.arch} - {"Hopper"})
+    names += ["arch:" + a for a in archs]
     if backend in ("rocm", "vulkan") and "llamafile" in fixed:
         names = [n for n in names if n != "llamafile"]
     meas = np.array([r.tg for r, _ in data])
@@ -364,11 +371,12 @@ def fit_decode(
         p = params(x)
         pred = np.array([1 / decode_time(f, p, r.runtime) for r, f in data])
         err = np.log(pred / meas)
+        prior = sum(ARCH_PRIOR * v**2 for k, v in zip(names, x, strict=True) if k.startswith("arch:"))
         # Cauchy loss: the sample holds runs 2-10x off their hardware's other runs of the same model
         # (LocalScore on a GPU it ran on the CPU, a busy host); they must not pull the constants.
-        return float(np.sum(np.log1p((err / 0.15) ** 2)))
+        return float(np.sum(np.log1p((err / 0.15) ** 2))) + prior
 
-    x0 = np.array([START[k] if k == "fixed_exponent" else math.log(START[k]) for k in names])
+    x0 = np.array([START.get(k, 0.0) if k == "fixed_exponent" else math.log(START.get(k, 1.0)) for k in names])
     return params(nelder_mead(loss, x0))
 
 
@@ -518,10 +526,12 @@ each row names its repository, file, commit and row. ``advisor.core.speed.defaul
 
 DECODE[backend]: compute_scale (the H100's per-type kernel rates x this, per SM-GHz), bandwidth_eff
 (share of datasheet bandwidth streaming weights reach), layer_mult and token_mult (the H100's fixed costs
-x these), fixed_exponent (fixed costs grow as (H100 SM-GHz / device's) ** this). PREFILL_SCALE[backend]:
-the H100's per-type shares of its matrix rate, scaled by SM-GHz, x this (a CPU: of its SIMD rate);
-MATRIX_EFF[backend]: the share of the device's own matrix rate that bounds prefill. BANDS[backend][kind]:
-measured / predicted at the 20th and 80th percentiles of the leave-one-hardware-out errors (``CV`` gives the medians).
+x these), fixed_exponent (fixed costs grow as (H100 SM-GHz / device's) ** this). ARCH_COMPUTE[backend]:
+the kernel rate per unit-GHz of each microarchitecture (a CPU: SIMD extension) against the backend's,
+shrunk towards 1 by a prior. PREFILL_SCALE[backend]: the H100's per-type shares of its matrix rate,
+scaled by SM-GHz, x this (a CPU: of its SIMD rate); MATRIX_EFF[backend]: the share of the device's own
+matrix rate that bounds prefill. BANDS[backend][kind]: measured / predicted at the 20th and 80th
+percentiles of the leave-one-hardware-out errors (``CV`` gives the medians).
 """
 
 from __future__ import annotations
@@ -539,6 +549,10 @@ def write_module(decode: dict[str, dict[str, float]], prefill: dict[str, float],
         lines.append(f"    {b!r}: {{" + ", ".join(f"{k!r}: {round(p[k], 4)}" for k in keys) + "},")
     lines += ["}", "PREFILL_SCALE: dict[str, float] = {"]
     lines += [f"    {b!r}: {round(v, 4)}," for b, v in prefill.items()]
+    lines += ["}", "ARCH_COMPUTE: dict[str, dict[str, float]] = {"]
+    for b, p in decode.items():
+        arch = {k[5:]: round(v, 4) for k, v in p.items() if k.startswith("arch:")}
+        lines.append(f"    {b!r}: {arch!r},")
     lines += ["}", "MATRIX_EFF: dict[str, float] = {"]
     lines += [f"    {b!r}: {round(v, 4)}," for b, v in matrix.items()]
     lines += ["}", "BANDS: dict[str, dict[str, tuple[float, float]]] = {"]

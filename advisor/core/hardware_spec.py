@@ -53,6 +53,8 @@ class GPUSpec:
     # Compute units (NVIDIA SMs, AMD CUs, Apple GPU cores) x boost clock in GHz: how fast the GPU issues
     # the decode kernels' work (dequantization, integer dot products), whatever its FP32 lanes per unit.
     unit_ghz: float | None = None
+    # Microarchitecture ("Ada Lovelace", "RDNA 3.0", "Apple M3"): what each unit does per clock.
+    architecture: str | None = None
 
     @property
     def vram_gib(self) -> float:

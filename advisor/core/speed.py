@@ -243,6 +243,7 @@ class Device:
     # Compute units x clock, GHz (a CPU: cores x clock x SIMD width against AVX2), the rate the decode
     # kernels' work scales with.
     unit_ghz: float | None = None
+    architecture: str | None = None  # GPUSpec.architecture: picks Efficiency.arch_compute
 
 
 def cpu_device(name: str, bandwidth_gbps: float, cores: int, isa: str | None) -> Device:
@@ -250,7 +251,8 @@ def cpu_device(name: str, bandwidth_gbps: float, cores: int, isa: str | None) ->
     side of decode (``CPU_FLOP_PER_CYCLE``; an unknown ISA counts as AVX2)."""
     flop = CPU_FLOP_PER_CYCLE.get(isa or "avx2", CPU_FLOP_PER_CYCLE["avx2"])
     rate = cores * flop * CPU_CLOCK_GHZ / 1000
-    return Device("cpu", bandwidth_gbps, rate, name, unit_ghz=cores * CPU_CLOCK_GHZ * flop / CPU_UNIT_FLOP_PER_CYCLE)
+    unit_ghz = cores * CPU_CLOCK_GHZ * flop / CPU_UNIT_FLOP_PER_CYCLE
+    return Device("cpu", bandwidth_gbps, rate, name, unit_ghz=unit_ghz, architecture=isa or "avx2")
 
 
 @dataclass(frozen=True)
@@ -284,12 +286,16 @@ class Efficiency:
     # (the reference device's), and matrix_eff x the device's own matrix rate is a second roof.
     prefill_ref_tflops: float | None = None
     matrix_eff: float | None = None
+    # Decode kernel rate per unit-GHz of a microarchitecture against the backend's (fitted where the
+    # sample has its hardware; 1 for the others).
+    arch_compute: dict[str, float] = field(default_factory=dict)
 
     def compute_gbps(self, dev: Device | None, bandwidth_gbps: float) -> float:
         """The rate ``decode`` efficiencies are relative to on ``dev``."""
         if self.compute_ref is None or dev is None or not dev.unit_ghz:
             return bandwidth_gbps
-        return self.compute_ref[0] * dev.unit_ghz / self.compute_ref[1]
+        per_unit = self.arch_compute.get(dev.architecture or "", 1.0)
+        return self.compute_ref[0] * dev.unit_ghz * per_unit / self.compute_ref[1]
 
     def fixed_scale(self, dev: Device | None) -> float:
         if self.compute_ref is None or dev is None or not dev.unit_ghz or not self.fixed_exponent:
@@ -328,6 +334,7 @@ def cuda_efficiency() -> Efficiency:
         fixed_exponent=fitted["fixed_exponent"],
         prefill_ref_tflops=H100_TENSOR_TFLOPS,
         matrix_eff=speed_backends.MATRIX_EFF["cuda"],
+        arch_compute=dict(speed_backends.ARCH_COMPUTE["cuda"]),
     )
 
 
@@ -361,6 +368,7 @@ def default_efficiency(kind: DeviceKind) -> Efficiency:
         # A CPU's prefill shares are of its own SIMD rate (cpu_device), with no separate matrix roof.
         prefill_ref_tflops=None if kind == "cpu" else H100_TENSOR_TFLOPS,
         matrix_eff=None if kind == "cpu" else speed_backends.MATRIX_EFF[backend_of(kind)],
+        arch_compute=dict(speed_backends.ARCH_COMPUTE[backend_of(kind)]),
     )
 
 
@@ -737,7 +745,14 @@ def device_for_gpu(gpu: GPUSpec) -> Device:
         kind = "rocm"
     else:
         kind = "vulkan"
-    return Device(kind, gpu.bandwidth_gbps or 0.0, gpu.tensor_fp16_tflops or gpu.fp16_tflops, gpu.name, gpu.unit_ghz)
+    return Device(
+        kind,
+        gpu.bandwidth_gbps or 0.0,
+        gpu.tensor_fp16_tflops or gpu.fp16_tflops,
+        gpu.name,
+        gpu.unit_ghz,
+        gpu.architecture,
+    )
 
 
 def inputs_for(
