@@ -86,6 +86,9 @@ def test_no_silent_guess() -> None:
     with pytest.raises(UnknownHardware) as err:
         find_cpu("Intel Core M-5Y10 CPU @ 0.80GHz")
     assert "Unknown CPU" in str(err.value)
+    with pytest.raises(UnknownHardware) as near:
+        find_cpu("Xeon Gold 6342")  # not in the table: Xeons that share its words are suggested
+    assert "Did you mean: Intel Xeon" in str(near.value)
     with pytest.raises(UnknownHardware) as gpu_err:
         find_gpu("RTX 4095")
     assert "Did you mean" in str(gpu_err.value)

@@ -103,6 +103,9 @@ def load_tiers() -> tuple[HardwareTier, ...]:
     for row in _load_json("tiers.json")["tiers"]:
         tiers.append(
             HardwareTier(
+    if not close:  # no near spelling: the CPUs that share most of its words and numbers
+        shared = sorted(stripped, key=lambda k: (-len(tokens & set(k.split())), k))
+        close = [k for k in shared[:5] if tokens & set(k.split()) - {"intel", "amd"}]
                 id=row["id"],
                 title=row["title"],
                 description=row["description"],
