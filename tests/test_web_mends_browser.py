@@ -268,3 +268,134 @@ def test_import_without_the_hub_says_what_to_do(
     assert message.startswith("The Hugging Face Hub is not reachable from this server")
     assert "HTTPS_PROXY" in message and "Errno" not in message and "Name or service" not in message
     shot(page, "import-offline", full_page=False)
+
+
+# A WebGPU adapter as Chromium reports one (GPUAdapterInfo), counted so the test can tell when it was asked for.
+FAKE_GPU = """(() => {
+  window.adapterRequests = 0;
+  const adapter = {info: {vendor: 'nvidia', architecture: 'ada', device: '', description: 'NVIDIA GeForce RTX 4090'}};
+  Object.defineProperty(Navigator.prototype, 'gpu', {get: () => ({
+    requestAdapter: async () => { window.adapterRequests += 1; return adapter; }})});
+  Object.defineProperty(Navigator.prototype, 'deviceMemory', {get: () => 8});
+})();"""
+
+
+def test_detect_this_browsers_gpu(live_server: Any, page: Any) -> None:
+    page.add_init_script(FAKE_GPU)
+    errors = console_errors(page)
+    page.goto(live_server.url + "/")
+    assert page.evaluate("window.adapterRequests") == 0  # nothing asked on load ("No available adapters.")
+    button = page.locator("#detect-browser")
+    assert button.is_visible() and button.inner_text() == "Detect my GPU (this browser)"
+    assert page.locator("#detect").inner_text() == "Use the server's hardware"
+    button.click()
+    page.wait_for_selector("#browser-hint:has-text('filled in as GeForce RTX 4090')")
+    assert page.evaluate("window.adapterRequests") == 1
+    assert page.input_value("#id_gpu") == "GeForce RTX 4090" and page.input_value("#id_ram") == "8"
+    page.wait_for_selector("#results li.rec")  # the filled form updates the results
+    assert page.locator("#results h2").inner_text() == "Best models for GeForce RTX 4090, 8 GB RAM"
+    assert "at least 8 GB of RAM" in page.locator("#browser-hint").inner_text()
+    shot(page, "detect-browser", full_page=False)
+    assert errors == []
+
+
+def test_no_adapter_request_on_load_without_a_gpu(live_server: Any, page: Any) -> None:
+    errors = console_errors(page)
+    page.goto(live_server.url + "/")
+    page.wait_for_load_state("networkidle")
+    assert errors == []  # Chromium logs "No available adapters." when a page asks and there is none
+    page.click("#detect-browser")
+    page.wait_for_selector("#browser-hint:has-text('This browser says')")
+    assert page.input_value("#id_gpu") == ""  # nothing known is nothing filled
+
+
+def test_on_a_phone_the_results_come_into_view_after_show(live_server: Any, browser: Any) -> None:
+    page = new_page(browser, PHONE, has_touch=True, is_mobile=True)
+    errors = console_errors(page)
+    try:
+        page.goto(live_server.url + "/")
+        page.fill("#id_gpu", "RTX 4090")
+        page.fill("#id_ram", "64")
+        page.click("#machine button[type=submit]")
+        page.wait_for_selector("#results li.rec")
+        page.wait_for_function("() => Math.abs(document.getElementById('results').getBoundingClientRect().top) < 5")
+        assert page.evaluate("scrollY") > 500  # the form above it scrolled away
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        shot(page, "phone-results", full_page=False)
+        assert errors == []
+    finally:
+        page.context.close()
+
+
+def test_without_javascript_charts_are_tables_and_copy_buttons_hidden(live_server: Any, browser: Any) -> None:
+    page = new_page(browser, LAPTOP, java_script_enabled=False)
+    try:
+        page.goto(live_server.url + "/models/qwen3-8b?gpu=RTX+4060&ram=32&ctx=8192")
+        tables = page.locator("figure.chart table.chart-table")
+        assert tables.count() == 3 and all(tables.nth(i).is_visible() for i in range(3))
+        assert page.locator("figure.chart canvas:visible").count() == 0  # no empty chart boxes
+        memory = tables.first
+        assert memory.locator("caption").inner_text() == "GB by context (tokens)"
+        row = memory.locator("tr", has=page.locator("td", has_text=re.compile(r"^8,192$")))
+        assert re.fullmatch(r"8,192\t\d+\.\d\d", row.first.inner_text())  # the plan's total at 8,192 tokens
+        assert page.locator("button.copy").count() >= 3
+        assert page.locator("button.copy:visible").count() == 0
+        assert page.locator("#cmd-llama-server").is_visible()  # the command itself is there to select
+        shot(page, "no-js-model")
+    finally:
+        page.context.close()
+    page = new_page(browser, LAPTOP)  # with JavaScript: charts drawn, their tables hidden, Copy shown
+    try:
+        page.goto(live_server.url + "/models/qwen3-8b?gpu=RTX+4060&ram=32&ctx=8192")
+        page.wait_for_function("() => document.querySelectorAll('canvas[data-drawn=yes]').length === 3")
+        assert page.locator("table.chart-table:visible").count() == 0
+        assert page.locator("button.copy:visible").count() >= 3
+    finally:
+        page.context.close()
+
+
+def _crawl_paths() -> list[tuple[str, int]]:
+    """Every page, with the status it answers: home with results, model, tiers, tier, probes, a probe,
+    accuracy, import, tokens, login, the GPU list and a 404."""
+    from advisor.catalog.machines import load_tiers
+    from advisor.models import ProbeRun
+
+    run = ProbeRun.objects.create(
+        host_id="a-rather-long-worker-host-name.example.internal", dedupe_key="crawl", status="succeeded",
+        source="smollm2", ctx=1024, percent=100, stage="done",
+        result={"decode_tps": 41.3, "prefill_tps": 690.4, "backend": "CPU", "flash_attn": "auto", "n_threads": 2,
+                "model_label": "SmolLM2-135M Q4_1", "model_size_bytes": 90_000_000, "n_layers": 30,
+                "peak_rss_bytes": 400_000_000, "buffers": [{"kind": "KV", "device": "CPU", "bytes": 23592960}]},
+    )  # fmt: skip
+    return [
+        ("/?gpu=RTX+4090&ram=64&cpu=Ryzen+9+7950X", 200), ("/models/qwen3-8b?gpu=RTX+4060&ram=32", 200),
+        ("/tiers", 200), (f"/tiers/{load_tiers()[3].id}", 200), ("/probes", 200), (f"/probes/{run.pk}", 200),
+        ("/accuracy", 200), ("/import", 200), ("/account/tokens", 200), ("/gpus", 200), ("/login", 200),
+        ("/models/not-a-model", 404),
+    ]  # fmt: skip
+
+
+def test_every_page_fits_a_phone_and_a_laptop_without_console_errors(
+    live_server: Any, browser: Any, django_user_model: Any
+) -> None:
+    django_user_model.objects.create_user("dee", "dee@example.com", PASSWORD)
+    paths = _crawl_paths()
+    for name, viewport in (("phone", PHONE), ("laptop", LAPTOP)):
+        page = new_page(browser, viewport)
+        errors = console_errors(page)
+        try:
+            log_in(page, live_server.url, "dee")
+            for path, status in paths:
+                errors.clear()
+                response = page.goto(live_server.url + path)
+                assert response.status == status, path
+                page.wait_for_load_state("networkidle")
+                wide = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+                assert wide[0] <= wide[1], (name, path, wide)
+                refused = "Failed to load resource: the server responded with a status of 404 (Not Found)"
+                expected = [] if status == 200 else [f"{status} {live_server.url}{path}", refused]
+                assert errors == expected, (name, path, errors)
+                slug = path.strip("/").split("?")[0].replace("/", "-") or "home"
+                shot(page, f"crawl-{name}-{slug}", full_page=False)
+        finally:
+            page.context.close()

@@ -89,7 +89,7 @@ def machine_summary(machine: Machine) -> MachineSummary:
 
 
 def spec_from_host() -> dict[str, str]:
-    """Form values describing the server host (psutil, NVML, Apple sysctl), for "Detect this machine"."""
+    """Form values describing the server host (psutil, NVML, Apple sysctl), for "Use the server's hardware"."""
     from advisor.hardware import detect_host
 
     report = detect_host()

@@ -56,3 +56,18 @@ document.addEventListener("htmx:configRequest", (event) => {
   const committed = typing.dataset.committed ?? typing.defaultValue;
   if (typing.value !== committed) event.detail.parameters[typing.name] = committed;
 });
+
+// "Show what fits" on a phone: the results sit below the long form, so bring them into view once they
+// arrive (only when they are out of sight; on a wide screen they stand beside the form).
+let showPressed = false;
+document.addEventListener("submit", (event) => {
+  if (event.target.id === "machine") showPressed = true;
+});
+
+document.addEventListener("htmx:afterSettle", (event) => {
+  if (!showPressed || !event.detail.elt || event.detail.elt.id !== "results") return;
+  showPressed = false;
+  const results = document.getElementById("results");
+  const top = results ? results.getBoundingClientRect().top : 0;
+  if (results && (top < 0 || top > window.innerHeight - 120)) results.scrollIntoView({ block: "start" });
+});

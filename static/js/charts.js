@@ -37,8 +37,13 @@ function drawCharts() {
   document.querySelectorAll("canvas[data-chart]").forEach((canvas) => {
     const source = document.getElementById(canvas.dataset.chart);
     if (!source) return;
+    // Without this script the figure shows its small table (and no empty canvas); with it, the chart.
+    const box = canvas.closest(".canvas-box");
+    if (box) box.hidden = false;
     lineChart(canvas, JSON.parse(source.textContent));
     canvas.dataset.drawn = "yes";
+    const table = canvas.closest("figure") && canvas.closest("figure").querySelector(".chart-table");
+    if (table) table.hidden = true;
   });
 }
 
