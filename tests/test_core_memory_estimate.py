@@ -7,8 +7,6 @@ import dataclasses
 import pytest
 
 from advisor.core.memory import (
-    GIB,
-    MIB,
     Device,
     FitRequest,
     estimate,
@@ -18,6 +16,7 @@ from advisor.core.memory import (
 )
 from advisor.core.quantize import HFFormat, HFQuant, tensor_types
 from advisor.core.runtimes import RUNTIMES
+from advisor.core.units import GIB, MIB
 from tests.core_shapes import GEMMA3_270M, QWEN3_06B, SMOLLM2_135M
 
 

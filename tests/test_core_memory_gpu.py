@@ -19,7 +19,6 @@ from advisor.core.memory import (
     BACKEND_OVERHEAD_BYTES,
     CUBLAS_OVERHEAD_BYTES,
     CUDA_ALLOC_GRANULARITY,
-    MIB,
     Device,
     FitRequest,
     compute_buffer_bytes,
@@ -28,6 +27,7 @@ from advisor.core.memory import (
     resolve_types,
     weight_split,
 )
+from advisor.core.units import MIB
 from bench.memory_accuracy import Row, load_records, request_for, rows, truncated_shape, within_worst_target
 
 LOADS = load_records()

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-GPUKind = Literal["discrete", "integrated", "apple", "datacenter"]
+from advisor.core.units import GIB
 
-GIB = 1024**3
+GPUKind = Literal["discrete", "integrated", "apple", "datacenter"]
 
 
 @dataclass(frozen=True)

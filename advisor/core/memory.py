@@ -36,9 +36,7 @@ from advisor.core.quantize import HFFormat, HFQuant, hf_weights_bytes, needs_ima
 from advisor.core.runtimes import RuntimePreset, runtime
 from advisor.core.shape import ModelShape
 from advisor.core.tensors import tensor_inventory
-
-MIB = 1024 * 1024
-GIB = 1024 * MIB
+from advisor.core.units import MIB
 
 # Driver/runtime memory outside every ggml buffer: CUDA context, lazily loaded kernels, the CUDA memory
 # pool (ggml-cuda.cu ggml_cuda_pool_vmm) and cuBLAS. CUDA was measured on an H100 80GB (driver 580.159.04,

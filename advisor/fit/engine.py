@@ -24,9 +24,8 @@ from advisor.core.plan import Calibration, MeasuredProbe, Plan, SpeedEstimate, p
 from advisor.core.quantize import PRESETS, HFFormat, HFQuant
 from advisor.core.recommend import RAM_RESERVE_BYTES, default_kv_type
 from advisor.core.shape import ModelShape
+from advisor.core.units import GIB
 from advisor.fit.args import FitArgError, FitParams
-
-GIB = 1024**3
 
 # HF weight formats by the quant catalog's names (advisor/catalog/data/quants.json).
 HF_FORMATS: dict[str, HFFormat] = {

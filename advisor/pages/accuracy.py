@@ -15,6 +15,7 @@ from django.conf import settings
 from advisor.bench_records import heldout_pairs
 from advisor.catalog.models_catalog import CatalogModel
 from advisor.core.shape import ModelShape
+from advisor.core.units import MIB
 from advisor.fit.args import FitArgError, FitParams
 from advisor.fit.engine import make_plan
 from advisor.pages.catalog import find_model
@@ -46,7 +47,6 @@ def bench_files() -> dict[str, tuple[dict[str, Any], ...]]:
 BENCH_MODEL_IDS = {
     "smollm2_135m": "smollm2-135m-instruct", "qwen25_05b": "qwen2.5-0.5b-instruct", "qwen3_06b": "qwen3-0.6b",
 }  # fmt: skip
-MIB = 1024**2
 
 
 def _bench_model(filename: str) -> tuple[str, str] | None:

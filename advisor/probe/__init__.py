@@ -22,6 +22,7 @@ No Django or Celery imports here: the web app and the management command both ca
 
 from __future__ import annotations
 
+from advisor.core.units import MIB
 from advisor.probe.results import extrapolate
 from advisor.probe.run import run_probe
 from advisor.probe.sources import (
@@ -36,11 +37,11 @@ from advisor.probe.sources import (
     truncate_shape,
 )
 from advisor.probe.spec import (
-    MIB,
     PROBE_MAX_CTX,
     PROBE_MAX_GPU_LAYERS,
     PROBE_MIN_CTX,
     QUANT_PRESETS,
+    STAGE_WEIGHTS,
     STAGES,
     BufferSize,
     ProbeCancelled,
@@ -49,6 +50,7 @@ from advisor.probe.spec import (
     ProbeResult,
     ProbeSpec,
     ProgressFn,
+    overall_percent,
 )
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "PROBE_MIN_CTX",
     "QUANT_PRESETS",
     "STAGES",
+    "STAGE_WEIGHTS",
     "BufferSize",
     "ProbeCancelled",
     "ProbeError",
@@ -71,6 +74,7 @@ __all__ = [
     "extrapolate",
     "hf_gguf",
     "layer_period",
+    "overall_percent",
     "run_probe",
     "smollm2_path",
     "standin_layer_counts",

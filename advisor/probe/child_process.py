@@ -31,6 +31,9 @@ def _classify(text: str) -> str:
     return "failed"
 
 
+CANCEL_CHECK_S = 1.0  # how often a silent child's caller is asked whether to go on
+
+
 def _run_child(job: dict[str, Any], on_progress: Callable[[str, float], bool], time_limit_s: float) -> dict[str, Any]:
     """Run one job in ``python advisor/probe/child.py``; return its result object."""
     env = dict(os.environ)
@@ -81,6 +84,10 @@ def _run_child(job: dict[str, Any], on_progress: Callable[[str, float], bool], t
             proc.kill()
         proc.wait()
 
+    # The last progress is passed on again while the child is silent (a long prefill, a quantization), so
+    # the caller can say "cancelled" within CANCEL_CHECK_S instead of at the child's next message.
+    last: tuple[str, float] = ("preparing" if job.get("job") == "quantize" else "loading", 0.0)
+    told = time.monotonic()
     try:
         while final is None:
             with lock:
@@ -88,9 +95,12 @@ def _run_child(job: dict[str, Any], on_progress: Callable[[str, float], bool], t
                     lock.wait(timeout=0.25)
                 batch = list(messages)
                 messages.clear()
+            if not batch and time.monotonic() - told >= CANCEL_CHECK_S:
+                batch = [{"type": "progress", "stage": last[0], "percent": last[1]}]
             for msg in batch:
                 if msg["type"] == "progress":
-                    if on_progress(msg["stage"], float(msg["percent"])) is False:
+                    last, told = (msg["stage"], float(msg["percent"])), time.monotonic()
+                    if on_progress(*last) is False:
                         kill()
                         raise ProbeCancelled()
                 elif msg["type"] in ("result", "error", "eof"):

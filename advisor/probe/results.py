@@ -6,7 +6,8 @@ import dataclasses
 import math
 from typing import Any
 
-from advisor.probe.spec import MIB, BufferSize, ProbeError, ProbeResult, ProbeSpec
+from advisor.core.units import MIB
+from advisor.probe.spec import BufferSize, ProbeError, ProbeResult, ProbeSpec
 
 
 def _backend(buffers: tuple[BufferSize, ...], gpu_supported: bool) -> str:

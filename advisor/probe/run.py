@@ -31,6 +31,7 @@ from advisor.probe.spec import (
     ProbeResult,
     ProbeSpec,
     ProgressFn,
+    overall_percent,
 )
 
 
@@ -56,12 +57,14 @@ def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResul
     started = time.monotonic()
     seen: list[str] = []
 
-    def report(stage: str, percent: float, message: str = "") -> bool:
+    def report(stage: str, percent: float, message: str = "", part: int = 0, parts: int = 1) -> bool:
+        """Pass on ``percent`` of ``stage`` as the whole run's percent; False once cancelled."""
         if not seen or seen[-1] != stage:
             seen.append(stage)
         if progress is None:
             return True
-        return progress(ProbeProgress(stage, percent, message)) is not False  # type: ignore[arg-type]
+        overall = overall_percent(stage, percent, part, parts)
+        return progress(ProbeProgress(stage, overall, message)) is not False  # type: ignore[arg-type]
 
     def time_left() -> float:
         left = spec.time_limit_s - (time.monotonic() - started)
@@ -158,7 +161,7 @@ def run_probe(spec: ProbeSpec, progress: ProgressFn | None = None) -> ProbeResul
         def on_progress(stage: str, percent: float, idx: int = idx, n_files: int = n_files) -> bool:
             if stage == "decode_depth_fill":
                 stage = "decode"
-            return report(stage, (100.0 * idx + percent) / n_files)
+            return report(stage, percent, part=idx, parts=n_files)
 
         raw = _run_child(job, on_progress, time_left())
         results.append(_result_from(raw, spec, label, spec.source, str(path), threads, ()))

@@ -195,7 +195,13 @@ def _standin_file(
         if preset in ("F16",):
             os.replace(f16, out)
             return out
-        progress(50, f"quantizing stand-in to {preset}")
+        quantizing = f"quantizing stand-in to {preset}"
+        progress(50, quantizing)
+
+        def still_wanted(_stage: str, _percent: float) -> bool:
+            progress(50, quantizing)  # raises ProbeCancelled once the run is cancelled: the child is killed
+            return True
+
         tmp_out = out.with_suffix(".tmp")
         _run_child(
             {
@@ -206,7 +212,7 @@ def _standin_file(
                 "imatrix": needs_imatrix(shape, preset),
                 "nthread": default_threads(),
             },
-            lambda _s, _p: True,
+            still_wanted,
             time_left(),
         )
         os.replace(tmp_out, out)

@@ -10,8 +10,6 @@ from typing import Any, Literal
 from advisor.core.quantize import PRESETS
 from advisor.fit.args import MAX_GPU_LAYERS
 
-MIB = 1024 * 1024
-
 # A probe evaluates a 512-token prompt and 128 generated tokens, so its context holds at least that, and
 # at most what a 2-core host measures in minutes. -1 GPU layers means all of them (llama.cpp's -ngl).
 PROBE_MIN_CTX = 1024
@@ -20,6 +18,33 @@ PROBE_MAX_GPU_LAYERS = MAX_GPU_LAYERS
 
 Stage = Literal["preparing", "loading", "warmup", "prefill", "decode", "done"]
 STAGES: tuple[str, ...] = ("preparing", "loading", "warmup", "prefill", "decode", "done")
+# Each stage's share of a whole run, in percent (sums to 100): the one place the probe page's single bar
+# and the API's ``percent`` come from. Rough shares of a run's wall time, so the bar only ever moves
+# forward: building a stand-in (write, quantize) can take as long as measuring it; loading and decode
+# are most of a measurement.
+STAGE_WEIGHTS: dict[str, float] = {"preparing": 20, "loading": 15, "warmup": 5, "prefill": 25, "decode": 35}
+MEASURE_STAGES = ("loading", "warmup", "prefill", "decode")  # each measured file goes through these
+
+
+def overall_percent(stage: str, percent: float, part: int = 0, parts: int = 1) -> float:
+    """The whole run's percent at ``percent`` of ``stage``, in the ``part``-th of ``parts`` measured files.
+
+    >>> overall_percent("preparing", 50), overall_percent("loading", 0), overall_percent("decode", 100)
+    (10.0, 20.0, 100.0)
+    >>> overall_percent("prefill", 0), overall_percent("loading", 0, part=1, parts=2)
+    (40.0, 60.0)
+    """
+    share = max(0.0, min(100.0, percent)) / 100
+    if stage == "done":
+        return 100.0
+    if stage not in MEASURE_STAGES:
+        return STAGE_WEIGHTS["preparing"] * share
+    measuring = sum(STAGE_WEIGHTS[s] for s in MEASURE_STAGES)
+    before = sum(STAGE_WEIGHTS[s] for s in MEASURE_STAGES[: MEASURE_STAGES.index(stage)])
+    within = (before + STAGE_WEIGHTS[stage] * share) / measuring
+    return round(STAGE_WEIGHTS["preparing"] + measuring * (part + within) / max(parts, 1), 1)
+
+
 SourceKind = Literal["smollm2", "gguf", "hf", "standin"]
 
 # Presets a stand-in can be quantized to: every llama-quantize file type (core.quantize.PRESETS, from
@@ -77,7 +102,7 @@ class ProbeSpec:
 @dataclass(frozen=True)
 class ProbeProgress:
     stage: Stage
-    percent: float
+    percent: float  # of the whole run (overall_percent), not of the stage
     message: str = ""
 
 

@@ -38,9 +38,7 @@ from __future__ import annotations
 # A test that replaces a rule patches the submodule that reads it (``recommend.rank.min_bits_for_model``).
 from advisor.core.recommend.engine import confirm, engine_request
 from advisor.core.recommend.options import (
-    GIB,
     LLAMA_CPP_RUNTIMES,
-    MIB,
     SWA_FULL_RUNTIMES,
     Budget,
     DeviceKind,
@@ -118,6 +116,7 @@ from advisor.core.recommend.quality import (
 )
 from advisor.core.recommend.rank import _TABLES as _TABLES
 from advisor.core.recommend.rank import apply_size_rule, clear_caches, prefer_larger_at_4bit, preference_tier, recommend
+from advisor.core.units import GIB, MIB
 
 __all__ = [
     "BELOW_4BIT_SLOPE",

@@ -12,9 +12,6 @@ from typing import Any, Literal
 from advisor.core.hardware_spec import Machine
 from advisor.core.shape import ModelShape
 
-GIB = 1024**3
-MIB = 1024**2
-
 Placement = Literal["gpu", "partial", "cpu"]
 DeviceKind = Literal["cuda", "metal", "other_gpu", "cpu"]
 

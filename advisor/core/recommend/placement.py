@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from advisor.core import memory
-from advisor.core.recommend.options import GIB, Budget, DeviceKind, ModelOption, Placement, Request
+from advisor.core.recommend.options import Budget, DeviceKind, ModelOption, Placement, Request
 from advisor.core.recommend.profiles import KVPlan, WeightProfile
 from advisor.core.speed import APPLE_DECODE_EFFICIENCY, DEFAULT_DECODE_EFFICIENCY
+from advisor.core.units import GIB
 
 # llama.cpp's own fit leaves this much free on every GPU (common/common.h: fit_params_target defaults to
 # 1024 MiB per device; common/fit.cpp); the memory engine's constant.

@@ -20,9 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from advisor.core.units import MIB
 from advisor.probe import ProbeError, ProbeProgress, ProbeSpec, run_probe
-
-MIB = 1024 * 1024
 
 
 def _gpu_layers(value: str) -> int:
