@@ -15,7 +15,8 @@ count are exactly llama.cpp's. On top of that it records:
   32-byte alignment), which must agree within 2 %;
 * the KV / recurrent-state buffers it logs against ``advisor.core.memory.kv_cache_bytes`` (reported);
 * with ``--quantize``, the per-tensor types of ``llama_model_quantize`` to Q4_K_M against
-  ``advisor.core.quantize.tensor_types`` (stand-ins under 6 GiB of F16 only).
+  ``advisor.core.quantize.tensor_types`` (a MoE stand-in above 14 GiB of F16 is quantized with 16
+  experts instead of all: llama.cpp's type rules only single out 8-expert models).
 
 Usage: python bench/arch_cpu_loads.py [--quantize] [--out bench/data/arch_cpu_loads.jsonl] [ARCH ...]
 (with ARCH names, only those are run and their records replace the ones in --out).
@@ -33,12 +34,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from advisor.catalog.models_catalog import load_models
+from advisor.catalog.models_catalog import get_model, load_models
 from advisor.core.ggml_types import GGMLType, tensor_bytes
 from advisor.core.hf_config import shape_from_hf_config
 from advisor.core.memory import ContextSettings, kv_cache_bytes
@@ -56,7 +58,8 @@ from advisor.core.tensors import tensor_inventory
 MIB = 1024 * 1024
 N_CTX = 512
 BUFFER_TOLERANCE = 0.02
-QUANTIZE_LIMIT_BYTES = 6 * 1024 * MIB
+QUANTIZE_LIMIT_BYTES = 14 * 1024 * MIB  # F16 stand-ins above this are quantized with QUANTIZE_EXPERTS
+QUANTIZE_EXPERTS = 16
 
 # Architectures without a catalog model yet: config.json values, trimmed to the keys the importer reads
 # (advisor.core.hf_config), with where they were read. The check is of the loader's rules, so a
@@ -234,6 +237,80 @@ EXTRA_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
             },
         },
     ),
+    "qwen2moe": (
+        "Qwen/Qwen1.5-MoE-A2.7B config.json",
+        {
+            "model_type": "qwen2_moe",
+            "hidden_size": 2048,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 16,
+            "intermediate_size": 5632,
+            "moe_intermediate_size": 1408,
+            "shared_expert_intermediate_size": 5632,
+            "num_experts": 60,
+            "num_experts_per_tok": 4,
+            "max_position_embeddings": 8192,
+            "tie_word_embeddings": False,
+            "vocab_size": 151936,
+        },
+    ),
+    "ernie4_5": (
+        "baidu/ERNIE-4.5-0.3B-PT config.json values (not re-read from the Hub in this session)",
+        {
+            "model_type": "ernie4_5",
+            "hidden_size": 1024,
+            "num_hidden_layers": 18,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 2,
+            "head_dim": 128,
+            "intermediate_size": 3072,
+            "max_position_embeddings": 131072,
+            "tie_word_embeddings": True,
+            "vocab_size": 103424,
+        },
+    ),
+    "ernie4_5-moe": (
+        "baidu/ERNIE-4.5-21B-A3B-PT config.json values (not re-read from the Hub in this session)",
+        {
+            "model_type": "ernie4_5_moe",
+            "hidden_size": 2560,
+            "num_hidden_layers": 28,
+            "num_attention_heads": 20,
+            "num_key_value_heads": 4,
+            "head_dim": 128,
+            "intermediate_size": 12288,
+            "moe_intermediate_size": 1536,
+            "moe_num_experts": 64,
+            "moe_k": 6,
+            "moe_num_shared_experts": 2,
+            "moe_layer_start_index": 1,
+            "moe_layer_interval": 1,
+            "max_position_embeddings": 131072,
+            "tie_word_embeddings": True,
+            "vocab_size": 103424,
+        },
+    ),
+    "dots1": (
+        "rednote-hilab/dots.llm1.inst config.json values (not re-read from the Hub in this session)",
+        {
+            "model_type": "dots1",
+            "hidden_size": 4096,
+            "num_hidden_layers": 62,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 32,
+            "head_dim": 128,
+            "intermediate_size": 10944,
+            "moe_intermediate_size": 1408,
+            "n_routed_experts": 128,
+            "num_experts_per_tok": 6,
+            "n_shared_experts": 2,
+            "first_k_dense_replace": 1,
+            "max_position_embeddings": 32768,
+            "tie_word_embeddings": False,
+            "vocab_size": 152064,
+        },
+    ),
     "olmoe": (
         "allenai/OLMoE-1B-7B-0924 config.json",
         {
@@ -282,7 +359,13 @@ EXTRA_CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
 }
 # Architectures with no Hugging Face config reader: the shape itself. mamba2.cpp has no attention.
+# Mistral Small 3.1's catalog record is read as "llama", the architecture of its published GGUFs; the
+# llama.cpp vendored here converts Mistral3ForConditionalGeneration to "mistral3", the same tensors.
 EXTRA_SHAPES: dict[str, tuple[str, ModelShape]] = {
+    "mistral3": (
+        "catalog:mistral-small-3.1-24b-instruct-2503 as general.architecture mistral3",
+        replace(get_model("mistral-small-3.1-24b-instruct-2503").to_shape(), arch="mistral3"),
+    ),
     "mamba2": (
         "mistralai/Mamba-Codestral-7B-v0.1 params (d_model 4096, 64 layers, expand 2, head_dim 64, 8 groups, "
         "state 128, conv 4, vocab 32768)",
@@ -401,10 +484,49 @@ def _quantized_types(path: Path) -> dict[str, str]:
     return {t.name: t.tensor_type.name for t in GGUFReader(path).tensors}
 
 
+# Gemma 3n's layers from the 20th on reuse earlier KV caches (n_layer_kv_from_start = 20 in gemma3n.cpp):
+# its stand-in keeps every layer so that the logged KV cache shows it.
+UNTRIMMED = frozenset({"gemma3n"})
+
+
 def stand_in_shape(full: ModelShape) -> ModelShape:
     """The layer-trimmed shape the stand-in of ``full`` has: 4 layers, or 2 when a layer holds more than
     a billion parameters (the large MoE layers), always every kind of layer."""
+    if full.arch in UNTRIMMED:
+        return full
     return trim_shape(full, 2 if _layer_params(full) > 1_000_000_000 else 4)
+
+
+def _fewer_experts(s: ModelShape) -> ModelShape:
+    """``s`` with 16 routed experts: llama-quant.cpp's type rules look at the expert count only to tell
+    Mixtral-style 8-expert models apart, so 16 gives the same types as any count above 8."""
+    return replace(s, n_experts=QUANTIZE_EXPERTS, n_experts_used=min(s.n_experts_used, QUANTIZE_EXPERTS))
+
+
+def _check_q4_k_m(s: ModelShape, path: Path, workdir: Path) -> dict[str, Any] | str:
+    """llama_model_quantize's Q4_K_M types against tensor_types, on the stand-in (or, above
+    QUANTIZE_LIMIT_BYTES, on a copy with 16 experts; a dense one that large is skipped)."""
+    note: dict[str, Any] = {}
+    if path.stat().st_size > QUANTIZE_LIMIT_BYTES:  # the sparse file's size is its data's
+        if s.n_experts <= QUANTIZE_EXPERTS:
+            return "skipped: dense stand-in above 14 GiB"
+        s = _fewer_experts(s)
+        path = write_standin(s, workdir / "fewer-experts.gguf")
+        note["experts_kept"] = QUANTIZE_EXPERTS
+    q_path = workdir / "quantized-Q4_K_M.gguf"
+    with _quiet():
+        quantize_standin(path, q_path, "Q4_K_M")
+    got = _quantized_types(q_path)
+    want = {k: v.name for k, v in tensor_types(s, "Q4_K_M").items()}
+    wrong = sorted(k for k in want if got.get(k) != want[k])
+    out: dict[str, Any] = {"tensors": len(want), "type_mismatches": len(wrong), "examples": wrong[:5], **note}
+    if wrong:
+        out["got"] = {k: got.get(k) for k in wrong[:5]}
+        out["want"] = {k: want[k] for k in wrong[:5]}
+    q_path.unlink()
+    if note:
+        path.unlink()
+    return out
 
 
 def check(arch: str, source: str, full: ModelShape, workdir: Path, quantize: bool) -> dict[str, Any]:
@@ -447,21 +569,46 @@ def check(arch: str, source: str, full: ModelShape, workdir: Path, quantize: boo
     if not rec["loaded"]:
         rec["log"] = log
     if quantize and rec["loaded"]:
-        if rec["predicted_bytes"] > QUANTIZE_LIMIT_BYTES:
-            rec["q4_k_m"] = "skipped: stand-in above 6 GiB"
-        else:
-            with _quiet():
-                q_path = quantize_standin(path, workdir / f"{arch}-Q4_K_M.gguf", "Q4_K_M")
-            got = _quantized_types(q_path)
-            want = {k: v.name for k, v in tensor_types(s, "Q4_K_M").items()}
-            wrong = sorted(k for k in want if got.get(k) != want[k])
-            rec["q4_k_m"] = {"tensors": len(want), "type_mismatches": len(wrong), "examples": wrong[:5]}
-            if wrong:
-                rec["q4_k_m"]["got"] = {k: got.get(k) for k in wrong[:5]}
-                rec["q4_k_m"]["want"] = {k: want[k] for k in wrong[:5]}
-            q_path.unlink()
+        rec["q4_k_m"] = _check_q4_k_m(s, path, workdir)
     path.unlink()
     return rec
+
+
+def summary(rows: list[dict[str, Any]], command: str) -> str:
+    """The text table of bench/data/arch_cpu_loads.txt."""
+    lines = [
+        "Tensor inventories against llama.cpp (llama-cpp-python 0.3.36, CPU, n_gpu_layers=0, mmap, n_ctx 512).",
+        f"Command: {command}",
+        "Stand-ins: zero-weight F16 GGUFs (advisor.core.standin.write_standin) of the smallest catalog model of",
+        "each architecture, or a published config where the catalog has none (see 'source' in the jsonl),",
+        "trimmed to 4 layers (2 for MoE layers above 1B parameters) keeping every kind of layer.",
+        "A load succeeds only if every tensor's name and shape is what llama.cpp's loader creates.",
+        "bytes/params: llama_model_size / llama_model_n_params against the inventory (= means equal).",
+        "buffer: llama.cpp's CPU model buffer against the inventory's bytes padded to 32 (tolerance 2 %).",
+        "KV/RS: KV cache + recurrent state logged against advisor.core.memory.kv_cache_bytes (MiB).",
+        "Q4_K_M: tensors whose llama_model_quantize type differs from advisor.core.quantize.tensor_types.",
+        "",
+        f"{'arch':<15} {'layers':<9} {'load':<5} {'bytes':<6} {'params':<6} {'buffer MiB':>11} {'error':>8} "
+        f"{'KV/RS MiB':>15} {'Q4_K_M':>10}",
+    ]
+    for r in rows:
+        q = r.get("q4_k_m")
+        if isinstance(q, dict):
+            qs = f"{q['type_mismatches']}/{q['tensors']}" + ("*" if q.get("experts_kept") else "")
+        else:
+            qs = "-" if q is None else "skipped"
+        kv = f"{r['kv_rs_logged_mib']}/{r['kv_rs_predicted_mib']}"
+        err = r.get("buffer_error")
+        err_s = f"{err:+.4%}" if err is not None else "-"
+        lines.append(
+            f"{r['arch']:<15} {r['layers']:<9} {'ok' if r['loaded'] else 'FAIL':<5} "
+            f"{'=' if r['bytes_equal'] else 'DIFF':<6} {'=' if r['params_equal'] else 'DIFF':<6} "
+            f"{r['cpu_model_buffer_mib'] or 0:>11.2f} {err_s:>8} {kv:>15} {qs:>10}"
+        )
+    lines += ["", "* quantized with 16 of its experts (llama.cpp's type rules single out only 8-expert models)."]
+    ok = sum(1 for r in rows if r["loaded"] and r["bytes_equal"] and r.get("buffer_ok"))
+    lines.append(f"{ok} of {len(rows)} architectures load with exactly the inventory's tensors and bytes.")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -484,6 +631,8 @@ def main() -> None:
     rows.sort(key=lambda r: r["arch"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    command = " ".join(["python bench/arch_cpu_loads.py", *sys.argv[1:]])
+    args.out.with_suffix(".txt").write_text(summary(rows, command))
 
 
 if __name__ == "__main__":

@@ -741,7 +741,8 @@ def _tensor_extras(h: GGUFHeader, arch: str) -> tuple[tuple[str, int | float | s
     if "blk.N.ssm_in.weight" in names:
         out += [("ssm_conv_bias", "blk.N.ssm_conv1d.bias" in names), ("ssm_norm", "blk.N.ssm_norm.weight" in names)]
     p = f"{arch}."
-    step = _opt_int(h, p + "interleave_moe_layer_step", 0)
+    # llama4.cpp places MoE layers by this step; ernie4-5.cpp reads it but places them by the dense lead only
+    step = _opt_int(h, p + "interleave_moe_layer_step", 0) if arch == "llama4" else 0
     if step:
         out.append(("moe_layer_step", step))
     l_cache = _opt_int(h, p + "shortconv.l_cache", 0)

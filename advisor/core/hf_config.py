@@ -65,6 +65,9 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
         # Architectures read since the inventories cover them (advisor/core/inventories.py).
         "apertus",
         "cohere",
+        "dots1",
+        "ernie4_5",
+        "ernie4_5_moe",
         "cohere2",
         "exaone4",
         "falcon_h1",
@@ -315,6 +318,7 @@ def _attention_layers_granite(cfg: _Config, n_layers: int) -> tuple[bool, ...]:
 # model_types whose config may state attention_bias for a loader that takes optional q/k/v biases.
 _NEW_TYPES = frozenset(
     {"apertus", "exaone4", "granite", "granitemoe", "granitemoeshared", "olmo2", "smollm3", "llama4", "minimax_m2"}
+    | {"ernie4_5", "ernie4_5_moe", "dots1"}
 )
 
 
@@ -384,6 +388,34 @@ def _moe_values(
         if shared:
             kw.update(shared_experts=1, shared_expert_ffn_size=shared)
     return kw
+
+
+def _leading_dense_moe(cfg: _Config, model_type: str, n_layers: int) -> dict[str, Any]:
+    """dots1 and ERNIE 4.5 MoE: routed experts after some leading dense layers, with shared experts."""
+    if model_type == "dots1":
+        # conversion/dots1.py: DeepSeek-style keys; n_shared_experts blocks of the expert width
+        width = cfg.req("moe_intermediate_size")
+        n_shared = cfg.opt("n_shared_experts", default=0)
+        return {
+            "n_experts": cfg.req("n_routed_experts"),
+            "n_experts_used": cfg.req("num_experts_per_tok"),
+            "expert_ffn_size": width,
+            "shared_experts": n_shared,
+            "shared_expert_ffn_size": width if n_shared else 0,
+            "first_dense_layers": min(cfg.opt("first_k_dense_replace", default=0), n_layers),
+        }
+    # conversion/ernie.py (Ernie4_5MoeModel): the shared experts' width is written as
+    # intermediate_size // num_key_value_heads, one block
+    n_shared = cfg.opt("moe_num_shared_experts", default=0)
+    shared = cfg.req("intermediate_size") // cfg.opt("num_key_value_heads", default=1, minimum=1) if n_shared else 0
+    return {
+        "n_experts": cfg.req("moe_num_experts"),
+        "n_experts_used": cfg.req("moe_k"),
+        "expert_ffn_size": cfg.req("moe_intermediate_size"),
+        "shared_experts": 1 if shared else 0,
+        "shared_expert_ffn_size": shared,
+        "first_dense_layers": min(cfg.opt("moe_layer_start_index", default=0), n_layers),
+    }
 
 
 def _nemotron_pattern(cfg: _Config, n_layers: int) -> str:
@@ -575,6 +607,8 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
         kw.update(_moe_values(cfg, model_type, n_layers, extras))
         if model_type == "llama4":
             ffn = cfg.req("intermediate_size_mlp")
+    elif model_type in ("dots1", "ernie4_5_moe"):
+        kw.update(_leading_dense_moe(cfg, model_type, n_layers))
     elif model_type == "qwen3_5_moe":
         kw.update(
             n_experts=cfg.req("num_experts"),

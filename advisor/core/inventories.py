@@ -424,6 +424,12 @@ RECIPES: dict[str, Callable[[ModelShape], Recipe]] = {
     "minimax-m2": _recipe(Recipe(output="always", qk_norm="full", router_bias=True)),  # minimax-m2.cpp
     # qwen2moe.cpp: sigmoid-gated shared expert (ffn_gate_inp_shexp).
     "qwen2moe": _recipe(Recipe(output="always", q_embd=True, qkv_bias=True, shexp_gate=True)),
+    # ernie4-5.cpp (both archs): MoE after n_layer_dense_lead dense layers, a router bias where the
+    # converter finds moe_statics.e_score_correction_bias (ERNIE-4.5 MoE checkpoints have it).
+    "ernie4_5": _recipe(Recipe()),
+    "ernie4_5-moe": _recipe(Recipe(router_bias=True)),
+    # dots1.cpp: q/k norms, MoE after the leading dense layers with a router bias and shared experts.
+    "dots1": _recipe(Recipe(output="always", qk_norm="head", router_bias=True)),
     # apertus.cpp: ungated (xIELU) FFN, q/k norms.
     "apertus": _recipe(Recipe(output="always", rope_freqs=True, qk_norm="head", ffn_gate=False)),
 }

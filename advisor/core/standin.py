@@ -124,15 +124,16 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
             a.append(("expert_feed_forward_length", "u32", s.expert_ffn_size))
         if s.shared_expert_ffn_size:
             a.append(("expert_shared_feed_forward_length", "u32", s.shared_expert_ffn_size))
-        if s.arch == "glm4moe":
-            a.append(("expert_shared_count", "u32", s.shared_experts))  # required by glm4-moe.cpp
-        if s.arch in ("glm4moe", "lfm2moe"):
+        if s.arch in ("glm4moe", "dots1"):
+            a.append(("expert_shared_count", "u32", s.shared_experts))  # required by glm4-moe.cpp, dots1.cpp
+        if s.arch in ("glm4moe", "lfm2moe", "dots1", "ernie4_5-moe"):
             a.append(("leading_dense_block_count", "u32", s.first_dense_layers))
-        if s.arch in ("lfm2moe", "minimax-m2"):
-            # lfm2moe.cpp requires it; minimax-m2.cpp has no default and aborts building the graph
-            # without it. 2 = LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID, what their converters write.
+        if s.arch in ("lfm2moe", "minimax-m2", "dots1"):
+            # lfm2moe.cpp requires it; minimax-m2.cpp and dots1.cpp have no default and abort building the
+            # graph without it. 2 = LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID (conversion/base.py writes it from
+            # the config's scoring_func; lfm2.py always).
             a.append(("expert_gating_func", "u32", 2))
-        if s.arch == "llama4":
+        if s.arch in ("llama4", "ernie4_5-moe"):  # required by both loaders
             a.append(("interleave_moe_layer_step", "u32", int(s.extra("moe_layer_step", 1) or 1)))
     if s.sliding_window and s.arch not in ("llama",):
         a.append(("attention.sliding_window", "u32", s.sliding_window))
