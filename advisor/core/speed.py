@@ -627,7 +627,10 @@ def prefill_time_s(inp: SpeedInputs) -> float:
             kernel_side += 2 * n_el / (eff.prefill_eff(ggml_type) * flops_rate)
             flops += 2 * n_el
         attn = prefill_attention_flops(shape, layers, mean_ctx)
-        kernel_side += attn / (eff.prefill_attn_eff(attention_kernel(shape)) * flops_rate)
+        # Flash attention runs on the matrix units at their own rate: on the H100 and on an RTX 5080 alike
+        # depth costs ~10-12% of the dense FP16 tensor rate (bench/data/speed_h100.jsonl pp512 at 32k;
+        # the community sample's 5080 depth sweep), not a rate that follows the SMs.
+        kernel_side += attn / (eff.prefill_attn_eff(attention_kernel(shape)) * matrix_rate)
         flops += attn
         t += max(kernel_side, flops / (eff.matrix_eff * matrix_rate) if eff.matrix_eff else 0.0)
         arch_cost = eff.prefill_arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0)

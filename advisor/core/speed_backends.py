@@ -79,18 +79,18 @@ ARCH_COMPUTE: dict[str, dict[str, float]] = {
     "vulkan": {"RDNA 1.0": 1.4836, "RDNA 2.0": 1.4368, "RDNA 3.0": 0.714, "RDNA 3.5": 0.657},
 }
 MATRIX_EFF: dict[str, float] = {
-    "cuda": 0.6676,
-    "metal": 0.6169,
+    "cuda": 0.6144,
+    "metal": 0.5963,
     "cpu": 1.0,
-    "rocm": 0.6817,
-    "vulkan": 0.6817,
+    "rocm": 0.5926,
+    "vulkan": 0.5926,
 }
 BANDS: dict[str, dict[str, tuple[float, float]]] = {
-    "cuda": {"decode": (0.817, 1.08), "prefill": (0.702, 1.212)},
-    "metal": {"decode": (0.987, 1.143), "prefill": (0.864, 1.179)},
+    "cuda": {"decode": (0.817, 1.08), "prefill": (0.743, 1.255)},
+    "metal": {"decode": (0.987, 1.143), "prefill": (0.864, 1.18)},
     "cpu": {"decode": (0.8, 1.371), "prefill": (0.446, 1.43)},
-    "rocm": {"decode": (0.895, 1.128), "prefill": (0.893, 1.167)},
-    "vulkan": {"decode": (0.895, 1.128), "prefill": (0.893, 1.167)},
+    "rocm": {"decode": (0.895, 1.128), "prefill": (0.892, 1.17)},
+    "vulkan": {"decode": (0.895, 1.128), "prefill": (0.892, 1.17)},
 }
 # Median |error| per backend: rows, hardware, in-sample and held out (leave one hardware out).
 CV: dict[str, dict[str, Any]] = {
@@ -99,16 +99,16 @@ CV: dict[str, dict[str, Any]] = {
         "hardware": 35,
         "decode_in": 0.141,
         "decode_held": 0.196,
-        "prefill_pp512": {"rows": 37, "hardware": 6, "in": 0.211, "held": 0.283},
-        "prefill_LS": {"rows": 105, "hardware": 27, "in": 0.155, "held": 0.176},
+        "prefill_pp512": {"rows": 37, "hardware": 6, "in": 0.173, "held": 0.226},
+        "prefill_LS": {"rows": 105, "hardware": 27, "in": 0.192, "held": 0.203},
     },
     "metal": {
         "rows": 87,
         "hardware": 11,
         "decode_in": 0.045,
         "decode_held": 0.108,
-        "prefill_pp512": {"rows": 2, "hardware": 2, "in": 0.202, "held": 0.37},
-        "prefill_LS": {"rows": 59, "hardware": 8, "in": 0.101, "held": 0.133},
+        "prefill_pp512": {"rows": 2, "hardware": 2, "in": 0.184, "held": 0.341},
+        "prefill_LS": {"rows": 59, "hardware": 8, "in": 0.1, "held": 0.133},
     },
     "cpu": {
         "rows": 144,
@@ -123,6 +123,6 @@ CV: dict[str, dict[str, Any]] = {
         "hardware": 8,
         "decode_in": 0.058,
         "decode_held": 0.093,
-        "prefill_LS": {"rows": 47, "hardware": 7, "in": 0.088, "held": 0.111},
+        "prefill_LS": {"rows": 47, "hardware": 7, "in": 0.091, "held": 0.112},
     },
 }
