@@ -346,7 +346,7 @@ def openapi_schema(server: str) -> dict[str, Any]:
                 },
             },
             "/api/probes/{id}": {"get": {
-                "summary": "One probe run: status, stage, percent, result, error",
+                "summary": "One probe run: status, stage, percent of the whole run, queue_ahead, result",
                 "parameters": [probe_id], "responses": {"200": _json("the run"), "404": ERROR},
             }},
             "/api/schema": {"get": {

@@ -91,6 +91,8 @@ def test_progress_stages_in_order(smol_run: tuple[ProbeResult, list[ProbeProgres
     assert set(stages) == set(STAGES)
     assert r.stages == STAGES
     assert all(0 <= p.percent <= 100 for p in seen)
+    # One percent over the whole run: it never goes back when a stage ends and the next begins.
+    assert [p.percent for p in seen] == sorted(p.percent for p in seen)
     assert seen[-1].stage == "done" and seen[-1].percent == 100
 
 

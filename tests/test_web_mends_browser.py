@@ -399,3 +399,62 @@ def test_every_page_fits_a_phone_and_a_laptop_without_console_errors(
                 shot(page, f"crawl-{name}-{slug}", full_page=False)
         finally:
             page.context.close()
+
+
+def test_probe_page_one_bar_queue_position_and_cancelling(live_server: Any, page: Any, django_user_model: Any) -> None:
+    from advisor.models import ProbeRun
+
+    host = "ci-mends-host"
+    running = ProbeRun.objects.create(host_id=host, dedupe_key="m1", status="running", stage="prefill", percent=42)
+    ProbeRun.objects.create(host_id=host, dedupe_key="m2")
+    waiting = ProbeRun.objects.create(host_id=host, dedupe_key="m3")
+    ProbeRun.objects.create(host_id="another-host", dedupe_key="m4")  # another host's queue is not ahead
+    django_user_model.objects.create_user("eve", "eve@example.com", PASSWORD)
+    errors = console_errors(page)
+    page.goto(f"{live_server.url}/probes/{waiting.pk}")
+    assert page.locator("#probe-queue").inner_text() == f"Waiting for the worker on {host}: 2 probes ahead of this one."
+    assert page.locator("#probe-stage").inner_text() == "waiting for the worker"
+    shot(page, "probe-queued", full_page=False)
+    log_in(page, live_server.url, "eve", f"/probes/{running.pk}")
+    # One bar over the whole run, the stage under way named beside it.
+    assert page.locator("#probe-stage").inner_text() == "prefill: reading the prompt"
+    assert page.locator("#probe-bar").get_attribute("value") == "42"
+    assert page.locator("#probe-percent").inner_text() == "42%"
+    page.click("#probe-cancel button")
+    page.wait_for_url(f"{live_server.url}/probes/{running.pk}")
+    assert page.locator("#probe-status").inner_text() == "cancelling"  # at once, before the worker stops it
+    assert page.locator("#probe-cancel").count() == 0
+    assert ProbeRun.objects.get(pk=running.pk).cancel_requested
+    api = page.request.get(f"{live_server.url}/api/probes/{waiting.pk}").json()
+    assert api["queue_ahead"] == 2 and api["status"] == "queued"
+    shot(page, "probe-cancelling", full_page=False)
+    assert errors == []
+
+
+def test_cancel_a_running_probe_ends_it_within_5_s(
+    live_server: Any, page: Any, probe_worker: Any, settings: Any, django_user_model: Any
+) -> None:
+    import time
+
+    from advisor.models import ProbeRun
+    from tests.conftest import PROBE_HOST
+
+    settings.HOST_ID = PROBE_HOST
+    django_user_model.objects.create_user("fay", "fay@example.com", PASSWORD)
+    log_in(page, live_server.url, "fay", "/probes")
+    errors = console_errors(page)
+    page.select_option("#id_source", "smollm2")
+    page.fill("#id_ctx", "16384")  # a large KV cache: the run lasts long enough to be cancelled midway
+    page.click("#probe-form button[type=submit]")
+    page.wait_for_selector("#probe-status:text('running')", timeout=120_000)
+    page.wait_for_function("() => Number(document.getElementById('probe-bar').value) > 0")
+    pressed = time.monotonic()
+    page.click("#probe-cancel button")
+    page.wait_for_selector("#probe-status:text('cancelling')", timeout=3_000)  # the answer to the POST says so
+    page.wait_for_selector("#probe-status:text('cancelled')", timeout=10_000)
+    run = ProbeRun.objects.get()
+    assert run.status == "cancelled" and run.finished_at is not None
+    assert time.monotonic() - pressed < 5, f"the run took {time.monotonic() - pressed:.1f} s to end"
+    shot(page, "probe-cancelled", full_page=False)
+    assert probe_worker.proc.poll() is None  # the worker lives on
+    assert errors == []

@@ -24,10 +24,27 @@ def probe_history(host: str | None = None, limit: int = 50) -> list[ProbeRun]:
     return list(runs[:limit])
 
 
+# What each stage is doing, in words (the probe page names the current one beside its single bar).
+STAGE_LABELS = {
+    "queued": "waiting for the worker", "preparing": "preparing the model file", "loading": "loading the model",
+    "warmup": "warming up", "prefill": "prefill: reading the prompt", "decode": "decode: generating tokens",
+    "done": "done",
+}  # fmt: skip
+
+
+def queue_ahead(run: ProbeRun) -> int | None:
+    """How many probes go before a waiting run on its host's queue (the running one included); None unless
+    it waits. The worker takes one probe at a time, in the order they were queued."""
+    if run.status != ProbeRun.Status.QUEUED:
+        return None
+    return ProbeRun.objects.filter(host_id=run.host_id, status__in=ProbeRun.ACTIVE, pk__lt=run.pk).count()
+
+
 def probe_view(run: ProbeRun) -> dict[str, Any]:
-    """A probe run as the API returns it."""
+    """A probe run as the API returns it (``percent`` is of the whole run, ``stage`` the one under way)."""
     return {
         "id": run.pk, "host": run.host_id, "status": run.status, "stage": run.stage, "percent": run.percent,
+        "cancel_requested": run.cancel_requested, "queue_ahead": queue_ahead(run),
         "source": run.source, "model_id": run.model_id, "quant": run.quant, "ctx": run.ctx,
         "gpu_layers": run.gpu_layers, "result": run.result, "error": run.error,
         "created_at": run.created_at.isoformat(),
@@ -138,7 +155,10 @@ def probe_comparison(run: ProbeRun) -> list[ComparisonRow]:
 
 
 def probe_page(run: ProbeRun) -> dict[str, Any]:
-    return {"run": run, "comparison": probe_comparison(run) if run.result else []}
+    return {
+        "run": run, "comparison": probe_comparison(run) if run.result else [], "ahead": queue_ahead(run),
+        "stage_label": STAGE_LABELS.get(run.stage, run.stage), "cancelling": run.is_active and run.cancel_requested,
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
