@@ -74,6 +74,16 @@ def search_cpus(query: str, limit: int = 20) -> list[CPUSpec]:
     return found[:limit]
 
 
+# What /proc/cpuinfo and llamafile add around a CPU's name: the clock ("@ 2.60GHz"), the
+# microarchitecture llamafile detected ("(znver3)"), "12th Gen", "8-Core Processor", "w/ Radeon 780M",
+# a board revision ("Rev 1.1") and LocalScore's Apple core counts ("16P+8E").
+_CPU_DECORATION_RE = re.compile(
+    r"@.*$|\([^)]*\)|\b\d+(?:st|nd|rd|th)\s+gen\b|\b[\w]+-core\s+processor\b|\s(?:w/|with)\s.*$"
+    r"|\brev\s*[\d.]+|\b\d+p\+\d+e\b",
+    re.IGNORECASE,
+)
+
+
 def find_cpu(name: str) -> CPUSpec:
     """A CPU from ``cpus.json`` (or an Apple chip), matched like ``find_gpu``.
 
@@ -93,6 +103,9 @@ def find_cpu(name: str) -> CPUSpec:
     if matches:
         return max(matches, key=lambda c: len(normalize_name(c.name)))
     close = difflib.get_close_matches(key, list(stripped), n=5, cutoff=0.5)
+    if not close:  # no near spelling: the CPUs that share most of its words and numbers
+        shared = sorted(stripped, key=lambda k: (-len(tokens & set(k.split())), k))
+        close = [k for k in shared[:5] if tokens & set(k.split()) - {"intel", "amd"}]
     raise UnknownHardware(name, [stripped[k].name for k in close], kind="CPU")
 
 
@@ -103,9 +116,6 @@ def load_tiers() -> tuple[HardwareTier, ...]:
     for row in _load_json("tiers.json")["tiers"]:
         tiers.append(
             HardwareTier(
-    if not close:  # no near spelling: the CPUs that share most of its words and numbers
-        shared = sorted(stripped, key=lambda k: (-len(tokens & set(k.split())), k))
-        close = [k for k in shared[:5] if tokens & set(k.split()) - {"intel", "amd"}]
                 id=row["id"],
                 title=row["title"],
                 description=row["description"],
