@@ -85,6 +85,7 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
         "minimax_m2",
         "nemotron_h",
         "olmo2",
+        "olmo3",
         "olmoe",
         "qwen3_5",
         "qwen3_5_moe",
@@ -108,6 +109,9 @@ SWA_PERIOD: dict[str, int] = {
     "exaone4": 4,
     "gemma3n": 5,  # src/models/gemma3n.cpp: load_swa_pattern(ml, 5)
     "gemma3n_text": 5,
+    # conversion/olmo.py writes Olmo 3's window with a pattern from layer_types (default: every 4th layer
+    # full); src/models/olmo2.cpp load_swa_pattern(ml, 4)
+    "olmo3": 4,
 }
 # src/models/exaone4.cpp turns sliding windows on only for the 64-layer (32B) model.
 EXAONE4_SWA_LAYERS = 64
@@ -318,7 +322,7 @@ def _attention_layers_granite(cfg: _Config, n_layers: int) -> tuple[bool, ...]:
 # model_types whose config may state attention_bias for a loader that takes optional q/k/v biases.
 _NEW_TYPES = frozenset(
     {"apertus", "exaone4", "granite", "granitemoe", "granitemoeshared", "olmo2", "smollm3", "llama4", "minimax_m2"}
-    | {"ernie4_5", "ernie4_5_moe", "dots1"}
+    | {"ernie4_5", "ernie4_5_moe", "dots1", "olmo3"}
 )
 
 

@@ -43,6 +43,7 @@ HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
     "cohere": "command-r",
     "cohere2": "cohere2",
     "olmo2": "olmo2",
+    "olmo3": "olmo2",  # conversion/olmo.py registers Olmo3ForCausalLM with MODEL_ARCH.OLMO2
     "olmo": "olmo",
     "falcon": "falcon",
     "exaone": "exaone",
