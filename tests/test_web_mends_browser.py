@@ -325,6 +325,16 @@ def test_on_a_phone_the_results_come_into_view_after_show(live_server: Any, brow
         assert errors == []
     finally:
         page.context.close()
+    page = new_page(browser, PHONE, java_script_enabled=False)  # the plain form lands on its results too
+    try:
+        page.goto(live_server.url + "/")
+        page.fill("#id_gpu", "RTX 4090")
+        page.click("#machine button[type=submit]")
+        page.wait_for_selector("#results li.rec")
+        assert page.url.endswith("#results")
+        assert abs(page.evaluate("document.getElementById('results').getBoundingClientRect().top")) < 5
+    finally:
+        page.context.close()
 
 
 def test_without_javascript_charts_are_tables_and_copy_buttons_hidden(live_server: Any, browser: Any) -> None:

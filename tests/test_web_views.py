@@ -40,7 +40,7 @@ def test_home_without_spec_shows_the_form_and_typical_machines(client: Client) -
     assert response.status_code == 200
     html = text(response)
     assert 'hx-get="/"' in html and 'hx-trigger="change delay:300ms, submit"' in html and 'hx-push-url="true"' in html
-    assert 'method="get" action="/"' in html  # the form works without JavaScript
+    assert 'method="get" action="/#results"' in html  # the form works without JavaScript (and shows its results)
     assert "MacBook Air, 16 GB" in html
     assert result_ids(html) == []
 
