@@ -62,6 +62,15 @@ CUBLAS_OVERHEAD_BYTES: dict[str, int] = {"cuda": 100 * MIB}
 # compute) takes its size rounded up to this (with it the overhead above is the same to 0.01 MiB for
 # every load of a model in the bench data).
 CUDA_ALLOC_GRANULARITY = 2 * MIB
+# A GPU that runs nothing (no layer, op offload off): llama.cpp still enumerates the device and makes
+# its CUDA context, but never allocates the pool or loads kernels. NVML, H200 (driver 580.159.04): 527
+# MiB for all 8 such loads of bench/data/op_offload_h200.jsonl (-ngl 0 --no-op-offload, 4 models,
+# 4k/16k); the 610 MiB of BACKEND_OVERHEAD_BYTES add the pool and kernels of a first eval.
+IDLE_BACKEND_OVERHEAD_BYTES: dict[str, int] = {"cuda": 527 * MIB}
+# ggml-cuda.cu ggml_backend_cuda_device_offload_op: an op runs on the GPU instead of next to its host
+# weights when its batch (ne[1] of a MUL_MAT, ne[2] of a MUL_MAT_ID) is at least this
+# (GGML_OP_OFFLOAD_MIN_BATCH, default 32).
+OP_OFFLOAD_MIN_BATCH = 32
 OVERHEAD_MEASURED: dict[str, bool] = {"cuda": True, "rocm": False, "metal": False, "vulkan": False, "cpu": True}
 # Backends built from ggml-cuda (CUDA, and ROCm through HIP) share its buffer-type allocation sizes.
 _CUDA_LIKE = frozenset({"cuda", "rocm"})
@@ -146,6 +155,8 @@ class FitRequest:
     margin_bytes: int = 0
     overhead_bytes: int | None = None  # overrides BACKEND_OVERHEAD_BYTES per GPU
     offload_kqv: bool = True  # False = --no-kv-offload: every layer's KV stays in host RAM
+    # False = --no-op-offload (llama-bench -nopo 1): host-resident weights are never run on a GPU
+    op_offload: bool = True
 
 
 # --------------------------------------------------------------------------------------------------
@@ -601,6 +612,51 @@ def gpu_host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
     return out
 
 
+def op_offload_compute_bytes(
+    s: ModelShape,
+    ctx: ContextSettings,
+    types: dict[str, GGMLType],
+    ws: WeightSplit,
+    host_layers: list[int],
+    kind: str = "cuda",
+) -> int:
+    """GPU 0's compute buffer when op offload runs host-resident layers and the host-resident output on
+    it (-ngl 0 with a GPU present). ggml_backend_sched_split_graph copies each split's inputs, the host
+    weights included, into the split's backend, and allocates them at the start of the split
+    (ggml-backend.cpp: "add a dependency to the input copy so that it is allocated at the start of the
+    split"); gallocr then reserves the largest split:
+
+    * the output split: the copied output matrix (output.weight, or token_embd when tied, as the file
+      holds it) and output norm, the normed hidden state (n_tok x n_embd F32) and the logits (n_outputs x
+      n_vocab F32). H200 (bench/data/op_offload_h200.jsonl): 459.99 / 669.48 / 544.18 MiB for
+      Llama-3.2-1B / Llama-3.1-8B / Qwen3-30B-A3B Q4_K_M at 4k and 16k, within 0.01 MiB; Gemma-3-4B logs
+      28.3 MiB more (1070.32), not explained (it also shows at -ngl 1 with op offload, not without);
+    * a layer split: at most the whole layer's weights copied plus the GPU's layers-only peak (never the
+      larger one in the measurements; it is for MoE models whose expert tensors outweigh the output).
+    """
+    n_tok = min(ctx.n_ctx, ctx.n_ubatch)
+    w_out = ws.output_bytes + _output_dup_bytes(s, types)
+    out_phase = w_out + ctx.n_outputs * s.vocab_size * 4 + n_tok * s.hidden_size * 4
+    layer_phase = 0
+    if host_layers:
+        layer_phase = max(ws.layer_bytes[il] for il in host_layers) + gpu_compute_parts(s, ctx, kind)[0]
+    return max(out_phase, layer_phase)
+
+
+def host_layer_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
+    """What the host's compute buffer adds for layers it runs itself next to a GPU (op offload off): the
+    FFN phase, three n_tok x n_ff F32 (gate, up, their product) and two activations; for MoE the expert
+    outputs as in ``compute_parts``. H200 -ngl 1/2 --no-op-offload (bench/data/op_offload_h200.jsonl):
+    56.0 / 100.0 / 69.0 / 80.0 MiB above the graph inputs for Llama-3.2-1B / Llama-3.1-8B / Gemma-3-4B /
+    Qwen3-30B-A3B; this gives 56 / 100 / 70 / 78."""
+    n_tok = min(ctx.n_ctx, ctx.n_ubatch)
+    act = n_tok * s.hidden_size * 4
+    if s.n_experts > 1 and s.n_experts_used:
+        g = n_tok * s.n_experts_used * (s.expert_ffn_size or s.ffn_size) * 4
+        return 3 * g + s.n_experts_used * act + int(2.5 * act)
+    return max(3 * act, 3 * n_tok * s.ffn_size * 4 + 2 * act)
+
+
 def output_buffer_bytes(s: ModelShape, ctx: ContextSettings) -> int:
     """Host logits buffer: n_vocab floats per output slot (llama_context::output_reserve(n_seq_max))."""
     return s.vocab_size * 4 * ctx.n_seq
@@ -803,13 +859,32 @@ def _place(
         nl[out_dev] += 1
         float_mm[out_dev] |= s.n_layers in float_layers
     comp = compute_parts(s, ctx)[1]
+    # Op offload (ggml-backend.cpp ggml_backend_sched_backend_id_from_cur, cause "1.off"): an op whose
+    # weight sits in a host buffer of the CPU backend runs on the first GPU that supports it when
+    # ggml_backend_offload_op agrees (ggml-cuda: batch >= OP_OFFLOAD_MIN_BATCH). The worst-case graph
+    # sched_reserve sizes (llama-context.cpp graph_reserve: n_ubatch tokens, n_outputs = n_tokens) has
+    # such batches, so with layers or the output on the host, GPU 0 runs their matmuls and the rest of
+    # the graph follows them there (the host keeps only the graph inputs, the KV writes and lookups).
+    host_layers = [il for il in range(s.n_layers) if where[il] < 0]
+    op_off = (
+        bool(gpus)
+        and req.op_offload
+        and min(ctx.n_ctx, ctx.n_ubatch) >= OP_OFFLOAD_MIN_BATCH
+        and (out_dev < 0 or bool(host_layers))
+    )
+    if op_off:
+        float_mm[0] |= any(where[il] < 0 for il in float_layers)  # host F32 matrices (MoE router): cuBLAS
     devs: list[DeviceMemory] = []
     for i, g in enumerate(gpus):
         # a GPU reserves the worst case of the graph part it runs: the whole graph where the output
         # layer (logits) lives, the layers-only peak elsewhere
         g_layers, g_whole = gpu_compute_parts(s, ctx, g.kind)
         dev_comp = (g_whole if i == out_dev else g_layers) if nl[i] > 0 else 0
+        if op_off and i == 0 and out_dev < 0:
+            dev_comp = max(dev_comp, op_offload_compute_bytes(s, ctx, types, ws, host_layers, g.kind))
         ovh = _overhead(req, g)
+        if req.overhead_bytes is None and nl[i] == 0 and not (op_off and i == 0):
+            ovh = IDLE_BACKEND_OVERHEAD_BYTES.get(g.kind, ovh)  # no layer, no op: the CUDA context alone
         if req.overhead_bytes is None:
             attn_here = nl[i] > (1 if i == out_dev else 0)
             if float_mm[i] or (attn_here and not ctx.flash_attn):
@@ -828,13 +903,18 @@ def _place(
             )
         )
     any_gpu = any(n > 0 for n in nl)
-    if not any_gpu:
+    if op_off:
+        # the GPU runs the host layers' work: the host (CUDA_Host) buffer holds the graph inputs alone
+        # (bench/data/op_offload_h200.jsonl: -ngl 0/1/2, within 0.01 MiB)
+        host_comp = gpu_host_compute_bytes(s, ctx)
+    elif not any_gpu:
         host_comp = comp
     elif out_dev < 0:
         host_comp = comp  # the output layer (logits) runs on the host (not measured on a GPU machine)
     else:
-        # measured with every layer offloaded and with 17 of 32 layers on the CPU: the same inputs
-        host_comp = gpu_host_compute_bytes(s, ctx)
+        # measured with every layer offloaded: the graph inputs; with host layers and op offload off
+        # the host also runs their layers (FFN peak, op_offload_h200.jsonl -ngl 1/2 --no-op-offload)
+        host_comp = gpu_host_compute_bytes(s, ctx) + (host_layer_compute_bytes(s, ctx) if host_layers else 0)
     host_comp += output_buffer_bytes(s, ctx)
     devs.append(
         DeviceMemory(
