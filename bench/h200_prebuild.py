@@ -106,36 +106,9 @@ def quantize_sparse(f16: Path, out: Path, preset: str, imatrix: bool, threads: i
 # (dry run, src/llama-quant.cpp); tensors kept as they are end "size = X MiB" with no target.
 _DRY_LINE = re.compile(r"^\[\s*\d+/\s*\d+\]\s+(\S+)\s+- \[[^\]]*\], type =\s*(\w+), size =.*?(?:\((\w+)\))?\s*$")
 _DRY_CHILD = """
-import ctypes, sys
-import llama_cpp
-from advisor.core.quantize import ftype_by_name
-f16, preset, imatrix = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-params = llama_cpp.llama_model_quantize_default_params()
-params.ftype = int(ftype_by_name(preset))
-params.dry_run = True
-keep = []
-if imatrix:  # as quantize_standin: a flat importance matrix for every 2-D/3-D weight
-    import numpy as np
-    from gguf import GGUFReader
-    entries = []
-    for t in GGUFReader(f16).tensors:
-        dims = [int(d) for d in t.shape]
-        if len(dims) < 2 or not t.name.endswith("weight"):
-            continue
-        data = np.ones(dims[0] * (dims[2] if len(dims) > 2 else 1), dtype=np.float32)
-        name = t.name.encode()
-        keep += [data, name]
-        entries.append((name, data))
-    arr = (llama_cpp.llama_model_imatrix_data * (len(entries) + 1))()
-    for i, (name, data) in enumerate(entries):
-        arr[i].name = name
-        arr[i].data = data.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-        arr[i].size = data.size
-    arr[len(entries)].name = None
-    keep.append(arr)
-    params.imatrix = ctypes.cast(arr, ctypes.POINTER(llama_cpp.llama_model_imatrix_data))
-rc = llama_cpp.llama_model_quantize(f16.encode(), b"/dev/null", ctypes.byref(params))
-sys.exit(rc)
+import sys
+from advisor.core.standin import quantize_standin
+quantize_standin(sys.argv[1], "/dev/null", sys.argv[2], imatrix=sys.argv[3] == "1", dry_run=True)
 """
 
 

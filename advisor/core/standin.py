@@ -296,6 +296,7 @@ def quantize_standin(
     *,
     imatrix: bool = False,
     nthread: int = 2,
+    dry_run: bool = False,
 ) -> Path:
     """Quantize a stand-in with llama.cpp's own ``llama_model_quantize`` (llama-cpp-python), so the
     per-tensor type mix is llama.cpp's.
@@ -304,7 +305,8 @@ def quantize_standin(
     ``tensor_requires_imatrix`` in src/llama-quant.cpp) are refused by llama.cpp unless ``imatrix``
     is set: then a flat importance matrix (all ones, one value per column and expert) is passed for
     every 2-D/3-D weight. It also switches llama.cpp's has_imatrix rules on, so predict the result
-    with ``tensor_types(..., has_imatrix=True)``.
+    with ``tensor_types(..., has_imatrix=True)``. ``dry_run`` writes nothing: llama.cpp only logs the type
+    it would give each tensor.
     """
     import ctypes
 
@@ -317,6 +319,7 @@ def quantize_standin(
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = int(ftype_by_name(preset))
     params.nthread = nthread
+    params.dry_run = dry_run
     keep: list[Any] = []  # keeps the ctypes buffers alive during the call
     if imatrix:
         entries = []
