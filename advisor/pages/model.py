@@ -15,11 +15,11 @@ from advisor.catalog.quants import get_quant, quant_options
 from advisor.core import recommend
 from advisor.core.hardware_spec import Machine
 from advisor.core.plan import Plan, placement_label
+from advisor.core.units import GIB
 from advisor.fit.args import FitArgError
 from advisor.pages.cards import Card, Unplannable, card
 from advisor.pages.catalog import model_options
 from advisor.pages.spec import FormError, MachineSummary, Spec, form_errors, machine_for, machine_forms, machine_summary
-from advisor.pages.units import GIB
 
 GB = GIB  # the site's memory unit (advisor/pages/units.py)
 CHART_CTX = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576)

@@ -7,9 +7,9 @@ Bandwidths stay in decimal GB/s (10⁹ bytes per second), as datasheets give the
 
 from __future__ import annotations
 
-KIB = 1024
-GIB = KIB**3
-UNITS = (("GB", GIB), ("MB", KIB**2), ("KB", KIB))
+from advisor.core.units import GIB, KIB, MIB
+
+UNITS = (("GB", GIB), ("MB", MIB), ("KB", KIB))
 
 
 def memory(n: float | None) -> str:
