@@ -156,18 +156,10 @@ def card(spec: Spec, rec: recommend.ModelRecommendation, model: CatalogModel, vr
                 alternatives, tier)  # fmt: skip
 
 
-_PHRASE = {
-    "gpu": "fits entirely in GPU memory",
-    "partial": "runs with some layers in system RAM",
-    "cpu": "runs on the CPU from system RAM",
-    "no": "does not fit",
-}
-
-
 def explanation(pick: recommend.Pick, plan: Plan, spec: Spec, vram: int, ram: int) -> str:
     """Why this quant, in the plan's own numbers."""
     m, q = pick.model, pick.quant
-    head = f"{m.title or m.id} at {q.name} {_PHRASE[plan.placement]}"
+    head = f"{m.title or m.id} at {q.name} {recommend.PLACEMENT_PHRASE[plan.placement]}"
     if plan.placement == "partial":
         head += f" ({max(plan.n_gpu_layers - 1, 0)} of {plan.n_layers} layers on the GPU)"
     on_gpu = plan.placement in ("gpu", "partial")

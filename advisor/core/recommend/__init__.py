@@ -50,6 +50,7 @@ from advisor.core.recommend.options import (
 )
 from advisor.core.recommend.picks import (
     FIT_NAMES,
+    PLACEMENT_PHRASE,
     Fit,
     Memory,
     ModelRecommendation,
@@ -130,6 +131,7 @@ __all__ = [
     "MAX_QUALITY_LOSS",
     "MIB",
     "N_UBATCH",
+    "PLACEMENT_PHRASE",
     "QUALITY_TIE",
     "RAM_RESERVE_BYTES",
     "READING_SPEED_TPS",

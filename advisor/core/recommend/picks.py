@@ -199,10 +199,12 @@ class Recommendation:
 # ---------------------------------------------------------------- the sentence
 
 
-_TIER_PHRASE = {
+# Where a model runs, as a sentence says it (the picks' and the plan cards' explanations).
+PLACEMENT_PHRASE = {
     "gpu": "fits entirely in GPU memory",
     "partial": "runs with some layers in system RAM",
     "cpu": "runs on the CPU from system RAM",
+    "no": "does not fit",
 }
 
 
@@ -229,7 +231,7 @@ def quant_reason(m: ModelOption, q: QuantOption, loss: float) -> str:
 def _explain(p: Pick, req: Request) -> str:
     m, q = p.model, p.quant
     kv = req.resolved_kv_type
-    parts = [f"{m.title or m.id} at {q.name} {_TIER_PHRASE[p.fit.placement]}"]
+    parts = [f"{m.title or m.id} at {q.name} {PLACEMENT_PHRASE[p.fit.placement]}"]
     if p.fit.placement == "partial":
         parts[0] += f" ({p.fit.n_gpu_layers} of {p.fit.n_layers} layers on the GPU)"
     used = p.memory.gpu_bytes if p.fit.placement != "cpu" else p.memory.cpu_bytes
