@@ -399,7 +399,10 @@ def offload_check() -> None:
         weights = chunks_from_tensors(tensors[key], shape.n_layers) if key in tensors else ()
         line = f"{rec['model_id']:<22} {rec['variant']:<14} pp{b['n_prompt']}/tg{b['n_gen']}: {b['avg_ts']:8.1f}"
         if weights and cpu_bw and b["n_gen"] > 0:
-            cpu = Device("cpu", cpu_bw, None, "host: torch copy, read+write GB/s")
+            # The lease host: 16 vCPU Xeon with AVX-512 (it offered AMX too); bandwidth from its torch copy.
+            cpu = speed.cpu_device(
+                "host: torch copy, read+write GB/s", cpu_bw, int(env.get("cpu_count") or 16), "avx512"
+            )
             ngl = b["n_gpu_layers"] if rec["variant"] != "cpu-only" else 0
             devs = () if rec["variant"] == "cpu-only" else (h100(),)
             t = sum(speed.decode_time_s(SpeedInputs(shape, weights, devs, cpu=cpu, n_gpu_layers=ngl), 0).values())
