@@ -52,7 +52,11 @@ HEADER_SKIP = 64 * 1024 * 1024  # never punch the first 64 MiB while quantizing:
 BEHIND = 1024**3  # and stay 1 GiB behind the write position
 
 
-def files_needed() -> list[tuple[str, str]]:
+def files_needed(which: str = "h200") -> list[tuple[str, str]]:
+    if which == "logs":  # bench/gpu_logs.py's load logs
+        from bench.gpu_logs import files_needed as log_files
+
+        return log_files()
     out: list[tuple[str, str]] = []
     for plan in PLANS_H200:
         out += [(plan.model_id, p) for p in plan.presets]
@@ -167,6 +171,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default="", help="comma-separated model ids")
     ap.add_argument("--how", choices=("dryrun", "quantize"), default="dryrun")
+    ap.add_argument("--list", choices=("h200", "logs"), default="h200", help="which lease's files")
     ap.add_argument("--check", default="", help="model ids to quantize for real too and compare (dryrun)")
     args = ap.parse_args()
 
@@ -178,7 +183,7 @@ def main() -> int:
     only = {x for x in args.only.split(",") if x}
     manifest_path = Path(args.pack + ".manifest.json")
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    for model_id, preset in files_needed():
+    for model_id, preset in files_needed(args.list):
         if only and model_id not in only:
             continue
         shape = shape_for(model_id)
@@ -229,7 +234,9 @@ def main() -> int:
             flush=True,
         )
         # the F16 stand-in is sparse (no disk), but drop it once the model's presets are done
-        if not any(m == model_id for m, _ in files_needed()[files_needed().index((model_id, preset)) + 1 :]):
+        if not any(
+            m == model_id for m, _ in files_needed(args.list)[files_needed(args.list).index((model_id, preset)) + 1 :]
+        ):
             f16.unlink()
     names = sorted(manifest)
     subprocess.run(
