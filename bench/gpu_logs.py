@@ -142,7 +142,7 @@ def measure(args: argparse.Namespace) -> None:
         cmd = [str(binp / "llama-completion"), "-m", str(path), "-p", "Hello, how are you today?", "-n", "32"]
         cmd += ["-no-cnv", "--temp", "0", "-t", str(args.threads), "-b", "2048", "-ub", "512", *run.flags()]
         r, nv, wall = run_logged(cmd, timeout=600)
-        header = f"# H200 (CUDA 13, sm_90), llama.cpp vendored in llama-cpp-python 0.3.36; zero-weight stand-in\n"
+        header = "# H200 (CUDA 13, sm_90), llama.cpp vendored in llama-cpp-python 0.3.36; zero-weight stand-in\n"
         header += f"# command: {' '.join(cmd)}\n"
         (logs / f"{run.name}.log").write_text(header + r.stderr + r.stdout)
         rec = {
