@@ -17,6 +17,7 @@ and ``python bench/gpu_logs.py --compare bench/data/gpu_logs_h200.jsonl`` here.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -72,12 +73,29 @@ LOG_RUNS: tuple[LogRun, ...] = (
 )
 BENCH_FILE = ("llama-3.1-8b-instruct", "Q4_K_M")
 
+# llama-server with a draft model (-md) at synthetic acceptance: --spec-synth-len L makes the server accept
+# a mean of L tokens per verify step (L includes the target's own token; 1 = nothing accepted), so the
+# speed-up at any acceptance rate is measured on zero-weight stand-ins whose real acceptance means nothing.
+DRAFT_PAIRS: tuple[tuple[str, str, str, str], ...] = (
+    ("llama-3.1-8b-instruct", "Q4_K_M", "llama-3.2-1b-instruct", "Q4_K_M"),
+    ("llama-3.1-70b-instruct", "Q4_K_M", "llama-3.2-1b-instruct", "Q4_K_M"),
+)
+DRAFT_MAX = 8
+SYNTH_LENGTHS = (1.5, 3.0, 5.0, 9.0)
+N_PREDICT = 256
+# llama-server -np N with N clients at once, one completion each (the team-serving plan of issue 16)
+SERVE_MODEL = ("llama-3.1-8b-instruct", "Q4_K_M")
+SERVE_USERS = (1, 4, 8)
+
 
 def files_needed() -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
-    for r in LOG_RUNS:
-        if (r.model_id, r.preset) not in seen:
-            seen.append((r.model_id, r.preset))
+    pairs = [(r.model_id, r.preset) for r in LOG_RUNS]
+    for t, tp, d, dp in DRAFT_PAIRS:
+        pairs += [(t, tp), (d, dp)]
+    for pair in pairs:
+        if pair not in seen:
+            seen.append(pair)
     return seen
 
 
@@ -127,6 +145,137 @@ def predict() -> None:
                 }
             )
         )
+
+
+def batch_step_ratio(n_tokens: int) -> float:
+    """Time of one llama_decode over n_tokens of a sequence, over one token's, on the H200 for
+    Llama-3.1-8B Q4_K_M: llama-batched-bench's step times (bench/data/batched_h200.jsonl, committed
+    before this lease), linear between its batch sizes."""
+    steps: dict[int, float] = {}
+    for line in Path("bench/data/batched_h200.jsonl").read_text().splitlines():
+        b = json.loads(line).get("bench", {})
+        if b.get("pl") and b.get("t_tg"):
+            steps[int(b["pl"])] = b["t_tg"] / b["tg"]
+    xs = sorted(steps)
+    if n_tokens <= xs[0]:
+        return 1.0
+    for lo, hi in itertools.pairwise(xs):
+        if lo <= n_tokens <= hi:
+            t = steps[lo] + (steps[hi] - steps[lo]) * (n_tokens - lo) / (hi - lo)
+            return t / steps[xs[0]]
+    return steps[xs[-1]] / steps[xs[0]]
+
+
+def predicted_decode(model_id: str, preset: str) -> float:
+    from advisor.fit.args import FitParams
+    from advisor.fit.engine import make_plan
+
+    plan = make_plan(FitParams(model=model_id, quant=preset, ctx=4096, gpus=("H200",)))
+    assert plan.speed.decode_tps is not None
+    return plan.speed.decode_tps
+
+
+def predict_draft() -> None:
+    """Speed with a draft model: a verify step drafts DRAFT_MAX tokens one by one with the draft model,
+    then decodes DRAFT_MAX + 1 tokens with the target in one batch, and keeps L of them on average."""
+    for target, tp, draft, dp in DRAFT_PAIRS:
+        t_target = 1 / predicted_decode(target, tp)
+        t_draft = 1 / predicted_decode(draft, dp)
+        step = DRAFT_MAX * t_draft + t_target * batch_step_ratio(DRAFT_MAX + 1)
+        base = {"target": f"{target}:{tp}", "draft": f"{draft}:{dp}", "draft_max": DRAFT_MAX}
+        print(json.dumps({**base, "synth_len": None, "predicted_tps": round(1 / t_target, 1)}))
+        for length in SYNTH_LENGTHS:
+            print(json.dumps({**base, "synth_len": length, "predicted_tps": round(length / step, 1)}))
+
+
+def serve(binp: Path, model: Path, extra: list[str], n_users: int, name: str, logs: Path) -> dict[str, Any]:
+    """Start llama-server, send n_users completions at once, return their timings and the load log."""
+    import http.client
+    import threading
+
+    port = 8090
+    cmd = [str(binp / "llama-server"), "-m", str(model), "-ngl", "99", "-fa", "on", "--port", str(port)]
+    cmd += ["-c", str(4096 * n_users), "-np", str(n_users), "-t", "8", "--no-warmup", *extra]
+    logf = open(logs / f"{name}.log", "w")  # noqa: SIM115 (the server writes it until terminated)
+    logf.write("# H200 (CUDA 13, sm_90), llama.cpp vendored in llama-cpp-python 0.3.36; zero-weight stand-in\n")
+    logf.write(f"# command: {' '.join(cmd)}\n")
+    logf.flush()
+    proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
+    rec: dict[str, Any] = {"name": name, "command": " ".join(cmd), "n_users": n_users}
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/health")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                rec["error"] = f"server exited rc={proc.returncode}"
+                return rec
+            time.sleep(1)
+        results: list[dict[str, Any]] = []
+
+        def one(i: int) -> None:
+            body = {"prompt": f"User {i}: write a long story about the sea.", "n_predict": N_PREDICT,
+                    "ignore_eos": True, "temperature": 0, "cache_prompt": False}  # fmt: skip
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            c.request("POST", "/completion", json.dumps(body), {"Content-Type": "application/json"})
+            d = json.loads(c.getresponse().read())
+            results.append({k: v for k, v in d.items() if k in ("timings", "tokens_predicted")})
+
+        for warm in (True, False):  # the first request warms the CUDA graphs; measure the second round
+            t0 = time.time()
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(1 if warm else n_users)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if warm:
+                results.clear()
+        wall = time.time() - t0
+        rec["responses"] = results
+        rec["wall_s"] = round(wall, 3)
+        rec["aggregate_tps"] = round(sum(r.get("tokens_predicted", 0) for r in results) / wall, 1)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        logf.close()
+    return rec
+
+
+def measure_server(args: argparse.Namespace) -> None:
+    from bench.gpu_bench import append, gpu_env, h200_file, log
+
+    env = gpu_env()
+    out = Path(args.out)
+    logs = out / "loadlogs"
+    logs.mkdir(parents=True, exist_ok=True)
+    binp = Path(args.bin)
+    for target, tp, draft, dp in DRAFT_PAIRS:
+        tpath, dpath = h200_file(target, tp, args), h200_file(draft, dp, args)
+        runs: list[tuple[str, list[str]]] = [("plain", [])]
+        spec = ["-md", str(dpath), "-ngld", "99", "--spec-type", "draft-simple", "--spec-draft-n-max", str(DRAFT_MAX)]
+        spec += ["--spec-draft-n-min", "0", "--spec-draft-p-min", "0"]
+        runs += [(f"synth{length}", [*spec, "--spec-synth-len", str(length)]) for length in SYNTH_LENGTHS]
+        for label, extra in runs:
+            name = f"server-{target}-{label}"
+            rec = serve(binp, tpath, extra, 1, name, logs)
+            rec.update({"target": f"{target}:{tp}", "draft": f"{draft}:{dp}", "label": label, "gpu_env": env})
+            append(out / "draft_h200.jsonl", rec)
+            t = (rec.get("responses") or [{}])[0].get("timings", {})
+            log(f"{name}: {t.get('predicted_per_second', 0):.1f} tok/s {rec.get('error', '')}")
+    mpath = h200_file(*SERVE_MODEL, args)
+    for n in SERVE_USERS:
+        rec = serve(binp, mpath, [], n, f"server-{SERVE_MODEL[0]}-np{n}", logs)
+        rec.update({"model": ":".join(SERVE_MODEL), "gpu_env": env})
+        append(out / "serve_h200.jsonl", rec)
+        log(f"serve np={n}: aggregate {rec.get('aggregate_tps')} tok/s {rec.get('error', '')}")
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -189,6 +338,7 @@ def compare(path: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--predict", action="store_true")
+    ap.add_argument("--predict-draft", action="store_true")
     ap.add_argument("--compare", default="")
     ap.add_argument("--bin", default="")
     ap.add_argument("--work", default="/tmp/standins")
@@ -198,12 +348,18 @@ def main() -> int:
     args = ap.parse_args()
     if args.predict:
         predict()
+    elif args.predict_draft:
+        predict_draft()
     elif args.compare:
         compare(args.compare)
     else:
         t = time.time()
-        measure(args)
-        print(f"done in {time.time() - t:.0f}s")
+        for stage in (measure_server, measure):
+            try:
+                stage(args)
+            except Exception as exc:
+                print(f"stage {stage.__name__} failed: {exc!r}", flush=True)
+        print(f"done in {time.time() - t:.0f}s\nALL DONE", flush=True)
     return 0
 
 

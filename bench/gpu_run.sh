@@ -27,9 +27,10 @@ export PYTHONPATH=/tmp/shim:/tmp/site:$LCP LLAMA_CPP_LIB_PATH=$LCP/build/bin PYT
 if [ ! -x $LCP/build/bin/llama-bench ]; then
   tar xzf .gpu/llama-cpp-python-*-trimmed.tgz -C $LCP
   cmake -S $LCP/vendor/llama.cpp -B $LCP/build -G Ninja -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=OFF \
+    -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
     -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_TYPE=Release > $RES/cmake.log 2>&1
   cmake --build $LCP/build -j 16 --target llama llama-bench llama-quantize llama-fit-params llama-batched-bench llama-completion llama-speculative-simple >> $RES/cmake.log 2>&1
+  cmake --build $LCP/build -j 16 --target llama-server >> $RES/cmake.log 2>&1
   echo "build rc=\$?"
 fi
 ls $LCP/build/bin
