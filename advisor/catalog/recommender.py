@@ -12,10 +12,12 @@ from functools import lru_cache
 
 from advisor.catalog.hardware import apple_gpu_memory_fraction
 from advisor.catalog.models_catalog import load_models
+from advisor.catalog.quality import load_ratings
 from advisor.catalog.quants import quant_options
 from advisor.catalog.weight_profiles import load as load_profiles
 from advisor.core.hardware_spec import Machine
 from advisor.core.recommend import (
+    DEFAULT_MIN_TPS,
     Budget,
     ModelOption,
     QuantOption,
@@ -31,7 +33,8 @@ GB = 1_000_000_000
 @lru_cache(maxsize=1)
 def catalog_options() -> tuple[ModelOption, ...]:
     """Every catalog model as a candidate, scores on one scale (computed once)."""
-    return model_options(load_models())
+    models = load_models()
+    return model_options(models, load_ratings(models))
 
 
 @lru_cache(maxsize=8)
@@ -80,6 +83,7 @@ def recommend_for(
     include_base_models: bool = False,
     limit: int | None = None,
     max_alternatives: int = 3,
+    min_tps: float = DEFAULT_MIN_TPS,
 ) -> Recommendation:
     """Rank the catalog for ``target`` (a ``Machine`` or a ``Budget``)."""
     warm()
@@ -94,5 +98,6 @@ def recommend_for(
         parallel=parallel,
         include_base_models=include_base_models,
         max_alternatives=max_alternatives,
+        min_tps=min_tps,
     )
     return recommend(req, catalog_options(), _quants(runtime), limit=limit)

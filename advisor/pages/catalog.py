@@ -36,9 +36,11 @@ def filter_choices() -> dict[str, list[str]]:
 @lru_cache(maxsize=4)
 def _model_options(hub_ids: tuple[str, ...]) -> tuple[recommend.ModelOption, ...]:
     from advisor.catalog import weight_profiles
+    from advisor.catalog.quality import load_ratings
 
     weight_profiles.load()  # precomputed weight bytes; without them the first request is slow
-    return tuple(recommend.model_options(all_models()))
+    models = all_models()
+    return tuple(recommend.model_options(models, load_ratings(models)))
 
 
 def model_options() -> tuple[recommend.ModelOption, ...]:

@@ -241,7 +241,8 @@ def test_8gb_laptop_never_gets_a_70b(ctx: int, use_case: str | None) -> None:
     r = recommend_for(tier_machine(get_tier("laptop-8gb")), ctx=ctx, use_case=use_case)
     assert r.ranked
     assert all(m.pick.model.params_total < 60e9 for m in r.ranked)
-    assert r.ranked[0].pick.model.params_total <= 15e9
+    # a MoE model may keep its experts in RAM (--n-cpu-moe); what decodes per token stays small
+    assert r.ranked[0].pick.model.params_active <= 15e9 and r.ranked[0].pick.speed.usable
 
 
 def test_partial_offload_of_a_32b_on_an_8gb_gpu() -> None:
@@ -326,7 +327,7 @@ def test_partial_offload_agrees_with_the_memory_engine() -> None:
         assert result.fit == "partial" and result.n_gpu_layers == pick.fit.n_gpu_layers
         assert all(d.fits for d in result.devices)
         assert pick.memory.gpu_bytes == pytest.approx(result.gpu_bytes, rel=0.05)
-        assert pick.memory.cpu_bytes == pytest.approx(result.cpu_bytes, rel=0.1)
+        assert pick.memory.cpu_bytes == pytest.approx(result.cpu_bytes, rel=0.1, abs=256 * 2**20)
 
 
 def test_to_dict_has_the_fit_json_keys_and_serializes() -> None:
@@ -344,38 +345,29 @@ def test_to_dict_has_the_fit_json_keys_and_serializes() -> None:
 # ---------------------------------------------------------------- scores and weight profiles
 
 
-def test_scores_are_put_on_one_scale() -> None:
-    from advisor.catalog.models_catalog import load_models
+def test_scores_come_from_one_benchmark() -> None:
+    """Rated models carry LiveBench's global average (advisor/catalog/data/quality.json); the rest are
+    estimated, labelled so, and positive."""
+    from advisor.catalog.quality import quality_data
 
-    fit = rec.calibrate_scores(
-        (
-            m.quality.score,
-            rec.LEADERBOARD_METRIC_MARK not in m.quality.metric,
-            m.params_total,
-            m.params_active,
-            m.released,
-        )
-        for m in load_models()
-        if m.quality is not None
-    )
-    assert fit.developer_offset > 10  # developer-reported MMLU-Pro reads well above the leaderboard's
-    assert fit.rmse < 10
-    assert fit.coef[1] + fit.coef[2] > 0  # bigger is better
+    data = quality_data()
+    assert data["benchmark"] == "LiveBench 2026-01-08" and data["data_url"].startswith("https://github.com/LiveBench/")
+    gpt = option("gpt-oss-120b")
+    assert not gpt.quality_estimated and gpt.quality == pytest.approx(46.09, abs=0.01)
+    assert gpt.score_for("coding") == pytest.approx(60.21, abs=0.01)
+    assert option("qwen3-32b").quality == pytest.approx(43.56, abs=0.01)  # its thinking-mode row
     for m in catalog_options():
-        assert 0 <= m.quality <= 100
+        assert 0 < m.quality <= 100
+        assert m.quality_estimated == ("estimated" in m.quality_metric)
     assert option("qwen3-coder-30b-a3b-instruct").quality_estimated
 
 
-def test_unscored_models_are_predicted_from_their_family() -> None:
-    """Coder models score low on MMLU-Pro; a small coder without a score is placed below its scored
-    larger sibling, not at the catalog-wide trend."""
-    three, seven = option("qwen2.5-coder-3b-instruct"), option("qwen2.5-coder-7b-instruct")
-    assert three.quality_estimated and not seven.quality_estimated
-    assert three.quality_metric == "predicted from qwen2.5-coder-7b-instruct by size and date"
-    assert three.quality < seven.quality
-    r = recommend_for(tier_machine(get_tier("gpu-8gb")), ctx=8192, use_case="coding")
-    ids = ranked_ids(r)
-    assert ids.index("qwen2.5-coder-7b-instruct") < ids.index("qwen2.5-coder-3b-instruct")
+def test_unrated_models_are_estimated_from_their_family() -> None:
+    """Qwen3-8B is estimated from the rated Qwen3 model closest in effective size, scaled by size."""
+    eight = option("qwen3-8b")
+    assert eight.quality_estimated
+    assert eight.quality_metric.startswith("estimated from qwen3-30b-a3b (LiveBench 2026-01-08)")
+    assert option("qwen3-0.6b").quality < option("qwen3-4b").quality < eight.quality < option("qwen3-32b").quality
 
 
 def test_stored_weight_profiles_match_the_quantizer() -> None:

@@ -38,6 +38,7 @@ from __future__ import annotations
 # A test that replaces a rule patches the submodule that reads it (``recommend.rank.min_bits_for_model``).
 from advisor.core.recommend.engine import confirm, engine_request
 from advisor.core.recommend.options import (
+    DEFAULT_MIN_TPS,
     LLAMA_CPP_RUNTIMES,
     SWA_FULL_RUNTIMES,
     Budget,
@@ -58,7 +59,9 @@ from advisor.core.recommend.picks import (
     Quality,
     Recommendation,
     Speed,
+    Thinking,
     quant_reason,
+    thinking_cost,
 )
 from advisor.core.recommend.placement import (
     GPU_MARGIN_BYTES,
@@ -99,34 +102,42 @@ from advisor.core.recommend.quality import (
     BELOW_4BIT_SLOPE,
     FOUR_BITS,
     KLD_TO_LOSS,
-    LEADERBOARD_METRIC_MARK,
     MAX_QUALITY_LOSS,
     QUALITY_TIE,
     SMALL_MODEL_MIN_BITS,
     SMALL_MODEL_PARAMS,
     CatalogRecord,
-    CatalogScore,
+    Rating,
     ScoreModel,
     below_4bit_penalty,
     calibrate_scores,
     is_base_model,
     min_bits_for_model,
+    model_line,
     model_options,
     quant_cost,
     quant_quality_loss,
+    successor_floor,
 )
 from advisor.core.recommend.rank import _TABLES as _TABLES
-from advisor.core.recommend.rank import apply_size_rule, clear_caches, prefer_larger_at_4bit, preference_tier, recommend
+from advisor.core.recommend.rank import (
+    apply_size_rule,
+    clear_caches,
+    prefer_larger_at_4bit,
+    preference_tier,
+    rank_key,
+    recommend,
+)
 from advisor.core.units import GIB, MIB
 
 __all__ = [
     "BELOW_4BIT_SLOPE",
+    "DEFAULT_MIN_TPS",
     "FIT_NAMES",
     "FOUR_BITS",
     "GIB",
     "GPU_MARGIN_BYTES",
     "KLD_TO_LOSS",
-    "LEADERBOARD_METRIC_MARK",
     "LLAMA_CPP_RUNTIMES",
     "MAX_QUALITY_LOSS",
     "MIB",
@@ -142,7 +153,6 @@ __all__ = [
     "VLLM_GPU_MEMORY_UTILIZATION",
     "Budget",
     "CatalogRecord",
-    "CatalogScore",
     "DeviceKind",
     "Fit",
     "FitSettings",
@@ -155,11 +165,13 @@ __all__ = [
     "Placement",
     "Quality",
     "QuantOption",
+    "Rating",
     "Recommendation",
     "Request",
     "Room",
     "ScoreModel",
     "Speed",
+    "Thinking",
     "WeightProfile",
     "apply_size_rule",
     "approximate_profile",
@@ -179,6 +191,7 @@ __all__ = [
     "kv_plan",
     "memory_runtimes",
     "min_bits_for_model",
+    "model_line",
     "model_options",
     "model_shape_key",
     "place",
@@ -188,8 +201,11 @@ __all__ = [
     "quant_cost",
     "quant_quality_loss",
     "quant_reason",
+    "rank_key",
     "recommend",
     "shape_key",
+    "successor_floor",
+    "thinking_cost",
     "weight_profile",
     "with_safety_margin",
 ]

@@ -15,7 +15,8 @@ from advisor.core.recommend.profiles import context_request, memory_runtimes
 
 
 def engine_request(pick: Pick, req: Request) -> memory.FitRequest:
-    """``memory.FitRequest`` for a pick: same model, quant, context, KV type, GPUs, RAM and -ngl."""
+    """``memory.FitRequest`` for a pick: same model, quant, context, KV type, GPUs, RAM, -ngl and
+    --n-cpu-moe."""
     b = req.budget
     n = max(b.n_gpus, 1)
     devices: tuple[memory.Device, ...] = ()
@@ -34,6 +35,7 @@ def engine_request(pick: Pick, req: Request) -> memory.FitRequest:
         host_ram_bytes=max(b.ram_bytes - RAM_RESERVE_BYTES, 0),
         margin_bytes=GPU_MARGIN_BYTES,
         n_gpu_layers=pick.fit.n_gpu_layers if devices else 0,
+        n_cpu_moe=pick.fit.n_cpu_moe if devices else 0,
         cpu_only=not devices,
         preset=preset,
         hf_format=hf_format,

@@ -46,12 +46,18 @@ class ModelOption:
     params_total: int
     params_active: int
     use_cases: tuple[str, ...]
-    quality: float  # MMLU-Pro on the Open LLM Leaderboard's normalized scale (see calibrate_scores)
-    quality_estimated: bool  # True when predicted from size and date, not measured
+    quality: float  # overall score on the one benchmark (advisor/catalog/data/quality.json), or its estimate
+    quality_estimated: bool  # True when estimated from family, size and date, not published
     quality_metric: str = ""
     is_base: bool = False
     native_quants: tuple[str, ...] = ()  # quant names trained for (QAT): no quality cost
     title: str = ""
+    use_scores: tuple[tuple[str, float], ...] = ()  # (use case, score) where the benchmark scores it apart
+
+    def score_for(self, use_case: str | None) -> float:
+        """The score that ranks this model for ``use_case``: its category score where the benchmark has
+        one (coding, reasoning), else the overall score."""
+        return next((s for u, s in self.use_scores if u == use_case), self.quality)
 
     @property
     def lineage(self) -> tuple[str, str]:
@@ -135,6 +141,11 @@ class Budget:
         }
 
 
+# The decode speed a plan must reach to be usable unless the user asks for another (the form's "minimum
+# speed"; bounds in advisor/fit/args.py): about twice silent reading speed (placement.READING_SPEED_TPS,
+# 5.3 tok/s), so text outpaces the reader and a reasoning model's hidden thinking stays a wait of seconds.
+DEFAULT_MIN_TPS = 10.0
+
 # Runtimes that run GGUF files on llama.cpp, and whether each turns flash attention on by itself.
 LLAMA_CPP_RUNTIMES = ("llama-server", "llama-cpp-python", "ollama", "lm-studio")
 # Runtimes that give sliding-window layers a full-size KV cache. llama-server/llama-cli default to
@@ -156,6 +167,7 @@ class Request:
     parallel: int = 1
     include_base_models: bool = False
     max_alternatives: int = 3
+    min_tps: float = DEFAULT_MIN_TPS  # decode tok/s (at half the context) a plan needs to be usable
 
     @property
     def is_llama_cpp(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from advisor.core.recommend.options import ModelOption, Placement, QuantOption, Request
+from advisor.core.recommend.options import DEFAULT_MIN_TPS, ModelOption, Placement, QuantOption, Request
 from advisor.core.recommend.placement import READING_SPEED_TPS
 from advisor.core.recommend.quality import FOUR_BITS, min_bits_for_model
 
@@ -56,6 +56,7 @@ class Fit:
     n_layers: int
     gpu_budget_bytes: int
     ram_budget_bytes: int
+    n_cpu_moe: int = 0  # layers whose routed experts stay in RAM (llama.cpp --n-cpu-moe)
 
     @property
     def name(self) -> str:
@@ -71,14 +72,16 @@ class Fit:
             "n_layers": self.n_layers,
             "gpu_budget_bytes": self.gpu_budget_bytes,
             "ram_budget_bytes": self.ram_budget_bytes,
+            "n_cpu_moe": self.n_cpu_moe,
         }
 
 
 @dataclass(frozen=True)
 class Speed:
     decode_tps: float | None  # at half the context
-    usable: bool  # at least reading speed (or unknown bandwidth)
+    usable: bool  # at least the request's minimum speed (or unknown bandwidth)
     basis: str = "estimate"
+    min_tps: float = DEFAULT_MIN_TPS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +89,7 @@ class Speed:
             "prefill_tps": None,
             "depth": "half the context",
             "usable": self.usable,
+            "min_tps": self.min_tps,
             "reading_speed_tps": round(READING_SPEED_TPS, 1),
             "basis": self.basis,
         }
@@ -149,6 +153,7 @@ class Pick:
             "memory": self.memory.to_dict(),
             "speed": self.speed.to_dict(),
             "quality": self.quality.to_dict(),
+            "thinking": None if (t := thinking_cost(self.model, self.speed.decode_tps)) is None else t.to_dict(),
             "explanation": self.explanation,
         }
 
@@ -196,6 +201,42 @@ class Recommendation:
         }
 
 
+# ---------------------------------------------------------------- what thinking costs
+
+# Tokens a reasoning model writes before its answer, a typical figure (estimated): Nous Research measured
+# open reasoning models at 1.5-4x the tokens of closed ones and DeepSeek-R1 at over 1,000 completion tokens
+# per math problem ("Measuring Thinking Efficiency in Reasoning Models: The Missing Benchmark",
+# https://nousresearch.com/measuring-thinking-efficiency-in-reasoning-models-the-missing-benchmark).
+TYPICAL_THINKING_TOKENS = 1500
+
+
+@dataclass(frozen=True)
+class Thinking:
+    """What a reasoning model's hidden thinking costs in time before the answer starts."""
+
+    tokens: int
+    seconds: float
+    estimated: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "seconds": round(self.seconds, 1), "estimated": self.estimated}
+
+    @property
+    def sentence(self) -> str:
+        return (
+            f"Thinks before answering: about {self.tokens:,} tokens (estimated), "
+            f"so about {self.seconds:.0f} s before the answer starts"
+        )
+
+
+def thinking_cost(model: ModelOption, decode_tps: float | None) -> Thinking | None:
+    """The wait for a reasoning model's thinking at ``decode_tps``; None for models that answer directly
+    (no "reasoning" use case) or without a speed."""
+    if "reasoning" not in model.use_cases or not decode_tps:
+        return None
+    return Thinking(TYPICAL_THINKING_TOKENS, TYPICAL_THINKING_TOKENS / decode_tps)
+
+
 # ---------------------------------------------------------------- the sentence
 
 
@@ -232,7 +273,9 @@ def _explain(p: Pick, req: Request) -> str:
     m, q = p.model, p.quant
     kv = req.resolved_kv_type
     parts = [f"{m.title or m.id} at {q.name} {PLACEMENT_PHRASE[p.fit.placement]}"]
-    if p.fit.placement == "partial":
+    if p.fit.n_cpu_moe:
+        parts[0] += f" (the experts of {p.fit.n_cpu_moe} of {p.fit.n_layers} layers in RAM: --n-cpu-moe)"
+    elif p.fit.placement == "partial":
         parts[0] += f" ({p.fit.n_gpu_layers} of {p.fit.n_layers} layers on the GPU)"
     used = p.memory.gpu_bytes if p.fit.placement != "cpu" else p.memory.cpu_bytes
     budget = p.fit.gpu_budget_bytes if p.fit.placement != "cpu" else p.fit.ram_budget_bytes

@@ -8,6 +8,7 @@ runs thousands of times per request, so it works on a ``Room`` worked out once p
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -64,8 +65,8 @@ def gpu_reserve_bytes(b: Budget) -> int:
     return per_gpu * max(b.n_gpus, 1)
 
 
-# (placement, n_gpu_layers, gpu bytes, ram bytes) of a candidate that fits.
-_Placed = tuple[Placement, int, int, int]
+# (placement, n_gpu_layers, gpu bytes, ram bytes, n_cpu_moe) of a candidate that fits.
+_Placed = tuple[Placement, int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -101,23 +102,51 @@ class Room:
         )
 
 
-def place(req: Request, prof: WeightProfile, kv: KVPlan, compute: int, n_layers: int) -> _Placed | None:
+def place(
+    req: Request, prof: WeightProfile, kv: KVPlan, compute: int, n_layers: int, first_dense: int = 0
+) -> _Placed | None:
     """Where a model lives: all on the GPU, split (llama.cpp's -ngl; transformers' device_map), or the CPU.
 
     llama.cpp keeps token_embd in RAM (src/llama-model.cpp: "there is very little benefit to offloading
     the input layer, so always keep it on the CPU") and offloads the output head first, then the last
-    repeating layers; KV follows its layer. vLLM needs everything inside its GPU share. Unified memory:
-    GPU and CPU parts come out of the same RAM.
+    repeating layers; KV follows its layer. A MoE model that does not fit whole keeps every layer on the
+    GPU and moves the routed experts of its first layers to RAM first (``--n-cpu-moe N``), as llama.cpp's
+    own fit does before it drops layers (common/fit.cpp). vLLM needs everything inside its GPU share.
+    Unified memory: GPU and CPU parts come out of the same RAM.
     """
-    return _place(Room.of(req), prof, kv, compute, n_layers)
+    return _place(Room.of(req), prof, kv, compute, n_layers, first_dense)
 
 
-def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int) -> _Placed | None:
+def _moe_offload(
+    room: Room, prof: WeightProfile, need: int, on_gpu: int, compute: int, n: int, first_dense: int
+) -> _Placed | None:
+    """Every layer on the GPU but the experts of the fewest first layers (``--n-cpu-moe``) in RAM.
+
+    Expert bytes are spread evenly over the MoE layers (the first ``first_dense`` layers have none, and
+    ``--n-cpu-moe N`` counts from layer 0); the GPU keeps attention, shared tensors, KV and compute.
+    """
+    n_moe = n - first_dense
+    if prof.experts <= 0 or n_moe <= 0:
+        return None
+    per_layer = prof.experts / n_moe
+    excess = max(need - room.gpu_avail, on_gpu - room.gpu_avail / SAFETY_FACTOR)
+    m = max(1, math.ceil(excess / per_layer))
+    if m > n_moe:
+        return None
+    held = int(m * per_layer)
+    gpu = need - held
+    cpu_fit = prof.embd + compute + SAFETY_FACTOR * held
+    if cpu_fit > room.ram_avail or (room.unified and gpu + cpu_fit > room.ram_avail):
+        return None
+    return ("partial", n + 1, gpu + room.overhead, prof.embd + compute + held, first_dense + m)
+
+
+def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int, first_dense: int = 0) -> _Placed | None:
     gpu_avail, ram_avail = room.gpu_avail, room.ram_avail
     if room.mode == "vllm":
         need = prof.total + kv.total + compute
         if gpu_avail > 0 and need <= room.vllm_cap and SAFETY_FACTOR * prof.total <= room.vllm_cap:
-            return ("gpu", n + 1, need + room.overhead, 0)
+            return ("gpu", n + 1, need + room.overhead, 0, 0)
         return None
     if room.mode == "llama":
         on_gpu, host = prof.layers + prof.output, prof.embd
@@ -132,7 +161,11 @@ def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int) ->
             and host <= ram_avail
             and (not room.unified or need + host <= ram_avail)
         ):
-            return ("gpu", n + 1, need + room.overhead, host)
+            return ("gpu", n + 1, need + room.overhead, host, 0)
+        if room.mode == "llama" and prof.experts:
+            moe = _moe_offload(room, prof, need, on_gpu, compute, n, first_dense)
+            if moe is not None:
+                return moe
         layer_w = prof.layers / n
         per_layer = layer_w + kv.per_layer
         safe_layer = SAFETY_FACTOR * layer_w
@@ -149,20 +182,23 @@ def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int) ->
             rest = prof.embd + compute
             cpu_fit = rest + int((n - k) * fit_per_layer)
             if cpu_fit <= ram_avail and (not room.unified or g + cpu_fit <= ram_avail):
-                return ("partial", k + 1, g + room.overhead, rest + int((n - k) * per_layer))
+                return ("partial", k + 1, g + room.overhead, rest + int((n - k) * per_layer), 0)
     cpu_all = prof.total + kv.total + compute
     if cpu_all <= ram_avail and SAFETY_FACTOR * prof.total <= ram_avail:
-        return ("cpu", 0, 0, cpu_all)
+        return ("cpu", 0, 0, cpu_all, 0)
     return None
 
 
-def decode_tps(req: Request, model: ModelOption, prof: WeightProfile, kv: KVPlan, ngl: int) -> float | None:
+def decode_tps(
+    req: Request, model: ModelOption, prof: WeightProfile, kv: KVPlan, ngl: int, n_cpu_moe: int = 0
+) -> float | None:
     """Tokens/s at half the context: bytes read per token on each side over efficiency x bandwidth.
 
     Decoding is bound by memory bandwidth: each token reads every layer weight except the routed experts
     it does not use, the output head, and the KV cache up to the current depth (the token embedding is a
-    row lookup). Efficiencies are ``advisor.core.speed``'s defaults (72% of peak, 78% on Apple Silicon).
-    None when a bandwidth is unknown.
+    row lookup). Experts held in RAM (``n_cpu_moe``) are read by the CPU at its bandwidth. Efficiencies
+    are ``advisor.core.speed``'s defaults (72% of peak, 78% on Apple Silicon). None when a bandwidth is
+    unknown.
     """
     b = req.budget
     shape = model.shape
@@ -172,8 +208,11 @@ def decode_tps(req: Request, model: ModelOption, prof: WeightProfile, kv: KVPlan
     # -ngl counts the output layer first (see _place): ngl - 1 repeating layers sit on the GPU.
     gpu_share = min(max(ngl - 1, 0), n) / n
     head_on_gpu = ngl >= 1
-    gpu_read = active * gpu_share + (prof.output if head_on_gpu else 0)
-    cpu_read = active * (1 - gpu_share) + (0 if head_on_gpu else prof.output)
+    n_moe = n - shape.first_dense_layers
+    held = prof.experts * min(max(n_cpu_moe - shape.first_dense_layers, 0), n_moe) / n_moe if n_moe > 0 else 0.0
+    moved = held * expert_frac * gpu_share  # experts of GPU layers that --n-cpu-moe keeps in RAM
+    gpu_read = active * gpu_share + (prof.output if head_on_gpu else 0) - moved
+    cpu_read = active * (1 - gpu_share) + (0 if head_on_gpu else prof.output) + moved
     t = 0.0
     if gpu_read > 0:
         if not b.gpu_bandwidth_gbps:

@@ -278,6 +278,7 @@ class FitSettings(TypedDict, total=False):
     host_ram_bytes: int | None
     margin_bytes: int
     n_gpu_layers: int | None
+    n_cpu_moe: int | None
     cpu_only: bool
 
 

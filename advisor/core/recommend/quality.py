@@ -2,14 +2,15 @@
 
 The loss rules are named functions, each with its source: ``quant_quality_loss`` (measured KLD as a share
 of the score), ``below_4bit_penalty`` (below 4 bits quality drops fast) and ``min_bits_for_model`` (small
-models stay at 6-8 bits). ``model_options`` turns catalog records into candidates whose scores share the
-Open LLM Leaderboard's MMLU-Pro scale, measured or predicted (``calibrate_scores``).
+models stay at 6-8 bits). ``model_options`` turns catalog records into candidates scored on one benchmark
+(``advisor/catalog/data/quality.json``: LiveBench), published or estimated (``calibrate_scores``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -86,28 +87,53 @@ def quant_cost(model: ModelOption, quant: QuantOption) -> tuple[float, float]:
 # ---------------------------------------------------------------- quality scores on one scale
 
 
-# The Open LLM Leaderboard v2 rescales MMLU-Pro so the random baseline (1 in 10) is 0 and a perfect
-# score 100 (https://huggingface.co/docs/leaderboards/open_llm_leaderboard/normalization). Developers
-# report raw accuracy with chain-of-thought prompts instead, which reads higher; ``calibrate_scores``
-# measures that offset on the catalog itself.
-LEADERBOARD_METRIC_MARK = "normalized"
+@dataclass(frozen=True)
+class Rating:
+    """One model's published scores on the recommender's one benchmark (``advisor/catalog/data/quality.json``):
+    ``overall`` and, where the benchmark has a matching category, a score per use case."""
+
+    overall: float
+    by_use: tuple[tuple[str, float], ...] = ()
+    source: str = ""  # the benchmark and its date, e.g. "LiveBench 2026-01-08"
+    url: str = ""
+
+
+# ln(score) gained per doubling of a model's effective size sqrt(total x active) (MoE models count between
+# their active and total parameters), from same-family pairs of one LiveBench release (2024-08-31, its
+# public/table_2024_08_31.csv): Llama 3.1 8B -> 70B 0.18, 70B -> 405B 0.05, Gemma 2 9B -> 27B 0.17,
+# Phi-3 mini -> medium 0.10, Qwen2.5 7B -> 72B 0.12; the median. Only the slope is taken from that
+# release; the scores all come from the current one. Fixed rather than fitted: the rated models are
+# mostly large and recent, and a slope fitted on them alone puts a 0.6B model next to an 8B one.
+SIZE_SLOPE = 0.12
+
+
+def effective_params(params_total: int, params_active: int) -> float:
+    return math.sqrt(params_total * params_active)
 
 
 @dataclass(frozen=True)
 class ScoreModel:
-    """Least-squares fit of catalog scores: a + b log2(total B) + c log2(active B) + d years + e dev."""
+    """ln(score) = a + SIZE_SLOPE x log2(effective B) + d x years, with a and d fitted on rated models.
 
-    coef: tuple[float, float, float, float, float]
+    On logarithms so an estimate stays positive and keeps its order however far it reaches."""
+
+    coef: tuple[float, float]
     n_points: int
-    rmse: float
-
-    @property
-    def developer_offset(self) -> float:
-        return self.coef[4]
+    rmse: float  # of ln(score): 0.2 is about 20%
 
     def predict(self, params_total: int, params_active: int, released: str) -> float:
-        a, b, c, d, _ = self.coef
-        return a + b * math.log2(params_total / 1e9) + c * math.log2(params_active / 1e9) + d * _years(released)
+        return math.exp(self._log(params_total, params_active, released))
+
+    def _log(self, params_total: int, params_active: int, released: str) -> float:
+        a, d = self.coef
+        return a + SIZE_SLOPE * math.log2(effective_params(params_total, params_active) / 1e9) + d * _years(released)
+
+    def ratio(self, rec: CatalogRecord, anchor: CatalogRecord) -> float:
+        """How much better the fit expects ``rec`` than ``anchor`` (size and date alone)."""
+        return math.exp(
+            self._log(rec.params_total, rec.params_active, rec.released)
+            - self._log(anchor.params_total, anchor.params_active, anchor.released)
+        )
 
 
 def _years(released: str) -> float:
@@ -115,50 +141,24 @@ def _years(released: str) -> float:
     return int(released[:4]) - 2024 + (int(released[5:7]) - 1) / 12
 
 
-def _solve(a: list[list[float]], b: list[float]) -> list[float]:
-    """Gaussian elimination with partial pivoting (the normal equations are 5 x 5)."""
-    n = len(b)
-    m = [[*row, b[i]] for i, row in enumerate(a)]
-    for col in range(n):
-        piv = max(range(col, n), key=lambda r: abs(m[r][col]))
-        m[col], m[piv] = m[piv], m[col]
-        if abs(m[col][col]) < 1e-12:
-            raise ValueError("singular system")
-        for r in range(n):
-            if r != col:
-                f = m[r][col] / m[col][col]
-                m[r] = [x - f * y for x, y in zip(m[r], m[col], strict=True)]
-    return [m[i][n] / m[i][i] for i in range(n)]
-
-
-def calibrate_scores(points: Iterable[tuple[float, bool, int, int, str]]) -> ScoreModel:
-    """Fit ``score ~ size, activity, date, reporting`` on (score, developer_reported, total, active, released).
-
-    The ``developer_reported`` coefficient is how much higher developer-reported MMLU-Pro reads than the
-    leaderboard's normalized score; subtracting it puts both on one scale. The rest predicts a score for
-    models without one (the newer and larger, the better: the scaling the size rule relies on).
-    """
-    rows: list[list[float]] = []
+def calibrate_scores(points: Iterable[tuple[float, int, int, str]]) -> ScoreModel:
+    """Fit ``ln(score) - SIZE_SLOPE x log2(size) ~ a + d x years`` on (score, total, active, released);
+    a newer model is never predicted worse (d >= 0)."""
+    xs: list[float] = []
     ys: list[float] = []
-    for score, dev, total, active, released in points:
-        rows.append([1.0, math.log2(total / 1e9), math.log2(active / 1e9), _years(released), 1.0 if dev else 0.0])
-        ys.append(score)
-    k = 5
-    ata = [[sum(r[i] * r[j] for r in rows) for j in range(k)] for i in range(k)]
-    aty = [sum(r[i] * y for r, y in zip(rows, ys, strict=True)) for i in range(k)]
-    coef = _solve(ata, aty)
-    resid = [y - sum(c * x for c, x in zip(coef, r, strict=True)) for r, y in zip(rows, ys, strict=True)]
-    rmse = math.sqrt(sum(e * e for e in resid) / len(resid)) if resid else 0.0
-    return ScoreModel((coef[0], coef[1], coef[2], coef[3], coef[4]), len(ys), rmse)
-
-
-class CatalogScore(Protocol):
-    """A catalog model's benchmark score (``advisor.catalog.models_catalog.Quality``)."""
-
-    @property
-    def score(self) -> float: ...
-    @property
-    def metric(self) -> str: ...
+    for score, total, active, released in points:
+        if score > 0:
+            xs.append(_years(released))
+            ys.append(math.log(score) - SIZE_SLOPE * math.log2(effective_params(total, active) / 1e9))
+    n = len(xs)
+    if n == 0:
+        return ScoreModel((math.log(10.0), 0.0), 0, 0.0)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    d = max(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx, 0.0) if sxx > 0 else 0.0
+    a = my - d * mx
+    rmse = math.sqrt(sum((y - a - d * x) ** 2 for x, y in zip(xs, ys, strict=True)) / n)
+    return ScoreModel((a, d), n, rmse)
 
 
 class CatalogRecord(Protocol):
@@ -180,8 +180,6 @@ class CatalogRecord(Protocol):
     def use_cases(self) -> tuple[str, ...]: ...
     @property
     def notes(self) -> str: ...
-    @property
-    def quality(self) -> CatalogScore | None: ...
 
     def to_shape(self) -> ModelShape: ...
 
@@ -209,66 +207,88 @@ def is_base_model(rec: CatalogRecord, catalog: Sequence[CatalogRecord]) -> bool:
     )
 
 
-def _nearest_scored_sibling(
-    rec: CatalogRecord, scored: Sequence[CatalogRecord], base: frozenset[str]
-) -> CatalogRecord | None:
-    """The scored model of the same family, chat-tuned before base, closest in size, then in date."""
-    same = [o for o in scored if o.family == rec.family and o.id != rec.id]
+def _nearest_rated_sibling(rec: CatalogRecord, rated: Sequence[CatalogRecord]) -> CatalogRecord | None:
+    """The rated model of the same family closest in effective size, then in date."""
+    same = [o for o in rated if o.family == rec.family and o.id != rec.id]
     if not same:
         return None
-    size = math.log2(rec.params_total)
-    return min(
-        same,
-        key=lambda o: (
-            o.id in base,
-            abs(math.log2(o.params_total) - size),
-            abs(_years(o.released) - _years(rec.released)),
-        ),
-    )
+
+    def size(r: CatalogRecord) -> float:
+        return math.log2(effective_params(r.params_total, r.params_active))
+
+    return min(same, key=lambda o: (abs(size(o) - size(rec)), abs(_years(o.released) - _years(rec.released))))
 
 
-def model_options(records: Sequence[CatalogRecord]) -> tuple[ModelOption, ...]:
-    """Catalog records as candidates, every score on the leaderboard's scale (measured or predicted)."""
-    with_scores = [(r, s) for r in records if (s := r.quality) is not None]
-    scored = [r for r, _ in with_scores]
-    fit = calibrate_scores(
-        (
-            float(s.score),
-            LEADERBOARD_METRIC_MARK not in s.metric,
-            r.params_total,
-            r.params_active,
-            r.released,
-        )
-        for r, s in with_scores
-    )
-    out: list[ModelOption] = []
-    base = frozenset(r.id for r in records if is_base_model(r, records))
-    measured: dict[str, float] = {}
-    metrics: dict[str, str] = {}
-    for r, s in with_scores:
-        q = float(s.score)
-        if LEADERBOARD_METRIC_MARK not in s.metric:
-            q -= fit.developer_offset
-        measured[r.id] = q
-        metrics[r.id] = s.metric
+# Families that continue one another under another name (one maker's line of models).
+_LINES = {"qwq": "qwen", "codegemma": "gemma", "mixtral": "mistral", "ministral": "mistral", "devstral": "mistral",
+          "magistral": "mistral", "mathstral": "mistral", "tinyllama": "tinyllama"}  # fmt: skip
+
+
+def model_line(family: str) -> str:
+    """The maker's line a family belongs to: "qwen2.5-coder" and "qwq" are Qwen, "llama3.1" is Llama."""
+    head = re.match(r"[a-z]+", family.lower())
+    name = head.group(0) if head else family.lower()
+    return _LINES.get(name, name)
+
+
+def successor_floor(scores: dict[str, float], records: Sequence[CatalogRecord], estimated: set[str]) -> None:
+    """A newer, larger (or equal) model of the same line scores at least what its predecessor does, where
+    the newer one's score is an estimate (a published score is left as the benchmark says). In place."""
+    by_line: dict[str, list[CatalogRecord]] = {}
     for r in records:
-        if r.id in measured:
-            q, metric, estimated = measured[r.id], metrics[r.id], False
+        by_line.setdefault(model_line(r.family), []).append(r)
+    for group in by_line.values():
+        group.sort(key=lambda r: (r.released[:7], r.params_total))
+        for i, r in enumerate(group):
+            if r.id not in estimated:
+                continue
+            older = [o.id for o in group[:i] if o.released[:7] < r.released[:7] and o.params_total <= r.params_total]
+            if older:
+                scores[r.id] = max(scores[r.id], max(scores[o] for o in older))
+
+
+def _estimates(
+    records: Sequence[CatalogRecord], published: dict[str, float], label: str
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Every record's score for one column: published, or estimated from the nearest rated sibling (scaled
+    by the fit's size and date slopes) or from the fit alone; the successor floor applies to estimates."""
+    rated = [r for r in records if r.id in published]
+    fit = calibrate_scores((published[r.id], r.params_total, r.params_active, r.released) for r in rated)
+    scores = dict(published)
+    how: dict[str, str] = {rid: label for rid in published}
+    for r in records:
+        if r.id in published:
+            continue
+        anchor = _nearest_rated_sibling(r, rated)
+        if anchor is not None:
+            scores[r.id] = published[anchor.id] * fit.ratio(r, anchor)
+            how[r.id] = f"estimated from {anchor.id} ({label}) by size and date"
         else:
-            anchor = _nearest_scored_sibling(r, scored, base)
-            if anchor is not None:
-                # Same family: shift the sibling's score by the fit's size and date slopes, so a family
-                # whose benchmark sits off the catalog-wide trend (coder models on MMLU-Pro) stays in line.
-                q = (
-                    measured[anchor.id]
-                    + fit.predict(r.params_total, r.params_active, r.released)
-                    - fit.predict(anchor.params_total, anchor.params_active, anchor.released)
-                )
-                metric = f"predicted from {anchor.id} by size and date"
-            else:
-                q = fit.predict(r.params_total, r.params_active, r.released)
-                metric = f"predicted from size and date (fit rmse {fit.rmse:.1f})"
-            estimated = True
+            scores[r.id] = fit.predict(r.params_total, r.params_active, r.released)
+            how[r.id] = f"estimated from size and date ({fit.n_points} rated models, {label})"
+    successor_floor(scores, records, {r.id for r in records} - published.keys())
+    return scores, how
+
+
+USE_CASE_SCORES = ("coding", "reasoning")  # use cases a benchmark may score apart from the overall
+
+
+def model_options(
+    records: Sequence[CatalogRecord], ratings: Mapping[str, Rating] | None = None
+) -> tuple[ModelOption, ...]:
+    """Catalog records as candidates, scored on one benchmark: published ``ratings`` (by catalog id) or an
+    estimate from family, size and date (``quality_estimated``), overall and per use case."""
+    ratings = ratings or {}
+    label = next((r.source for r in ratings.values() if r.source), "benchmark")
+    overall, how = _estimates(records, {i: r.overall for i, r in ratings.items()}, label)
+    per_use: dict[str, dict[str, float]] = {}
+    for use in USE_CASE_SCORES:
+        published = {i: s for i, r in ratings.items() for u, s in r.by_use if u == use}
+        if len(published) >= 4:  # too few rated models to estimate the rest from
+            per_use[use] = _estimates(records, published, label)[0]
+    base = frozenset(r.id for r in records if is_base_model(r, records))
+    out: list[ModelOption] = []
+    for r in records:
         native: tuple[str, ...] = ()
         if "qat" in r.hf_repo.lower() and "q4_0" in r.hf_repo.lower():
             native = ("Q4_0",)  # Gemma 3 QAT checkpoints are trained for Q4_0
@@ -281,12 +301,13 @@ def model_options(records: Sequence[CatalogRecord]) -> tuple[ModelOption, ...]:
                 params_total=r.params_total,
                 params_active=r.params_active,
                 use_cases=tuple(r.use_cases),
-                quality=max(q, 0.0),
-                quality_estimated=estimated,
-                quality_metric=metric,
+                quality=overall[r.id],
+                quality_estimated=r.id not in ratings,
+                quality_metric=how[r.id],
                 is_base=r.id in base,
                 native_quants=native,
                 title=r.hf_repo.split("/")[-1],
+                use_scores=tuple((u, s[r.id]) for u, s in per_use.items()),
             )
         )
     return tuple(out)

@@ -1,5 +1,6 @@
 """The recommender: per model the best quant that fits and a few alternatives, then models ranked by the
-quality that fits, siblings ordered by size (``prefer_larger_at_4bit``).
+quality that is usable (decodes at the request's minimum speed), siblings ordered by size
+(``prefer_larger_at_4bit``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from advisor.core.recommend.picks import (
 from advisor.core.recommend.placement import (
     GPU_MARGIN_BYTES,
     RAM_RESERVE_BYTES,
-    READING_SPEED_TPS,
     Room,
     _place,
     _Placed,
@@ -60,8 +60,10 @@ def prefer_larger_at_4bit(larger: Pick, smaller: Pick) -> bool:
 
 
 def preference_tier(placement: Placement, bits_ok: bool, usable: bool) -> int:
-    """Order of preference: all on the GPU at enough bits, then offloaded at a usable speed, then the
-    GPU below the bit floor, then offloaded below it, then the CPU, then anything too slow to read."""
+    """Which quant of one model to show: all on the GPU at enough bits, then offloaded (layers or
+    experts in RAM) at a usable speed, then the GPU below the bit floor, then offloaded below it, then the
+    CPU, then anything slower than the request's minimum. Models are ranked against each other by
+    ``rank_key`` (usable quality), not by this tier."""
     if not usable:
         return 6
     if placement == "gpu":
@@ -89,11 +91,11 @@ def _candidate(
 ) -> _Cand | None:
     if loss >= MAX_QUALITY_LOSS:
         return None
-    placed = _place(room, prof, kv, compute, model.shape.n_layers)
+    placed = _place(room, prof, kv, compute, model.shape.n_layers, model.shape.first_dense_layers)
     if placed is None:
         return None
-    tps = decode_tps(req, model, prof, kv, placed[1])
-    usable = tps is None or tps >= READING_SPEED_TPS
+    tps = decode_tps(req, model, prof, kv, placed[1], placed[4])
+    usable = tps is None or tps >= req.min_tps
     return (preference_tier(placed[0], quant.nominal_bits >= floor, usable), loss, prof.total, qi, placed, tps, usable)
 
 
@@ -131,16 +133,17 @@ def _better(a: _Cand, b: _Cand) -> bool:
 
 def _pick(req: Request, model: ModelOption, quant: QuantOption, kv: KVPlan, compute: int, c: _Cand) -> Pick:
     tier, loss, weights, _, placed, tps, usable = c
-    placement, ngl, gpu_used, ram_used = placed
+    placement, ngl, gpu_used, ram_used, n_cpu_moe = placed
     b = req.budget
     overhead = 0
     if placement != "cpu":
         overhead = gpu_reserve_bytes(b) - GPU_MARGIN_BYTES * max(b.n_gpus, 1)
     _, kld = quant_cost(model, quant)
+    base = model.score_for(req.use_case)
     p = Pick(
         model=model,
         quant=quant,
-        fit=Fit(placement, ngl, model.shape.n_layers, b.gpu_bytes, max(b.ram_bytes - RAM_RESERVE_BYTES, 0)),
+        fit=Fit(placement, ngl, model.shape.n_layers, b.gpu_bytes, max(b.ram_bytes - RAM_RESERVE_BYTES, 0), n_cpu_moe),
         memory=Memory(
             weights_bytes=weights,
             kv_cache_bytes=kv.total,
@@ -149,10 +152,10 @@ def _pick(req: Request, model: ModelOption, quant: QuantOption, kv: KVPlan, comp
             gpu_bytes=gpu_used,
             cpu_bytes=ram_used,
         ),
-        speed=Speed(tps, usable),
+        speed=Speed(tps, usable, min_tps=req.min_tps),
         quality=Quality(
-            score=model.quality * (1 - loss),
-            base_score=model.quality,
+            score=base * (1 - loss),
+            base_score=base,
             base_estimated=model.quality_estimated,
             loss=loss,
             kld=kld,
@@ -166,21 +169,24 @@ def _pick(req: Request, model: ModelOption, quant: QuantOption, kv: KVPlan, comp
     return p
 
 
-def _rank_key(p: Pick) -> tuple[int, float, float]:
-    return (p.tier, -p.quality.score, -(p.speed.decode_tps or 0.0))
+def rank_key(p: Pick) -> tuple[int, float, float]:
+    """Models against each other: every usable pick (at least the request's minimum decode speed) above
+    every one that is not, then the higher quality after the quant's loss, then the faster. Where a model
+    sits (all on the GPU, layers or experts in RAM) counts only through its speed."""
+    return (0 if p.speed.usable else 1, -p.quality.score, -(p.speed.decode_tps or 0.0))
 
 
 def apply_size_rule(ranked: list[ModelRecommendation]) -> list[ModelRecommendation]:
     """Reorder siblings so ``prefer_larger_at_4bit`` holds, leaving every other model in its slot.
 
-    Within one placement tier, the slots a lineage occupies are refilled with its picks, larger models
+    Among usable picks (and among the rest), the slots a lineage occupies are refilled with its picks, larger models
     first wherever the rule applies (pairwise, by insertion: the list is short).
     """
     out = list(ranked)
-    groups: dict[tuple[tuple[str, str], bool, int], list[int]] = {}
+    groups: dict[tuple[tuple[str, str], bool, bool], list[int]] = {}
     for i, r in enumerate(out):
         p = r.pick
-        groups.setdefault((p.model.lineage, p.model.is_moe, p.tier), []).append(i)
+        groups.setdefault((p.model.lineage, p.model.is_moe, p.speed.usable), []).append(i)
     for slots in groups.values():
         if len(slots) < 2:
             continue
@@ -205,8 +211,8 @@ def recommend(
     *,
     limit: int | None = None,
 ) -> Recommendation:
-    """Rank ``models`` on ``req.budget``: per model the best quant that fits, then models by the quality
-    that fits (GPU-resident at enough bits first; see ``preference_tier``), siblings ordered by size."""
+    """Rank ``models`` on ``req.budget``: per model the best quant that fits (``preference_tier``), then
+    models by usable quality (``rank_key``), siblings ordered by size."""
     usable_quants = tuple(q for q in quants if req.runtime in q.runtimes)
     quants_id = hash(tuple((q.name, q.kld, q.nominal_bits) for q in usable_quants))
     room = Room.of(req)
@@ -223,11 +229,12 @@ def recommend(
             continue
         considered += 1
         kv, compute = context_costs(model, req)
+        first_dense = model.shape.first_dense_layers
         floor = min_bits_for_model(model.params_total)
         table = _model_table(model, usable_quants, quants_id)
         # The smallest file that keeps enough quality: if even it does not fit, nothing larger will.
         smallest = min((t for t in table if t[0] < MAX_QUALITY_LOSS), key=lambda t: t[3].total, default=None)
-        if smallest is None or _place(room, smallest[3], kv, compute, model.shape.n_layers) is None:
+        if smallest is None or _place(room, smallest[3], kv, compute, model.shape.n_layers, first_dense) is None:
             not_fitting.append(model.id)
             continue
         cands: list[_Cand] = []
@@ -256,7 +263,7 @@ def recommend(
         rest = sorted((c for c in cands if c is not best), key=lambda c: (c[0], c[1], c[2]))
         alts = tuple(_pick(req, model, usable_quants[c[3]], kv, compute, c) for c in rest[: req.max_alternatives])
         chosen.append(ModelRecommendation(_pick(req, model, usable_quants[best[3]], kv, compute, best), alts))
-    chosen.sort(key=lambda r: _rank_key(r.pick))
+    chosen.sort(key=lambda r: rank_key(r.pick))
     ranked = apply_size_rule(chosen)
     if limit is not None:
         ranked = ranked[:limit]
