@@ -21,15 +21,17 @@ Sources (llama.cpp vendored in llama-cpp-python 0.3.36):
   including the CUDA-only growth of the flash-attention node for quantized caches
   (ggml/src/ggml-cuda/fattn.cu ggml_cuda_flash_attn_ext_get_alloc_size).
 * overhead: what NVML shows in use beyond llama.cpp's buffers. CUDA is measured (see
-  ``BACKEND_OVERHEAD_BYTES``); ROCm, Metal and Vulkan are placeholders, marked so in ``overhead_source``.
+  ``BACKEND_OVERHEAD_BYTES``); ROCm, Metal and Vulkan are estimates with a stated margin
+  (``OVERHEAD_PROVENANCE``), marked so in ``overhead_source`` and ``overhead_label``.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from advisor.core.ggml_types import TRAITS, GGMLType, row_bytes, tensor_bytes, type_by_name
 from advisor.core.quantize import HFFormat, HFQuant, hf_weights_bytes, needs_imatrix, tensor_types
@@ -67,11 +69,66 @@ CUDA_ALLOC_GRANULARITY = 2 * MIB
 # MiB for all 8 such loads of bench/data/op_offload_h200.jsonl (-ngl 0 --no-op-offload, 4 models,
 # 4k/16k); the 610 MiB of BACKEND_OVERHEAD_BYTES add the pool and kernels of a first eval.
 IDLE_BACKEND_OVERHEAD_BYTES: dict[str, int] = {"cuda": 527 * MIB}
+# Metal with mmap (the default) wraps the mapped file in a Metal buffer instead of copying the weights
+# (llama-model.cpp load_tensors: ggml_backend_dev_buffer_from_host_ptr over get_mapping_range, the span
+# from the first to the last tensor of the buffer). The output layer's tensors sit at both ends of a GGUF
+# (output.weight, or token_embd for a tied output, first; output_norm last), so the device holding the
+# output layer logs "MTL0_Mapped model buffer size" = all tensor data, token_embd included, while the
+# CPU_Mapped buffer logs token_embd again: the same pages of unified memory, counted once by the OS but
+# in full against Metal's recommendedMaxWorkingSetSize. Logs: Qwen2.5-0.5B Q4_K_M on an M4 (462.96 MiB
+# mapped = file size; tests/fixtures/loadlogs/metal_m4_qwen25_05b_q4_k_m_c512.log).
+METAL_MAPPED_WHOLE_FILE = True
 # ggml-cuda.cu ggml_backend_cuda_device_offload_op: an op runs on the GPU instead of next to its host
 # weights when its batch (ne[1] of a MUL_MAT, ne[2] of a MUL_MAT_ID) is at least this
 # (GGML_OP_OFFLOAD_MIN_BATCH, default 32).
 OP_OFFLOAD_MIN_BATCH = 32
-OVERHEAD_MEASURED: dict[str, bool] = {"cuda": True, "rocm": False, "metal": False, "vulkan": False, "cpu": True}
+
+
+@dataclass(frozen=True)
+class OverheadProvenance:
+    """Where a backend's overhead figure comes from: ``label`` is "measured" (our own measurement),
+    "cited" (a public measurement, ``source`` says where) or "estimated" (``margin_bytes`` says how far
+    it may be off either way)."""
+
+    label: str
+    source: str
+    margin_bytes: int = 0
+
+    @property
+    def text(self) -> str:
+        """'measured', or 'estimated ±256 MiB'."""
+        if self.label == "estimated" and self.margin_bytes:
+            return f"estimated ±{self.margin_bytes // MIB} MiB"
+        return self.label
+
+
+# One entry per backend of BACKEND_OVERHEAD_BYTES. ROCm, Vulkan and Metal have no figure of ours or a
+# public one that separates the driver's memory from llama.cpp's buffers; their estimates carry margins.
+OVERHEAD_PROVENANCE: dict[str, OverheadProvenance] = {
+    "cuda": OverheadProvenance(
+        "measured", "NVML on an H100 80GB, driver 580.159.04, llama-cpp-python 0.3.36 (bench/data/memory_h100.jsonl)",
+        5 * MIB,
+    ),
+    "rocm": OverheadProvenance(
+        "estimated", "HIP context, rocBLAS/hipBLASLt workspace and the ggml-cuda pool, taken as CUDA's less the "
+        "cuBLAS share; not measured", 256 * MIB,
+    ),
+    "vulkan": OverheadProvenance(
+        "estimated", "Vulkan instance, pipelines and ggml-vulkan's preallocated staging buffers; not measured",
+        256 * MIB,
+    ),
+    "metal": OverheadProvenance(
+        "estimated", "Metal keeps no pool outside its buffers; the command queue and pipeline library are "
+        "small, not measured", 256 * MIB,
+    ),
+    "cpu": OverheadProvenance("measured", "no GPU: no driver context"),
+}  # fmt: skip
+OVERHEAD_MEASURED: dict[str, bool] = {k: p.label != "estimated" for k, p in OVERHEAD_PROVENANCE.items()}
+
+
+def overhead_provenance(kind: str) -> OverheadProvenance:
+    """The provenance of ``kind``'s overhead (estimated, with a 512 MiB margin, for a backend not listed)."""
+    return OVERHEAD_PROVENANCE.get(kind, OverheadProvenance("estimated", f"{kind}: no figure", 512 * MIB))
 # Backends built from ggml-cuda (CUDA, and ROCm through HIP) share its buffer-type allocation sizes.
 _CUDA_LIKE = frozenset({"cuda", "rocm"})
 # ggml-cuda.cu: buffer alignment 128; quantized tensors get one row of padding up to MATRIX_ROW_PADDING
@@ -88,6 +145,35 @@ KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0"
 
 def _pad(x: int, n: int) -> int:
     return (x + n - 1) // n * n
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_TYPES_MEMO_SIZE = 4096
+
+
+def _per_types(
+    fn: Callable[Concatenate[ModelShape, dict[str, GGMLType], _P], _T],
+) -> Callable[Concatenate[ModelShape, dict[str, GGMLType], _P], _T]:
+    """Remember ``fn(shape, types, ...)`` by the identity of ``types``: ``resolve_types`` hands out one
+    shared dict per shape and preset, and a plan places the same weights dozens of times (hashing the
+    dict's few hundred items each time cost more than the placement). The memo keeps each dict alive,
+    so an id is never reused for another dict while its entry exists."""
+    memo: dict[tuple[Any, ...], tuple[dict[str, GGMLType], _T]] = {}
+
+    @functools.wraps(fn)
+    def cached(s: ModelShape, types: dict[str, GGMLType], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        key = (s, id(types), args, tuple(kwargs.items()))
+        got = memo.get(key)
+        if got is not None and got[0] is types:
+            return got[1]
+        if len(memo) >= _TYPES_MEMO_SIZE:
+            memo.clear()
+        value = fn(s, types, *args, **kwargs)
+        memo[key] = (types, value)
+        return value
+
+    return cached
 
 
 # --------------------------------------------------------------------------------------------------
@@ -107,6 +193,7 @@ class Device:
     kind: str  # "cuda" | "rocm" | "metal" | "vulkan" | "cpu"
     free_bytes: int
     unified_fraction: float | None = None
+    mapped: bool = True  # Metal with mmap (llama.cpp's default): weights are a view of the file, not a copy
 
     @property
     def usable_bytes(self) -> int:
@@ -194,6 +281,7 @@ class DeviceMemory:
             "compute_bytes": self.compute_bytes,
             "overhead_bytes": self.overhead_bytes,
             "total_bytes": self.total_bytes,
+            "overhead_label": overhead_provenance(self.kind).text if self.name != "host" else "",
             "capacity_bytes": self.capacity_bytes,
             "n_layers": self.n_layers,
             "fits": self.fits,
@@ -244,6 +332,16 @@ class FitResult:
         return sum(d.total_bytes for d in self.devices if d.name != "host")
 
     @property
+    def overhead_label(self) -> str:
+        """The least certain provenance among the GPUs used ('measured' without a GPU), as
+        ``OverheadProvenance.text``: 'measured', 'cited' or 'estimated ±256 MiB'."""
+        rank = {"measured": 0, "cited": 1, "estimated": 2}
+        provs = [overhead_provenance(d.kind) for d in self.devices if d.name != "host"]
+        if not provs:
+            return "measured"
+        return max(provs, key=lambda p: (rank.get(p.label, 2), p.margin_bytes)).text
+
+    @property
     def cpu_bytes(self) -> int:
         return sum(d.total_bytes for d in self.devices if d.name == "host")
 
@@ -259,6 +357,7 @@ class FitResult:
                 "cpu_bytes": self.cpu_bytes,
                 "devices": [d.to_dict() for d in self.devices],
                 "overhead_source": self.overhead_source,
+                "overhead_label": self.overhead_label,
             },
             "fit": self.fit,
             "max_context": self.max_context,
@@ -390,6 +489,7 @@ def cuda_tensor_alloc_bytes(t: GGMLType, dims: tuple[int, ...]) -> int:
     return _pad(b, CUDA_BUFFER_ALIGNMENT)
 
 
+@functools.lru_cache(maxsize=4096)
 def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu") -> tuple[int, ...]:
     """Bytes of KV cache (or recurrent state) of each layer. ``kind`` is the backend that holds it:
     ggml-cuda buffers add per-tensor padding (``cuda_tensor_alloc_bytes``)."""
@@ -434,6 +534,12 @@ def _kv_buffer_group(s: ModelShape, il: int) -> str:
     return "swa" if _swa(s, il) else "kv"
 
 
+@functools.lru_cache(maxsize=1024)
+def _kv_buffer_groups(s: ModelShape) -> tuple[str, ...]:
+    """``_kv_buffer_group`` of every layer (placement reads it per layer, many times per plan)."""
+    return tuple(_kv_buffer_group(s, il) for il in range(s.n_layers))
+
+
 def kv_cache_bytes(s: ModelShape, ctx: ContextSettings) -> int:
     return sum(kv_cache_layer_bytes(s, ctx))
 
@@ -455,6 +561,7 @@ def _attn_kv_len(s: ModelShape, ctx: ContextSettings) -> int:
 _FLOAT_CACHE = (GGMLType.F16, GGMLType.F32, GGMLType.BF16)
 
 
+@functools.lru_cache(maxsize=4096)
 def compute_parts(s: ModelShape, ctx: ContextSettings) -> tuple[int, int]:
     """(layers-only peak, whole-graph peak) of the compute buffer (CPU-calibrated, see module doc).
 
@@ -526,6 +633,7 @@ def _attn_caches(s: ModelShape, ctx: ContextSettings) -> list[_AttnCache]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def gpu_compute_parts(s: ModelShape, ctx: ContextSettings, kind: str = "cuda") -> tuple[int, int]:
     """(layers-only peak, whole-graph peak) of a GPU's compute buffer, fitted to the CUDA0 compute
     buffers llama.cpp logged on an H100 (bench/data/memory_h100.jsonl: 8 dense and 2 MoE models,
@@ -580,6 +688,7 @@ def gpu_compute_parts(s: ModelShape, ctx: ContextSettings, kind: str = "cuda") -
     return layers, max(logits, layers)
 
 
+@functools.lru_cache(maxsize=4096)
 def gpu_host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
     """The host (CUDA_Host) compute buffer when a GPU runs the graph: the graph inputs llama.cpp fills
     on the CPU. Fitted to the H100 logs (bench/data/memory_h100.jsonl, within 0.02 MiB):
@@ -682,6 +791,7 @@ class WeightSplit:
         return self.input_bytes + sum(self.layer_bytes) + self.output_bytes
 
 
+@_per_types
 def weight_split(s: ModelShape, types: dict[str, GGMLType], kind: str = "cpu") -> WeightSplit:
     """Weight bytes per placement unit as they sit in the file (``kind="cpu"``: the mmapped host
     buffer), or as a ggml-cuda buffer holds them (``kind="cuda"``/``"rocm"``: per-tensor padding)."""
@@ -725,6 +835,7 @@ def _weight_split(s: ModelShape, type_items: tuple[tuple[str, GGMLType], ...], k
     return WeightSplit(inp, tuple(layers), out, tuple(experts))
 
 
+@_per_types
 def _output_dup_bytes(s: ModelShape, types: dict[str, GGMLType], kind: str = "cpu") -> int:
     """Bytes of the duplicated token_embd used as output when embeddings are tied."""
     if any(t.name == "output.weight" for t in tensor_inventory(s)):
@@ -737,6 +848,7 @@ def _output_dup_bytes(s: ModelShape, types: dict[str, GGMLType], kind: str = "cp
 _NOT_MATMUL = frozenset({"token_embd", "per_layer_token_embd", "pos_embd", "ssm_conv1d", "ssm_a", "ssm_d"})
 
 
+@_per_types
 def _float_matmul_layers(s: ModelShape, types: dict[str, GGMLType]) -> frozenset[int]:
     """Layers (n_layers = the output layer) with an F32/F16/BF16 weight matrix: ggml-cuda runs those
     matmuls through cuBLAS at prompt batch sizes (the MoE router ffn_gate_inp is always F32)."""
@@ -775,10 +887,11 @@ def _preset_types(shape: ModelShape, preset: str, imatrix: bool) -> dict[str, GG
 # --------------------------------------------------------------------------------------------------
 
 
-def _layer_devices(n_layer: int, ngl: int, gpus: tuple[Device, ...], split: tuple[float, ...]) -> list[int]:
+@functools.lru_cache(maxsize=4096)
+def _layer_devices(n_layer: int, ngl: int, gpus: tuple[Device, ...], split: tuple[float, ...]) -> tuple[int, ...]:
     """Device index (or -1 for CPU) of layers 0..n_layer (n_layer = output), as llama-model.cpp."""
     if not gpus:
-        return [-1] * (n_layer + 1)
+        return (-1,) * (n_layer + 1)
     weights = list(split) if split and any(split) else [float(g.usable_bytes) for g in gpus]
     total = sum(weights) or 1.0
     cum, acc = [], 0.0
@@ -795,7 +908,7 @@ def _layer_devices(n_layer: int, ngl: int, gpus: tuple[Device, ...], split: tupl
         x = (il - i_gpu_start) / act
         idx = next((i for i, c in enumerate(cum) if c > x), len(cum) - 1)  # std::upper_bound
         out.append(idx)
-    return out
+    return tuple(out)
 
 
 def _overhead(req: FitRequest, dev: Device) -> int:
@@ -828,6 +941,7 @@ def _place(
     nl = [0] * len(gpus)
     float_mm = [False] * len(gpus)
     float_layers = _float_matmul_layers(s, types) if gpus else frozenset()
+    groups = _kv_buffer_groups(s)
     host_w = ws.input_bytes
     host_kv = 0
     for il in range(s.n_layers):
@@ -844,7 +958,7 @@ def _place(
             # llama-kv-cache.cpp: with offload_kqv the cache follows its layer's device, else the CPU
             if req.offload_kqv:
                 kv[d] += kv_gpu[k][il]
-                grp = _kv_buffer_group(s, il)
+                grp = groups[il]
                 kv_groups[d][grp] = kv_groups[d].get(grp, 0) + kv_gpu[k][il]
             else:
                 host_kv += kv_layers[il]
@@ -853,6 +967,11 @@ def _place(
     out_dev = where[s.n_layers]
     if out_dev < 0:
         host_w += ws.output_bytes
+    elif METAL_MAPPED_WHOLE_FILE and gpus[out_dev].kind == "metal" and gpus[out_dev].mapped:
+        # Metal maps the file instead of copying it (METAL_MAPPED_WHOLE_FILE): the device that holds the
+        # output layer maps every byte of tensor data, token_embd and host layers included
+        w[out_dev] = ws.file_bytes
+        nl[out_dev] += 1
     else:
         k = gpus[out_dev].kind
         w[out_dev] += ws_gpu[k].output_bytes + _output_dup_bytes(s, types, k)
@@ -936,15 +1055,47 @@ def _fits(devs: tuple[DeviceMemory, ...]) -> bool:
 
 
 def _best_ngl(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType]) -> int:
-    """Largest n_gpu_layers whose GPU buffers fit (the host is checked separately)."""
-    n_max = req.shape.n_layers + 1
+    """Largest n_gpu_layers whose GPU buffers fit (the host is checked separately).
+
+    Counting down from every layer, it starts at the first count whose weights and KV alone (file
+    sizes, the least any backend holds) plus each GPU's least overhead fit in the GPUs' capacity
+    together: no count above it can fit, so skipping them changes nothing but the time.
+    """
     best = 0
-    for k in range(n_max, -1, -1):
+    for k in range(_ngl_bound(req, ctx, types), -1, -1):
         devs = _place(req, ctx, types, k, req.n_cpu_moe or 0)
         if all(d.fits for d in devs if d.name != "host"):
             best = k
             break
     return best
+
+
+def _ngl_bound(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType]) -> int:
+    """The largest -ngl whose GPU bytes could fit by a lower bound (see ``_best_ngl``)."""
+    s = req.shape
+    gpus = () if req.cpu_only else req.devices
+    ws = weight_split(s, types)
+    kv_layers = kv_cache_layer_bytes(s, ctx)
+    n_cpu_moe = req.n_cpu_moe or 0
+    room = 0
+    for g in gpus:
+        room += max(0, g.usable_bytes - req.margin_bytes)
+        if req.overhead_bytes is not None:
+            room -= req.overhead_bytes
+        else:
+            busy = BACKEND_OVERHEAD_BYTES.get(g.kind, 0)
+            room -= min(busy, IDLE_BACKEND_OVERHEAD_BYTES.get(g.kind, busy))
+    # -ngl k puts the output layer and the last k - 1 repeating layers on the GPUs.
+    need = ws.output_bytes
+    if need > room:
+        return 0
+    for k in range(2, s.n_layers + 2):
+        il = s.n_layers + 1 - k
+        need += ws.layer_bytes[il] - (ws.expert_bytes[il] if il < n_cpu_moe else 0)
+        need += kv_layers[il] if req.offload_kqv else 0
+        if need > room:
+            return k - 1
+    return s.n_layers + 1
 
 
 def _hf_estimate(req: FitRequest, rt: RuntimePreset) -> FitResult:
@@ -992,7 +1143,9 @@ def _overhead_source(kinds: frozenset[str] = frozenset()) -> str:
         return "measured (no GPU: no driver context)"
     unmeasured = [k for k in gpu if not OVERHEAD_MEASURED.get(k, False)]
     if unmeasured:
-        return f"provisional constant for {', '.join(unmeasured)}, not measured (BACKEND_OVERHEAD_BYTES)"
+        return "; ".join(
+            f"{k}: {overhead_provenance(k).text}, not measured ({overhead_provenance(k).source})" for k in unmeasured
+        )
     return "measured: CUDA on an H100 80GB, llama-cpp-python 0.3.36 (bench/data/memory_h100.jsonl)"
 
 
@@ -1040,7 +1193,7 @@ def estimate(request: FitRequest) -> FitResult:
         fit = "full_gpu"
     else:
         fit = "partial"
-    max_ctx = max_context(request, ngl) if fit != "no_fit" else _max_context_any(request, ngl)
+    max_ctx = max_context(request, ngl, (ctx.n_ctx, devs))
     return FitResult(
         devices=devs,
         fit=fit,
@@ -1102,28 +1255,60 @@ def _llama_fit_context(request: FitRequest, rt: RuntimePreset, notes: list[str])
 
 
 def _fits_at(request: FitRequest, ngl: int, n_ctx: int) -> bool:
-    rt = runtime(request.runtime)
-    ctx = resolve_context(request, rt, n_ctx=n_ctx)
-    return _fits(_place(request, ctx, resolve_types(request), ngl, request.n_cpu_moe or 0))
+    return _overrun(request, ngl, n_ctx) <= 0
 
 
-def max_context(request: FitRequest, ngl: int) -> int:
-    """Largest n_ctx (multiple of 256, up to context_max) that fits at ``ngl``; 0 if none."""
-    lo, hi = 256, _pad(request.shape.context_max, 256)
-    if not _fits_at(request, ngl, lo):
-        return 0
-    if _fits_at(request, ngl, hi):
-        return min(hi, request.shape.context_max) if request.shape.context_max >= 256 else hi
-    while hi - lo > 256:
-        mid = _pad((lo + hi) // 2, 256)
-        if mid >= hi:
-            mid = hi - 256
-        if _fits_at(request, ngl, mid):
-            lo = mid
+def _overrun(request: FitRequest, ngl: int, n_ctx: int) -> int:
+    """How far the fullest device is over its capacity at ``n_ctx`` (<= 0: everything fits)."""
+    ctx = resolve_context(request, runtime(request.runtime), n_ctx=n_ctx)
+    return _worst(_place(request, ctx, resolve_types(request), ngl, request.n_cpu_moe or 0))
+
+
+def _worst(devs: tuple[DeviceMemory, ...]) -> int:
+    return max((d.total_bytes - d.capacity_bytes for d in devs if d.capacity_bytes is not None), default=-1)
+
+
+def max_context(request: FitRequest, ngl: int, known: tuple[int, tuple[DeviceMemory, ...]] | None = None) -> int:
+    """Largest n_ctx (multiple of 256, up to context_max) that fits at ``ngl``; 0 if none.
+
+    Every device's bytes only grow with n_ctx (KV cells, the SWA cache and the compute buffer up to their
+    caps, 2 MiB pages), so the answer is the last multiple of 256 that fits. Between those caps the
+    bytes are linear in n_ctx, so the search aims where the fullest device's overrun, interpolated
+    between the two sizes known to fit and not to fit, reaches zero, and checks the size just past the
+    aim: about 3 placements where halving the range took 10 to 12. ``known`` is a placement already
+    made at the multiple of 256 it names (``estimate``'s own).
+    """
+    step = 256
+    top = request.shape.context_max
+    lo, hi = step, _pad(top, step)
+    g_hi = _overrun(request, ngl, hi)
+    if g_hi <= 0:
+        return min(hi, top) if top >= step else hi
+    g_lo: int | None = None
+    if known is not None and lo <= known[0] < hi and known[0] % step == 0:
+        g_known = _worst(known[1])
+        if g_known <= 0:
+            lo, g_lo = known[0], g_known
         else:
-            hi = mid
+            hi, g_hi = known[0], g_known
+    if g_lo is None:
+        g_lo = _overrun(request, ngl, lo)
+        if g_lo > 0:
+            return 0
+    # Invariant: lo fits (g_lo <= 0), hi does not (g_hi > 0), both multiples of ``step``.
+    aimed = True
+    while hi - lo > step:
+        # Where the overrun crosses zero; after an aim that missed the boundary, halve instead (a guard).
+        num, den = (-g_lo, g_hi - g_lo) if aimed else (1, 2)
+        mid = lo + (hi - lo) * num // den // step * step
+        mid = min(max(mid, lo + step), hi - step)
+        g = _overrun(request, ngl, mid)
+        if g <= 0:
+            lo, g_lo = mid, g
+            if aimed and hi - lo > step:  # the boundary is most likely one step further
+                g = _overrun(request, ngl, mid + step)
+                lo, g_lo, hi, g_hi = (mid + step, g, hi, g_hi) if g <= 0 else (lo, g_lo, mid + step, g)
+        else:
+            hi, g_hi = mid, g
+        aimed = not aimed if hi - lo > step else aimed
     return lo
-
-
-def _max_context_any(request: FitRequest, ngl: int) -> int:
-    return max_context(request, ngl)

@@ -25,6 +25,7 @@ Every constant is either measured (``bench/data/speed_h100.jsonl``, fitted by
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -209,9 +210,11 @@ def chunks_from_tensors(tensors: Iterable[tuple[str, str, int, int]], n_layers: 
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=2048)
 def weights_for(shape: ModelShape, preset: str) -> tuple[WeightChunk, ...]:
     """Chunks for a llama.cpp preset, from the tensor inventory and llama.cpp's type mixture rules
-    (``advisor.core.tensors`` and ``advisor.core.quantize``)."""
+    (``advisor.core.tensors`` and ``advisor.core.quantize``). Cached per (shape, preset): a model's
+    chunks are the same for every machine."""
     from advisor.core.ggml_types import tensor_bytes
     from advisor.core.quantize import needs_imatrix, tensor_types
     from advisor.core.tensors import tensor_inventory
@@ -519,46 +522,69 @@ def _device_kind(dev: Device | None) -> DeviceKind:
 
 def decode_time_s(inp: SpeedInputs, depth: int) -> dict[str, float]:
     """Seconds per decoded token at ``depth``, split into weights / kv / fixed / transfer."""
-    shape = inp.shape
-    frac = _expert_read_fraction(shape)
-    placement, head_on_gpu = _placement(inp)
-    parts = {"weights": 0.0, "kv": 0.0, "fixed": 0.0, "transfer": 0.0}
-    head_dev = placement[-1][0] if head_on_gpu else inp.cpu
-    n_devices_used = 0
-    for dev, layers in placement:
-        if not layers and dev is not head_dev:
-            continue
-        n_devices_used += 1
-        dev_here = dev if dev is not None else inp.cpu
-        bw = (dev.bandwidth_gbps if dev else _cpu_bw(inp)) * GB
-        eff = inp.eff(_device_kind(dev))
-        rate = eff.compute_gbps(dev_here, bw / GB) * GB
-        layer_set = set(layers)
-        kernel_side = 0.0
-        read_total = 0.0
-        for c in inp.weights:
-            on_here = c.layer in layer_set or (c.layer == shape.n_layers and dev is head_dev)
-            if not on_here or c.embedding:
+    return _DecodeCost.of(inp).at(depth)
+
+
+@dataclass(frozen=True)
+class _DecodeCost:
+    """``decode_time_s`` worked out once for a curve of depths: only the KV read depends on the depth,
+    so the weights, fixed and transfer parts are summed once and the KV part per depth, in the same
+    order (the same floats as a full pass at every depth)."""
+
+    inp: SpeedInputs
+    weights: float
+    fixed: float
+    transfer: float
+    kv_terms: tuple[tuple[tuple[int, ...], float], ...]  # per device used: its layers, eff.kv x bandwidth
+
+    @classmethod
+    def of(cls, inp: SpeedInputs) -> _DecodeCost:
+        shape = inp.shape
+        frac = _expert_read_fraction(shape)
+        placement, head_on_gpu = _placement(inp)
+        weights = fixed = transfer = 0.0
+        kv_terms: list[tuple[tuple[int, ...], float]] = []
+        head_dev = placement[-1][0] if head_on_gpu else inp.cpu
+        n_devices_used = 0
+        for dev, layers in placement:
+            if not layers and dev is not head_dev:
                 continue
-            read = c.n_bytes * (frac if c.expert else 1.0)
-            kernel_side += read / (eff.decode_eff(c.ggml_type) * rate)
-            read_total += read
-        memory_side = read_total / (eff.bandwidth_eff * bw) if eff.bandwidth_eff else 0.0
-        parts["weights"] += max(kernel_side, memory_side)
-        parts["kv"] += attention_read_bytes(shape, layers, depth, inp.kv_type) / (eff.kv * bw)
-        scale = eff.fixed_scale(dev_here)
-        parts["fixed"] += (
-            scale * len(layers) * (eff.layer_cost_s + eff.arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0))
-        )
-        if shape.is_moe:
-            n_moe = sum(1 for i in layers if i >= shape.first_dense_layers)
-            parts["fixed"] += scale * n_moe * shape.n_experts_used * eff.moe_expert_cost_s
-    main = inp.eff(_device_kind(head_dev))
-    parts["fixed"] += main.token_cost_s * main.fixed_scale(head_dev if head_dev is not None else inp.cpu)
-    if n_devices_used > 1:
-        # The hidden state (F32) crosses each device boundary once per token.
-        parts["transfer"] += (n_devices_used - 1) * shape.hidden_size * 4 / (inp.pcie_gbps * GB)
-    return parts
+            n_devices_used += 1
+            dev_here = dev if dev is not None else inp.cpu
+            bw = (dev.bandwidth_gbps if dev else _cpu_bw(inp)) * GB
+            eff = inp.eff(_device_kind(dev))
+            rate = eff.compute_gbps(dev_here, bw / GB) * GB
+            layer_set = set(layers)
+            kernel_side = 0.0
+            read_total = 0.0
+            for c in inp.weights:
+                on_here = c.layer in layer_set or (c.layer == shape.n_layers and dev is head_dev)
+                if not on_here or c.embedding:
+                    continue
+                read = c.n_bytes * (frac if c.expert else 1.0)
+                kernel_side += read / (eff.decode_eff(c.ggml_type) * rate)
+                read_total += read
+            memory_side = read_total / (eff.bandwidth_eff * bw) if eff.bandwidth_eff else 0.0
+            weights += max(kernel_side, memory_side)
+            kv_terms.append((tuple(layers), eff.kv * bw))
+            scale = eff.fixed_scale(dev_here)
+            arch_cost = eff.arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0)
+            fixed += scale * len(layers) * (eff.layer_cost_s + arch_cost)
+            if shape.is_moe:
+                n_moe = sum(1 for i in layers if i >= shape.first_dense_layers)
+                fixed += scale * n_moe * shape.n_experts_used * eff.moe_expert_cost_s
+        main = inp.eff(_device_kind(head_dev))
+        fixed += main.token_cost_s * main.fixed_scale(head_dev if head_dev is not None else inp.cpu)
+        if n_devices_used > 1:
+            # The hidden state (F32) crosses each device boundary once per token.
+            transfer += (n_devices_used - 1) * shape.hidden_size * 4 / (inp.pcie_gbps * GB)
+        return cls(inp, weights, fixed, transfer, tuple(kv_terms))
+
+    def at(self, depth: int) -> dict[str, float]:
+        kv = 0.0
+        for layers, rate in self.kv_terms:
+            kv += attention_read_bytes(self.inp.shape, layers, depth, self.inp.kv_type) / rate
+        return {"weights": self.weights, "kv": kv, "fixed": self.fixed, "transfer": self.transfer}
 
 
 def _cpu_bw(inp: SpeedInputs) -> float:
@@ -652,13 +678,14 @@ def predict_speed(
     inp: SpeedInputs, curve_depths: Sequence[int] | None = None, basis: Basis = "predicted"
 ) -> SpeedPrediction:
     """Decode tok/s at ``inp.depth``, prefill tok/s for ``inp.n_prompt`` tokens, and a decode curve."""
-    parts = decode_time_s(inp, inp.depth)
+    cost = _DecodeCost.of(inp)
+    parts = cost.at(inp.depth)
     decode = 1.0 / sum(parts.values())
     prefill = 1.0 / prefill_time_s(inp)
     if curve_depths is None:
         top = inp.shape.context_max
         curve_depths = [0] + [2**k for k in range(10, 30) if 2**k <= top]
-    curve = tuple((d, 1.0 / sum(decode_time_s(inp, d).values())) for d in curve_depths)
+    curve = tuple((d, 1.0 / sum(cost.at(d).values())) for d in curve_depths)
     return SpeedPrediction(decode, prefill, curve, basis, tuple(parts.items()))
 
 
