@@ -60,6 +60,8 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
         "deepseek_v2",
         "deepseek_v3",
         "kimi_k2",
+        "kimi_k25",
+        "glm4_moe_lite",
         "gpt_oss",
         "granitemoehybrid",
         # Architectures read since the inventories cover them (advisor/core/inventories.py).
@@ -581,7 +583,7 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
             n_experts_used=cfg.req("num_experts_per_tok", "experts_per_token"),
             expert_ffn_size=cfg.req("intermediate_size"),
         )
-    elif model_type in ("deepseek_v2", "deepseek_v3", "kimi_k2"):
+    elif model_type in ("deepseek_v2", "deepseek_v3", "kimi_k2", "kimi_k25", "glm4_moe_lite"):
         n_routed = cfg.opt("n_routed_experts", default=0)
         moe_ffn = cfg.req("moe_intermediate_size", "intermediate_size")
         n_shared = cfg.opt("n_shared_experts", default=0)

@@ -35,6 +35,8 @@ HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
     "deepseek_v2": "deepseek2",
     "deepseek_v3": "deepseek2",
     "kimi_k2": "deepseek2",
+    "kimi_k25": "deepseek2",  # conversion/deepseek.py registers KimiK25ForConditionalGeneration
+    "glm4_moe_lite": "deepseek2",  # conversion/glm.py: Glm4MoeLiteModel(DeepseekV2Model), GLM-4.7-Flash
     "gpt_oss": "gpt-oss",
     "granitemoehybrid": "granitehybrid",
     "granite": "granite",

@@ -17,7 +17,7 @@ import pytest
 from advisor.catalog import models_catalog
 from advisor.catalog.models_catalog import CatalogError, get_model, load_models, parse_record
 from advisor.core.params import count_params
-from advisor.core.shape import HF_MODEL_TYPE_TO_ARCH
+from advisor.core.shape import llama_cpp_arch
 
 MODELS = load_models()
 IDS = [m.id for m in MODELS]
@@ -28,6 +28,7 @@ PARAM_EXCEPTIONS = {
     "llama-4-maverick-17b-128e-instruct": "interleave_moe_layer_step",
     "gemma-3-4b-it": "vision encoder",
     "gemma-3-4b-it-qat": "vision encoder",
+    "nemotron-3-nano-30b-a3b": "hybrid_override_pattern",
 }
 
 
@@ -70,7 +71,7 @@ def test_dense_active_equals_total(model: models_catalog.CatalogModel) -> None:
 @pytest.mark.parametrize("model", MODELS, ids=IDS)
 def test_arch_and_swa_pattern(model: models_catalog.CatalogModel) -> None:
     shape = model.to_shape()
-    assert shape.arch == HF_MODEL_TYPE_TO_ARCH[model.model_type]
+    assert shape.arch == llama_cpp_arch(model.model_type, model.n_experts)
     if model.model_type in models_catalog.SWA_MODEL_TYPES or model.model_type == "exaone4":
         assert model.sliding_window and model.swa_pattern, "an SWA architecture needs its window and pattern"
         assert len(shape.swa_layers) == model.n_layers
