@@ -204,12 +204,13 @@ def rec_quant(name: str) -> rec.QuantOption:
 # ---------------------------------------------------------------- real machines
 
 
-def test_rtx_4090_coding_at_16k_picks_a_24_to_32b_model_at_4_to_6_bits_on_the_gpu() -> None:
+def test_rtx_4090_coding_at_16k_picks_the_best_usable_coding_score() -> None:
     r = recommend_for(tier_machine(get_tier("gpu-24gb")), ctx=16384, use_case="coding")
     best = r.ranked[0].pick
-    assert 20e9 <= best.model.params_total <= 40e9
-    assert 4.0 <= best.quant.nominal_bits <= 6.6
-    assert best.fit.placement == "gpu"
+    assert best.speed.usable and best.speed.decode_tps is not None and best.speed.decode_tps >= 10
+    assert best.quality.score == max(m.pick.quality.score for m in r.ranked if m.pick.speed.usable)
+    assert best.quality.base_score == best.model.score_for("coding")  # LiveBench's Coding category
+    assert best.quant.nominal_bits >= 4.0
     assert "coding" in best.model.use_cases
     # 24 GiB card: what the pick uses plus llama.cpp's 1 GiB fit margin stays within the card.
     assert best.memory.gpu_bytes + rec.GPU_MARGIN_BYTES <= 24 * GIB
@@ -232,7 +233,7 @@ def test_16gb_macbook_air_applies_the_gpu_share_of_unified_memory() -> None:
     # With all 16 GiB given to the GPU the same catalog would pick something heavier.
     whole = replace(Budget.from_machine(machine), gpu_bytes=16 * GIB)
     heavier = recommend_for(whole, ctx=8192).ranked[0].pick
-    assert heavier.memory.weights_bytes > best.memory.weights_bytes
+    assert heavier.memory.weights_bytes >= best.memory.weights_bytes
 
 
 @pytest.mark.parametrize("ctx", [2048, 4096, 32768])
@@ -310,9 +311,10 @@ def test_screen_agrees_with_the_memory_engine() -> None:
             confirmed, result = confirm(m.pick, r.request)
         except ValueError:  # architecture without a tensor inventory
             continue
-        assert result.fit == "full_gpu"
+        assert result.fit == "full_gpu" and result.n_cpu_moe == m.pick.fit.n_cpu_moe
         assert confirmed.memory.basis == "memory.estimate"
-        assert m.pick.memory.gpu_bytes == pytest.approx(result.gpu_bytes, rel=0.01)
+        # experts spread evenly over the MoE layers (the screen) against per-layer tensors (the engine)
+        assert m.pick.memory.gpu_bytes == pytest.approx(result.gpu_bytes, rel=0.05 if m.pick.fit.n_cpu_moe else 0.01)
         assert m.pick.memory.kv_cache_bytes == result.kv_cache_bytes
 
 

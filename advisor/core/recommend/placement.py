@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from advisor.core import memory
+from advisor.core.hardware_spec import RamKind
 from advisor.core.recommend.options import Budget, DeviceKind, ModelOption, Placement, Request
 from advisor.core.recommend.profiles import KVPlan, WeightProfile
 from advisor.core.speed import APPLE_DECODE_EFFICIENCY, DEFAULT_DECODE_EFFICIENCY
@@ -31,6 +32,9 @@ VLLM_GPU_MEMORY_UTILIZATION = 0.9
 # https://doi.org/10.1016/j.jml.2019.104047), at about 0.75 English words per token
 # (https://help.openai.com/en/articles/4936856-what-are-tokens-and-how-to-count-them): 5.3 tokens/s.
 READING_SPEED_TPS = 238 / 60 / 0.75
+# System RAM bandwidth when the machine names no CPU: dual-channel DDR5-5600, 89.6 GB/s, the host the plan
+# engine assumes then too (advisor/fit/engine.py engine_devices), so screen and plan agree on what RAM costs.
+DEFAULT_HOST_BANDWIDTH_GBPS = RamKind("DDR5", 5600, 64).bandwidth_gbps(2)
 # "Model size in GB ≈ (Parameters * Bits) / 8. (Add 20% overhead for safety)."
 # (https://loke.dev/blog/llm-quantization-precision-mechanics)
 SAFETY_FACTOR = 1.2
@@ -196,9 +200,9 @@ def decode_tps(
 
     Decoding is bound by memory bandwidth: each token reads every layer weight except the routed experts
     it does not use, the output head, and the KV cache up to the current depth (the token embedding is a
-    row lookup). Experts held in RAM (``n_cpu_moe``) are read by the CPU at its bandwidth. Efficiencies
-    are ``advisor.core.speed``'s defaults (72% of peak, 78% on Apple Silicon). None when a bandwidth is
-    unknown.
+    row lookup). Experts held in RAM (``n_cpu_moe``) are read by the CPU at its bandwidth
+    (``DEFAULT_HOST_BANDWIDTH_GBPS`` when no CPU is named). Efficiencies are ``advisor.core.speed``'s
+    defaults (72% of peak, 78% on Apple Silicon). None when the GPU's bandwidth is unknown.
     """
     b = req.budget
     shape = model.shape
@@ -219,7 +223,6 @@ def decode_tps(
             return None
         t += gpu_read / (_eff(b.gpu_kind) * b.gpu_bandwidth_gbps * 1e9)
     if cpu_read > 0:
-        if not b.cpu_bandwidth_gbps:
-            return None
-        t += cpu_read / (DEFAULT_DECODE_EFFICIENCY * b.cpu_bandwidth_gbps * 1e9)
+        cpu_bw = b.cpu_bandwidth_gbps or DEFAULT_HOST_BANDWIDTH_GBPS
+        t += cpu_read / (DEFAULT_DECODE_EFFICIENCY * cpu_bw * 1e9)
     return 1.0 / t if t > 0 else None
