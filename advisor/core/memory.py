@@ -72,9 +72,11 @@ IDLE_BACKEND_OVERHEAD_BYTES: dict[str, int] = {"cuda": 527 * MIB}
 # Metal with mmap (the default) wraps the mapped file in a Metal buffer instead of copying the weights
 # (llama-model.cpp load_tensors: ggml_backend_dev_buffer_from_host_ptr over get_mapping_range, the span
 # from the first to the last tensor of the buffer). The output layer's tensors sit at both ends of a GGUF
-# (output.weight, or token_embd for a tied output, first; output_norm last), so the device holding the
-# output layer logs "MTL0_Mapped model buffer size" = all tensor data, token_embd included, while the
-# CPU_Mapped buffer logs token_embd again: the same pages of unified memory, counted once by the OS but
+# (convert_hf_to_gguf writes a single-file checkpoint's tensors in name order: output.weight from
+# lm_head first, then token_embd, the blocks, output_norm last), so the device holding the output layer
+# of an untied model logs "MTL0_Mapped model buffer size" = all tensor data, token_embd included (for a
+# tied model the span would start after token_embd; no tied-model log checked yet), while the CPU_Mapped
+# buffer logs token_embd again: the same pages of unified memory, counted once by the OS but
 # in full against Metal's recommendedMaxWorkingSetSize. Logs: Qwen2.5-0.5B Q4_K_M on an M4 (462.96 MiB
 # mapped = file size; tests/fixtures/loadlogs/metal_m4_qwen25_05b_q4_k_m_c512.log).
 METAL_MAPPED_WHOLE_FILE = True
@@ -970,7 +972,7 @@ def _place(
     elif METAL_MAPPED_WHOLE_FILE and gpus[out_dev].kind == "metal" and gpus[out_dev].mapped:
         # Metal maps the file instead of copying it (METAL_MAPPED_WHOLE_FILE): the device that holds the
         # output layer maps every byte of tensor data, token_embd and host layers included
-        w[out_dev] = ws.file_bytes
+        w[out_dev] = ws.file_bytes - (ws.input_bytes if s.tied_embeddings else 0)
         nl[out_dev] += 1
     else:
         k = gpus[out_dev].kind

@@ -44,11 +44,17 @@ class MemoryBar:
     width: int = BAR_WIDTH
 
 
+def _overhead_title(plan: Plan) -> str:
+    """'Overhead', with its provenance where it is not measured ('Overhead (estimated ±256 MiB)')."""
+    label = plan.memory.overhead_label
+    return "Overhead" if label == "measured" else f"Overhead ({label})"
+
+
 def memory_bar(plan: Plan, vram_bytes: int, ram_bytes: int) -> MemoryBar:
     mem = plan.memory
     parts = (
         ("Weights", mem.weights_bytes, "seg-w"), ("KV cache", mem.kv_cache_bytes, "seg-kv"),
-        ("Compute buffers", mem.compute_bytes, "seg-cb"), ("Overhead", mem.overhead_bytes, "seg-oh"),
+        ("Compute buffers", mem.compute_bytes, "seg-cb"), (_overhead_title(plan), mem.overhead_bytes, "seg-oh"),
     )  # fmt: skip
     total = sum(size for _, size, _ in parts)
     scale_max = max(total, vram_bytes, 1) * 1.08
