@@ -244,6 +244,12 @@ def _machine_params() -> list[dict[str, Any]]:
         _param("runtime", _str(32, enum=[k for k, _ in runtime_choices()]), "runtime"),
         _param("use_case", _str(32, enum=[k for k, _ in USE_CASES if k]), "use case"),
         _param("users", _int(1, 16), "parallel users (sequences sharing the KV cache)"),
+        _param(
+            "min_tps", _num(0.5, 1000), "decode tok/s a plan needs to be usable (default 10): slower plans rank last"
+        ),
+        _param("draft", _str(), "model page only (ranking ignores it): drafter, auto/none/a catalog id"),
+        _param("carveout", _num(0, 512), "model page only (ranking ignores it): an AMD APU's BIOS carve-out, GiB"),
+        _param("gtt", _num(0, 4096), "model page only (ranking ignores it): an AMD APU's GTT limit, GiB"),
         _param("family", _str(), "only this model family"),
         _param("size", _str(8, enum=["4", "9", "16", "35", "80", "200"]), "at most this many billion parameters"),
         _param("license", _str(), "only this license"),

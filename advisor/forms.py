@@ -17,7 +17,7 @@ from advisor.catalog.hardware import UnknownHardware, find_gpu
 from advisor.catalog.machines import find_cpu
 from advisor.catalog.models_catalog import load_models
 from advisor.catalog.quants import load_runtimes
-from advisor.fit.args import MAX_COUNT, MAX_CTX, MAX_STR
+from advisor.fit.args import DEFAULT_MIN_TPS, MAX_COUNT, MAX_CTX, MAX_STR, MIN_TPS_RANGE
 from advisor.probe.spec import PROBE_MAX_CTX, PROBE_MAX_GPU_LAYERS, PROBE_MIN_CTX
 
 MAX_TEXT = MAX_STR  # any free-text parameter
@@ -91,11 +91,25 @@ class MachineForm(forms.Form):
     kv_type = forms.ChoiceField(label="KV-cache type", required=False, choices=kv_type_choices)
     runtime = forms.ChoiceField(label="Runtime", required=False, choices=runtime_choices)
     use_case = forms.ChoiceField(label="Use case", required=False, choices=USE_CASES)
-    users = forms.IntegerField(label="Parallel users", required=False, min_value=1, max_value=MAX_COUNT)
+    users = forms.IntegerField(
+        label="Parallel users", required=False, min_value=1, max_value=MAX_COUNT,
+        help_text="More than 1: a llama-server plan for a team, each user with the context above.",
+    )  # fmt: skip
+    min_tps = forms.FloatField(
+        label="Minimum speed (tok/s)", required=False, min_value=MIN_TPS_RANGE[0], max_value=MIN_TPS_RANGE[1],
+        help_text="Plans that decode slower than this rank below every faster one.",
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )  # fmt: skip
+    draft = forms.CharField(
+        label="Draft model", required=False, max_length=MAX_TEXT,
+        help_text="Speculative decoding: empty picks one (or the model's MTP head), “none”, or a catalog id.",
+    )  # fmt: skip
+    carveout = _gb_field("APU carve-out (GB)", 0, 512, "AMD APUs: the BIOS UMA frame buffer (dedicated VRAM).")
+    gtt = _gb_field("APU GTT limit (GB)", 0, 4096, "AMD APUs: empty = the kernel's default, half the RAM left.")
 
     DEFAULTS: dict[str, Any] = {
         "gpu_count": 1, "ram": 32.0, "ctx": 8192, "kv_type": "", "runtime": "llama-server",
-        "use_case": "", "users": 1,
+        "use_case": "", "users": 1, "min_tps": DEFAULT_MIN_TPS,
     }  # fmt: skip
 
     def clean_gpu(self) -> str:

@@ -158,8 +158,12 @@ class Plan:
     @property
     def usable(self) -> bool:
         """Decodes at least at reading speed halfway through the context (or the speed is unknown)."""
+        return self.usable_at(READING_SPEED_TPS)
+
+    def usable_at(self, min_tps: float) -> bool:
+        """Decodes at least ``min_tps`` halfway through the context (or the speed is unknown)."""
         tps = self.speed.decode_at(self.memory.context.n_ctx_seq // 2)
-        return tps is None or tps >= READING_SPEED_TPS
+        return tps is None or tps >= min_tps
 
     def to_dict(self) -> dict[str, Any]:
         """The ``fit --json`` object (also ``GET /api/fit`` and each result of ``/api/recommendations``)."""

@@ -11,12 +11,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from advisor.core.memory import KV_CACHE_TYPES
+from advisor.core.recommend import options as recommend_options
 from advisor.core.runtimes import RUNTIMES as RUNTIME_PRESETS
 
 MAX_CTX = 10_000_000  # tokens: the longest context any form, flag or API parameter accepts
 MAX_COUNT = 16  # GPUs and parallel users
 MAX_GPU_LAYERS = 1000  # -ngl: more than any model has, as llama.cpp accepts
 MAX_STR = 200
+# The minimum decode speed (tok/s) a plan needs to count as usable: the form's field, the API's min_tps.
+MIN_TPS_RANGE = (0.5, 1000.0)
+DEFAULT_MIN_TPS = recommend_options.DEFAULT_MIN_TPS
 KV_TYPES = KV_CACHE_TYPES
 RUNTIMES = tuple(RUNTIME_PRESETS)
 ON_OFF_AUTO = ("on", "off", "auto")

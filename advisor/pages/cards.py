@@ -121,6 +121,11 @@ class Card:
         return params_label(self.pick.model.params_active)
 
     @property
+    def thinking(self) -> recommend.Thinking | None:
+        """A reasoning model's wait before its answer, at the plan's predicted decode speed."""
+        return recommend.thinking_cost(self.pick.model, self.plan.speed.decode_tps)
+
+    @property
     def quant_cost(self) -> str:
         loss = self.pick.quality.loss
         return f"−{loss * 100:.2g}% of the score" if loss else ""
@@ -135,6 +140,7 @@ class Card:
         out["quant_info"] = {"name": q.name, "format": q.format, "nominal_bits": q.nominal_bits,
                         "bits_per_weight": q.bits_per_weight, "needs_imatrix": q.needs_imatrix}  # fmt: skip
         out["quality"] = quality.to_dict()
+        out["thinking"] = None if self.thinking is None else self.thinking.to_dict()
         out["explanation"] = self.explanation
         out["alternatives"] = [{"quant": a.quant, "kld": a.kld, "score": round(a.score, 2)} for a in self.alternatives]
         return out
@@ -153,10 +159,9 @@ def card(spec: Spec, rec: recommend.ModelRecommendation, model: CatalogModel, vr
         plan = services.plan_for(spec.fit_params(pick.model.id, pick.quant.name))
     except FitArgError as exc:
         raise Unplannable(f"{pick.model.id}: {exc.message}") from exc
-    floor = recommend.min_bits_for_model(pick.model.params_total)
-    placement = plan.placement
-    bits_ok = pick.quant.nominal_bits >= floor
-    tier = recommend.preference_tier(placement, bits_ok, plan.usable) if placement != "no" else UNFIT_TIER
+    # Cards keep the recommender's usable-quality order; the plan's own speed decides which side of the
+    # minimum a card falls (where it sits, GPU or RAM, matters only through that speed).
+    tier = UNFIT_TIER if plan.placement == "no" else 0 if plan.usable_at(spec.min_tps) else 1
     alternatives = tuple(Alternative(a.quant.name, a.quality.kld, a.quality.score) for a in rec.alternatives)
     return Card(model, pick, plan, memory_bar(plan, vram, ram), explanation(pick, plan, spec, vram, ram),
                 alternatives, tier)  # fmt: skip

@@ -39,6 +39,7 @@ def run_recommendation(spec: Spec, machine: Machine) -> recommend.Recommendation
     req = recommend.Request(
         budget=recommend.Budget.from_machine(machine), ctx=spec.ctx, runtime=spec.runtime,
         kv_type=spec.kv_type or None, use_case=spec.use_case or None, parallel=spec.users, max_alternatives=5,
+        min_tps=spec.min_tps,
     )  # fmt: skip
     return recommend.recommend(req, model_options(), quant_options(spec.runtime))
 
@@ -83,8 +84,9 @@ class Ranked:
 def ranked_cards(spec: Spec, machine: Machine, filters: Filters) -> Ranked:
     """The recommender's ranking, each shown model planned once.
 
-    Cards are re-ordered by the plan's placement tier (stable, so the recommender's quality order holds
-    within a tier), or sorted by the plan's numbers for the other sorts, which plan every match.
+    Cards keep the recommender's usable-quality order, with any whose plan decodes below the spec's
+    minimum speed moved after the rest (stable), or are sorted by the plan's numbers for the other sorts,
+    which plan every match.
     """
     rec = run_recommendation(spec, machine)
     catalog = {m.id: m for m in all_models()}

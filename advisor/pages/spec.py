@@ -12,7 +12,7 @@ from django.http import QueryDict
 from advisor.catalog.hardware import GIB, find_gpu, search_gpus
 from advisor.catalog.machines import search_cpus
 from advisor.core.hardware_spec import CPUSpec, GPUSpec, Machine
-from advisor.fit.args import FitParams
+from advisor.fit.args import DEFAULT_MIN_TPS, FitParams
 from advisor.fit.engine import machine_from_params
 
 
@@ -31,6 +31,10 @@ class Spec:
     runtime: str = "llama-server"
     use_case: str = ""
     users: int = 1
+    min_tps: float = DEFAULT_MIN_TPS  # decode tok/s a plan needs to be usable
+    draft: str = ""  # "": the catalog's drafter or MTP head; "none"; or a catalog id
+    carveout: float | None = None  # AMD APU: BIOS carve-out in GB
+    gtt: float | None = None  # AMD APU: GTT limit in GB (None: the kernel's default)
 
     @classmethod
     def from_cleaned(cls, data: dict[str, Any]) -> Spec:

@@ -97,8 +97,10 @@ def test_recommendations_ranked_with_fit_shaped_memory() -> None:
         assert {"model", "quant", "fit", "memory", "speed", "quality"} <= set(r)
         assert r["memory"]["kv_cache_bytes"] > 0 and r["memory"]["weights_bytes"] > 0
         assert r["memory"]["gpu_bytes"] <= 24 * GIB
-        assert r["fit"] == "full_gpu" and r["placement"] == "gpu"
-        assert r["n_gpu_layers"] == r["n_layers"] + 1  # the output layer counts as one
+        # usable quality first, wherever the model sits: all on the GPU, or its experts in RAM
+        assert r["speed"]["decode_tps"] >= 10
+        if r["placement"] == "gpu" or r["n_cpu_moe"]:
+            assert r["n_gpu_layers"] == r["n_layers"] + 1  # the output layer counts as one
     assert body["machine"]["vram_bytes"] == 24 * GIB and body["machine"]["ram_bytes"] == 64 * GIB
 
 
