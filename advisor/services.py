@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -350,11 +351,26 @@ def _probe_device(result: dict[str, Any]) -> str:
 SMOLLM2_CATALOG_ID = "smollm2-135m-instruct"
 
 
-def speed_calibration(params: FitParams) -> tuple[SpeedCalibration | None, MeasuredProbe | None]:
+def _recent_runs() -> list[ProbeRun]:
+    """The 50 latest succeeded probes with a result: what calibrates speeds."""
+    runs = ProbeRun.objects.filter(status=ProbeRun.Status.SUCCEEDED, result__isnull=False).order_by("-finished_at")
+    return list(runs[:50])
+
+
+@functools.lru_cache(maxsize=4)
+def _runs_at(version: tuple[int, str, int, str]) -> tuple[ProbeRun, ...]:
+    """``_recent_runs`` as of an ``_inputs_version``: read once per version, not once per plan."""
+    return tuple(_recent_runs())
+
+
+def speed_calibration(
+    params: FitParams, runs: Sequence[ProbeRun] | None = None
+) -> tuple[SpeedCalibration | None, MeasuredProbe | None]:
     """(Calibration or None, a measured probe of this model and quant or None) for ``params``' machine.
 
     Only probes on the very device count: the first GPU named. A CPU probe records no CPU model, so the
     server's own CPU never calibrates the advice for a CPU someone names (or the default desktop CPU).
+    ``runs``: the probes to learn from (default: ``_recent_runs()``, read now).
     """
 
     machine = fit_engine.resolve_machine(params)
@@ -364,8 +380,7 @@ def speed_calibration(params: FitParams) -> tuple[SpeedCalibration | None, Measu
     model_label, quant = params.model or "", params.quant
     samples: list[tuple[speed.SpeedInputs, speed.MeasuredSpeed]] = []
     measured: MeasuredProbe | None = None
-    runs = ProbeRun.objects.filter(status=ProbeRun.Status.SUCCEEDED, result__isnull=False).order_by("-finished_at")
-    for run in runs[:50]:
+    for run in _recent_runs() if runs is None else runs:
         result = run.result or {}
         if _probe_device(result) != device or not result.get("decode_tps"):
             continue
@@ -394,11 +409,17 @@ def plan_for(params: FitParams) -> Plan:
     parameters since the last probe or import is reused (a tier page asks for the same plans per section).
     """
 
+    return planner()(params)
+
+
+def planner() -> Callable[[FitParams], Plan]:
+    """``plan_for`` for one page or answer that plans many models on one machine: the database is asked
+    once what the plans may read (``_inputs_version``), not once per plan."""
     try:
         version = _inputs_version()
     except DatabaseError:  # not migrated: no probes to learn from, only the file catalog
-        return make_plan(params, catalog_shape)
-    return _plan_for(params, version)
+        return lambda params: make_plan(params, catalog_shape)
+    return functools.partial(_plan_for, version=version)
 
 
 def _inputs_version() -> tuple[int, str, int, str]:

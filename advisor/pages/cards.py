@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ from advisor import services
 from advisor.catalog.models_catalog import CatalogModel
 from advisor.core import recommend
 from advisor.core.plan import Plan, placement_label
-from advisor.fit.args import FitArgError
+from advisor.fit.args import FitArgError, FitParams
 from advisor.pages.spec import Spec
 from advisor.pages.units import memory
 
@@ -153,10 +154,18 @@ class Unplannable(ValueError):
     """The plan engine cannot plan this model (an architecture without a tensor inventory)."""
 
 
-def card(spec: Spec, rec: recommend.ModelRecommendation, model: CatalogModel, vram: int, ram: int) -> Card:
+def card(
+    spec: Spec,
+    rec: recommend.ModelRecommendation,
+    model: CatalogModel,
+    vram: int,
+    ram: int,
+    plan_for: Callable[[FitParams], Plan] | None = None,
+) -> Card:
+    """``plan_for``: ``services.planner()`` when one page plans many cards (default ``services.plan_for``)."""
     pick = rec.pick
     try:
-        plan = services.plan_for(spec.fit_params(pick.model.id, pick.quant.name))
+        plan = (plan_for or services.plan_for)(spec.fit_params(pick.model.id, pick.quant.name))
     except FitArgError as exc:
         raise Unplannable(f"{pick.model.id}: {exc.message}") from exc
     # Cards keep the recommender's usable-quality order; the plan's own speed decides which side of the

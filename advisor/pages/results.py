@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django import forms as django_forms
 from django.http import QueryDict
 
+from advisor import services
 from advisor.catalog.machines import load_tiers
 from advisor.catalog.quants import quant_options
 from advisor.core import recommend
@@ -98,11 +99,12 @@ def ranked_cards(spec: Spec, machine: Machine, filters: Filters) -> Ranked:
     enough = None if filters.sort in SORT_KEYS else filters.limit
     cards: list[Card] = []
     failed: list[str] = []
+    plan_for = services.planner()
     for r in matches:
         if enough is not None and len(cards) >= enough:
             break
         try:
-            cards.append(card(spec, r, catalog[r.pick.model.id], machine.total_vram_bytes, machine.ram_bytes))
+            cards.append(card(spec, r, catalog[r.pick.model.id], machine.total_vram_bytes, machine.ram_bytes, plan_for))
         except Unplannable:
             failed.append(r.pick.model.id)
     order = SORT_KEYS.get(filters.sort)
