@@ -180,7 +180,10 @@ def explanation(pick: recommend.Pick, plan: Plan, spec: Spec, vram: int, ram: in
     """Why this quant, in the plan's own numbers."""
     m, q = pick.model, pick.quant
     head = f"{m.title or m.id} at {q.name} {recommend.PLACEMENT_PHRASE[plan.placement]}"
-    if plan.placement == "partial":
+    if plan.n_cpu_moe:
+        head = f"{m.title or m.id} at {q.name} keeps every layer on the GPU and the experts of {plan.n_cpu_moe} of "
+        head += f"{plan.n_layers} layers in system RAM (--n-cpu-moe {plan.n_cpu_moe})"
+    elif plan.placement == "partial":
         head += f" ({max(plan.n_gpu_layers - 1, 0)} of {plan.n_layers} layers on the GPU)"
     on_gpu = plan.placement in ("gpu", "partial")
     used, budget = (plan.memory.gpu_bytes, vram) if on_gpu else (plan.memory.cpu_bytes, ram)
