@@ -28,7 +28,7 @@ from advisor import ratelimit, services
 from advisor.forms import ProbeForm
 from advisor.pages import probes as probe_pages
 from advisor.pages import results as result_pages
-from advisor.pages.fit_query import FitInputError, gpu_json, plan_from_query, query_cache_key
+from advisor.pages.fit_query import FitInputError, fit_answer, gpu_json, query_cache_key
 from advisor.pages.spec import gpu_choices
 from advisor.probe import spec as probe_spec
 
@@ -103,7 +103,7 @@ def fit(request: HttpRequest) -> JsonResponse:
     ):
         return too_many("gguf", f"too many remote GGUF reads: try again in {wait} s", wait)
     try:
-        return JsonResponse(plan_from_query(request.GET).to_dict())
+        return JsonResponse(fit_answer(request.GET))
     except FitInputError as exc:
         return error(exc.field, exc.message, suggestions=exc.suggestions)
 
@@ -279,6 +279,11 @@ def _fit_params() -> list[dict[str, Any]]:
         _param("bandwidth", _num(1, 100_000), "GPU bandwidth in GB/s, overriding the catalog"),
         _param("ram", _num(0.25, 65536), "system RAM in GiB"),
         _param("cpu", _str(), "CPU name (its RAM bandwidth serves layers held in system RAM)"),
+        _param("users", _int(1, 256), "serve a team: a llama-server plan (answer's team) for N users with ctx each"),
+        _param("kv_unified", _str(8, enum=["on", "off"]), "team plan: one KV pool all slots share (--kv-unified)"),
+        _param("draft", _str(), "speculative decoding (answer's draft): auto (default), none or a catalog model id"),
+        _param("carveout", _num(0, 512), "AMD APU: BIOS carve-out (UMA frame buffer) in GiB (answer's apu)"),
+        _param("gtt", _num(0, 4096), "AMD APU: GTT limit in GiB; default the kernel's, half the RAM the OS sees"),
     ]
 
 
@@ -321,7 +326,8 @@ def openapi_schema(server: str) -> dict[str, Any]:
         "servers": [{"url": server}],
         "paths": {
             "/api/fit": {"get": {
-                "summary": "Memory, fit and speed of one model on one machine (same JSON as manage.py fit --json)",
+                "summary": "Memory, fit and speed of one model on one machine (as manage.py fit --json), with "
+                           "team (users), draft (speculative decoding), runtime_defaults and apu (carveout) sections",
                 "parameters": _fit_params(), "responses": {"200": _json("the fit"), "400": ERROR},
             }},
             "/api/recommendations": {"get": {

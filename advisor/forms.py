@@ -121,6 +121,19 @@ class MachineForm(forms.Form):
                 raise _unknown(exc, "unknown_gpu") from exc
         return name
 
+    def clean_draft(self) -> str:
+        name = self.cleaned_data["draft"].strip()
+        ids = {m.id for m in load_models()}
+        if name and name.lower() not in ("auto", "none") and name not in ids:
+            near = difflib.get_close_matches(name, sorted(ids), n=5, cutoff=0.5)
+            error = forms.ValidationError(
+                f"Unknown draft model {name!r}: a catalog id, auto or none."
+                + (f" Did you mean: {', '.join(near)}?" if near else ""), code="unknown_draft",
+            )  # fmt: skip
+            error.suggestions = near  # type: ignore[attr-defined]
+            raise error
+        return name
+
     def clean_cpu(self) -> str:
         name = self.cleaned_data["cpu"].strip()
         if name:
@@ -135,6 +148,11 @@ class MachineForm(forms.Form):
         for name, default in self.DEFAULTS.items():
             if name in data and data[name] in (None, ""):
                 data[name] = default
+        carveout, ram = data.get("carveout"), data.get("ram")
+        if carveout and ram and carveout >= ram:
+            self.add_error(
+                "carveout", f"The carve-out is taken from RAM: it must be less than the {ram:g} GB installed."
+            )
         runtime = data.get("runtime")
         kv_type = data.get("kv_type")
         if runtime and kv_type:

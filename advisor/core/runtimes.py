@@ -92,3 +92,37 @@ def runtime(name: str) -> RuntimePreset:
         return RUNTIMES[name]
     except KeyError:
         raise KeyError(f"unknown runtime {name!r}; have {sorted(RUNTIMES)}") from None
+
+
+# ---------------------------------------------------------------- what each runtime does with no flags
+
+# Ollama's num_ctx when neither the Modelfile, the request nor OLLAMA_CONTEXT_LENGTH sets one, by the
+# GPUs' total VRAM: < 24 GiB -> 4k, 24-48 GiB -> 32k, >= 48 GiB -> 256k (docs/context-length.mdx); older
+# releases used 4096 (docs/faq.md) or 2048. Ollama then lowers a num_ctx above the model's training
+# context to it (llm/server.go, "requested context size too large for model").
+OLLAMA_CTX_BY_VRAM: tuple[tuple[int, int], ...] = ((24, 4096), (48, 32768))  # (below GiB, num_ctx)
+OLLAMA_CTX_LARGE = 262144
+OLLAMA_CTX_SOURCE = (
+    "https://github.com/ollama/ollama/blob/948f69330acf96a2310f1b53fdfc211731a386d8/docs/context-length.mdx"
+)
+# Ollama estimates the model's memory itself and runs the layers that do not fit on the CPU; `ollama ps`
+# shows the split under PROCESSOR (same page).
+# LM Studio's model loading guardrails (Settings; on by default) refuse a load its own estimate says would
+# overload the system: "Model loading was stopped due to insufficient system resources ... you can adjust
+# the model loading guardrails in settings".
+LMSTUDIO_GUARDRAIL_SOURCE = "https://github.com/lmstudio-ai/lmstudio-bug-tracker/issues/1038"
+# llama-server: -c 0 = the model's training context, -np auto = 4 slots with a unified KV cache, --fit on
+# (lowers the context down to 4096, then moves experts and layers to the CPU, to keep 1 GiB free per GPU).
+# common/common.h (n_ctx 0, fit_params true, fit_params_min_ctx 4096), tools/server/server.cpp:156-160.
+LLAMA_SERVER_SOURCE = "https://github.com/ggml-org/llama.cpp/blob/master/tools/server/server.cpp"
+
+
+def ollama_default_ctx(vram_bytes: int, ctx_train: int) -> int:
+    """The num_ctx Ollama picks on GPUs with ``vram_bytes`` in total, for a model trained to ``ctx_train``.
+
+    >>> [ollama_default_ctx(gib * 2**30, 131072) for gib in (16, 32, 80)]
+    [4096, 32768, 131072]
+    """
+    gib = vram_bytes / 2**30
+    ctx = next((c for below, c in OLLAMA_CTX_BY_VRAM if gib < below), OLLAMA_CTX_LARGE)
+    return min(ctx, ctx_train) if ctx_train > 0 else ctx

@@ -49,6 +49,7 @@ class FitParams:
     gpu_layers: int | None = None  # None: all layers
     n_cpu_moe: int | None = None  # --n-cpu-moe; None: the fewest that let every layer sit on the GPUs
     parallel: int = 1
+    kv_unified: bool | None = None  # --kv-unified; None: the runtime's default
     runtime: str = "llama-server"
     gpus: tuple[str, ...] = ()
     vram_gib: float | None = None

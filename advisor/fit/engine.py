@@ -269,9 +269,10 @@ def build_request(params: FitParams, resolved: ResolvedModel, machine: ResolvedM
         tensor_types=resolved.tensor_types,
         hf_format=HF_FORMATS.get(quant),
         runtime=params.runtime,
-        n_ctx=params.ctx,
+        n_ctx=params.ctx or None,  # 0: the runtime's own default (llama-server: the training context)
         n_ubatch=params.ubatch,
         n_parallel=params.parallel,
+        kv_unified=params.kv_unified,
         type_k=kv,
         type_v=kv,
         flash_attn=fa,

@@ -50,6 +50,20 @@ def plan_from_query(params: QueryDict) -> Plan:
         raise FitInputError(exc.field, exc.message, _suggestions(exc.field, params)) from exc
 
 
+def fit_answer(params: QueryDict) -> dict[str, object]:
+    """``GET /api/fit``'s JSON: the plan, plus its team, drafter, runtime defaults and APU sections."""
+    from advisor.fit.beyond import beyond, parse_beyond
+
+    plan = plan_from_query(params)
+    try:
+        values = {k: params.getlist(k) for k in params}
+        fit_params = parse_fit_params(values, quants=ALL_QUANTS)
+        more = beyond(fit_params, plan, parse_beyond(values), services.plan_for)
+    except FitArgError as exc:
+        raise FitInputError(exc.field, exc.message, _suggestions(exc.field, params)) from exc
+    return {**plan.to_dict(), **more.to_dict()}
+
+
 def gpu_json(g: GPUSpec) -> dict[str, object]:
     return {
         "name": g.name, "vendor": g.vendor, "vram_bytes": g.vram_bytes, "usable_bytes": g.usable_bytes,

@@ -17,6 +17,7 @@ from advisor.core.hardware_spec import Machine
 from advisor.core.plan import Plan, placement_label
 from advisor.core.units import GIB
 from advisor.fit.args import FitArgError
+from advisor.fit.beyond import Beyond, BeyondParams, beyond
 from advisor.pages.cards import Card, Unplannable, card
 from advisor.pages.catalog import model_options
 from advisor.pages.spec import FormError, MachineSummary, Spec, form_errors, machine_for, machine_forms, machine_summary
@@ -157,11 +158,12 @@ class ModelPage:
     charts: dict[str, Any] | None = None
     launch: dict[str, Any] | None = None  # only for a plan that fits: no command for what cannot run
     smallest: LadderRow | None = None  # when no quant fits: the smallest, and what it needs
+    beyond: Beyond | None = None  # team, drafter, runtime defaults and APU sections (advisor/fit/beyond.py)
 
     def context(self) -> dict[str, object]:
         """The template's names."""
         names = ("model", "form", "bound", "errors", "spec", "machine", "ctx_clamped", "ladder", "chosen", "pick",
-                 "report", "charts", "launch", "smallest")  # fmt: skip
+                 "report", "charts", "launch", "smallest", "beyond")  # fmt: skip
         out: dict[str, object] = {name: getattr(self, name) for name in names}
         out["spec_query"] = self.spec.query() if self.spec else ""
         out["spec_label"] = self.spec.label if self.spec else ""
@@ -208,9 +210,20 @@ def model_page(model: CatalogModel, params: QueryDict) -> ModelPage:
     page.charts = model_charts(spec, machine, model, plan, page.ladder)
     if plan.fits:
         page.launch = launch_settings(spec, model, plan)
+    page.beyond = beyond_for(spec, model, plan.quant)
     if not any(r.plan and r.plan.fits for r in page.ladder):
         page.smallest = min((r for r in page.ladder if r.plan), key=lambda r: r.plan.total_bytes if r.plan else 0)
     return page
+
+
+def beyond_for(spec: Spec, model: CatalogModel, quant: str) -> Beyond | None:
+    """The team, drafter, runtime-default and APU sections of one user's plan at ``quant``."""
+    one = replace(spec.fit_params(model.id, quant), ctx=spec.ctx, parallel=1)
+    extra = BeyondParams(users=spec.users, draft=spec.draft, carveout_gib=spec.carveout, gtt_gib=spec.gtt)
+    try:
+        return beyond(one, services.plan_for(one), extra, services.plan_for)
+    except FitArgError:
+        return None
 
 
 def _as_pick(rec: recommend.ModelRecommendation, quant: str) -> recommend.ModelRecommendation:

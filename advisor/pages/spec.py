@@ -48,9 +48,10 @@ class Spec:
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
 
     def fit_params(self, model: str | None = None, quant: str | None = None, ctx: int | None = None) -> FitParams:
-        """The plan's inputs for ``model`` at ``quant`` on this machine: what ``manage.py fit`` takes."""
+        """The plan's inputs for ``model`` at ``quant`` on this machine: what ``manage.py fit`` takes.
+        Each of ``users`` gets the whole context, as ``-c ctx*users -np users`` gives (and the recommender counts)."""
         return FitParams(
-            model=model or "", quant=quant, ctx=ctx or self.ctx, kv_type=self.kv_type or None,
+            model=model or "", quant=quant, ctx=(ctx or self.ctx) * self.users, kv_type=self.kv_type or None,
             parallel=self.users, runtime=self.runtime, gpus=(self.gpu,) * self.gpu_count if self.gpu else (),
             vram_gib=self.vram, bandwidth_gbps=self.bandwidth, ram_gib=self.ram, cpu=self.cpu or None,
         )  # fmt: skip

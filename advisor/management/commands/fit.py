@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from advisor import services
 from advisor.fit.args import KV_TYPES, RUNTIMES, FitArgError, parse_fit_params
+from advisor.fit.beyond import beyond, describe_beyond, parse_beyond
 from advisor.fit.engine import ALL_QUANTS, describe
 
 
@@ -51,6 +52,11 @@ class Command(BaseCommand):
         parser.add_argument("--bandwidth", help="GPU memory bandwidth in GB/s (overrides the database)")
         parser.add_argument("--ram", help="system RAM in GiB")
         parser.add_argument("--cpu", help="CPU name, e.g. 'Ryzen 9 7950X' (its RAM bandwidth serves offloaded layers)")
+        parser.add_argument("--users", help="serve a team: a llama-server plan for N users, each with --ctx tokens")
+        parser.add_argument("--kv-unified", dest="kv_unified", help="team plan: on = one KV pool all slots share")
+        parser.add_argument("--draft", help="speculative decoding: auto (default), none, or a catalog draft model id")
+        parser.add_argument("--carveout", help="AMD APU: BIOS carve-out (UMA frame buffer) in GiB")
+        parser.add_argument("--gtt", help="AMD APU: GTT limit in GiB (default: the kernel's, half the RAM)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -58,9 +64,17 @@ class Command(BaseCommand):
                  "gpu_layers", "n_cpu_moe", "parallel", "runtime", "vram", "bandwidth", "ram", "cpu")  # fmt: skip
         values = {name: [options[name]] for name in names if options.get(name) is not None}
         values["gpu"] = options["gpu"]
+        extra = {
+            name: [options[name]] for name in ("users", "kv_unified", "draft", "carveout", "gtt") if options.get(name)
+        }
         try:
-            plan = services.plan_for(parse_fit_params(values, quants=ALL_QUANTS))
+            params = parse_fit_params(values, quants=ALL_QUANTS)
+            plan = services.plan_for(params)
+            more = beyond(params, plan, parse_beyond(extra), services.plan_for)
         except FitArgError as exc:
             sys.stderr.write(f"error: --{exc.field.replace('_', '-')}: {exc.message}\n")
             sys.exit(2)
-        self.stdout.write(json.dumps(plan.to_dict(), indent=2) if options["json"] else describe(plan))
+        if options["json"]:
+            self.stdout.write(json.dumps({**plan.to_dict(), **more.to_dict()}, indent=2))
+        else:
+            self.stdout.write(describe(plan) + "\n" + describe_beyond(more))
