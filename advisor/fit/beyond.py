@@ -145,14 +145,15 @@ def _candidates() -> list[draft.Candidate]:
             for m in models]  # fmt: skip
 
 
-def _verify_s(plan: Plan, k: int) -> float:
+def verify_seconds(plan: Plan, k: int) -> float:
+    """The target's step over ``k + 1`` tokens of one sequence (the shapes of ``k + 1`` sequences' decode)."""
     t1 = 1 / (plan.speed.decode_tps or 1)
     return serving.step_seconds(t1, t1, plan.speed.prefill_tps or 1, k + 1, plan.speed.backend or "cpu")
 
 
 def _best_k(plan: Plan, draft_step_s: float, acc: draft.Acceptance) -> tuple[draft.SpecSpeed, draft.SpecSpeed]:
     """The best draft length up to the one the acceptance was measured at, and llama.cpp's default (3)."""
-    speeds = {k: draft.speculative_tps(_verify_s(plan, k), draft_step_s, acc.rate, k)
+    speeds = {k: draft.speculative_tps(verify_seconds(plan, k), draft_step_s, acc.rate, k)
               for k in range(1, max(acc.k_measured, draft.DEFAULT_DRAFT_MAX) + 1)}  # fmt: skip
     best = max((s for k, s in speeds.items() if k <= acc.k_measured), key=lambda s: s.tps)
     return best, speeds[draft.DEFAULT_DRAFT_MAX]
