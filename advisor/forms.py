@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from advisor.catalog.hardware import UnknownHardware, find_gpu
+from advisor.catalog.hardware import GIB, UnknownHardware, find_gpu, unified_memory_in_name
 from advisor.catalog.machines import find_cpu
 from advisor.catalog.models_catalog import load_models
 from advisor.catalog.quants import load_runtimes
@@ -148,6 +148,10 @@ class MachineForm(forms.Form):
         for name, default in self.DEFAULTS.items():
             if name in data and data[name] in (None, ""):
                 data[name] = default
+        # "M3 16GB", "MacBook Air M3 16GB": a unified-memory chip's size is the machine's RAM.
+        named = unified_memory_in_name(data.get("gpu") or "")
+        if named:
+            data["ram"] = named / GIB
         carveout, ram = data.get("carveout"), data.get("ram")
         if carveout and ram and carveout >= ram:
             self.add_error(

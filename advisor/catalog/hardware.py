@@ -430,6 +430,65 @@ def _resolve(query: str, memory_bytes: int | None = None) -> GPUSpec:
     return best[0].spec
 
 
+# How people write a Mac: an optional product ("MacBook Air", "Mac Studio"), the chip ("M3", "M4 Max"), an
+# optional GPU core count ("40-core GPU", "40C") and an optional memory size ("16GB").
+_APPLE_PRODUCT_RE = re.compile(
+    r"^(?:apple\s+)?(?P<product>(?:macbook\s+(?:air|pro)|mac\s*(?:mini|studio|pro)|imac)\s+)?"
+    r"(?P<chip>m\d+)(?:\s+(?P<tier>pro|max|ultra))?"
+    r"(?:\s*\(?\s*(?P<cores>\d{1,3})\s*(?:-?\s*core|c)\b(?:\s*gpu)?\s*\)?)?"
+    r"(?:\s*,?\s*(?P<gb>\d{1,4})\s*gb(?:\s+(?:ram|memory|unified\s+memory))?)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def apple_machine(name: str) -> GPUSpec | None:
+    """An Apple chip named as people name their Mac: "MacBook Air M3 16GB", "M3 16GB", "M4 Max 128GB",
+    "Mac Studio M3 Ultra 192GB", "M4 Max 40-core 64GB". None when ``name`` is not written that way.
+
+    Without a GPU core count the chip's base configuration that is sold with that memory is taken (the
+    fewest GPU cores: a 128 GB M4 Max is the 40-core one); without a memory size the base configuration
+    and its largest memory. A size between the chip's smallest and largest options is accepted (a
+    configuration Apple might build, e.g. 192 GB on an M3 Ultra); one outside them is an error.
+    """
+    m = _APPLE_PRODUCT_RE.match(name.strip())
+    if m is None or not (m.group("product") or m.group("gb") or m.group("cores")):
+        return None  # "M2 Max" alone keeps its catalog alias
+    chip = m.group("chip").upper() + (f" {m.group('tier').capitalize()}" if m.group("tier") else "")
+    variants = sorted(
+        (g for g in all_gpus() if g.kind == "apple" and g.name.startswith(f"Apple {chip} (")),
+        key=lambda g: g.unit_ghz or 0.0,  # GPU cores x clock: fewest cores first
+    )
+    if not variants:
+        raise UnknownHardware(name, [g.name for g in all_gpus() if g.kind == "apple"][:8])
+    ram = int(m.group("gb")) * GIB if m.group("gb") else None
+    if m.group("cores"):
+        wanted = _apple_name(chip, int(m.group("cores")))
+        chosen = [g for g in variants if g.name == wanted]
+        if not chosen:
+            raise UnknownHardware(name, [g.name for g in variants])
+        spec = chosen[0]
+    else:
+        sold = [g for g in variants if ram is None or ram in g.memory_options_bytes]
+        spec = sold[0] if sold else variants[0]
+    if ram is None:
+        return spec
+    options = [o for g in variants for o in g.memory_options_bytes]
+    if options and not min(options) <= ram <= max(options):
+        sizes = ", ".join(f"{o // GIB} GB" for o in sorted(set(options)))
+        raise UnknownHardware(name, [f"{spec.name} with {sizes}"])
+    return spec.with_memory(ram, apple_gpu_memory_fraction(ram))
+
+
+def unified_memory_in_name(name: str) -> int | None:
+    """The memory a unified-memory chip's name configures ("M3 16GB": 16 GiB), which is the machine's RAM;
+    None for a discrete card or a name without a size."""
+    try:
+        spec = find_gpu(name)
+    except UnknownHardware:
+        return None
+    return spec.vram_bytes if spec.unified_memory and _MEMORY_RE.search(name) else None
+
+
 @cache
 def find_gpu(name: str, memory_bytes: int | None = None) -> GPUSpec:
     """The GPU called ``name``, however it is written.
@@ -447,6 +506,9 @@ def find_gpu(name: str, memory_bytes: int | None = None) -> GPUSpec:
     with that many GPU cores.
     """
     name = _TRAILING_NOTE_RE.sub("", name)
+    mac = apple_machine(name)
+    if mac is not None:
+        return mac
     apple = _APPLE_CORES_RE.match(name.strip())
     if apple:
         chip = " ".join(w.capitalize() if w.isalpha() else w for w in apple.group(1).split())
@@ -505,6 +567,15 @@ def search_gpus(query: str, limit: int = 20) -> list[GPUSpec]:
 
     if key in index.exact:
         add(index.exact[key])
+    try:
+        mac = apple_machine(query)
+    except UnknownHardware:
+        mac = None
+    if mac is not None:  # "MacBook Air M3": the chip, then its other GPU configurations, not "GeForce3"
+        add(index.by_name[mac.name])
+        for entry in index.entries:
+            if entry.spec.kind == "apple" and entry.spec.name.startswith(mac.name.split(" (")[0] + " ("):
+                add(entry.spec)
     tokens = frozenset(key.split())
     for _, entry in _candidates(tokens):
         add(entry.spec)
