@@ -72,6 +72,13 @@ LOG_RUNS: tuple[LogRun, ...] = (
     LogRun("qwen3-next-80b-q4km-ngl24-16k", "qwen3-next-80b-a3b-instruct", "Q4_K_M", 16384, ngl=24),
 )
 BENCH_FILE = ("llama-3.1-8b-instruct", "Q4_K_M")
+# Second lease: architectures new to the catalog (issue 13 asks for GPU checks within 1 %)
+NEW_ARCH_RUNS: tuple[LogRun, ...] = (
+    LogRun("qwen35-27b-q4km-full-32k", "qwen3.5-27b", "Q4_K_M", 32768),
+    LogRun("qwen35-27b-q4km-ngl32-16k", "qwen3.5-27b", "Q4_K_M", 16384, ngl=32),
+    LogRun("qwen35-35b-a3b-q4km-full-32k", "qwen3.5-35b-a3b", "Q4_K_M", 32768),
+    LogRun("qwen35-35b-a3b-q4km-ncmoe20-16k", "qwen3.5-35b-a3b", "Q4_K_M", 16384, n_cpu_moe=20),
+)
 
 # llama-server with a draft model (-md) at synthetic acceptance: --spec-synth-len L makes the server accept
 # a mean of L tokens per verify step (L includes the target's own token; 1 = nothing accepted), so the
@@ -88,11 +95,19 @@ SERVE_MODEL = ("llama-3.1-8b-instruct", "Q4_K_M")
 SERVE_USERS = (1, 4, 8)
 
 
+def draft_rows() -> list[dict[str, Any]]:
+    """bench/draft_predict.py's rows (predictions committed before the second lease)."""
+    path = Path(__file__).resolve().parent / "data" / "draft_predictions_h200.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
 def files_needed() -> list[tuple[str, str]]:
     seen: list[tuple[str, str]] = []
-    pairs = [(r.model_id, r.preset) for r in LOG_RUNS]
+    pairs = [(r.model_id, r.preset) for r in (*LOG_RUNS, *NEW_ARCH_RUNS)]
     for t, tp, d, dp in DRAFT_PAIRS:
         pairs += [(t, tp), (d, dp)]
+    for row in draft_rows():
+        pairs += [(row["target"], row["target_quant"]), (row["draft"], row["draft_quant"])]
     for pair in pairs:
         if pair not in seen:
             seen.append(pair)
@@ -123,10 +138,10 @@ def request(run: LogRun) -> Any:
     )
 
 
-def predict() -> None:
+def predict(runs: tuple[LogRun, ...] = LOG_RUNS) -> None:
     from advisor.core import memory
 
-    for run in LOG_RUNS:
+    for run in runs:
         r = memory.estimate(request(run))
         g = r.devices[0]
         print(
@@ -278,18 +293,52 @@ def measure_server(args: argparse.Namespace) -> None:
         log(f"serve np={n}: aggregate {rec.get('aggregate_tps')} tok/s {rec.get('error', '')}")
 
 
-def measure(args: argparse.Namespace) -> None:
+def measure_draft_rows(args: argparse.Namespace) -> None:
+    """Each row of bench/draft_predict.py: llama-server with -md at the row's draft length and its
+    synthetic per-position acceptance (--spec-synth-rates), one completion of N_PREDICT tokens."""
+    from bench.gpu_bench import append, gpu_env, h200_file, log
+
+    env = gpu_env()
+    out = Path(args.out)
+    logs = out / "loadlogs_draft"
+    logs.mkdir(parents=True, exist_ok=True)
+    binp = Path(args.bin)
+    plain_done: set[str] = set()
+    for i, row in enumerate(draft_rows()):
+        tpath = h200_file(row["target"], row["target_quant"], args)
+        dpath = h200_file(row["draft"], row["draft_quant"], args)
+        runs: list[tuple[str, list[str]]] = []
+        if row["target"] not in plain_done:
+            plain_done.add(row["target"])
+            runs.append(("plain", []))
+        spec = ["-md", str(dpath), "-ngld", "99", "--spec-type", "draft-simple"]
+        spec += ["--spec-draft-n-max", str(row["draft_max"]), "--spec-draft-n-min", "0", "--spec-draft-p-min", "0"]
+        runs.append((f"k{row['draft_max']}-a{row['acceptance']}", [*spec, "--spec-synth-rates", row["synth_rates"]]))
+        for label, extra in runs:
+            name = f"draftrow{i:02d}-{row['target']}-{label}"
+            rec = serve(binp, tpath, extra, 1, name, logs)
+            rec.update({"row": row, "label": label, "gpu_env": env})
+            append(out / "draft_rows_h200.jsonl", rec)
+            t = (rec.get("responses") or [{}])[0].get("timings", {})
+            log(f"{name}: {t.get('predicted_per_second', 0):.1f} tok/s {rec.get('error', '')}")
+
+
+def measure(
+    args: argparse.Namespace, runs: tuple[LogRun, ...] = LOG_RUNS, verbose: bool = False, bench: bool = True
+) -> None:
     from bench.gpu_bench import append, gpu_env, h200_file, log, logged_buffers, run_logged
 
     env = gpu_env()
     out = Path(args.out)
-    logs = out / "loadlogs"
+    logs = out / ("loadlogs_v" if verbose else "loadlogs")
     logs.mkdir(parents=True, exist_ok=True)
     binp = Path(args.bin)
-    for run in LOG_RUNS:
+    for run in runs:
         path = h200_file(run.model_id, run.preset, args)
         cmd = [str(binp / "llama-completion"), "-m", str(path), "-p", "Hello, how are you today?", "-n", "32"]
         cmd += ["-no-cnv", "--temp", "0", "-t", str(args.threads), "-b", "2048", "-ub", "512", *run.flags()]
+        if verbose:  # -lv 4: the library's INFO lines (loader, buffers, KV, compute), hidden at the default 3
+            cmd += ["-lv", "4"]
         r, nv, wall = run_logged(cmd, timeout=600)
         header = "# H200 (CUDA 13, sm_90), llama.cpp vendored in llama-cpp-python 0.3.36; zero-weight stand-in\n"
         header += f"# command: {' '.join(cmd)}\n"
@@ -306,10 +355,12 @@ def measure(args: argparse.Namespace) -> None:
             **nv,
             **logged_buffers(r.stderr),
         }
-        append(out / "gpu_logs_h200.jsonl", rec)
+        append(out / ("gpu_logs_v_h200.jsonl" if verbose else "gpu_logs_h200.jsonl"), rec)
         log(
             f"log {run.name} rc={r.returncode} {wall:.0f}s nvml+{(nv['nvml_peak_minus_baseline_bytes'] or 0) / MIB:.0f}"
         )
+    if not bench:
+        return
     path = h200_file(*BENCH_FILE, args)
     for fmt in ("json", "md"):
         cmd = [str(binp / "llama-bench"), "-m", str(path), "-p", "512", "-n", "128", "-r", "3", "-o", fmt]
@@ -339,6 +390,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--predict", action="store_true")
     ap.add_argument("--predict-draft", action="store_true")
+    ap.add_argument("--predict-newarch", action="store_true")
+    ap.add_argument("--stages", default="server,logs")
     ap.add_argument("--compare", default="")
     ap.add_argument("--bin", default="")
     ap.add_argument("--work", default="/tmp/standins")
@@ -348,17 +401,27 @@ def main() -> int:
     args = ap.parse_args()
     if args.predict:
         predict()
+    elif args.predict_newarch:
+        predict(NEW_ARCH_RUNS)
     elif args.predict_draft:
         predict_draft()
     elif args.compare:
         compare(args.compare)
     else:
         t = time.time()
-        for stage in (measure_server, measure):
+        stages = {
+            "server": measure_server,
+            "logs": measure,
+            "vlogs": lambda a: measure(a, LOG_RUNS, verbose=True, bench=False),
+            "newarch": lambda a: measure(a, NEW_ARCH_RUNS, verbose=True, bench=False),
+            "draftrows": measure_draft_rows,
+        }
+        for name in args.stages.split(","):
+            stage = stages[name]
             try:
                 stage(args)
             except Exception as exc:
-                print(f"stage {stage.__name__} failed: {exc!r}", flush=True)
+                print(f"stage {name} failed: {exc!r}", flush=True)
         print(f"done in {time.time() - t:.0f}s\nALL DONE", flush=True)
     return 0
 
