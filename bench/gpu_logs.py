@@ -78,6 +78,9 @@ NEW_ARCH_RUNS: tuple[LogRun, ...] = (
     LogRun("qwen35-27b-q4km-ngl32-16k", "qwen3.5-27b", "Q4_K_M", 16384, ngl=32),
     LogRun("qwen35-35b-a3b-q4km-full-32k", "qwen3.5-35b-a3b", "Q4_K_M", 32768),
     LogRun("qwen35-35b-a3b-q4km-ncmoe20-16k", "qwen3.5-35b-a3b", "Q4_K_M", 16384, n_cpu_moe=20),
+    LogRun("gemma4-31b-q4km-full-32k", "gemma-4-31b-it", "Q4_K_M", 32768),
+    LogRun("gemma4-26b-a4b-q4km-full-32k", "gemma-4-26b-a4b-it", "Q4_K_M", 32768),
+    LogRun("gemma4-e4b-q4km-full-32k", "gemma-4-e4b-it", "Q4_K_M", 32768),
 )
 
 # llama-server with a draft model (-md) at synthetic acceptance: --spec-synth-len L makes the server accept
