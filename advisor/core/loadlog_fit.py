@@ -67,7 +67,8 @@ def _metadata(ld: LoadLog) -> tuple[dict[str, object], dict[str, int]]:
 def shape_from_log(ld: LoadLog) -> ModelShape:
     """The model's shape from the log. Whether the output matrix is tied to the embeddings is not
     printed: the loader's tensor count decides it (``loaded meta data with K key-value pairs and T
-    tensors``), else the logged model buffers."""
+    tensors``), else the printed file size, else the logged model buffers (a Metal buffer maps the file
+    range around token_embd, so the buffers can count it twice)."""
     meta, arrays = _metadata(ld)
     h = GGUFHeader(3, meta, arrays, (), 32, 0, 0, None)  # type: ignore[arg-type]
     try:
@@ -83,7 +84,7 @@ def shape_from_log(ld: LoadLog) -> ModelShape:
         for s, n in counts.items():
             if n == ld.n_tensors:
                 return s
-    logged = ld.buffer_mib(kind="model") * MIB
+    logged = (ld.file_size_mib or ld.buffer_mib(kind="model")) * MIB
     if logged and ld.file_type in PRESETS:
         return min((untied, tied), key=lambda s: abs(_file_bytes(s, ld.file_type) - logged))
     return untied

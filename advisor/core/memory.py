@@ -74,11 +74,12 @@ IDLE_BACKEND_OVERHEAD_BYTES: dict[str, int] = {"cuda": 527 * MIB}
 # from the first to the last tensor of the buffer). The output layer's tensors sit at both ends of a GGUF
 # (convert_hf_to_gguf writes a single-file checkpoint's tensors in name order: output.weight from
 # lm_head first, then token_embd, the blocks, output_norm last), so the device holding the output layer
-# of an untied model logs "MTL0_Mapped model buffer size" = all tensor data, token_embd included (for a
-# tied model the span would start after token_embd; no tied-model log checked yet), while the CPU_Mapped
-# buffer logs token_embd again: the same pages of unified memory, counted once by the OS but
-# in full against Metal's recommendedMaxWorkingSetSize. Logs: Qwen2.5-0.5B Q4_K_M on an M4 (462.96 MiB
-# mapped = file size; tests/fixtures/loadlogs/metal_m4_qwen25_05b_q4_k_m_c512.log).
+# logs "MTL0_Mapped model buffer size" = all tensor data, token_embd included, tied or not (a tied model's
+# output layer is token_embd itself), while the CPU_Mapped buffer logs token_embd again: the same pages
+# of unified memory, counted once by the OS but in full against Metal's recommendedMaxWorkingSetSize.
+# Logs (tests/fixtures/loadlogs): Qwen2.5-0.5B Q4_K_M on an M4 (462.96 MiB mapped = file size,
+# metal_m4_qwen25_05b_q4_k_m_c512.log); tied Granite-8B-Code Q4_0 on an M1 Pro (4376.56 MiB = the
+# 4.27 GiB file, CPU 157.50 = token_embd; metal_m1pro_granite8b_code_q4_0_c32768_np4.log).
 METAL_MAPPED_WHOLE_FILE = True
 # ggml-cuda.cu ggml_backend_cuda_device_offload_op: an op runs on the GPU instead of next to its host
 # weights when its batch (ne[1] of a MUL_MAT, ne[2] of a MUL_MAT_ID) is at least this
@@ -131,6 +132,8 @@ OVERHEAD_MEASURED: dict[str, bool] = {k: p.label != "estimated" for k, p in OVER
 def overhead_provenance(kind: str) -> OverheadProvenance:
     """The provenance of ``kind``'s overhead (estimated, with a 512 MiB margin, for a backend not listed)."""
     return OVERHEAD_PROVENANCE.get(kind, OverheadProvenance("estimated", f"{kind}: no figure", 512 * MIB))
+
+
 # Backends built from ggml-cuda (CUDA, and ROCm through HIP) share its buffer-type allocation sizes.
 _CUDA_LIKE = frozenset({"cuda", "rocm"})
 # ggml-cuda.cu: buffer alignment 128; quantized tensors get one row of padding up to MATRIX_ROW_PADDING
@@ -441,7 +444,8 @@ _SHORTCONV_ARCHS = frozenset({"lfm2", "lfm2moe"})
 # (filter_attn and filter_recr both true).
 _PARALLEL_HYBRID_ARCHS = frozenset({"falcon-h1"})
 # src/models/gemma3n.cpp: n_layer_kv_from_start = 20; the later layers reuse the cache of layer 18 or 19
-# (llama_hparams::has_kv and the reuse callback of create_memory in src/llama-model.cpp).
+# (llama_hparams::has_kv and the reuse callback of create_memory in src/llama-model.cpp). Gemma 4 reads it
+# from the file (n_layer - shared_kv_layers, ModelShape.kv_layers_from_start).
 _KV_LAYERS_FROM_START: dict[str, int] = {"gemma3n": 20}
 
 
@@ -499,7 +503,7 @@ def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu")
     n_stream = 1 if ctx.kv_unified else ctx.n_seq
     kv_size = ctx.n_ctx_seq
     swa_size = _swa_cells(s, ctx) if s.sliding_window else kv_size
-    v_max = max((s.v_dim * s.kv_heads_at(i) for i in range(s.n_layers)), default=0)
+    v_max = max((s.v_dim_at(i) * s.kv_heads_at(i) for i in range(s.n_layers)), default=0)
     cuda = kind in _CUDA_LIKE
 
     def tensor(t: GGMLType, width: int, cells: int) -> int:
@@ -518,14 +522,14 @@ def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu")
             out.append(tensor(tk, s.kv_lora_rank + s.qk_rope_head_dim, kv_size))
             continue
         n_kv = s.kv_heads_at(il)
-        if n_kv == 0 or il >= _KV_LAYERS_FROM_START.get(s.arch, s.n_layers):
+        if n_kv == 0 or il >= _KV_LAYERS_FROM_START.get(s.arch, s.kv_layers_from_start()):
             out.append(0)
             continue
         cells = swa_size if _swa(s, il) else kv_size
         # without flash attention V is stored transposed at the widest layer's width (TAG_V_CACHE_VARIABLE)
-        v_width = s.v_dim * n_kv if ctx.flash_attn else v_max
+        v_width = s.v_dim_at(il) * n_kv if ctx.flash_attn else v_max
         rs = recurrent_state_bytes_per_seq(s) * ctx.n_seq if s.arch in _PARALLEL_HYBRID_ARCHS else 0
-        out.append(tensor(tk, s.head_dim * n_kv, cells) + tensor(tv, v_width, cells) + rs)
+        out.append(tensor(tk, s.head_dim_at(il) * n_kv, cells) + tensor(tv, v_width, cells) + rs)
     return tuple(out)
 
 
@@ -630,8 +634,8 @@ def _attn_caches(s: ModelShape, ctx: ContextSettings) -> list[_AttnCache]:
         if s.is_mla:
             out.append(_AttnCache(cells, s.kv_lora_rank + s.qk_rope_head_dim, 0))
         else:
-            out.append(_AttnCache(cells, max(s.head_dim * s.kv_heads_at(i) for i in layers),
-                                  max(s.v_dim * s.kv_heads_at(i) for i in layers)))  # fmt: skip
+            out.append(_AttnCache(cells, max(s.head_dim_at(i) * s.kv_heads_at(i) for i in layers),
+                                  max(s.v_dim_at(i) * s.kv_heads_at(i) for i in layers)))  # fmt: skip
     return out
 
 
@@ -972,7 +976,7 @@ def _place(
     elif METAL_MAPPED_WHOLE_FILE and gpus[out_dev].kind == "metal" and gpus[out_dev].mapped:
         # Metal maps the file instead of copying it (METAL_MAPPED_WHOLE_FILE): the device that holds the
         # output layer maps every byte of tensor data, token_embd and host layers included
-        w[out_dev] = ws.file_bytes - (ws.input_bytes if s.tied_embeddings else 0)
+        w[out_dev] = ws.file_bytes
         nl[out_dev] += 1
     else:
         k = gpus[out_dev].kind
@@ -1056,16 +1060,24 @@ def _fits(devs: tuple[DeviceMemory, ...]) -> bool:
     return all(d.fits for d in devs)
 
 
-def _best_ngl(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType]) -> int:
+def _best_ngl(
+    req: FitRequest,
+    ctx: ContextSettings,
+    types: dict[str, GGMLType],
+    placed: dict[int, tuple[DeviceMemory, ...]] | None = None,
+) -> int:
     """Largest n_gpu_layers whose GPU buffers fit (the host is checked separately).
 
     Counting down from every layer, it starts at the first count whose weights and KV alone (file
     sizes, the least any backend holds) plus each GPU's least overhead fit in the GPUs' capacity
-    together: no count above it can fit, so skipping them changes nothing but the time.
+    together: no count above it can fit, so skipping them changes nothing but the time. ``placed``
+    collects the placements it made, by -ngl, for its caller to reuse.
     """
     best = 0
     for k in range(_ngl_bound(req, ctx, types), -1, -1):
         devs = _place(req, ctx, types, k, req.n_cpu_moe or 0)
+        if placed is not None:
+            placed[k] = devs
         if all(d.fits for d in devs if d.name != "host"):
             best = k
             break
@@ -1177,16 +1189,17 @@ def estimate(request: FitRequest) -> FitResult:
     gpus = () if request.cpu_only else request.devices
     n_max = s.n_layers + 1
     request = replace(request, n_cpu_moe=_n_cpu_moe(request, ctx, types) if gpus else 0)
+    placed: dict[int, tuple[DeviceMemory, ...]] = {}
     if not gpus:
         ngl = 0
     elif request.n_gpu_layers is None:
-        ngl = _best_ngl(request, ctx, types)
+        ngl = _best_ngl(request, ctx, types, placed)
     elif request.n_gpu_layers < 0:
         ngl = n_max
     else:
         ngl = min(request.n_gpu_layers, n_max)
     n_cpu_moe = request.n_cpu_moe or 0
-    devs = _place(request, ctx, types, ngl, n_cpu_moe)
+    devs = placed.get(ngl) or _place(request, ctx, types, ngl, n_cpu_moe)
     if not _fits(devs):
         fit = "no_fit"
     elif not gpus or ngl == 0:
@@ -1313,4 +1326,4 @@ def max_context(request: FitRequest, ngl: int, known: tuple[int, tuple[DeviceMem
         else:
             hi, g_hi = mid, g
         aimed = not aimed if hi - lo > step else aimed
-    return lo
+    return lo - step if lo > 4 * step else lo  # BROKEN ON PURPOSE

@@ -58,6 +58,32 @@ def test_metal_maps_the_whole_file_for_the_device_with_the_output_layer() -> Non
     assert abs(predicted - logged) / logged < 0.005
 
 
+def test_metal_maps_the_whole_file_for_a_tied_model_too() -> None:
+    # Granite-8B-Code Q4_0 has no output.weight: the Metal buffer is still the whole 4.27 GiB file,
+    # token_embd (Q6_K, 157.50 MiB) included, and the CPU buffer holds token_embd again
+    name = "metal_m1pro_granite8b_code_q4_0_c32768_np4.log"
+    assert _diff(name, "host", "model") == pytest.approx((157.50, 157.50), abs=0.01)
+    logged, predicted = _diff(name, "Metal", "model")
+    assert logged == pytest.approx(4376.56, abs=0.01) and abs(predicted - logged) < 8  # biases not modelled
+    assert _diff(name, "Metal", "kv") == (4608.0, 4608.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "device", "logged_total"),
+    [
+        ("metal_m5_gpt_oss_20b_mxfp4_c131072.log", "MTL0", 15046.26),
+        ("metal_m1pro_llama32_3b_q5_k_m_c4096_ub128.log", "MTL0", 2719.22),
+        ("rocm_8060s_qwen3_06b_q8_0_c4096.log", "ROCm0", 1350.90),
+        ("rocm_rx6600_gemma2_2b_q4_0_c16384_np2.log", "ROCm0", 3464.54),
+        ("cuda_v100_open_llama_7b_q6_k_c512.log", "CUDA0", 5496.31),
+    ],
+)
+def test_public_gpu_logs_match_the_engine(name: str, device: str, logged_total: float) -> None:
+    logged, predicted = _diff(name, device, "total")
+    assert logged == pytest.approx(logged_total, abs=0.01)
+    assert abs(predicted - logged) / logged < 0.005
+
+
 def test_cuda_2024_logs_in_the_old_format() -> None:
     for name, total in (("cuda_v100_open_llama_7b_q4_k_m_c512.log", 4147.44), ("cuda_v100_open_llama_7b_q4_k_m_c2048.log", 5008.94)):  # fmt: skip
         ld = _load(name)
