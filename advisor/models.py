@@ -115,3 +115,34 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.hostname} ({self.queue})"
+
+
+class SetupCheck(models.Model):
+    """The measurements of a pasted run (check my setup), stored only with the user's consent.
+
+    The paste itself is not kept (paths and prompts can be private): only what the check read from it.
+    A check with ``calibrates`` set corrects speed predictions for ``device`` as a probe on it does.
+    """
+
+    device = models.CharField(max_length=200, blank=True, db_index=True)  # hardware catalog name
+    model_id = models.CharField(max_length=200, blank=True)  # catalog id, when the paste names one
+    quant = models.CharField(max_length=32, blank=True)
+    kind = models.CharField(max_length=16)  # llama.cpp, llama-bench, ollama-ps
+    n_ctx = models.PositiveIntegerField(null=True, blank=True)
+    n_gpu_layers = models.IntegerField(null=True, blank=True)
+    type_k = models.CharField(max_length=16, blank=True)
+    decode_tps = models.FloatField(null=True, blank=True)
+    prefill_tps = models.FloatField(null=True, blank=True)
+    n_prompt = models.PositiveIntegerField(null=True, blank=True)
+    calibrates = models.BooleanField(default=False)
+    summary = models.JSONField(default=dict)  # settings, speed rows, buffer rows as the check showed them
+    stored_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="setup_checks"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"check #{self.pk} {self.model_id or self.kind} on {self.device or 'unknown device'}"

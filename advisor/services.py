@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -29,7 +29,10 @@ from advisor.fit import engine as fit_engine
 from advisor.fit.args import FitParams
 from advisor.fit.engine import SpeedCalibration, header_chunks, make_plan
 from advisor.hardware import host_id as detected_host_id
-from advisor.models import CatalogEntry, ProbeRun, WorkerHeartbeat
+from advisor.models import CatalogEntry, ProbeRun, SetupCheck, WorkerHeartbeat
+
+if TYPE_CHECKING:
+    from advisor.pages.check import CheckResult
 
 
 def broker_kind() -> str:
@@ -116,10 +119,7 @@ def validate_probe_request(req: ProbeRequest) -> ProbeRequest:
     if not -1 <= req.gpu_layers <= probe.PROBE_MAX_GPU_LAYERS:
         raise ProbeRequestError(f"gpu_layers must be -1 (all) or 0-{probe.PROBE_MAX_GPU_LAYERS} (got {req.gpu_layers})")
     if req.source == "standin":
-        try:
-            get_model(req.model_id)
-        except KeyError as exc:
-            raise ProbeRequestError(str(exc.args[0]) if exc.args else f"unknown model {req.model_id!r}") from exc
+        refuse_unbuildable_standin(req.model_id)
         if req.quant not in probe.QUANT_PRESETS:
             raise ProbeRequestError(
                 f"quant {req.quant!r} cannot be made by llama.cpp's quantizer here; "
@@ -131,6 +131,30 @@ def validate_probe_request(req: ProbeRequest) -> ProbeRequest:
         except probe.ProbeError as exc:
             raise ProbeRequestError(str(exc)) from exc
     return req
+
+
+def refuse_unbuildable_standin(model_id: str) -> None:
+    """Refuse, before anything is queued, a stand-in the worker could not build: an unknown model, an
+    architecture without a tensor inventory (even when imported), or a model only imported from the Hub
+    (the probe builds stand-ins from the file catalog)."""
+    from advisor.core.tensors import UnsupportedArchitecture, tensor_inventory
+
+    try:
+        shape = catalog_shape(model_id)
+    except KeyError as exc:
+        raise ProbeRequestError(str(exc.args[0]) if exc.args else f"unknown model {model_id!r}") from exc
+    try:
+        tensor_inventory(shape)
+    except UnsupportedArchitecture as exc:
+        raise ProbeRequestError(
+            f"no stand-in of {model_id} can be built: architecture {exc.arch!r} has no tensor inventory"
+        ) from exc
+    try:
+        get_model(model_id)
+    except KeyError as exc:
+        raise ProbeRequestError(
+            f"{model_id} was imported from the Hub: stand-ins are built from the file catalog"
+        ) from exc
 
 
 def live_worker(host: str) -> bool:
@@ -364,13 +388,14 @@ def _runs_at(version: tuple[int, str, int, str]) -> tuple[ProbeRun, ...]:
 
 
 def speed_calibration(
-    params: FitParams, runs: Sequence[ProbeRun] | None = None
+    params: FitParams, runs: Sequence[ProbeRun] | None = None, checks: Sequence[SetupCheck] | None = None
 ) -> tuple[SpeedCalibration | None, MeasuredProbe | None]:
     """(Calibration or None, a measured probe of this model and quant or None) for ``params``' machine.
 
     Only probes on the very device count: the first GPU named. A CPU probe records no CPU model, so the
     server's own CPU never calibrates the advice for a CPU someone names (or the default desktop CPU).
-    ``runs``: the probes to learn from (default: ``_recent_runs()``, read now).
+    ``runs``: the probes to learn from (default: ``_recent_runs()``, read now); ``checks``: stored setup
+    checks that may calibrate (default: ``_recent_checks()``).
     """
 
     machine = fit_engine.resolve_machine(params)
@@ -398,7 +423,60 @@ def speed_calibration(
             n_gpu_layers=-1, kv_type=str(result.get("type_k") or "f16"), n_prompt=int(result.get("n_prompt") or 512),
         )  # fmt: skip
         samples.append((inputs, speed.MeasuredSpeed(result.get("decode_tps"), result.get("prefill_tps"))))
+    for check in _recent_checks() if checks is None else checks:
+        if check.device == device and (sample := _check_sample(check, machine)) is not None:
+            samples.append(sample)
     return fit_engine.calibrate_from_probes(samples, device), measured
+
+
+# ---------------------------------------------------------------------------------------------
+# Setup checks: a pasted run, stored with consent, calibrates its device as a probe does.
+# ---------------------------------------------------------------------------------------------
+
+# Below this many prompt tokens a pasted prefill rate is far from the batched rate the engine models.
+CHECK_MIN_PREFILL_TOKENS = 256
+
+
+def _recent_checks() -> list[SetupCheck]:
+    return list(SetupCheck.objects.filter(calibrates=True).order_by("-created_at")[:50])
+
+
+@functools.lru_cache(maxsize=4)
+def _checks_at(version: tuple[int, str, int, str]) -> tuple[SetupCheck, ...]:
+    return tuple(_recent_checks())
+
+
+def _check_sample(
+    check: SetupCheck, machine: fit_engine.ResolvedMachine
+) -> tuple[speed.SpeedInputs, speed.MeasuredSpeed] | None:
+    """A stored check as a calibration sample: the catalog model at its preset, every layer on the GPU."""
+    try:
+        shape = catalog_shape(check.model_id)
+        weights = speed.weights_for(shape, check.quant)
+    except (KeyError, ValueError):
+        return None
+    n_prompt = check.n_prompt or 512
+    inputs = speed.SpeedInputs(
+        shape=shape, weights=weights, devices=machine.speed_devices[:1], cpu=machine.cpu, n_gpu_layers=-1,
+        kv_type=check.type_k or "f16", n_prompt=n_prompt,
+    )  # fmt: skip
+    prefill = check.prefill_tps if n_prompt >= CHECK_MIN_PREFILL_TOKENS else None
+    return inputs, speed.MeasuredSpeed(check.decode_tps, prefill)
+
+
+def store_check(result: CheckResult, user: AbstractBaseUser | AnonymousUser | None) -> SetupCheck:
+    """Store a check's measurements (``pages.check.CheckResult``); the caller has the user's consent.
+    Returns the row; ``calibrates`` says whether it now corrects its device's speed predictions."""
+    s = result.settings
+    row = SetupCheck.objects.create(
+        device=result.device or "", model_id=result.model_id or "", quant=(s.quant or "")[:32], kind=result.kind,
+        n_ctx=s.n_ctx if s.n_ctx and s.n_ctx > 0 else None, n_gpu_layers=s.n_gpu_layers,
+        type_k=(s.type_k or "")[:16], decode_tps=result.measured.best("decode"),
+        prefill_tps=result.measured.best("prefill"), n_prompt=result.measured.tokens("prefill"),
+        calibrates=result.calibrates, summary=result.to_dict(),
+        stored_by=user if isinstance(user, User) else None,
+    )  # fmt: skip
+    return row
 
 
 def plan_for(params: FitParams) -> Plan:
@@ -423,15 +501,17 @@ def planner() -> Callable[[FitParams], Plan]:
 
 
 def _inputs_version() -> tuple[int, str, int, str]:
-    """Changes when a probe finishes or a model is imported: what a plan may read from the database."""
+    """Changes when a probe finishes, a check is stored or a model is imported: what a plan may read."""
     from django.db.models import Count, Max
 
     probes = ProbeRun.objects.filter(status=ProbeRun.Status.SUCCEEDED).aggregate(n=Count("id"), last=Max("finished_at"))
+    checks = SetupCheck.objects.filter(calibrates=True).aggregate(n=Count("id"), last=Max("created_at"))
     imports = CatalogEntry.objects.aggregate(n=Count("id"), last=Max("updated_at"))
-    return (probes["n"], str(probes["last"]), imports["n"], str(imports["last"]))
+    # a stored setup check calibrates like a probe: either one changes the plans
+    return (probes["n"] + checks["n"], f"{probes['last']}|{checks['last']}", imports["n"], str(imports["last"]))
 
 
 @functools.lru_cache(maxsize=4096)
 def _plan_for(params: FitParams, version: tuple[int, str, int, str]) -> Plan:
-    calibration, measured = speed_calibration(params)
+    calibration, measured = speed_calibration(params, _runs_at(version), _checks_at(version))
     return make_plan(params, catalog_shape, calibration=calibration, measured=measured)

@@ -67,6 +67,12 @@ _FUNCS = (
     "load_backend:",
     "llama_params_fit",
     "common_fit",
+    # default-verbosity console lines of current llama-completion / llama-server (no buffer lines there)
+    "common_perf_print:",
+    "print_timing:",
+    "load_model:",
+    "generate:",
+    "common_params_print_info:",
 )
 
 # buffer-name prefixes -> backend (ggml-cuda names its devices ROCm<N> in HIP builds and MUSA<N> on MUSA)
@@ -246,6 +252,8 @@ class LoadLog:
     working_set_mib: float | None = None  # Metal recommendedMaxWorkingSetSize
     no_op_offload: bool | None = None
     command: str = ""
+    model_path: str = ""  # llama-server's 'load_model: loading model ...'
+    verbosity: int | None = None  # 'common_params_print_info: verbosity = 3': buffer lines need 4
 
     @property
     def backend(self) -> str:
@@ -300,6 +308,8 @@ class BenchRow:
     type_v: str | None = None
     n_ubatch: int | None = None
     depth: int = 0
+    gpu_info: str = ""  # -o json only
+    model_filename: str = ""  # -o json only
 
 
 @dataclass(frozen=True)
@@ -475,6 +485,8 @@ class _Load:
             working_set_mib=v.get("working_set_mib"),  # type: ignore[arg-type]
             no_op_offload=v.get("no_op_offload"),  # type: ignore[arg-type]
             command=str(v.get("command", "")),
+            model_path=str(v.get("model_path", "")),
+            verbosity=v.get("verbosity"),  # type: ignore[arg-type]
         )
 
 
@@ -779,9 +791,38 @@ def _line(ld: _Load, raw: str) -> bool:
             ld.devices.append(DeviceLine("metal", 0, v, unified=True))
     elif func.startswith("llama_model_load_from_file") and "using device" in rest:
         _using_device(ld, rest)
-    elif func in ("llama_perf_context_print", "llama_print_timings"):
+    elif func in ("llama_perf_context_print", "llama_print_timings", "common_perf_print"):
         _perf(ld, line)
+    elif func == "print_timing":  # llama-server: 'id  0 | task 0 | prompt eval time = ...'
+        _perf(ld, rest.rsplit("|", 1)[-1])
+    elif func in ("load_model", "generate", "common_params_print_info"):
+        _console(ld, func, rest)
     return True
+
+
+def _console(ld: _Load, func: str, rest: str) -> None:
+    """llama-server's 'loading model '/m.gguf'' and 'initializing, n_slots = 4, n_ctx_slot = 4096,
+    kv_unified = 'false'', llama-completion's 'n_ctx = 8192, n_batch = 2048, n_predict = 32', and
+    'verbosity = 3'."""
+    if rest.startswith("loading model"):
+        ld.v["model_path"] = rest.removeprefix("loading model").strip().strip("'\"")[:500]
+        return
+    values = dict(_kv_value(part) for part in rest.removeprefix("initializing,").split(","))
+    slots, ctx_slot = _to_int(values.get("n_slots", "")), _to_int(values.get("n_ctx_slot", ""))
+    if slots is not None:
+        ld.v["n_seq"] = slots
+    if ctx_slot is not None:
+        ld.v["n_ctx_seq"] = ctx_slot
+        if slots is not None and "n_ctx" not in ld.v:
+            unified = values.get("kv_unified", "").strip("'") == "true"
+            ld.v["n_ctx"] = ctx_slot if unified else ctx_slot * slots
+    if "kv_unified" in values:
+        ld.v["kv_unified"] = values["kv_unified"].strip("'") == "true"
+    for key in ("n_ctx", "n_batch"):
+        if (n := _to_int(values.get(key, ""))) is not None:
+            ld.v[key] = n
+    if func == "common_params_print_info" and (n := _to_int(values.get("verbosity", "").split(" ")[0])) is not None:
+        ld.v["verbosity"] = n
 
 
 def _llama_log(lines: list[str], deadline: float, notes: list[str]) -> tuple[LoadLog, ...]:
@@ -891,6 +932,8 @@ def _bench_json(text: str) -> tuple[BenchRow, ...]:
                     type_v=str(r["type_v"]) if r.get("type_v") else None,
                     n_ubatch=int(r["n_ubatch"]) if r.get("n_ubatch") else None,
                     depth=int(r.get("n_depth") or 0),
+                    gpu_info=str(r.get("gpu_info", ""))[:200],
+                    model_filename=str(r.get("model_filename", ""))[:500],
                 )
             )
         except (TypeError, ValueError):
@@ -971,7 +1014,7 @@ def parse_paste(text: str) -> Paste:
     body = [ln for ln in lines if not ln.startswith("#")]
     loads = _llama_log(body, deadline, notes)
     bench_md = _bench_md(body) if any("| model" in ln for ln in body[:2000]) else ()
-    loads = tuple(ld for ld in loads if ld.buffers or ld.gguf or ld.meta)
+    loads = tuple(ld for ld in loads if ld.buffers or ld.gguf or ld.meta or ld.speeds or ld.model_path)
     if bench_md and not any(ld.buffers for ld in loads):
         return Paste("llama-bench", bench=bench_md, header=header, notes=tuple(notes))
     if not loads:
