@@ -79,7 +79,9 @@ IDLE_BACKEND_OVERHEAD_BYTES: dict[str, int] = {"cuda": 527 * MIB}
 # of unified memory, counted once by the OS but in full against Metal's recommendedMaxWorkingSetSize.
 # Logs (tests/fixtures/loadlogs): Qwen2.5-0.5B Q4_K_M on an M4 (462.96 MiB mapped = file size,
 # metal_m4_qwen25_05b_q4_k_m_c512.log); tied Granite-8B-Code Q4_0 on an M1 Pro (4376.56 MiB = the
-# 4.27 GiB file, CPU 157.50 = token_embd; metal_m1pro_granite8b_code_q4_0_c32768_np4.log).
+# 4.27 GiB file, CPU 157.50 = token_embd; metal_m1pro_granite8b_code_q4_0_c32768_np4.log). A file whose
+# token_embd comes first (LLaMA-1 converted from .pth) maps the file less token_embd: +70 MiB here
+# (metal_m2_llama1_7b_q4_k_m_c512.log); tensor order is not in the request, so the larger span is kept.
 METAL_MAPPED_WHOLE_FILE = True
 # ggml-cuda.cu ggml_backend_cuda_device_offload_op: an op runs on the GPU instead of next to its host
 # weights when its batch (ne[1] of a MUL_MAT, ne[2] of a MUL_MAT_ID) is at least this
