@@ -30,6 +30,19 @@ class Imported:
     model_id: str
     created: bool
     already_in_catalog: bool = False
+    approximate: str = ""  # one line when the architecture has no tensor inventory (plans are approximate)
+
+
+def approximate_note(model: Any) -> str:
+    """One line naming the architecture when a catalog model can only be planned approximately."""
+    from advisor.core.approx_weights import APPROXIMATE_LABEL
+    from advisor.core.tensors import UnsupportedArchitecture, tensor_inventory
+
+    try:
+        tensor_inventory(model.to_shape())
+    except UnsupportedArchitecture as exc:
+        return f"Architecture {exc.arch!r} has no tensor inventory, so its plans are {APPROXIMATE_LABEL}."
+    return ""
 
 
 HF_URL = re.compile(r"^https://huggingface\.co/(?P<repo>[\w.-]+/[\w.-]+)(?:/(?:resolve|blob)/[^/]+/(?P<file>\S+))?/?$")
@@ -89,7 +102,7 @@ def import_model(source: str, user: Any = None) -> Imported:
     else:
         return Imported(model_id=model_id, created=False, already_in_catalog=True)
     try:
-        parse_record(record, f"import of {source}")  # the same validation the data files get
+        parsed = parse_record(record, f"import of {source}")  # the same validation the data files get
     except ValueError as exc:
         raise ImportRefused(f"The model's description is incomplete: {exc}") from exc
     with transaction.atomic():
@@ -101,7 +114,7 @@ def import_model(source: str, user: Any = None) -> Imported:
                 "imported_by": user if getattr(user, "is_authenticated", False) else None,
             },
         )  # fmt: skip
-    return Imported(model_id=model_id, created=created)
+    return Imported(model_id=model_id, created=created, approximate=approximate_note(parsed))
 
 
 def recent_imports(limit: int = 50) -> list[Any]:

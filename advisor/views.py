@@ -184,7 +184,8 @@ def import_model(request: HttpRequest) -> HttpResponse:
 def _import_message(done: imports.Imported) -> str:
     if done.already_in_catalog:
         return f"{done.model_id} is already in the catalog."
-    return f"Imported {done.model_id}." if done.created else f"Updated {done.model_id} from the Hub."
+    verb = f"Imported {done.model_id}." if done.created else f"Updated {done.model_id} from the Hub."
+    return f"{verb} {done.approximate}".strip()
 
 
 def _safe_next(request: HttpRequest) -> str:

@@ -335,6 +335,12 @@ def import_from_hub(
             raise ImportFailed("bad_config", str(exc)) from exc
         except UnsupportedModel as exc:
             raise ImportFailed("unsupported", str(exc)) from exc
+        model_type = model_type_of(config)
+        if model_type not in HF_MODEL_TYPE_TO_ARCH:  # read generically, but llama.cpp cannot convert it
+            raise ImportFailed(
+                "unsupported",
+                f"{where}: model_type {model_type!r} (no llama.cpp architecture is known) is not supported",
+            )
         shape_source = "config.json"
 
     groups = _gguf_groups(list(sizes))

@@ -16,6 +16,8 @@ from advisor.core.params import count_params
 from advisor.core.quantize import DEFAULT_TYPE, bits_per_weight, ftype_by_name, tensor_types
 from advisor.core.shape import ModelShape
 
+# How every page, the API and the CLI label figures made this way.
+APPROXIMATE_LABEL = "approximate: from parameter counts"
 APPROXIMATE_BASIS = (
     "approximate: parameter count x bits per weight of a llama-shaped model of the same widths at this preset "
     "(no tensor inventory for this architecture)"
@@ -35,8 +37,9 @@ class ApproximateWeights:
     basis: str = APPROXIMATE_BASIS
 
 
-def _proxy(shape: ModelShape) -> ModelShape:
-    """A llama-architecture shape with the same widths, so llama.cpp's type rules can run on it."""
+def proxy_shape(shape: ModelShape) -> ModelShape:
+    """A llama-architecture shape with the same widths, so llama.cpp's type rules (and the memory and
+    speed engines) can run on it. For a standard decoder its tensors hold exactly ``count_params``."""
     return replace(
         shape,
         arch="llama",
@@ -68,7 +71,7 @@ def approximate_weights_bytes(shape: ModelShape, preset: str) -> ApproximateWeig
     """
     params, _active = count_params(shape)
     try:
-        proxy = _proxy(shape)
+        proxy = proxy_shape(shape)
         bpw = bits_per_weight(proxy, tensor_types(proxy, preset))
     except (ValueError, ZeroDivisionError, AssertionError):
         # widths the llama rules cannot take (no heads, odd sizes): the preset's default type alone

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from advisor.core.shape import HF_MODEL_TYPE_TO_ARCH, ModelShape, llama_cpp_arch
+from advisor.core.tensors import SUPPORTED_ARCHS
 
 # src/llama-hparams.h: ``#define LLAMA_MAX_LAYERS 512``; also keeps per-layer tuples small.
 MAX_LAYERS = 512
@@ -500,9 +501,12 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
     model_type = model_type_of(config)
     if not model_type:
         raise InvalidConfig(f"{where} has no 'model_type', so its architecture is unknown")
-    if model_type not in SUPPORTED_MODEL_TYPES:
+    # A model_type without a reader and without a tensor inventory is read generically (the common decoder
+    # keys): its plans are then approximate, from parameter counts (advisor.core.approx_weights).
+    generic = model_type not in SUPPORTED_MODEL_TYPES
+    if generic and HF_MODEL_TYPE_TO_ARCH.get(model_type) in SUPPORTED_ARCHS:
         arch = HF_MODEL_TYPE_TO_ARCH.get(model_type)
-        known = f" (llama.cpp architecture {arch!r})" if arch else " (no llama.cpp architecture is known)"
+        known = f" (llama.cpp architecture {arch!r})"
         raise UnsupportedModel(
             f"{where}: model_type {model_type!r}{known} is not supported; supported model types: "
             + ", ".join(sorted(SUPPORTED_MODEL_TYPES))
@@ -646,6 +650,11 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
         if shared:
             kw.update(shared_experts=1, shared_expert_ffn_size=shared)
 
+    if generic and any(cfg.has(k) for k in ("num_local_experts", "num_experts", "n_routed_experts")):
+        n_experts = cfg.req("num_local_experts", "num_experts", "n_routed_experts")
+        if n_experts > 1:
+            kw.update(n_experts=n_experts, n_experts_used=cfg.req("num_experts_per_tok"),
+                      expert_ffn_size=cfg.opt("moe_intermediate_size", default=ffn))  # fmt: skip
     if kw.get("n_experts", 0) > MAX_EXPERTS:
         raise InvalidConfig(f"{where}: {kw['n_experts']} experts is more than llama.cpp's limit of {MAX_EXPERTS}")
     if kw.get("n_experts", 0) and not 0 < kw["n_experts_used"] <= kw["n_experts"]:
@@ -698,7 +707,9 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
     if model_type in ("nemotron_h", "falcon_h1"):
         head_dim = cfg.opt("head_dim", "attention_head_dim", default=head_dim, minimum=1)
     return ModelShape(
-        arch=llama_cpp_arch(model_type, kw.get("n_experts", 0)),
+        arch=HF_MODEL_TYPE_TO_ARCH.get(model_type, model_type)
+        if generic
+        else llama_cpp_arch(model_type, kw.get("n_experts", 0)),
         n_layers=n_layers,
         hidden_size=hidden,
         n_heads=n_heads,

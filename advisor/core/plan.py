@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from advisor.core.approx_weights import APPROXIMATE_LABEL, ApproximateWeights
 from advisor.core.memory import FitResult
 from advisor.core.recommend.placement import READING_SPEED_TPS
 
@@ -116,6 +117,31 @@ class Plan:
     memory: FitResult
     speed: SpeedEstimate
     n_layers: int
+    # The GGUF download: header, metadata and every tensor padded to 32 bytes, as llama-quantize writes it
+    # (``core.gguf_size``); the file's own size for a GGUF. None for transformers formats.
+    file_bytes: int | None = None
+    n_params: int = 0  # weights in the file (every tensor's elements)
+    # Set when the architecture has no tensor inventory: every figure then comes from a llama-shaped model of
+    # the same widths (``core.approx_weights``) and is labelled approximate wherever it is shown.
+    approximate: ApproximateWeights | None = None
+
+    @property
+    def notice(self) -> str:
+        """One line naming the architecture when the figures are approximate; empty when they are exact."""
+        a = self.approximate
+        if a is None:
+            return ""
+        return (
+            f"No tensor inventory for architecture {a.arch!r}, so these figures are {APPROXIMATE_LABEL} "
+            f"({a.params / 1e9:.2f}B parameters at {a.bits_per_weight:.2f} bits/weight), not exact."
+        )
+
+    @property
+    def bits_per_weight(self) -> float | None:
+        """The file's bits per weight of this model: file bytes x 8 / parameters (gpt-oss-20b MXFP4_MOE: 4.63)."""
+        if not self.file_bytes or not self.n_params:
+            return None
+        return 8 * self.file_bytes / self.n_params
 
     @property
     def placement(self) -> Placement:
@@ -172,6 +198,16 @@ class Plan:
         out["quant"] = self.quant
         out["placement"] = self.placement
         out["n_layers"] = self.n_layers
+        out["file_bytes"] = self.file_bytes
+        out["n_params"] = self.n_params or None
+        bpw = self.bits_per_weight
+        out["bits_per_weight"] = None if bpw is None else round(bpw, 3)
+        out["exact"] = self.approximate is None
+        a = self.approximate
+        out["approximate"] = None if a is None else {
+            "arch": a.arch, "label": APPROXIMATE_LABEL, "message": self.notice, "params": a.params,
+            "bits_per_weight": round(a.bits_per_weight, 3), "weights_bytes": a.bytes, "basis": a.basis,
+        }  # fmt: skip
         out["machine"] = {"gpus": list(self.gpus), "ram_bytes": self.ram_bytes, "cpu": self.cpu}
         out["speed"] = self.speed.to_dict()
         return out

@@ -15,6 +15,7 @@ filler tokens up to ``vocab_size``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -214,6 +215,29 @@ def trim_shape(s: ModelShape, max_layers: int = 4) -> ModelShape:
     )
 
 
+def standin_metadata(shape: ModelShape, file_type: int) -> list[tuple[str, str, Any]]:
+    """Every key write_standin puts in the header besides ``general.architecture`` (GGUFWriter adds it),
+    as (key, kind, value); kind: u32, f32, bool, str, arr_u32, arr_bool, arr_i32, arr_str, arr_f32.
+    ``advisor.core.gguf_size`` sizes the header from the same list."""
+    tokens, scores, ttypes = _vocab(shape.vocab_size)
+    return [
+        # llama-vocab.cpp keys some token attributes on the model name ("phi3" wants <|endoftext|>): keep it neutral
+        ("general.name", "str", "zero-weight stand-in"),
+        ("general.file_type", "u32", file_type),
+        ("general.alignment", "u32", GGUF_ALIGNMENT),
+        *[(f"{shape.arch}.{k}", kind, v) for k, kind, v in _arch_metadata(shape)],
+        *_global_metadata(shape),
+        ("tokenizer.ggml.model", "str", "llama"),
+        ("tokenizer.ggml.pre", "str", "default"),
+        ("tokenizer.ggml.tokens", "arr_str", tokens),
+        ("tokenizer.ggml.scores", "arr_f32", scores),
+        ("tokenizer.ggml.token_type", "arr_i32", ttypes),
+        ("tokenizer.ggml.unknown_token_id", "u32", 0),
+        ("tokenizer.ggml.bos_token_id", "u32", 1),
+        ("tokenizer.ggml.eos_token_id", "u32", 2),
+    ]
+
+
 def write_standin(
     shape: ModelShape,
     path: str | os.PathLike[str],
@@ -235,33 +259,21 @@ def write_standin(
         types.update(tensor_types)
 
     w = GGUFWriter(out, shape.arch)
-    # llama-vocab.cpp keys some token attributes on the model name ("phi3" wants <|endoftext|>): keep it neutral
-    w.add_string("general.name", "zero-weight stand-in")
-    w.add_uint32("general.file_type", {GGMLType.F32: 0, GGMLType.F16: 1, GGMLType.BF16: 32}.get(float_type, 1))
-    w.add_uint32("general.alignment", GGUF_ALIGNMENT)
-    keys = [(f"{shape.arch}.{k}", kind, v) for k, kind, v in _arch_metadata(shape)] + _global_metadata(shape)
-    for full, kind, val in keys:
-        if kind == "u32":
-            w.add_uint32(full, int(val))
-        elif kind == "f32":
-            w.add_float32(full, float(val))
-        elif kind == "bool":
-            w.add_bool(full, bool(val))
-        elif kind == "arr_u32":
-            w.add_key_value(full, [int(v) for v in val], GGUFValueType.ARRAY, sub_type=GGUFValueType.UINT32)
-        elif kind == "arr_bool":
-            w.add_key_value(full, [bool(v) for v in val], GGUFValueType.ARRAY, sub_type=GGUFValueType.BOOL)
-        elif kind == "arr_i32":
-            w.add_key_value(full, [int(v) for v in val], GGUFValueType.ARRAY, sub_type=GGUFValueType.INT32)
-    tokens, scores, ttypes = _vocab(shape.vocab_size)
-    w.add_string("tokenizer.ggml.model", "llama")
-    w.add_string("tokenizer.ggml.pre", "default")
-    w.add_array("tokenizer.ggml.tokens", tokens)
-    w.add_array("tokenizer.ggml.scores", scores)
-    w.add_array("tokenizer.ggml.token_type", ttypes)
-    w.add_uint32("tokenizer.ggml.unknown_token_id", 0)
-    w.add_uint32("tokenizer.ggml.bos_token_id", 1)
-    w.add_uint32("tokenizer.ggml.eos_token_id", 2)
+    file_type = {GGMLType.F32: 0, GGMLType.F16: 1, GGMLType.BF16: 32}.get(float_type, 1)
+    adders: dict[str, Callable[[str, Any], None]] = {
+        "u32": lambda k, v: w.add_uint32(k, int(v)),
+        "f32": lambda k, v: w.add_float32(k, float(v)),
+        "bool": lambda k, v: w.add_bool(k, bool(v)),
+        "str": w.add_string,
+    }
+    subtypes = {"arr_u32": GGUFValueType.UINT32, "arr_bool": GGUFValueType.BOOL, "arr_i32": GGUFValueType.INT32}
+    for key, kind, val in standin_metadata(shape, file_type):
+        if kind in adders:
+            adders[kind](key, val)
+        elif kind in subtypes:
+            w.add_key_value(key, list(val), GGUFValueType.ARRAY, sub_type=subtypes[kind])
+        else:  # arr_str, arr_f32
+            w.add_array(key, list(val))
 
     data_size = 0
     for t in specs:

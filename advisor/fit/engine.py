@@ -16,7 +16,9 @@ from pathlib import Path
 from advisor.catalog import hardware as hw
 from advisor.catalog.machines import find_cpu
 from advisor.core import memory, speed
+from advisor.core.approx_weights import ApproximateWeights, approximate_weights_bytes, proxy_shape
 from advisor.core.gguf_header import GGUFHeader, InvalidGGUF, read_gguf_header, shape_from_gguf
+from advisor.core.gguf_size import gguf_file_bytes, standin_header_bytes
 from advisor.core.hardware_spec import GPUSpec, Machine
 from advisor.core.hf_config import InvalidConfig, UnsupportedModel, shape_from_hf_config_path
 from advisor.core.memory import LLAMA_FIT_MARGIN_BYTES
@@ -24,6 +26,7 @@ from advisor.core.plan import Calibration, MeasuredProbe, Plan, SpeedEstimate, p
 from advisor.core.quantize import PRESETS, HFFormat, HFQuant
 from advisor.core.recommend import RAM_RESERVE_BYTES, default_kv_type
 from advisor.core.shape import ModelShape
+from advisor.core.tensors import UnsupportedArchitecture, tensor_inventory
 from advisor.core.units import GIB
 from advisor.fit.args import FitArgError, FitParams
 
@@ -390,13 +393,24 @@ def make_plan(
     resolved = resolve_model(params, lookup)
     machine = resolve_machine(params)
     request = build_request(params, resolved, machine)
+    approx: ApproximateWeights | None = None
     try:
-        result = memory.estimate(request)
-    except NotImplementedError as exc:  # an architecture without a tensor inventory
-        raise FitArgError("model", f"no precise estimate for this architecture yet: {exc}") from None
-    except (KeyError, ValueError) as exc:
+        try:
+            result = memory.estimate(request)
+        except UnsupportedArchitecture:
+            # No inventory: plan a llama-shaped model of the same widths, and say so on every figure.
+            approx, resolved, request = approximate_model(params, resolved, request)
+            result = memory.estimate(request)
+    except (KeyError, ValueError, NotImplementedError) as exc:
         raise FitArgError("quant" if "type" in str(exc).lower() else "model", str(exc)) from None
     quant = None if resolved.tensor_types else (request.preset or params.quant)
+    if approx is not None and approx.preset.startswith("file "):
+        quant = None  # a GGUF file's own mix, planned approximately
+    file_bytes, n_params = download_size(request, resolved)
+    if approx is not None and resolved.header is None:
+        n_params = approx.params
+        if file_bytes is not None:
+            file_bytes = standin_header_bytes(resolved.shape) + approx.bytes
     estimate = predict(request, result, resolved, machine, quant, calibration)
     if measured is not None:
         estimate = replace(estimate, measured=measured)
@@ -409,7 +423,45 @@ def make_plan(
         memory=result,
         speed=estimate,
         n_layers=resolved.shape.n_layers,
+        file_bytes=file_bytes,
+        n_params=n_params,
+        approximate=approx,
     )
+
+
+def approximate_model(
+    params: FitParams, resolved: ResolvedModel, request: memory.FitRequest
+) -> tuple[ApproximateWeights, ResolvedModel, memory.FitRequest]:
+    """The labelled approximate estimate for an architecture without a tensor inventory: its parameter
+    count at the preset's bits per weight, and the model, request and header swapped for the llama-shaped
+    proxy of the same widths (a GGUF keeps its own size: the proxy takes the file's preset)."""
+    shape = resolved.shape
+    preset = request.preset
+    if resolved.header is not None:
+        name = resolved.header.file_type_name or ""
+        preset = name if name in PRESETS else "Q8_0"
+    approx = approximate_weights_bytes(shape, preset or "BF16")
+    if request.hf_format is not None:
+        approx = replace(approx, preset=params.quant or "hf-bf16")
+    elif resolved.header is not None:
+        approx = replace(approx, preset=f"file {preset}")
+    proxy = proxy_shape(shape)
+    proxy_request = replace(request, shape=proxy, preset=preset if request.hf_format is None else None,
+                            tensor_types=())  # fmt: skip
+    return approx, replace(resolved, shape=proxy, tensor_types=()), proxy_request
+
+
+def download_size(request: memory.FitRequest, resolved: ResolvedModel) -> tuple[int | None, int]:
+    """(GGUF file bytes, parameters): a GGUF's own size, else what llama-quantize writes for the preset;
+    no file size for a transformers format."""
+    header = resolved.header
+    if header is not None:
+        n_params = sum(t.n_elements for t in header.tensors)
+        return (header.file_size or header.header_bytes + header.data_bytes), n_params
+    n_params = sum(t.n_elements for t in tensor_inventory(resolved.shape))
+    if request.hf_format is not None:
+        return None, n_params
+    return gguf_file_bytes(resolved.shape, memory.resolve_types(request)), n_params
 
 
 def fmt_bytes(n: int | None) -> str:
@@ -421,10 +473,15 @@ def describe(plan: Plan) -> str:
     mem = plan.memory
     lines = [
         f"{plan.model} @ {plan.quant}: {placement_label(plan)}  (max context {plan.max_context:,})",
-        f"  weights {fmt_bytes(mem.weights_bytes)}, KV cache {fmt_bytes(mem.kv_cache_bytes)} ({plan.kv_type}), "
+        *([f"  {plan.notice}"] if plan.notice else []),
+        f"  weights in memory {fmt_bytes(mem.weights_bytes)}, "
+        f"KV cache {fmt_bytes(mem.kv_cache_bytes)} ({plan.kv_type}), "
         f"compute {fmt_bytes(mem.compute_bytes)}, overhead {fmt_bytes(mem.overhead_bytes)}",
         f"  GPU total {fmt_bytes(mem.gpu_bytes)}, CPU total {fmt_bytes(mem.cpu_bytes)}",
     ]
+    bpw = plan.bits_per_weight
+    if bpw is not None:
+        lines.insert(1, f"  download (GGUF file) {fmt_bytes(plan.file_bytes)}, {bpw:.2f} bits/weight")
     for dev in mem.devices:
         lines.append(f"    {dev.name}: {fmt_bytes(dev.total_bytes)}")
     sp = plan.speed

@@ -54,7 +54,7 @@ def _overhead_title(plan: Plan) -> str:
 def memory_bar(plan: Plan, vram_bytes: int, ram_bytes: int) -> MemoryBar:
     mem = plan.memory
     parts = (
-        ("Weights", mem.weights_bytes, "seg-w"), ("KV cache", mem.kv_cache_bytes, "seg-kv"),
+        ("Weights in memory", mem.weights_bytes, "seg-w"), ("KV cache", mem.kv_cache_bytes, "seg-kv"),
         ("Compute buffers", mem.compute_bytes, "seg-cb"), (_overhead_title(plan), mem.overhead_bytes, "seg-oh"),
     )  # fmt: skip
     total = sum(size for _, size, _ in parts)
@@ -139,7 +139,8 @@ class Card:
                         "params_active": m.params_active, "use_cases": list(m.use_cases),
                         "license": self.model.license, "context_max": self.model.context_max}  # fmt: skip
         out["quant_info"] = {"name": q.name, "format": q.format, "nominal_bits": q.nominal_bits,
-                        "bits_per_weight": q.bits_per_weight, "needs_imatrix": q.needs_imatrix}  # fmt: skip
+                        "bits_per_weight": self.plan.bits_per_weight or q.bits_per_weight,
+                        "needs_imatrix": q.needs_imatrix}  # fmt: skip
         out["quality"] = quality.to_dict()
         out["thinking"] = None if self.thinking is None else self.thinking.to_dict()
         out["explanation"] = self.explanation

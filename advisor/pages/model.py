@@ -75,7 +75,9 @@ def quant_ladder(spec: Spec, opt: recommend.ModelOption, best: str | None) -> li
         except FitArgError:
             plan = None
         loss, kld = recommend.quant_cost(opt, q)
-        rows.append(LadderRow(q.name, q.bits_per_weight, plan, kld, q.measured, _delta_ppl(q.name),
+        # this model's own file bits per weight (gpt-oss-20b at MXFP4_MOE: 4.63, not the Llama-3.1-8B table's 8.5)
+        bpw = plan.bits_per_weight if plan and plan.bits_per_weight else q.bits_per_weight
+        rows.append(LadderRow(q.name, bpw, plan, kld, q.measured, _delta_ppl(q.name),
                               opt.quality * (1 - loss), q.name == best, q.needs_imatrix))  # fmt: skip
     rows.sort(key=lambda r: r.plan.memory.weights_bytes if r.plan else 0)
     return rows

@@ -131,14 +131,19 @@ def test_unknown_architecture_is_one_specific_exception() -> None:
     assert exc.arch == "rwkv7" and "'rwkv7'" in str(exc) and "\n" not in str(exc)
 
 
-def test_make_plan_turns_an_unknown_architecture_into_a_model_error() -> None:
-    from advisor.fit.args import FitArgError, FitParams
+def test_make_plan_gives_an_unknown_architecture_a_labelled_approximate_plan() -> None:
+    from advisor.core.approx_weights import APPROXIMATE_LABEL
+    from advisor.fit.args import FitParams
     from advisor.fit.engine import make_plan
 
     s = ModelShape(arch="rwkv7", n_layers=2, hidden_size=64, n_heads=1, n_kv_heads=1, head_dim=64,
                    ffn_size=256, vocab_size=300, context_max=1024)  # fmt: skip
-    with pytest.raises(FitArgError, match="rwkv7"):
-        make_plan(FitParams(model="some-rwkv", quant="Q4_K_M", ctx=1024, ram_gib=16), lambda _id: s)
+    plan = make_plan(FitParams(model="some-rwkv", quant="Q4_K_M", ctx=1024, ram_gib=16), lambda _id: s)
+    assert plan.approximate is not None and plan.approximate.arch == "rwkv7"
+    assert "'rwkv7'" in plan.notice and APPROXIMATE_LABEL in plan.notice and "\n" not in plan.notice
+    out = plan.to_dict()
+    assert out["exact"] is False and out["approximate"]["label"] == APPROXIMATE_LABEL
+    assert plan.n_params == plan.approximate.params
 
 
 @pytest.mark.parametrize(

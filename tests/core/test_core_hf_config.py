@@ -340,13 +340,23 @@ def test_no_model_type() -> None:
         shape_from_hf_config(cfg)
 
 
-def test_unsupported_architecture_names_it() -> None:
+def test_a_model_type_without_a_reader_or_inventory_is_read_generically() -> None:
+    """Its plans are approximate (advisor.core.approx_weights); the arch is llama.cpp's name when known."""
+    assert shape_from_hf_config(config("qwen3-8b.json") | {"model_type": "falcon"}).arch == "falcon"
+    s = shape_from_hf_config(config("qwen3-8b.json") | {"model_type": "bert_like_thing"})
+    assert (s.arch, s.n_layers, s.hidden_size, s.n_kv_heads) == ("bert_like_thing", 36, 4096, 8)
+    moe = shape_from_hf_config(
+        config("qwen3-8b.json")
+        | {"model_type": "acme_moe", "num_experts": 64, "num_experts_per_tok": 4, "moe_intermediate_size": 768}
+    )
+    assert (moe.n_experts, moe.n_experts_used, moe.expert_ffn_size) == (64, 4, 768)
+
+
+def test_a_model_type_whose_arch_has_an_inventory_but_no_reader_is_refused() -> None:
     with pytest.raises(
-        UnsupportedModel, match=r"model_type 'falcon' \(llama\.cpp architecture 'falcon'\) is not supported"
+        UnsupportedModel, match=r"model_type 'phi4' \(llama\.cpp architecture 'phi3'\) is not supported"
     ):
-        shape_from_hf_config(config("qwen3-8b.json") | {"model_type": "falcon"})
-    with pytest.raises(UnsupportedModel, match=r"'bert_like_thing' \(no llama\.cpp architecture is known\)"):
-        shape_from_hf_config(config("qwen3-8b.json") | {"model_type": "bert_like_thing"})
+        shape_from_hf_config(config("qwen3-8b.json") | {"model_type": "phi4"})
 
 
 def test_errors_are_value_errors() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeHu
     config = (Path(__file__).parents[1] / "fixtures" / "hf_configs" / "qwen3-8b.json").read_bytes()
     hub = FakeHub()
     hub.add(FakeRepo("someone/Qwen3-8B-Variant", {"config.json": FakeFile(data=config)},
+                     card_data={"license": "apache-2.0"}))  # fmt: skip
+    # An architecture llama.cpp has but the inventories lack: Qwen3-8B's widths relabelled StarCoder2.
+    unknown = json.loads(config) | {"model_type": "starcoder2", "architectures": ["Starcoder2ForCausalLM"]}
+    hub.add(FakeRepo("someone/Coder-Unknown-Arch", {"config.json": FakeFile(data=json.dumps(unknown).encode())},
                      card_data={"license": "apache-2.0"}))  # fmt: skip
     hub.start()
     use_fake_hub(hub, monkeypatch, tmp_path)

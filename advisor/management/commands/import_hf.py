@@ -31,3 +31,5 @@ class Command(BaseCommand):
         else:
             verb = "imported" if imported.created else "updated"
             self.stdout.write(f"{verb} {imported.model_id}")
+            if imported.approximate:
+                self.stdout.write(imported.approximate)
