@@ -501,37 +501,74 @@ def cuda_tensor_alloc_bytes(t: GGMLType, dims: tuple[int, ...]) -> int:
 def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu") -> tuple[int, ...]:
     """Bytes of KV cache (or recurrent state) of each layer. ``kind`` is the backend that holds it:
     ggml-cuda buffers add per-tensor padding (``cuda_tensor_alloc_bytes``)."""
-    tk, tv = type_by_name(ctx.type_k), type_by_name(ctx.type_v)
     n_stream = 1 if ctx.kv_unified else ctx.n_seq
     kv_size = ctx.n_ctx_seq
     swa_size = _swa_cells(s, ctx) if s.sliding_window else kv_size
-    v_max = max((s.v_dim_at(i) * s.kv_heads_at(i) for i in range(s.n_layers)), default=0)
     cuda = kind in _CUDA_LIKE
 
-    def tensor(t: GGMLType, width: int, cells: int) -> int:
+    def tensor(row: int, pad: int, cells: int) -> int:
         # llama-kv-cache.cpp: one {width, cells, n_stream} tensor per layer for K and for V
-        if cuda:
-            return cuda_tensor_alloc_bytes(t, (width, cells, n_stream))
-        return row_bytes(t, width) * cells * n_stream
+        if cuda:  # cuda_tensor_alloc_bytes: the row padding, then the buffer's alignment
+            return _pad(row * cells * n_stream + pad, CUDA_BUFFER_ALIGNMENT)
+        return row * cells * n_stream
 
+    # Layers with the same make-up have the same bytes: work each make-up out once.
+    done: dict[tuple[int, ...], int] = {}
     out = []
+    for part in _kv_layout(s, ctx.type_k, ctx.type_v, ctx.flash_attn, cuda):
+        got = done.get(part)
+        if got is None:
+            if part[0] == _KV_STATE:
+                got = part[1] * ctx.n_seq
+            elif part[0] == _KV_LATENT:
+                got = tensor(part[1], part[2], kv_size)
+            elif part[0] == _KV_NONE:
+                got = 0
+            else:
+                _, swa, rk, pk, rv, pv, rs = part
+                cells = swa_size if swa else kv_size
+                got = tensor(rk, pk, cells) + tensor(rv, pv, cells) + rs * ctx.n_seq
+            done[part] = got
+        out.append(got)
+    return tuple(out)
+
+
+# What a layer's cache is made of (``_kv_layout``): a recurrent state, an MLA latent K, nothing, or K and V.
+_KV_STATE, _KV_LATENT, _KV_NONE, _KV_PAIR = range(4)
+
+
+@functools.lru_cache(maxsize=1024)
+def _kv_layout(s: ModelShape, type_k: str, type_v: str, flash_attn: bool, cuda: bool) -> tuple[tuple[int, ...], ...]:
+    """Per layer, what ``kv_cache_layer_bytes`` multiplies by the context: (_KV_STATE, bytes per sequence),
+    (_KV_LATENT, K row bytes, CUDA row padding), (_KV_NONE,) or (_KV_PAIR, sliding window?, K row bytes,
+    K padding, V row bytes, V padding, recurrent bytes per sequence). Independent of the context, so the
+    max-context search reads it once per model and cache type."""
+    tk, tv = type_by_name(type_k), type_by_name(type_v)
+    v_max = max((s.v_dim_at(i) * s.kv_heads_at(i) for i in range(s.n_layers)), default=0)
+
+    def row(t: GGMLType, width: int) -> tuple[int, int]:
+        pad = 0
+        if cuda and TRAITS[t].is_quantized and width % MATRIX_ROW_PADDING:
+            pad = row_bytes(t, MATRIX_ROW_PADDING - width % MATRIX_ROW_PADDING)
+        return row_bytes(t, width), pad
+
+    out: list[tuple[int, ...]] = []
     for il in range(s.n_layers):
         if _is_recurrent(s, il):
-            out.append(recurrent_state_bytes_per_seq(s) * ctx.n_seq)
+            out.append((_KV_STATE, recurrent_state_bytes_per_seq(s)))
             continue
         if s.is_mla:
             # MLA: K holds kv_lora_rank + rope dims for one "head", no V tensor.
-            out.append(tensor(tk, s.kv_lora_rank + s.qk_rope_head_dim, kv_size))
+            out.append((_KV_LATENT, *row(tk, s.kv_lora_rank + s.qk_rope_head_dim)))
             continue
         n_kv = s.kv_heads_at(il)
         if n_kv == 0 or il >= _KV_LAYERS_FROM_START.get(s.arch, s.kv_layers_from_start()):
-            out.append(0)
+            out.append((_KV_NONE,))
             continue
-        cells = swa_size if _swa(s, il) else kv_size
         # without flash attention V is stored transposed at the widest layer's width (TAG_V_CACHE_VARIABLE)
-        v_width = s.v_dim_at(il) * n_kv if ctx.flash_attn else v_max
-        rs = recurrent_state_bytes_per_seq(s) * ctx.n_seq if s.arch in _PARALLEL_HYBRID_ARCHS else 0
-        out.append(tensor(tk, s.head_dim_at(il) * n_kv, cells) + tensor(tv, v_width, cells) + rs)
+        v_width = s.v_dim_at(il) * n_kv if flash_attn else v_max
+        rs = recurrent_state_bytes_per_seq(s) if s.arch in _PARALLEL_HYBRID_ARCHS else 0
+        out.append((_KV_PAIR, int(_swa(s, il)), *row(tk, s.head_dim_at(il) * n_kv), *row(tv, v_width), rs))
     return tuple(out)
 
 
