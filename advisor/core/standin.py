@@ -21,17 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from advisor.core.ggml_types import GGMLType, tensor_bytes
+from advisor.core.gguf_size import GGUF_ALIGNMENT, pad
 from advisor.core.shape import ModelShape
 from advisor.core.tensors import TensorSpec, converted_type, gguf_sort_key, tensor_inventory
 
-GGUF_ALIGNMENT = 32  # GGUF_DEFAULT_ALIGNMENT, ggml/include/gguf.h
-
 # SentencePiece token types, llama_token_type in include/llama.h (LLAMA_TOKEN_TYPE_*).
 _TOKEN_NORMAL, _TOKEN_UNKNOWN, _TOKEN_CONTROL, _TOKEN_BYTE = 1, 2, 3, 6
-
-
-def _pad(x: int, n: int) -> int:
-    return (x + n - 1) // n * n
 
 
 def standin_tensor_types(shape: ModelShape, float_type: GGMLType = GGMLType.F16) -> dict[str, GGMLType]:
@@ -288,7 +283,7 @@ def write_standin(
             nbytes,
             raw_dtype=GGMLQuantizationType(int(ty)),
         )
-        data_size += _pad(nbytes, GGUF_ALIGNMENT)
+        data_size += pad(nbytes)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_ti_data_to_file()
@@ -297,7 +292,7 @@ def write_standin(
     header_end = fh.tell()
     w.close()
     with open(out, "r+b") as f:
-        f.truncate(_pad(header_end, GGUF_ALIGNMENT) + data_size)
+        f.truncate(pad(header_end) + data_size)
     return out
 
 
