@@ -48,6 +48,7 @@ SWA_MODEL_TYPES: dict[str, int] = {
     "gemma3_text": 6,
     "cohere2": 4,
     "llama4": 4,
+    "gemma4": 6,  # E2B: 5 (its record says so); conversion/gemma.py writes the flags from layer_types
 }
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -154,13 +155,14 @@ class CatalogModel:
             kv_per_layer = tuple(0 if r else self.n_kv_heads for r in recurrent)
         value_head_dim = self.v_head_dim if self.is_mla else None
         swa = self.swa_layers()
+        head_dim, extras, ffn_per_layer, kv_per_layer = self._gemma4(swa, ffn_per_layer, kv_per_layer)
         return ModelShape(
             arch=llama_cpp_arch(self.model_type, self.n_experts),
             n_layers=self.n_layers,
             hidden_size=self.hidden_size,
             n_heads=self.n_heads,
             n_kv_heads=self.n_kv_heads,
-            head_dim=self.head_dim,
+            head_dim=head_dim,
             ffn_size=self.ffn_size,
             vocab_size=self.vocab_size,
             context_max=self.context_max,
@@ -187,8 +189,26 @@ class CatalogModel:
             ssm_n_group=self.ssm_n_group,
             ssm_dt_rank=self.ssm_n_heads,
             n_ff_per_layer=ffn_per_layer,
-            extras=self.extras,
+            extras=extras,
         )
+
+    def _gemma4(
+        self, swa: tuple[bool, ...], ffn: tuple[int, ...], kv: tuple[int, ...]
+    ) -> tuple[int, tuple[tuple[str, int | float | str | bool], ...], tuple[int, ...], tuple[int, ...]]:
+        """Gemma 4's record in llama.cpp's terms: key_length is the full layers' head size and the
+        sliding layers' goes in extras (head_dim_swa); per-layer KV heads and FFN widths from extras."""
+        ex = dict(self.extras)
+        if "global_head_dim" not in ex:
+            return self.head_dim, self.extras, ffn, kv
+        full_kv = int(ex.pop("global_kv_heads", self.n_kv_heads))
+        if full_kv != self.n_kv_heads:
+            kv = tuple(self.n_kv_heads if w else full_kv for w in swa)
+        shared = int(ex.get("kv_shared_layers", 0))
+        if ex.pop("double_wide_mlp", False) and shared:
+            first = self.n_layers - shared
+            ffn = tuple(self.ffn_size * (2 if i >= first else 1) for i in range(self.n_layers))
+        ex["head_dim_swa"] = self.head_dim
+        return int(ex.pop("global_head_dim")), tuple(sorted(ex.items())), ffn, kv
 
     def to_record(self, *, with_notes: bool = False) -> dict[str, Any]:
         """The record as JSON-ready data with exactly the catalog's required field names; with
@@ -206,6 +226,22 @@ class CatalogModel:
                 value = list(value)
             out[f.name] = value
         return out
+
+
+def gemma4_record_fields(s: ModelShape) -> dict[str, Any]:
+    """The catalog fields of a Gemma 4 shape (the inverse of ``CatalogModel._gemma4``): head_dim and
+    n_kv_heads are the sliding layers' (as in config.json), the full layers' go in extras."""
+    swa_hd = int(s.extra("head_dim_swa", s.head_dim) or s.head_dim)
+    extras: dict[str, Any] = {"global_head_dim": s.head_dim}
+    full = [i for i in range(s.n_layers) if not s.is_swa_layer(i)]
+    if full and s.kv_heads_at(full[0]) != s.n_kv_heads:
+        extras["global_kv_heads"] = s.kv_heads_at(full[0])
+    for key in ("kv_shared_layers", "per_layer_input", "k_eq_v"):
+        if s.extra(key):
+            extras[key] = s.extra(key)
+    if s.n_ff_per_layer and max(s.n_ff_per_layer) == 2 * s.ffn_size:
+        extras["double_wide_mlp"] = True
+    return {"head_dim": swa_hd, "n_kv_heads": s.n_kv_heads, "extras": extras}
 
 
 # Integer fields; ``bool`` is rejected for them explicitly because ``True`` is an int in Python.
@@ -228,6 +264,15 @@ EXTRA_KEYS: dict[str, type] = {
     "ssm_conv_bias": bool,
     "ssm_norm": bool,
     "shortconv_l_cache": int,
+    # Gemma 4 (config keys of the same names; meanings in advisor/core/hf_config.py ``_gemma4_values``):
+    # the full-attention layers' head size and KV heads, the layers that reuse earlier caches, the per-layer
+    # embedding width, E2B's double-wide FFN on the shared layers, and full layers without V.
+    "global_head_dim": int,
+    "global_kv_heads": int,
+    "kv_shared_layers": int,
+    "per_layer_input": int,
+    "double_wide_mlp": bool,
+    "k_eq_v": bool,
 }
 
 

@@ -77,6 +77,8 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
         "gemma",
         "gemma3n",
         "gemma3n_text",
+        "gemma4",
+        "gemma4_text",
         "glm4",
         "glm4_moe",
         "granite",
@@ -112,6 +114,9 @@ SWA_PERIOD: dict[str, int] = {
     "exaone4": 4,
     "gemma3n": 5,  # src/models/gemma3n.cpp: load_swa_pattern(ml, 5)
     "gemma3n_text": 5,
+    # conversion/gemma.py (Gemma4Model) writes the per-layer flags from layer_types (always present)
+    "gemma4": 6,
+    "gemma4_text": 6,
     # conversion/olmo.py writes Olmo 3's window with a pattern from layer_types (default: every 4th layer
     # full); src/models/olmo2.cpp load_swa_pattern(ml, 4)
     "olmo3": 4,
@@ -143,6 +148,8 @@ TIED_DEFAULT: dict[str, bool] = {
     "gemma": True,
     "gemma3n": True,
     "gemma3n_text": True,
+    "gemma4": True,
+    "gemma4_text": True,
     "gemma2": True,
     "gemma3": True,
     "gemma3_text": True,
@@ -483,6 +490,42 @@ def _llama4_chunks(cfg: _Config, n_layers: int) -> tuple[int | None, tuple[bool,
     return LLAMA4_CHUNK, _period_pattern(n_layers, LLAMA4_CHUNK_PERIOD)
 
 
+def _gemma4_values(
+    cfg: _Config, n_layers: int, n_kv: int, ffn: int, kw: dict[str, Any], extras: dict[str, int | float | str | bool]
+) -> int:
+    """Gemma 4 (conversion/gemma.py Gemma4Model, src/models/gemma4.cpp); returns llama.cpp's key_length.
+
+    Full-attention layers have their own head size (``global_head_dim``, key_length) and KV heads
+    (``num_global_key_value_heads``); sliding layers keep ``head_dim`` (key_length_swa). The last
+    ``num_kv_shared_layers`` layers reuse earlier caches. E2B/E4B add per-layer token embeddings, E2B a
+    double-wide FFN on the shared layers; 26B-A4B adds a routed-expert block to every layer's dense FFN.
+    ``attention_k_eq_v``: full layers have no V projection (V is K)."""
+    types = _layer_types(cfg, n_layers) or ()
+    swa = tuple(t == "sliding_attention" for t in types)
+    full_kv = cfg.opt("num_global_key_value_heads", default=n_kv, minimum=1)
+    if full_kv != n_kv and swa:
+        kw["n_kv_heads_per_layer"] = tuple(n_kv if w else full_kv for w in swa)
+    shared = cfg.opt("num_kv_shared_layers", default=0)
+    if shared:
+        extras["kv_shared_layers"] = shared
+        if cfg.flag("use_double_wide_mlp", False):
+            kw["n_ff_per_layer"] = tuple(ffn if i < n_layers - shared else 2 * ffn for i in range(n_layers))
+    per_layer = cfg.opt("hidden_size_per_layer_input", default=0)
+    if per_layer:
+        extras["per_layer_input"] = per_layer
+    if cfg.flag("attention_k_eq_v", False):
+        extras["k_eq_v"] = True
+    if cfg.flag("enable_moe_block", False):
+        kw.update(
+            n_experts=cfg.req("num_experts", "num_local_experts"),
+            n_experts_used=cfg.req("top_k_experts", "num_experts_per_tok"),
+            expert_ffn_size=cfg.req("moe_intermediate_size", "expert_intermediate_size"),
+        )
+    head_swa = cfg.req("head_dim")
+    extras["head_dim_swa"] = head_swa
+    return cfg.opt("global_head_dim", default=head_swa, minimum=1)
+
+
 def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json") -> ModelShape:
     """Build the ``ModelShape`` llama.cpp would load from a GGUF converted from this config.
 
@@ -650,6 +693,8 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
         if shared:
             kw.update(shared_experts=1, shared_expert_ffn_size=shared)
 
+    if model_type in ("gemma4", "gemma4_text"):
+        head_dim = _gemma4_values(cfg, n_layers, n_kv, ffn, kw, extras)
     if generic and any(cfg.has(k) for k in ("num_local_experts", "num_experts", "n_routed_experts")):
         n_experts = cfg.req("num_local_experts", "num_experts", "n_routed_experts")
         if n_experts > 1:

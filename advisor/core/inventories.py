@@ -625,6 +625,59 @@ def _gemma3n(s: ModelShape) -> list[TensorSpec]:
     return b.out
 
 
+def _gemma4(s: ModelShape) -> list[TensorSpec]:
+    # gemma4.cpp load_arch_tensors: sandwich-normed blocks whose sliding and full layers differ in head size
+    # (key_length_swa / key_length) and KV heads; q/k norms; a per-layer output scale; the full layers share
+    # one rope_freqs (proportional RoPE). Layers past n_layer_kv_from_start have no K/V of their own
+    # (kv_flags), full layers of attention_k_eq_v models no V. The dense FFN is in every layer; 26B-A4B adds a
+    # routed-expert block (fused gate_up experts, router scale, per-expert down scale, three more norms);
+    # E2B/E4B add per-layer token embeddings (read lazily, like token_embd, on the CPU).
+    b = Builder(s.arch)
+    d, n, ple = s.hidden_size, s.n_layers, _int_extra(s, "per_layer_input", 0)
+    b.add("token_embd.weight", d, s.vocab_size)
+    b.add("output_norm.weight", d)
+    if not s.tied_embeddings:
+        b.add("output.weight", d, s.vocab_size)
+    if ple:
+        b.add("per_layer_token_embd.weight", ple * n, s.vocab_size)
+        b.add("per_layer_model_proj.weight", d, ple * n)  # created for layer 0
+        b.add("per_layer_proj_norm.weight", ple)
+    if not all(s.is_swa_layer(i) for i in range(n)):
+        b.add("rope_freqs.weight", s.head_dim // 2)  # first full layer; the others duplicate it
+    kv_end, k_eq_v = s.kv_layers_from_start(), _flag(s, "k_eq_v", False)
+    for i in range(n):
+        hd, n_kv = s.head_dim_at(i), s.kv_heads_at(i)
+        b.blk(i, "attn_norm.weight", d)
+        b.blk(i, "attn_q.weight", d, hd * s.n_heads)
+        if i < kv_end:
+            b.blk(i, "attn_k.weight", d, hd * n_kv)
+            if s.is_swa_layer(i) or not k_eq_v:
+                b.blk(i, "attn_v.weight", d, s.v_dim_at(i) * n_kv)
+            b.blk(i, "attn_k_norm.weight", hd)
+        b.blk(i, "attn_output.weight", hd * s.n_heads, d)
+        b.blk(i, "attn_q_norm.weight", hd)
+        b.blk(i, "post_attention_norm.weight", d)
+        b.blk(i, "layer_output_scale.weight", 1)
+        b.blk(i, "ffn_norm.weight", d)
+        _dense_ffn(b, s, i, s.ffn_at(i))
+        b.blk(i, "post_ffw_norm.weight", d)
+        if s.n_experts:
+            n_exp = s.expert_ffn_size
+            b.blk(i, "ffn_gate_inp.weight", d, s.n_experts)
+            b.blk(i, "ffn_gate_inp.scale", d)
+            b.blk(i, "pre_ffw_norm_2.weight", d)
+            b.blk(i, "post_ffw_norm_1.weight", d)
+            b.blk(i, "post_ffw_norm_2.weight", d)
+            b.blk(i, "ffn_gate_up_exps.weight", d, 2 * n_exp, s.n_experts)
+            b.blk(i, "ffn_down_exps.weight", n_exp, d, s.n_experts)
+            b.blk(i, "ffn_down_exps.scale", s.n_experts)
+        if ple:
+            b.blk(i, "inp_gate.weight", d, ple)
+            b.blk(i, "proj.weight", ple, d)
+            b.blk(i, "post_norm.weight", d)
+    return b.out
+
+
 # llama.cpp architecture -> the function that lists its tensors.
 ARCH_BUILDERS: dict[str, Callable[[ModelShape], list[TensorSpec]]] = {
     "phi3": _phi3,
@@ -641,6 +694,7 @@ ARCH_BUILDERS: dict[str, Callable[[ModelShape], list[TensorSpec]]] = {
     "nemotron_h_moe": _nemotron_h,
     "falcon-h1": _falcon_h1,
     "gemma3n": _gemma3n,
+    "gemma4": _gemma4,
     **{arch: functools.partial(_from_recipe, recipe) for arch, recipe in RECIPES.items()},
 }
 

@@ -49,9 +49,14 @@ def _attention_params(shape: ModelShape, layer: int) -> int:
         out = shape.n_heads * v_head * d
         return q + kv_a + kv_b + out
     n_kv = shape.kv_heads_at(layer)
-    q = d * shape.n_heads * shape.head_dim
-    kv = d * n_kv * shape.head_dim + d * n_kv * shape.v_dim
-    out = shape.n_heads * shape.v_dim * d
+    hd, vd = shape.head_dim_at(layer), shape.v_dim_at(layer)
+    q = d * shape.n_heads * hd
+    kv = d * n_kv * hd + d * n_kv * vd
+    if layer >= shape.kv_layers_from_start():
+        kv = 0  # Gemma 4: the layer reuses an earlier layer's K and V
+    elif shape.extra("k_eq_v") and not shape.is_swa_layer(layer):
+        kv = d * n_kv * hd  # Gemma 4 full layers: V is K
+    out = shape.n_heads * vd * d
     return q + kv + out
 
 
@@ -95,6 +100,9 @@ def count_params(shape: ModelShape) -> tuple[int, int]:
     embeddings = shape.vocab_size * d
     output = 0 if shape.tied_embeddings else shape.vocab_size * d
     total = embeddings + output + d  # final norm
+    ple = int(shape.extra("per_layer_input", 0) or 0)
+    if ple:  # Gemma 3n/4 per-layer token embeddings, their projection and each layer's gate and projection
+        total += shape.vocab_size * ple * shape.n_layers + d * ple * shape.n_layers + 2 * d * ple * shape.n_layers
     active = total
     for layer in range(shape.n_layers):
         mixer = _recurrent_params(shape) if shape.is_recurrent_layer(layer) else _attention_params(shape, layer)
@@ -108,7 +116,7 @@ def count_params(shape: ModelShape) -> tuple[int, int]:
             total += shape.n_experts * one_expert + router + shared
             active += shape.n_experts_used * one_expert + router + shared
         else:
-            dense = 3 * d * shape.ffn_size
+            dense = 3 * d * shape.ffn_at(layer)
             total += dense
             active += dense
     return total, active

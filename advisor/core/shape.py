@@ -30,6 +30,8 @@ HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
     "gemma3_text": "gemma3",
     "gemma3n": "gemma3n",
     "gemma3n_text": "gemma3n",
+    "gemma4": "gemma4",
+    "gemma4_text": "gemma4",
     "phi3": "phi3",
     "phi4": "phi3",
     "deepseek_v2": "deepseek2",
@@ -158,6 +160,20 @@ class ModelShape:
         if self.n_kv_heads_per_layer:
             return self.n_kv_heads_per_layer[layer]
         return self.n_kv_heads
+
+    def head_dim_at(self, layer: int) -> int:
+        """K head size of a layer: Gemma 4's sliding-window layers have their own (key_length_swa)."""
+        swa = self.extra("head_dim_swa", 0)
+        return int(swa) if swa and self.is_swa_layer(layer) else self.head_dim
+
+    def v_dim_at(self, layer: int) -> int:
+        swa = self.extra("head_dim_swa", 0)
+        return int(swa) if swa and self.is_swa_layer(layer) else self.v_dim
+
+    def kv_layers_from_start(self) -> int:
+        """Layers that keep a KV cache of their own; the later ones reuse one (Gemma 4's
+        ``shared_kv_layers``, llama_hparams::n_layer_kv_from_start)."""
+        return self.n_layers - int(self.extra("kv_shared_layers", 0) or 0)
 
     def ffn_at(self, layer: int) -> int:
         if self.n_ff_per_layer:

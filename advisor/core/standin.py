@@ -53,7 +53,7 @@ _N_FF_IS_EXPERT_WIDTH = frozenset({"granite", "granitemoe", "granitehybrid", "mi
 # Architectures that read head_count_kv per layer to tell recurrent layers (0) from attention layers:
 # lfm2.cpp, lfm2moe.cpp, granite-hybrid.cpp, nemotron-h.cpp. Others with a recurrent-layer list read it
 # from attention.recurrent_layers (qwen3next.cpp, qwen35.cpp) or treat every layer as recurrent.
-_KV_ARRAY_ARCHS = frozenset({"lfm2", "lfm2moe", "granitehybrid", "nemotron_h", "nemotron_h_moe"})
+_KV_ARRAY_ARCHS = frozenset({"lfm2", "lfm2moe", "granitehybrid", "nemotron_h", "nemotron_h_moe", "gemma4"})
 _SHORTCONV_ARCHS = frozenset({"lfm2", "lfm2moe"})
 _DELTA_NET_ARCHS = frozenset({"qwen3next", "qwen35", "qwen35moe"})
 
@@ -152,6 +152,17 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
         a.append(("logit_scale", "f32", 1.0))  # required by these loaders
     if s.arch in ("command-r", "cohere2", "nemotron_h", "nemotron_h_moe"):
         a.append(("attention.layer_norm_epsilon", "f32", 1e-5))  # LayerNorm epsilon, required
+    if s.arch == "gemma4":
+        # gemma4.cpp load_arch_hparams: the sliding layers' head size and the per-layer embedding width are
+        # required; shared_kv_layers sets n_layer_kv_from_start.
+        swa_hd = int(s.extra("head_dim_swa", s.head_dim) or s.head_dim)
+        a += [
+            ("attention.key_length_swa", "u32", swa_hd),
+            ("attention.value_length_swa", "u32", swa_hd),
+            ("rope.dimension_count_swa", "u32", swa_hd),
+            ("embedding_length_per_layer_input", "u32", int(s.extra("per_layer_input", 0) or 0)),
+            ("attention.shared_kv_layers", "u32", int(s.extra("kv_shared_layers", 0) or 0)),
+        ]
     if s.arch in ("qwen35", "qwen35moe"):
         # qwen35.cpp reads the M-RoPE sections as required; the text model uses the first one.
         a.append(("rope.dimension_sections", "arr_i32", [s.head_dim // 8, s.head_dim // 8, s.head_dim // 8, 0]))
@@ -176,8 +187,11 @@ def trim_shape(s: ModelShape, max_layers: int = 4) -> ModelShape:
     """
     from advisor.core.inventories import is_moe_layer
 
+    kv_end = s.kv_layers_from_start()
+
     def kind(i: int) -> tuple[object, ...]:
-        return (s.is_recurrent_layer(i), s.kv_heads_at(i), s.ffn_at(i), s.is_swa_layer(i), is_moe_layer(s, i))
+        shared = i >= kv_end  # Gemma 4: reuses an earlier layer's cache
+        return (s.is_recurrent_layer(i), s.kv_heads_at(i), s.ffn_at(i), s.is_swa_layer(i), is_moe_layer(s, i), shared)
 
     keep: list[int] = []
     seen: set[tuple[object, ...]] = set()
@@ -207,7 +221,16 @@ def trim_shape(s: ModelShape, max_layers: int = 4) -> ModelShape:
         recurrent_layers=pick(s.recurrent_layers),
         n_ff_per_layer=pick(s.n_ff_per_layer),
         first_dense_layers=sum(1 for i in keep if i < s.first_dense_layers),
+        extras=_trimmed_extras(s, keep),
     )
+
+
+def _trimmed_extras(s: ModelShape, keep: list[int]) -> tuple[tuple[str, int | float | str | bool], ...]:
+    """Extras that count layers, recounted over the kept ones (Gemma 4's shared KV layers)."""
+    if not s.extra("kv_shared_layers", 0):
+        return s.extras
+    shared = sum(1 for i in keep if i >= s.kv_layers_from_start())
+    return tuple((k, shared if k == "kv_shared_layers" else v) for k, v in s.extras)
 
 
 def standin_metadata(shape: ModelShape, file_type: int) -> list[tuple[str, str, Any]]:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 _BLK_RE = re.compile(r"blk\.(\d+)\.")
-_SUFFIXES = (".weight", ".bias")
+_SUFFIXES = (".weight", ".bias", ".scale")  # ".scale": per-tensor scales (gemma4 ffn_gate_inp, ffn_down_exps)
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,29 @@ from pathlib import Path
 import pytest
 
 from advisor.catalog.hub_import import ImportFailed, catalog_id, import_from_hub, swa_period
-from advisor.catalog.models_catalog import parse_record
+from advisor.catalog.models_catalog import load_models, parse_record
 from advisor.catalog.remote_gguf import HubUnavailable, hub_file_url, read_remote_gguf_header
 from advisor.core.gguf_header import InvalidGGUF, read_gguf_header
 from advisor.core.hf_config import shape_from_hf_config_path
+from advisor.core.memory import ContextSettings, kv_cache_bytes
+from advisor.core.tensors import tensor_inventory
 from tests.core.test_core_gguf_header import write_small
 from tests.fakehub import FakeFile, FakeHub, FakeRepo, use_fake_hub
 from tests.gguf_samples import gemma3_gguf, smollm2_gguf
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "hf_configs"
 MiB = 1024 * 1024
+
+
+# Late-2025/2026 families (issue #13), one published config each: repo -> fixture file. Their catalog
+# records (advisor/catalog/data/models/) come from the same config.json copies.
+NEW_FAMILIES = {
+    "google/gemma-4-26B-A4B-it": "gemma-4-26b-a4b.json",
+    "google/gemma-4-E2B-it": "maxtext-gemma4_e2b.json",
+    "Qwen/Qwen3.5-35B-A3B": "qwen3.5-35b-a3b.json",
+    "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16": "nemotron-3-nano-30b-a3b.json",
+    "moonshotai/Kimi-K2.5": "kimi-k2.5.json",
+}
 
 
 def _config(name: str) -> FakeFile:
@@ -82,6 +95,8 @@ def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, split_shards: tuple[Pat
                 card_data={"license": "gemma", "base_model": ["google/gemma-3-270m"]},
             )
         )
+    for repo, fixture in NEW_FAMILIES.items():
+        h.add(FakeRepo(repo, {"config.json": _config(fixture)}, card_data={"license": "apache-2.0"}))
     h.add(FakeRepo("fake-org/tiny-split-GGUF", {p.name: FakeFile(path=p) for p in split_shards}))
     h.add(FakeRepo("google/gated-model", {"config.json": _config("qwen3-8b.json")}, gated="manual"))
     h.add(FakeRepo("fake-org/gated-GGUF", {"SmolLM2.Q4_1.gguf": FakeFile(path=smollm2_gguf())}, gated="auto"))
@@ -138,6 +153,32 @@ def test_moe_import(hub: FakeHub) -> None:
     parsed = parse_record(record | {"sources": ["https://huggingface.co/Qwen/Qwen3-30B-A3B"]}, "import")
     assert (parsed.n_experts, parsed.n_experts_used, parsed.released) == (128, 8, "2025-04-27")
     assert parsed.to_shape() == _shape_fields(m.shape)
+
+
+@pytest.mark.parametrize("repo_id", sorted(NEW_FAMILIES))
+def test_new_family_import_gives_the_catalog_records_tensors(hub: FakeHub, repo_id: str) -> None:
+    m = import_from_hub(repo_id)
+    assert m.shape == shape_from_hf_config_path(FIXTURES / NEW_FAMILIES[repo_id])
+    record = m.to_catalog_record()
+    parsed = parse_record(record | {"sources": [f"https://huggingface.co/{repo_id}"]}, "import")
+    assert tensor_inventory(parsed.to_shape()) == tensor_inventory(m.shape)
+    # the catalog's record of the same model lists the same tensors and keeps the same caches
+    twin = next(c for c in load_models() if c.hf_repo == repo_id)
+    assert tensor_inventory(twin.to_shape()) == tensor_inventory(m.shape)
+    ctx = ContextSettings(
+        n_ctx=8192, n_ctx_seq=8192, n_seq=1, kv_unified=True, n_batch=512, n_ubatch=512, n_outputs=1,
+        flash_attn=True, swa_full=False, type_k="f16", type_v="f16",
+    )  # fmt: skip
+    assert kv_cache_bytes(twin.to_shape(), ctx) == kv_cache_bytes(m.shape, ctx)
+
+
+def test_gemma_4_import_reads_both_head_sizes(hub: FakeHub) -> None:
+    s = import_from_hub("google/gemma-4-26B-A4B-it").shape
+    # src/models/gemma4.cpp: 512-wide heads and 2 KV heads on the full layers, 256 and 8 on the sliding ones
+    assert (s.arch, s.head_dim, s.head_dim_at(0), s.kv_heads_at(0), s.kv_heads_at(5)) == ("gemma4", 512, 256, 8, 2)
+    assert (s.n_experts, s.n_experts_used, s.expert_ffn_size, s.ffn_size) == (128, 8, 704, 2112)
+    e2b = import_from_hub("google/gemma-4-E2B-it").shape
+    assert e2b.kv_layers_from_start() == 15 and e2b.ffn_at(14) == 6144 and e2b.ffn_at(15) == 12288
 
 
 def test_swa_import_records_the_pattern(hub: FakeHub) -> None:
