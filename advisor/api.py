@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.middleware.csrf import CsrfViewMiddleware
@@ -26,6 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from advisor import ratelimit, services
 from advisor.forms import ProbeForm
+from advisor.pages import check as check_pages
 from advisor.pages import probes as probe_pages
 from advisor.pages import results as result_pages
 from advisor.pages.fit_query import FitInputError, fit_answer, gpu_json, query_cache_key
@@ -188,6 +190,51 @@ def _body(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
     return request.POST if request.POST else QueryDict(), None
 
 
+@csrf_exempt  # reading a paste changes nothing; storing it (consent) checks the user in api_user
+@require_http_methods(["POST"])
+def checks(request: HttpRequest) -> JsonResponse:
+    """Check my setup: {"text", "consent", "gpu", "model", "cpu"} as JSON, or multipart with a ``file``."""
+    if (refused := check_pages.body_too_big(request.META.get("CONTENT_LENGTH"))) is not None:
+        return error(refused.field, refused.message, refused.status)
+    if wait := ratelimit.hit("check", ratelimit.client_key(request), settings.CHECK_RATE_PER_MINUTE):
+        return too_many(None, f"too many checks: try again in {wait} s", wait)
+    data, bad = _check_body(request)
+    if bad is not None:
+        return bad
+    sub = check_pages.submit(data, request.FILES)
+    if sub.error is not None or sub.result is None:
+        refused = sub.error or check_pages.CheckInputError(None, "nothing to check")
+        return error(refused.field, refused.message, refused.status)
+    result = sub.result
+    if sub.consent:
+        user, denied = api_user(request)
+        if user is None:
+            return denied or error(None, "storing a check needs a login or an API token", 401)
+        result = check_pages.with_stored(result, services.store_check(result, user))
+    return JsonResponse(result.to_dict(), status=201 if result.stored else 200)
+
+
+def _check_body(request: HttpRequest) -> tuple[Any, JsonResponse | None]:
+    """The check's fields: a JSON object of strings and booleans, or the multipart/urlencoded form."""
+    try:
+        if request.content_type != "application/json":
+            return request.POST, None
+        data = json.loads(request.body or b"{}")
+    except RequestDataTooBig:
+        refused = check_pages.too_big_body()
+        return None, error(refused.field, refused.message, refused.status)
+    except (ValueError, RecursionError):
+        return None, error(None, "the body is not valid JSON")
+    if not isinstance(data, dict):
+        return None, error(None, "the body must be a JSON object")
+    for key, value in data.items():
+        if key in ("text", "gpu", "model", "cpu") and not isinstance(value, str):
+            return None, error(key, f"{key} must be a string")
+        if key == "consent" and not isinstance(value, bool):
+            return None, error(key, "consent must be true or false")
+    return {k: v for k, v in data.items() if k in ("text", "gpu", "model", "cpu", "consent")}, None
+
+
 @require_GET
 def probe_detail(request: HttpRequest, run_id: int) -> JsonResponse:
     from advisor.models import ProbeRun
@@ -301,6 +348,29 @@ def _probe_body() -> dict[str, Any]:
     }
 
 
+def _check_body_schema() -> dict[str, Any]:
+    from advisor.pages.check import MAX_PASTE_BYTES
+
+    text = "llama.cpp console output (buffer lines need -lv 4), llama-bench -o md/json, or ollama ps"
+    return {
+        "type": "object",
+        "properties": {
+            "text": _str(MAX_PASTE_BYTES, description=text),
+            "consent": {"type": "boolean", "default": False,
+                        "description": "store the measurements to calibrate the device (needs a token or session)"},
+            "gpu": _str(description="the GPU, when the paste names none"),
+            "model": _str(description="catalog model id, when the file name does not say"),
+            "cpu": _str(description="the CPU, for layers held in system RAM"),
+        },
+    }  # fmt: skip
+
+
+def _check_multipart() -> dict[str, Any]:
+    body = _check_body_schema()
+    file = {"type": "string", "format": "binary", "description": "the log file (instead of text)"}
+    return {**body, "properties": {**body["properties"], "file": file}}
+
+
 ERROR = {
     "description": "bad input",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -357,6 +427,17 @@ def openapi_schema(server: str) -> dict[str, Any]:
                     },
                 },
             },
+            "/api/checks": {"post": {
+                "summary": "Check my setup: a pasted llama.cpp log, llama-bench result or ollama ps beside the "
+                           "prediction, buffer by buffer (memory.rows) and tok/s by tok/s (speed.rows), with findings "
+                           "that explain the differences; at most 4 MiB of text",
+                "requestBody": {"content": {"application/json": {"schema": _check_body_schema()},
+                                            "multipart/form-data": {"schema": _check_multipart()}}},
+                "responses": {
+                    "200": _json("the check"), "201": _json("the check, stored (consent)"), "400": ERROR,
+                    "401": ERROR, "403": ERROR, "413": ERROR, "429": ERROR,
+                },
+            }},
             "/api/probes/{id}": {"get": {
                 "summary": "One probe run: status, stage, percent of the whole run, queue_ahead, result",
                 "parameters": [probe_id], "responses": {"200": _json("the run"), "404": ERROR},

@@ -228,3 +228,24 @@ class ImportForm(forms.Form):
         label="Hugging Face repo id or GGUF URL", max_length=MAX_TEXT, validators=[repo_or_url],
         widget=forms.TextInput(attrs={"placeholder": "Qwen/Qwen3-8B", "spellcheck": "false"}),
     )  # fmt: skip
+
+
+class CheckForm(forms.Form):
+    """Check my setup: a pasted (or uploaded) llama.cpp log, llama-bench result or `ollama ps`. The paste's
+    size and encoding are checked by ``pages.check.paste_text`` (413/400 with a message)."""
+
+    text = forms.CharField(
+        label="Paste llama.cpp output, llama-bench -o md/json, or ollama ps", required=False, strip=False,
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false", "autocomplete": "off"}),
+    )  # fmt: skip
+    file = forms.FileField(label="…or upload the log file", required=False)
+    gpu = forms.CharField(
+        label="GPU", required=False, max_length=MAX_TEXT, help_text="when the paste names none (H200, RTX 4090)"
+    )
+    model = forms.CharField(
+        label="Catalog model", required=False, max_length=MAX_TEXT, help_text="when the file name does not say"
+    )
+    cpu = forms.CharField(label="CPU", required=False, max_length=MAX_TEXT, help_text="for layers held in RAM")
+    consent = forms.BooleanField(
+        label="Store these measurements to calibrate this GPU's speed predictions", required=False, initial=False
+    )

@@ -237,3 +237,7 @@ CACHES = {
 # Rate limits for the expensive actions: requests per user (or token, or IP) per minute.
 PROBE_RATE_PER_MINUTE = env_int("PROBE_RATE_PER_MINUTE", 6)
 IMPORT_RATE_PER_MINUTE = env_int("IMPORT_RATE_PER_MINUTE", 10)
+CHECK_RATE_PER_MINUTE = env_int("CHECK_RATE_PER_MINUTE", 30)  # each check parses up to 4 MiB (2 s)
+# A pasted log (check my setup) is read up to 4 MiB (advisor/core/loadlog.MAX_CHARS); the textarea is a form
+# field, so the body limit leaves room for it. Bigger bodies are refused with 413 before they are read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024

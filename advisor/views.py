@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,8 +22,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.middleware import HtmxDetails
 
 from advisor import api, imports, ratelimit, services
-from advisor.forms import ImportForm, ProbeForm
+from advisor.forms import CheckForm, ImportForm, ProbeForm
 from advisor.pages import accuracy as accuracy_pages
+from advisor.pages import check as check_pages
 from advisor.pages import model as model_pages
 from advisor.pages import probes as probe_pages
 from advisor.pages import results as result_pages
@@ -241,6 +243,37 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     token.delete()
     messages.success(request, f"Revoked the token “{token.label}”.")
     return redirect("api_tokens")
+
+
+@require_http_methods(["GET", "POST"])
+def check_setup(request: HtmxHttpRequest) -> HttpResponse:
+    """Check my setup: a pasted log beside the prediction; with consent (and a login) its measurements stored."""
+    template = _partial(request, "check.html", "result")
+    if request.method == "GET":
+        return render(request, "check.html", check_pages.check_context(CheckForm()))
+    sub = _check_submission(request)
+    result, note = sub.result, ""
+    if result is not None and sub.consent:
+        if request.user.is_authenticated:
+            result = check_pages.with_stored(result, services.store_check(result, request.user))
+        else:
+            note = "Not stored: log in to store measurements."
+    context = check_pages.check_context(sub.form, result, error=sub.error, stored_note=note)
+    return render(request, template, context, status=sub.error.status if sub.error else 200)
+
+
+def _check_submission(request: HttpRequest) -> check_pages.Submission:
+    """The submitted check, or why it is refused: too big (413, before the body is read), too many (429)."""
+    if refused := check_pages.body_too_big(request.META.get("CONTENT_LENGTH")):
+        return check_pages.Submission(CheckForm(), error=refused)
+    if wait := ratelimit.hit("check", ratelimit.client_key(request), settings.CHECK_RATE_PER_MINUTE):
+        return check_pages.Submission(
+            CheckForm(), error=check_pages.CheckInputError(None, f"Too many checks: try again in {wait} s.", 429)
+        )
+    try:
+        return check_pages.submit(request.POST, request.FILES)
+    except RequestDataTooBig:  # no Content-Length, and more than Django reads
+        return check_pages.Submission(CheckForm(), error=check_pages.too_big_body())
 
 
 @require_GET

@@ -9,6 +9,7 @@ device the paste names, asks the plan engine for the speed at the run's own sett
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -21,8 +22,11 @@ from advisor.core.plan import Plan, SpeedEstimate
 from advisor.core.quantize import PRESETS
 from advisor.core.units import MIB
 from advisor.fit.args import KV_TYPES, MAX_CTX, FitArgError, FitParams
+from advisor.forms import CheckForm
 
 MAX_PASTE_BYTES = MAX_CHARS  # what the parser reads; a bigger paste or file is refused with 413
+# the paste plus the other fields, multipart framing and JSON escapes (settings.DATA_UPLOAD_MAX_MEMORY_SIZE is above)
+MAX_BODY_BYTES = MAX_PASTE_BYTES * 5 // 4
 MAX_NAME = 200
 CHECK_EXAMPLE = "llama-server -m model.gguf -c 8192 -ngl 99 -lv 4 2>&1 | tee load.log"
 
@@ -189,7 +193,7 @@ def resolve_device(settings: sc.RunSettings, gpu: str) -> tuple[str | None, str]
         return None, f"{exc}: no speed prediction"
 
 
-def _plan(settings: sc.RunSettings, model_id: str | None, paste: Paste, device: str) -> Plan:
+def _plan(settings: sc.RunSettings, model_id: str | None, paste: Paste, device: str, cpu: str | None) -> Plan:
     s = settings
     total = s.n_layers_total
     all_layers = s.n_gpu_layers is None or s.n_gpu_layers < 0 or (total is not None and s.n_gpu_layers >= total)
@@ -204,6 +208,7 @@ def _plan(settings: sc.RunSettings, model_id: str | None, paste: Paste, device: 
         n_cpu_moe=(s.n_cpu_moe if s.n_cpu_moe != -1 else 1000) if s.n_cpu_moe is not None else 0,
         parallel=min(max(s.n_parallel or 1, 1), 256),
         gpus=(device,),
+        cpu=cpu,
     )
     if model_id:
         return services.plan_for(params)
@@ -247,7 +252,7 @@ def _row(label: str, test: str, n: int | None, depth: int, tps: float, sp: Speed
     return SpeedRow(label, n, depth, tps, round(pred, 2) if pred else None, band)
 
 
-def check(text: str, gpu: str = "", model: str = "") -> CheckResult:
+def check(text: str, gpu: str = "", model: str = "", cpu: str = "") -> CheckResult:
     """Parse ``text`` (already bounded by ``paste_text``) and set it beside the engine."""
     paste = parse_paste(text)
     if paste.kind == "empty":
@@ -259,12 +264,10 @@ def check(text: str, gpu: str = "", model: str = "") -> CheckResult:
     device, device_note = resolve_device(settings, gpu)
     if device_note:
         notes.append(device_note)
-    if device and not settings.gpus:
-        settings = replace(settings, gpus=(device,))
     plan: Plan | None = None
     if device and settings.source != "ollama-ps":
         try:
-            plan = _plan(settings, model_id, paste, device)
+            plan = _plan(settings, model_id, paste, device, cpu.strip()[:MAX_NAME] or None)
         except (FitArgError, ValueError, KeyError, NotImplementedError) as exc:
             notes.append(f"no speed prediction: {getattr(exc, 'message', None) or exc}")
     if plan is not None and settings.n_layers_total is None:
@@ -274,13 +277,63 @@ def check(text: str, gpu: str = "", model: str = "") -> CheckResult:
     rows = _speed_rows(measured, plan, paste.kind)
     decode = next((r.predicted for r in rows if r.test in ("decode",) or r.test.startswith("tg")), None)
     prefill = next((r.predicted for r in rows if r.test == "prefill" or r.test.startswith("pp")), None)
-    findings = sc.explain(settings, memory, measured, decode, prefill)
+    # the rules see the GPU the user named when the paste names none (-ngl 0 with a GPU, -fa off on a GPU)
+    seen = replace(settings, gpus=settings.gpus or ((device,) if device else ()))
+    findings = sc.explain(seen, memory, measured, decode, prefill)
     ollama = tuple({"name": r.name, "size_bytes": r.size_bytes, "gpu_percent": r.gpu_percent, "context": r.context}
                    for r in paste.ollama)  # fmt: skip
     return CheckResult(paste.kind, settings, memory, measured, rows, findings, model_id, device, plan,
                        tuple(notes), ollama)  # fmt: skip
 
 
-def check_context(result: CheckResult | None, form: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Submission:
+    """A submitted check: the form, and either its result or the error to answer with."""
+
+    form: CheckForm
+    result: CheckResult | None = None
+    error: CheckInputError | None = None
+
+    @property
+    def consent(self) -> bool:
+        return bool(self.form.is_valid() and self.form.cleaned_data.get("consent"))
+
+
+def body_too_big(content_length: str | None) -> CheckInputError | None:
+    """413 for a request body over ``MAX_BODY_BYTES``, decided from its Content-Length before it is read."""
+    length = _int_or_none(content_length)
+    return _too_big("text", length) if length is not None and length > MAX_BODY_BYTES else None
+
+
+def too_big_body() -> CheckInputError:
+    """A body without a Content-Length that grew past Django's limit while it was read."""
+    return CheckInputError("text", f"the request body is over {MAX_BODY_BYTES // MIB} MB", 413)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 19 else None
+
+
+def submit(data: Mapping[str, Any], files: Mapping[str, Any] | None = None) -> Submission:
+    """Read and check a submission (the form's POST, or the API's JSON or multipart body)."""
+    form = CheckForm(data, files)  # type: ignore[arg-type]  # a QueryDict/MultiValueDict, or the API's dict
+    if not form.is_valid():
+        field, errors = next(iter(form.errors.items()))
+        return Submission(form, error=CheckInputError(None if field == "__all__" else field, str(errors[0])))
+    upload = form.cleaned_data.get("file")
+    try:
+        raw = upload.read(MAX_PASTE_BYTES + 1) if upload is not None else None
+        text = paste_text(form.cleaned_data.get("text"), raw)
+        c = form.cleaned_data
+        return Submission(form, result=check(text, c.get("gpu") or "", c.get("model") or "", c.get("cpu") or ""))
+    except CheckInputError as exc:
+        return Submission(form, error=exc)
+
+
+def with_stored(result: CheckResult, row: Any) -> CheckResult:
+    return replace(result, stored={"id": row.pk, "device": row.device, "calibrates": row.calibrates})
+
+
+def check_context(form: CheckForm, result: CheckResult | None = None, **extra: Any) -> dict[str, Any]:
     """The ``/check/`` template's context."""
-    return {"form": form, "result": result, "example": CHECK_EXAMPLE, "max_mb": MAX_PASTE_BYTES // MIB}
+    return {"form": form, "result": result, "example": CHECK_EXAMPLE, "max_mb": MAX_PASTE_BYTES // MIB, **extra}

@@ -271,7 +271,7 @@ def test_schema_lists_every_endpoint_and_parameter() -> None:
     assert schema["openapi"].startswith("3.")
     paths = schema["paths"]
     assert set(paths) == {"/api/fit", "/api/recommendations", "/api/gpus", "/api/probes", "/api/probes/{id}",
-                          "/api/schema"}  # fmt: skip
+                          "/api/checks", "/api/schema"}  # fmt: skip
     rec_params = {p["name"] for p in paths["/api/recommendations"]["get"]["parameters"]}
     assert set(MachineForm.base_fields) | set(FilterForm.base_fields) == rec_params
     fit_params = {p["name"] for p in paths["/api/fit"]["get"]["parameters"]}
