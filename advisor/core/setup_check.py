@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath, PureWindowsPath
 
-from advisor.core.loadlog import MAX_LINE_CHARS, LoadLog, Paste, ftype_preset
+from advisor.core.loadlog import MAX_LINE_CHARS, MAX_LINES, LoadLog, Paste, ftype_preset
 from advisor.core.loadlog_fit import BufferDiff, LogModelError, compare, request_from_log
 from advisor.core.memory import FitRequest, estimate
 from advisor.core.tensors import UnsupportedArchitecture
@@ -289,6 +289,48 @@ def measured_speeds(paste: Paste) -> Measured:
     return Measured(tuple(runs), concurrent=ld.n_seq or 1)
 
 
+@dataclass(frozen=True)
+class LMStudioEstimate:
+    """LM Studio's own estimate before it starts llama.cpp ('[LM Studio] Model load size estimate with raw
+    num offload layers 'max' and context length '8192':' and its Model/Context/Total lines, as printed), and
+    its resolved offload (lmstudio-ai/lmstudio-bug-tracker#2190 shows the format)."""
+
+    n_ctx: int | None
+    offload: str  # "max" or a layer count, as printed
+    model: str = ""
+    context: str = ""
+    total: str = ""
+    cpu_expert_layers: int | None = None
+
+
+def lmstudio_estimate(text: str) -> LMStudioEstimate | None:
+    """The last LM Studio load estimate in the paste, or None."""
+    found: LMStudioEstimate | None = None
+    lines = text.splitlines()[:MAX_LINES]
+    for i, raw in enumerate(lines):
+        line = raw[:MAX_LINE_CHARS]
+        if "[LM Studio] Model load size estimate" in line:
+            quoted = line.split("'")  # ... layers 'max' and context length '8192':
+            sizes = dict(_kv_colon(ln) for ln in lines[i + 1 : i + 4])
+            found = LMStudioEstimate(
+                _int(quoted[3]) if len(quoted) > 3 else None, quoted[1][:16] if len(quoted) > 1 else "",
+                sizes.get("Model", ""), sizes.get("Context", ""), sizes.get("Total", ""),
+            )  # fmt: skip
+        elif found is not None and line.strip().startswith("Num CPU Expert Layers:"):
+            found = replace(found, cpu_expert_layers=_int(line.split(":", 1)[1]))
+    return found
+
+
+def _kv_colon(line: str) -> tuple[str, str]:
+    k, _, v = line[:MAX_LINE_CHARS].partition(":")
+    return k.strip(), v.strip()[:32]
+
+
+def settings_from_lmstudio(est: LMStudioEstimate) -> RunSettings:
+    offload = -1 if est.offload == "max" else _int(est.offload)
+    return RunSettings("lm-studio", n_ctx=est.n_ctx, n_gpu_layers=offload, n_cpu_moe=est.cpu_expert_layers or None)
+
+
 # --------------------------------------------------------------------------------------------------
 # memory
 # --------------------------------------------------------------------------------------------------
@@ -412,7 +454,7 @@ def _speed_findings(s: RunSettings, m: Measured, decode: float | None, prefill: 
             "with llama-bench -p 512."
         )
         out.append(Finding("short-prompt", text))
-    if m.concurrent > 1:
+    if m.concurrent > 1 and m.best("decode"):
         text = (
             f"llama-server ran {m.concurrent} slots: requests that overlap share each decode step, so each one's "
             "tok/s drops while the total rises. The best single run is compared."

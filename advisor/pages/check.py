@@ -23,6 +23,7 @@ from advisor.core.quantize import PRESETS
 from advisor.core.units import MIB
 from advisor.fit.args import KV_TYPES, MAX_CTX, FitArgError, FitParams
 from advisor.forms import CheckForm
+from advisor.pages.units import memory as mem_text
 
 MAX_PASTE_BYTES = MAX_CHARS  # what the parser reads; a bigger paste or file is refused with 413
 # the paste plus the other fields, multipart framing and JSON escapes (settings.DATA_UPLOAD_MAX_MEMORY_SIZE is above)
@@ -105,6 +106,7 @@ class CheckResult:
     notes: tuple[str, ...] = ()
     ollama: tuple[dict[str, Any], ...] = ()
     stored: dict[str, Any] | None = field(default=None)
+    lmstudio: sc.LMStudioEstimate | None = None
 
     @property
     def calibrates(self) -> bool:
@@ -132,6 +134,7 @@ class CheckResult:
             },
             "plan": None if p is None else _plan_json(p),
             "ollama": list(self.ollama),
+            "lmstudio": asdict(self.lmstudio) if self.lmstudio else None,
             "findings": [{"key": f.key, "text": f.text} for f in self.findings],
             "calibrates": self.calibrates,
             "stored": self.stored,
@@ -255,11 +258,14 @@ def _row(label: str, test: str, n: int | None, depth: int, tps: float, sp: Speed
 def check(text: str, gpu: str = "", model: str = "", cpu: str = "") -> CheckResult:
     """Parse ``text`` (already bounded by ``paste_text``) and set it beside the engine."""
     paste = parse_paste(text)
-    if paste.kind == "empty":
-        raise CheckInputError("text", "found no llama.cpp log, llama-bench result or `ollama ps` table in the paste"
-                              + (f" ({'; '.join(paste.notes)})" if paste.notes else ""))  # fmt: skip
-    settings = sc.settings_from_paste(paste, text)
-    notes = list(paste.notes)
+    lmstudio = sc.lmstudio_estimate(text) if paste.kind == "empty" else None
+    if paste.kind == "empty" and lmstudio is None:
+        why = f" ({'; '.join(paste.notes)})" if paste.notes else ""
+        raise CheckInputError(
+            "text", f"found no llama.cpp log, llama-bench result, `ollama ps` table or LM Studio load estimate{why}"
+        )
+    settings = sc.settings_from_lmstudio(lmstudio) if lmstudio else sc.settings_from_paste(paste, text)
+    notes = [n for n in paste.notes if not (lmstudio and n.startswith("no llama.cpp load log"))]
     model_id = model.strip()[:MAX_NAME] or catalog_match(settings)
     device, device_note = resolve_device(settings, gpu)
     if device_note:
@@ -282,8 +288,25 @@ def check(text: str, gpu: str = "", model: str = "", cpu: str = "") -> CheckResu
     findings = sc.explain(seen, memory, measured, decode, prefill)
     ollama = tuple({"name": r.name, "size_bytes": r.size_bytes, "gpu_percent": r.gpu_percent, "context": r.context}
                    for r in paste.ollama)  # fmt: skip
-    return CheckResult(paste.kind, settings, memory, measured, rows, findings, model_id, device, plan,
-                       tuple(notes), ollama)  # fmt: skip
+    if lmstudio is not None:
+        findings += (_lmstudio_finding(lmstudio, plan),)
+    kind = "lm-studio" if lmstudio else paste.kind
+    return CheckResult(kind, settings, memory, measured, rows, findings, model_id, device, plan,
+                       tuple(notes), ollama, lmstudio=lmstudio)  # fmt: skip
+
+
+def _lmstudio_finding(est: sc.LMStudioEstimate, plan: Plan | None) -> sc.Finding:
+    said = f"LM Studio estimated model {est.model}, context {est.context}, total {est.total} at {est.n_ctx} tokens"
+    if plan is None:
+        return sc.Finding("lm-studio", f"{said}. Name the model and the GPU to set the plan beside it.")
+    gpu = sum(d.total_bytes for d in plan.memory.devices if d.name != "host")
+    weights = sum(d.weights_bytes for d in plan.memory.devices)
+    kv = sum(d.kv_cache_bytes for d in plan.memory.devices)
+    text = (
+        f"{said}; the plan for {plan.model} {plan.quant} predicts weights {mem_text(weights)}, KV cache "
+        f"{mem_text(kv)} and {mem_text(gpu)} on the GPU with its compute buffer and the runtime's overhead."
+    )
+    return sc.Finding("lm-studio", text)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_cache")]
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 ALL = sorted(
     p
-    for d in ("loadlogs", "speedlogs", "benchout")
+    for d in ("loadlogs", "speedlogs", "benchout", "lmstudio")
     for p in (FIXTURES / d).iterdir()
     if p.suffix in (".log", ".json", ".md") and p.name != "README.md"
 )
@@ -38,8 +38,8 @@ def test_every_fixture_parses_through_the_api(path: Path) -> None:
     response = post(Client(), text=path.read_text(), gpu="" if "cuda_v100" in path.name else "H200")
     assert response.status_code == 200, response.content[:300]
     body = response.json()
-    assert body["kind"] in ("llama.cpp", "llama-bench")
-    assert body["memory"]["rows"] or body["speed"]["rows"]
+    assert body["kind"] in ("llama.cpp", "llama-bench", "lm-studio")
+    assert body["memory"]["rows"] or body["speed"]["rows"] or body["settings"]["n_ctx"]
 
 
 def test_h200_server_log_eval_beside_the_prediction() -> None:
@@ -185,3 +185,27 @@ def test_cli_check_setup_file_stdin_and_json(capsys: Any, monkeypatch: pytest.Mo
     with pytest.raises(SystemExit) as exit_info:
         call_command("check_setup", str(binary))
     assert exit_info.value.code == 2 and "binary" in capsys.readouterr().err
+
+
+def test_lm_studio_estimate_beside_the_plan() -> None:
+    estimate = (FIXTURES / "lmstudio" / "lmstudio_load_estimate_c8192.log").read_text()
+    body = post(Client(), text=estimate, gpu="RTX 3090", model="qwen3-8b").json()
+    assert body["kind"] == "lm-studio" and body["settings"]["n_ctx"] == 8192 and body["settings"]["n_gpu_layers"] == -1
+    assert body["lmstudio"]["total"] == "8.48 GB" and body["lmstudio"]["cpu_expert_layers"] == 0
+    (finding,) = [f["text"] for f in body["findings"] if f["key"] == "lm-studio"]
+    assert "LM Studio estimated model 7.38 GB, context 1.10 GB, total 8.48 GB at 8192 tokens" in finding
+    assert "the plan for qwen3-8b Q4_K_M predicts weights" in finding and body["notes"] == []
+    excerpt = (FIXTURES / "lmstudio" / "lmstudio_vulkan_gemma4_26b_c82944_excerpt.log").read_text()
+    body = post(Client(), text=excerpt).json()
+    s = body["settings"]
+    assert (s["n_ctx"], s["n_parallel"], s["kv_unified"]) == (82944, 4, True)  # through LM Studio's prefixes
+
+
+def test_ollama_ps_rows_come_back() -> None:
+    # a made-up row in the columns of `ollama ps` (the layout tests/core/test_core_loadlog.py reads)
+    ps = """NAME           ID              SIZE     PROCESSOR          CONTEXT    UNTIL
+llama3:70b     786f3184aec0    42 GB    48%/52% CPU/GPU    8192       Forever
+"""
+    body = post(Client(), text=ps).json()
+    assert body["kind"] == "ollama-ps" and body["settings"]["n_ctx"] == 8192
+    assert body["ollama"] == [{"name": "llama3:70b", "size_bytes": 42 * 1000**3, "gpu_percent": 52, "context": 8192}]
