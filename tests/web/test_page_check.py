@@ -209,3 +209,13 @@ llama3:70b     786f3184aec0    42 GB    48%/52% CPU/GPU    8192       Forever
     body = post(Client(), text=ps).json()
     assert body["kind"] == "ollama-ps" and body["settings"]["n_ctx"] == 8192
     assert body["ollama"] == [{"name": "llama3:70b", "size_bytes": 42 * 1000**3, "gpu_percent": 52, "context": 8192}]
+
+
+def test_ngl0_with_a_named_gpu_explains_op_offload() -> None:
+    speed = FIXTURES / "speedlogs"
+    body = post(Client(), text=(speed / "cuda_h200_llama31_8b_q4km_ngl0_4k.log").read_text(), gpu="H200").json()
+    keys = {f["key"] for f in body["findings"]}
+    assert {"ngl0-op-offload", "offload"} <= keys and body["calibrates"] is False  # not every layer on the GPU
+    text = (speed / "cuda_h200_llama31_8b_q4km_ngl0_4k_noopoff.log").read_text()
+    body = post(Client(), text=text, gpu="H200").json()
+    assert body["settings"]["op_offload"] is False and "ngl0-op-offload" not in {f["key"] for f in body["findings"]}
