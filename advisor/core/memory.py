@@ -662,6 +662,12 @@ class _AttnCache:
 
 def _attn_caches(s: ModelShape, ctx: ContextSettings) -> list[_AttnCache]:
     """The full-attention cache and, for iSWA models, the sliding-window cache."""
+    return [_AttnCache(_swa_cells(s, ctx) if swa else ctx.n_ctx_seq, k, v) for swa, k, v in _attn_groups(s)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _attn_groups(s: ModelShape) -> tuple[tuple[bool, int, int], ...]:
+    """(sliding window?, widest K, widest V) of each attention cache: ``_attn_caches`` without the context."""
     groups: dict[bool, list[int]] = {}
     for il in range(s.n_layers):
         if _is_recurrent(s, il) or (not s.is_mla and s.kv_heads_at(il) == 0):
@@ -669,13 +675,12 @@ def _attn_caches(s: ModelShape, ctx: ContextSettings) -> list[_AttnCache]:
         groups.setdefault(_swa(s, il), []).append(il)
     out = []
     for swa, layers in sorted(groups.items()):
-        cells = _swa_cells(s, ctx) if swa else ctx.n_ctx_seq
         if s.is_mla:
-            out.append(_AttnCache(cells, s.kv_lora_rank + s.qk_rope_head_dim, 0))
+            out.append((swa, s.kv_lora_rank + s.qk_rope_head_dim, 0))
         else:
-            out.append(_AttnCache(cells, max(s.head_dim_at(i) * s.kv_heads_at(i) for i in layers),
-                                  max(s.v_dim_at(i) * s.kv_heads_at(i) for i in layers)))  # fmt: skip
-    return out
+            out.append((swa, max(s.head_dim_at(i) * s.kv_heads_at(i) for i in layers),
+                        max(s.v_dim_at(i) * s.kv_heads_at(i) for i in layers)))  # fmt: skip
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -8,6 +8,7 @@ turns every lookup failure into a ``FitArgError`` that names the field.
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -458,10 +459,22 @@ def download_size(request: memory.FitRequest, resolved: ResolvedModel) -> tuple[
     if header is not None:
         n_params = sum(t.n_elements for t in header.tensors)
         return (header.file_size or header.header_bytes + header.data_bytes), n_params
-    n_params = sum(t.n_elements for t in tensor_inventory(resolved.shape))
     if request.hf_format is not None:
-        return None, n_params
-    return gguf_file_bytes(resolved.shape, memory.resolve_types(request)), n_params
+        return None, _n_params(resolved.shape)
+    if request.tensor_types:
+        return gguf_file_bytes(resolved.shape, memory.resolve_types(request)), _n_params(resolved.shape)
+    return _preset_file_bytes(resolved.shape, request.preset or "F16", request.imatrix), _n_params(resolved.shape)
+
+
+# Per model and preset, the same for every machine: worked out once, not once per plan.
+@functools.lru_cache(maxsize=8192)
+def _preset_file_bytes(shape: ModelShape, preset: str, imatrix: bool) -> int:
+    return gguf_file_bytes(shape, memory.resolve_types(memory.FitRequest(shape, preset=preset, imatrix=imatrix)))
+
+
+@functools.lru_cache(maxsize=2048)
+def _n_params(shape: ModelShape) -> int:
+    return sum(t.n_elements for t in tensor_inventory(shape))
 
 
 def fmt_bytes(n: int | None) -> str:

@@ -51,7 +51,7 @@ def _bisect_max_context(request: memory.FitRequest, ngl: int, known: Any = None)
 def _clear_engine_caches() -> None:
     for fn in (memory.kv_cache_layer_bytes, memory.compute_parts, memory.gpu_compute_parts,
                memory.gpu_host_compute_bytes, memory._layer_devices, memory._kv_buffer_groups, memory._kv_layout,
-               speed.weights_for, speed.default_efficiency):  # fmt: skip
+               memory._attn_groups, speed.weights_for, speed.default_efficiency):  # fmt: skip
         fn.cache_clear()
 
 
