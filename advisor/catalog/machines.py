@@ -84,16 +84,25 @@ _CPU_DECORATION_RE = re.compile(
 )
 
 
+# Words a CPU name may carry or lack ("AMD Ryzen 9 7950X 16-Core Processor").
+_CPU_NAME_NOISE = frozenset({"processor", "cpu", "th", "gen", "core", "with"})
+
+
+@cache
+def _stripped_cpu_index() -> dict[str, CPUSpec]:
+    """``_cpu_index`` keyed without the noise words (built once: every plan that names a CPU looks it up)."""
+    return {" ".join(t for t in k.split() if t not in _CPU_NAME_NOISE): c for k, c in _cpu_index().items()}
+
+
 def find_cpu(name: str) -> CPUSpec:
     """A CPU from ``cpus.json`` (or an Apple chip), matched like ``find_gpu``.
 
     /proc/cpuinfo names work: "AMD Ryzen 9 7950X 16-Core Processor",
     "13th Gen Intel(R) Core(TM) i9-13900K".
     """
-    index = _cpu_index()
-    noise = {"processor", "cpu", "th", "gen", "core", "with"}
+    noise = _CPU_NAME_NOISE
     key = " ".join(t for t in normalize_name(_CPU_DECORATION_RE.sub(" ", name)).split() if t not in noise)
-    stripped = {" ".join(t for t in k.split() if t not in noise): c for k, c in index.items()}
+    stripped = _stripped_cpu_index()
     if key in stripped:
         return stripped[key]
     tokens = set(key.split())
