@@ -120,6 +120,10 @@ TEMPLATES = [
 ]
 
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
+try:  # SQLite cannot create its folder; a fresh VAR_DIR would otherwise fail with "unable to open database file"
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as exc:
+    raise ImproperlyConfigured(f"VAR_DIR={VAR_DIR} cannot be created: {exc.strerror}") from None
 DATABASES = {
     "default": dj_database_url.parse(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60)
 }

@@ -373,13 +373,15 @@ def measure(
     log("LOGS DONE")
 
 
-def compare(path: str) -> None:
+def compare(paths: str) -> None:
     pred = {}
-    for line in Path("bench/data/gpu_logs_predictions.jsonl").read_text().splitlines():
-        d = json.loads(line)
-        pred[d["name"]] = d
+    for name in ("gpu_logs_predictions.jsonl", "gpu_logs_predictions_newarch.jsonl"):
+        for line in (Path(__file__).resolve().parent / "data" / name).read_text().splitlines():
+            d = json.loads(line)
+            pred[d["name"]] = d
     print(f"{'run':38} {'measured MiB':>12} {'predicted':>10} {'error':>8}")
-    for line in Path(path).read_text().splitlines():
+    lines = [x for path in paths.split(",") for x in Path(path).read_text().splitlines()]
+    for line in lines:
         m = json.loads(line)
         p = pred.get(m["name"])
         used = m.get("nvml_peak_minus_baseline_bytes")

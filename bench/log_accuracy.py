@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,7 @@ from advisor.catalog.models_catalog import get_model  # noqa: E402
 from advisor.core.loadlog import parse_paste  # noqa: E402
 from advisor.core.loadlog_fit import BufferDiff, LogModelError, compare, request_from_log  # noqa: E402
 from advisor.core.memory import estimate  # noqa: E402
+from advisor.core.setup_check import command_flags, command_line  # noqa: E402
 from advisor.core.units import MIB  # noqa: E402
 
 MIN_LOGS = 5
@@ -57,6 +59,12 @@ def evaluate(path: Path) -> dict[str, object]:
         req = request_from_log(ld, shape=shape, preset=_header(paste.header, "quant"))
     except LogModelError as exc:
         return {**row, "error": str(exc)}
+    # flags that leave no trace in the log itself: the command line of the fixture header
+    flags = command_flags(command_line(paste, ""))
+    if flags.get("ncmoe"):
+        req = replace(req, n_cpu_moe=int(flags["ncmoe"]))
+    if flags.get("no_op_offload"):
+        req = replace(req, op_offload=False)
     res = estimate(req)
     diffs = compare(ld, res)
     gpu = [d for d in diffs if d.device != "host" and d.kind == "total"]
