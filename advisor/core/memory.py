@@ -1278,20 +1278,22 @@ def _n_cpu_moe(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType]
         return max(0, min(req.n_cpu_moe, req.shape.n_layers))
     if not any(weight_split(req.shape, types).expert_bytes) or req.n_gpu_layers not in (None, -1):
         return 0
-    n_max = req.shape.n_layers + 1
+    n = req.shape.n_layers
 
-    def gpus_fit(n: int) -> bool:
-        return all(d.fits for d in _place(req, ctx, types, n_max, n) if d.name != "host")
+    def gpu_overrun(k: int) -> int:
+        """How far the fullest GPU is over capacity with the experts of the first k layers in RAM; fewer
+        experts on the GPUs never need more, so the answer is the smallest k where it is <= 0."""
+        gpus = [d for d in _place(req, ctx, types, n + 1, k) if d.name != "host"]
+        return max((d.total_bytes - d.capacity_bytes for d in gpus if d.capacity_bytes is not None), default=-1)
 
-    if gpus_fit(0):
+    g_none = gpu_overrun(0)
+    if g_none <= 0:
         return 0
-    lo, hi = 0, req.shape.n_layers  # gpus_fit(lo) is False; find the smallest n that fits
-    if not gpus_fit(hi):
-        return hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if gpus_fit(mid) else (mid, hi)
-    return hi
+    g_all = gpu_overrun(n)
+    if g_all > 0:
+        return n
+    # Counted from all layers' experts in RAM down, the overrun grows: the last count that fits.
+    return n - _last_fitting(0, g_all, n, g_none, 1, lambda i: gpu_overrun(n - i))
 
 
 def _llama_fit_context(request: FitRequest, rt: RuntimePreset, notes: list[str]) -> FitRequest:
@@ -1354,18 +1356,24 @@ def max_context(request: FitRequest, ngl: int, known: tuple[int, tuple[DeviceMem
         g_lo = _overrun(request, ngl, lo)
         if g_lo > 0:
             return 0
-    # Invariant: lo fits (g_lo <= 0), hi does not (g_hi > 0), both multiples of ``step``.
+    return _last_fitting(lo, g_lo, hi, g_hi, step, lambda n: _overrun(request, ngl, n))
+
+
+def _last_fitting(lo: int, g_lo: int, hi: int, g_hi: int, step: int, overrun: Callable[[int], int]) -> int:
+    """The largest x = lo + k x step below hi with overrun(x) <= 0, for an overrun that only grows with x,
+    given overrun(lo) = g_lo <= 0 < g_hi = overrun(hi). It aims where the overrun, interpolated between
+    the two ends, reaches zero and checks one step past the aim; after an aim that did not close the
+    range it halves instead (a guard when the bytes are not linear)."""
     aimed = True
     while hi - lo > step:
-        # Where the overrun crosses zero; after an aim that missed the boundary, halve instead (a guard).
         num, den = (-g_lo, g_hi - g_lo) if aimed else (1, 2)
         mid = lo + (hi - lo) * num // den // step * step
         mid = min(max(mid, lo + step), hi - step)
-        g = _overrun(request, ngl, mid)
+        g = overrun(mid)
         if g <= 0:
             lo, g_lo = mid, g
             if aimed and hi - lo > step:  # the boundary is most likely one step further
-                g = _overrun(request, ngl, mid + step)
+                g = overrun(mid + step)
                 lo, g_lo, hi, g_hi = (mid + step, g, hi, g_hi) if g <= 0 else (lo, g_lo, mid + step, g)
         else:
             hi, g_hi = mid, g

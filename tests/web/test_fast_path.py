@@ -1,8 +1,8 @@
 """The fast uncached path gives the plan object's numbers: for 50 machines of the benchmark's committed
 list, every result of ``/api/recommendations`` (planned through ``services.planner``, with the memory
-engine's aimed max-context search and its -ngl lower bound) equals ``make_plan``'s plan computed with the
-plain searches those replace (halving for max_context, every -ngl counted down from all layers) and the
-engine's caches emptied."""
+engine's aimed max-context and --n-cpu-moe searches and its -ngl lower bound) equals ``make_plan``'s plan
+computed with the plain searches those replace (halving for max_context and --n-cpu-moe, every -ngl
+counted down from all layers) and the engine's caches emptied."""
 
 from __future__ import annotations
 
@@ -48,6 +48,27 @@ def _bisect_max_context(request: memory.FitRequest, ngl: int, known: Any = None)
     return lo
 
 
+def _bisect_n_cpu_moe(req: memory.FitRequest, ctx: memory.ContextSettings, types: Any) -> int:
+    """_n_cpu_moe as a plain halving search (what the aimed search replaced)."""
+    if req.n_cpu_moe is not None:
+        return max(0, min(req.n_cpu_moe, req.shape.n_layers))
+    if not any(memory.weight_split(req.shape, types).expert_bytes) or req.n_gpu_layers not in (None, -1):
+        return 0
+
+    def gpus_fit(n: int) -> bool:
+        return all(d.fits for d in memory._place(req, ctx, types, req.shape.n_layers + 1, n) if d.name != "host")
+
+    if gpus_fit(0):
+        return 0
+    lo, hi = 0, req.shape.n_layers
+    if not gpus_fit(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if gpus_fit(mid) else (mid, hi)
+    return hi
+
+
 def _clear_engine_caches() -> None:
     for fn in (memory.kv_cache_layer_bytes, memory.compute_parts, memory.gpu_compute_parts,
                memory.gpu_host_compute_bytes, memory._layer_devices, memory._kv_buffer_groups, memory._kv_layout,
@@ -81,6 +102,7 @@ def test_recommendations_equal_reference_plans(client: Client, monkeypatch: pyte
 
     monkeypatch.setattr(memory, "max_context", _bisect_max_context)
     monkeypatch.setattr(memory, "_ngl_bound", lambda req, ctx, types: req.shape.n_layers + 1)
+    monkeypatch.setattr(memory, "_n_cpu_moe", _bisect_n_cpu_moe)
     _clear_engine_caches()
     compared = 0
     for spec, results in served:
