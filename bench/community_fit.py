@@ -88,6 +88,8 @@ class Row:
     tg: float | None
     pp: float | None  # pp512 (llama-bench) only
     label: str
+    bf16_kv: bool = False  # LocalScore on a GPU behind an AVX512_BF16 host: a BF16 KV cache (host_bf16_kv)
+    windows: bool = False  # run on Windows (the row's ``os``)
 
 
 def device_of(row: dict[str, Any]) -> tuple[str, speed.Device | None, speed.Device]:
@@ -98,7 +100,33 @@ def device_of(row: dict[str, Any]) -> tuple[str, speed.Device | None, speed.Devi
         cpu = speed.cpu_device("host", 50.0, 8, "avx2")
         return dev.kind, dev, cpu
     c = find_cpu(row["hardware"])
-    return "cpu", None, speed.cpu_device(c.name, c.bandwidth_gbps or 50.0, c.cores, c.isa)
+    return "cpu", None, speed.cpu_device(c.name, c.bandwidth_gbps or 50.0, c.math_cores, c.isa)
+
+
+# LocalScore picks the KV cache type from the host CPU, not the GPU: ``type_k/type_v = X86_HAVE(AVX512_BF16) ?
+# GGML_TYPE_BF16 : GGML_TYPE_F16`` (Mozilla-Ocho/llamafile, localscore/cmd.cpp, cmd_params_defaults). llamafile's
+# CUDA/ROCm build has no batched or single-token kernel for a BF16 K/V matrix: ggml_cuda_mul_mat sends it to the
+# generic ggml_cuda_op_mul_mat, which loops over every query head, copying that head's K (or V) slice, converting it
+# and calling cuBLAS (llama.cpp/ggml-cuda.cu, ggml_cuda_mul_mat and ggml_cuda_op_mul_mat). So those runs pay a cost
+# per layer per query head per token and several passes over the cache. The CPUs with AVX512_BF16: AMD Zen 4 and
+# Zen 5 (every AMD part with AVX-512), Intel Cooper Lake and Sapphire Rapids onwards
+# (https://en.wikipedia.org/wiki/AVX-512#CPUs_with_AVX-512). llamafile names the host's LLVM -march in brackets;
+# Zen 5 hosts it did not know go untagged.
+BF16_MARCHES = ("znver4", "znver5", "cooperlake", "sapphirerapids", "emeraldrapids", "graniterapids")
+
+
+def host_bf16_kv(cpu_name: str | None) -> bool:
+    """Whether LocalScore ran with a BF16 KV cache on a host named ``cpu_name``."""
+    if not cpu_name:
+        return False
+    tag = cpu_name.rsplit("(", 1)[-1].rstrip(")").strip().lower() if cpu_name.endswith(")") else ""
+    if tag:
+        return tag in BF16_MARCHES
+    try:
+        c = find_cpu(cpu_name)
+    except UnknownHardware:
+        return False
+    return c.isa == "avx512" and c.name.upper().startswith("AMD")
 
 
 # What a GPU keeps besides the repeating layers when llama-server/Ollama fit layers themselves: the CUDA
@@ -143,7 +171,7 @@ def load_rows() -> tuple[list[Row], list[str]]:
             if r.get("cpu"):
                 try:
                     c = find_cpu(r["cpu"])
-                    cpu = speed.cpu_device(c.name, c.bandwidth_gbps or 50.0, c.cores, c.isa)
+                    cpu = speed.cpu_device(c.name, c.bandwidth_gbps or 50.0, c.math_cores, c.isa)
                 except UnknownHardware:
                     pass
         inp = speed.SpeedInputs(
@@ -169,6 +197,8 @@ def load_rows() -> tuple[list[Row], list[str]]:
                 r.get("tg_tps"),
                 pp,
                 f"{r['hardware'][:28]:<28} x{r['gpu_count']} {r['model'][:26]:<26} {r['quant']:<9}",
+                bool(devices) and r["runtime"].startswith("llamafile") and host_bf16_kv(r.get("cpu")),
+                (r.get("os") or "").lower().startswith("windows"),
             )
         )
     return rows, skipped
@@ -207,6 +237,9 @@ class Features:
     pp_matrix: float = 0.0  # their FLOPs at the device's matrix rate
     pp_layer: float = 0.0
     pp_bytes: float = 0.0
+    bf16_heads: float = 0.0  # query heads x attention layers on the GPU, where the KV cache is BF16 (Row.bf16_kv)
+    n_layers: float = 0.0
+    windows: bool = False
 
 
 def _decode(inp: speed.SpeedInputs, eff: speed.Efficiency, part: str) -> float:
@@ -239,13 +272,22 @@ def features(row: Row) -> Features:
     )
     token = _decode(inp, _unit(token_cost_s=cuda.token_cost_s), "fixed")
     f = Features(kernel, memory, kv, layer, token, dev.unit_ghz or speed.H100_UNIT_GHZ, dev.architecture or "")
+    shape = inp.shape
+    f.n_layers, f.windows = float(shape.n_layers), row.windows
+    if row.bf16_kv:
+        f.bf16_heads = float(shape.n_heads * sum(1 for i in range(shape.n_layers) if not shape.is_recurrent_layer(i)))
     if row.pp:
         p = dataclasses.replace(inp, depth=inp.depth, n_prompt=512)
         ref = None if row.backend == "cpu" else speed.H100_TENSOR_TFLOPS
         pp_bytes = _prefill(p, _unit(prefill_ref_tflops=ref))
+        shares = dict(cuda.prefill)
+        if row.runtime == "llama.cpp-2024":
+            # Until June 2024 llama.cpp's CUDA backend dequantized quantized weights to FP16 and ran cuBLAS for
+            # prompt batches; MMQ became the default later (ggml-org/llama.cpp#8075). So those rows prefill every
+            # type at the FP16 share.
+            shares = {t: cuda.prefill_eff("f16") for t in {c.ggml_type for c in inp.weights} | set(shares)}
         f.pp_kernel = (
-            _prefill(p, _unit(prefill=dict(cuda.prefill), prefill_attn=dict(cuda.prefill_attn), prefill_ref_tflops=ref))
-            - pp_bytes
+            _prefill(p, _unit(prefill=shares, prefill_attn=dict(cuda.prefill_attn), prefill_ref_tflops=ref)) - pp_bytes
         )
         f.pp_matrix = _prefill(p, _unit(matrix_eff=1.0)) - pp_bytes if ref else 0.0
         f.pp_layer = (
@@ -285,6 +327,11 @@ START = {
     # llamafile's own per-token host cost (LocalScore: a 1B model decodes at ~100 tok/s on an H100, H200
     # or RTX 5090 behind a server CPU, 275 behind a desktop one).
     "llamafile_token_s": 0.001,
+    "llamafile_layer_s": 5e-05,
+    # A BF16 KV cache's per-head cost: ~8 launches (copies, conversions, GEMM) per query head per layer for
+    # KQ and KQV at a few microseconds each.
+    "bf16_head_s": 1.5e-05,
+    "windows_launch": 1.5,
 }
 
 
@@ -294,7 +341,12 @@ def decode_time(f: Features, p: dict[str, float], runtime: str) -> float:
     t += (f.layer * p["layer_mult"] + f.token * p["token_mult"]) * (speed.H100_UNIT_GHZ / f.fp32) ** p["fixed_exponent"]
     t *= p.get(runtime, 1.0) if runtime != "llama.cpp" else 1.0
     if runtime == "llamafile":
-        t += p.get("llamafile_token_s", 0.0)
+        # llamafile launches every kernel one by one (its CUDA build leaves out GGML_CUDA_USE_GRAPHS), a cost per
+        # layer and per token; with a BF16 KV cache on a GPU, per query head per layer too. Launches cost more
+        # under Windows' display driver model.
+        launches = p.get("llamafile_token_s", 0.0) + f.n_layers * p.get("llamafile_layer_s", 0.0)
+        launches += f.bf16_heads * p.get("bf16_head_s", 0.0)
+        t += launches * (p.get("windows_launch", 1.0) if f.windows else 1.0)
     return t
 
 
@@ -343,9 +395,20 @@ def fit_decode(
     fixed["server"] = 1.0
     if shared:
         fixed.update({k: v for k, v in shared.items() if not k.startswith("_")})
+    if all(r.runtime == "llamafile" for r, _ in data) and "llamafile" not in fixed:
+        # Nothing but llamafile (a CPU fold without its one llama-bench machine): llamafile's factor and launch
+        # costs cannot be told apart from the kernels', so llamafile stands for llama.cpp.
+        fixed.update({"llamafile": 1.0, "llamafile_token_s": 0.0, "llamafile_layer_s": 0.0, "windows_launch": 1.0})
     names = [k for k in DECODE_PARAMS if k not in fixed] + [k for k in runtimes if k not in fixed]
-    if "llamafile" in runtimes and "llamafile_token_s" not in fixed:
-        names.append("llamafile_token_s")
+    if "llamafile" in runtimes:
+        # Per-layer launches: the CUDA build (and ROCm, through hipcc) runs without CUDA graphs; Metal and the CPU
+        # keep the per-token cost alone.
+        launch = ("llamafile_token_s", "llamafile_layer_s") if backend == "cuda" else ("llamafile_token_s",)
+        names += [k for k in launch if k not in fixed]
+        if any(f.windows for r, f in data if r.runtime == "llamafile") and "windows_launch" not in fixed:
+            names.append("windows_launch")
+    if any(f.bf16_heads for _, f in data) and "bf16_head_s" not in fixed:
+        names.append("bf16_head_s")
     # A kernel-rate factor per microarchitecture (the H100's Hopper is the reference), pulled towards 1 by
     # ARCH_PRIOR so that one machine of an architecture cannot set it alone.
     archs = sorted({f.arch for _, f in data if f.arch} - {"Hopper"})
@@ -595,12 +658,16 @@ def main() -> int:
             # Only llamafile rows: its factors are the geometric means of CUDA's and Metal's.
             for k in ("llamafile", "llamafile_token_s"):
                 share[k] = math.sqrt(decode["cuda"][k] * decode["metal"][k])
+            # llamafile's ROCm build is its CUDA source through hipcc: the same BF16 fallback.
+            for k in ("bf16_head_s", "windows_launch"):
+                share[k] = decode["cuda"][k]
         p, ins, held, held_rows = cv_decode(mine, backend, share)
         decode[backend] = p
         # The app predicts llama.cpp: its band comes from the llama.cpp-family rows (llama-bench,
-        # llama-server, Ollama) where there are enough, else from all.
+        # llama-server, Ollama) where there are enough on 3 or more machines, else from all.
         native = [math.log(pred / meas) for r, pred, meas in held_rows if r.runtime != "llamafile"]
-        bands[backend] = {"decode": band(native if len(native) >= 10 else held)}
+        native_hw = {r.hardware for r, _, _ in held_rows if r.runtime != "llamafile"}
+        bands[backend] = {"decode": band(native if len(native) >= 10 and len(native_hw) >= 3 else held)}
         cv[backend] = {"rows": len(mine), "hardware": len({r.hardware for r, _ in mine}),
                        "decode_in": round(_median_abs([math.expm1(e) for e in ins]), 3),
                        "decode_held": round(_median_abs([math.expm1(e) for e in held]), 3)}  # fmt: skip

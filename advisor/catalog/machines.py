@@ -29,6 +29,7 @@ def _cpu_from_row(row: dict[str, Any]) -> CPUSpec:
         bandwidth_gbps=ram_bandwidth_gbps(row["ram_kind"], row["channels"], row["mts"]),
         source="; ".join(row["sources"]),
         isa=row.get("isa"),
+        p_cores=row.get("p_cores"),
     )
 
 

@@ -110,6 +110,14 @@ class CPUSpec:
     source: str
     # Widest SIMD llama.cpp's CPU kernels use on it: "avx512", "avx2", "avx", "sse", "neon"; None: unknown.
     isa: str | None = None
+    # Performance cores of a hybrid part (None: every core is one).
+    p_cores: int | None = None
+
+    @property
+    def math_cores(self) -> int:
+        """Cores llama.cpp runs its threads on by default: common.cpp cpu_get_num_math skips efficiency cores
+        (and hyperthreads) on a hybrid x86 part."""
+        return self.p_cores or self.cores
 
 
 @dataclass(frozen=True)

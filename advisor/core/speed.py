@@ -163,6 +163,10 @@ H100_REF = (3350.0, H100_UNIT_GHZ)
 # two FMA pipes x lanes x 2 (AVX-512: 16 lanes, AVX2: 8; AVX without FMA: 8 adds + 8 multiplies; SSE 4+4;
 # NEON: two 128-bit FMA pipes, Cortex-A76/Neoverse and Apple's P-cores have 2-4), at CPU_CLOCK_GHZ.
 CPU_FLOP_PER_CYCLE: dict[str, float] = {"avx512": 64.0, "avx2": 32.0, "avx": 16.0, "sse": 8.0, "neon": 16.0}
+# Decode's quantized dot products (ggml_vec_dot_q4_K_q8_K and the other K-quants) have AVX2 and AVX branches
+# but no AVX-512 one (ggml/src/ggml-cpu/arch/x86/quants.c in llama.cpp; llama.cpp/ggml-quants.inc in llamafile),
+# so an AVX-512 core decodes at AVX2 width: the kernel side of CPU decode uses these rates.
+CPU_DECODE_FLOP_PER_CYCLE: dict[str, float] = {**CPU_FLOP_PER_CYCLE, "avx512": CPU_FLOP_PER_CYCLE["avx2"]}
 CPU_CLOCK_GHZ = 3.0
 # A CPU's kernel side in the GPUs' unit: cores x clock x FLOP/cycle / 32 (an AVX2 core at 1 GHz is 1).
 CPU_UNIT_FLOP_PER_CYCLE = 32.0
@@ -250,11 +254,12 @@ class Device:
 
 
 def cpu_device(name: str, bandwidth_gbps: float, cores: int, isa: str | None) -> Device:
-    """A CPU as the speed model sees it: RAM bandwidth, and its SIMD rate for both prefill and the kernel
-    side of decode (``CPU_FLOP_PER_CYCLE``; an unknown ISA counts as AVX2)."""
+    """A CPU as the speed model sees it: RAM bandwidth, its SIMD rate for prefill (``CPU_FLOP_PER_CYCLE``) and
+    the kernel side of decode (``CPU_DECODE_FLOP_PER_CYCLE``); an unknown ISA counts as AVX2."""
     flop = CPU_FLOP_PER_CYCLE.get(isa or "avx2", CPU_FLOP_PER_CYCLE["avx2"])
     rate = cores * flop * CPU_CLOCK_GHZ / 1000
-    unit_ghz = cores * CPU_CLOCK_GHZ * flop / CPU_UNIT_FLOP_PER_CYCLE
+    dot = CPU_DECODE_FLOP_PER_CYCLE.get(isa or "avx2", CPU_DECODE_FLOP_PER_CYCLE["avx2"])
+    unit_ghz = cores * CPU_CLOCK_GHZ * dot / CPU_UNIT_FLOP_PER_CYCLE
     return Device("cpu", bandwidth_gbps, rate, name, unit_ghz=unit_ghz, architecture=isa or "avx2")
 
 
@@ -346,6 +351,7 @@ def backend_of(kind: DeviceKind) -> str:
     return "vulkan" if kind == "other_gpu" else kind
 
 
+@functools.cache
 def default_efficiency(kind: DeviceKind) -> Efficiency:
     """The H100's per-type rates and fixed costs, carried to ``kind``'s backend by the constants fitted on
     the community sample (``speed_backends``, ``bench/community_fit.py``)."""
@@ -805,7 +811,7 @@ def inputs_for(
     cpu = None
     if machine.cpu is not None and machine.cpu.bandwidth_gbps:
         c = machine.cpu
-        cpu = cpu_device(c.name, c.bandwidth_gbps or 0.0, c.cores, c.isa)
+        cpu = cpu_device(c.name, c.bandwidth_gbps or 0.0, c.math_cores, c.isa)
     if len(machine.free_vram_bytes) == len(gpus) and gpus:
         split = tuple(float(b) for b in machine.free_vram_bytes)
     else:

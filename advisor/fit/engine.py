@@ -234,7 +234,7 @@ def engine_devices(
         mem.append(memory.Device(f"GPU ({vram_gib:g} GiB)", "cuda", int(vram_gib * GIB)))
         if bandwidth_gbps:
             fast.append(speed.Device("cuda", bandwidth_gbps, None, "GPU"))
-    cores = machine.cpu.cores if machine.cpu else DEFAULT_CPU_CORES
+    cores = machine.cpu.math_cores if machine.cpu else DEFAULT_CPU_CORES
     bandwidth = machine.cpu_bandwidth_gbps or hw.ram_bandwidth_gbps("DDR5", 2, 5600)
     c = machine.cpu
     cpu = speed.cpu_device(c.name if c else "CPU", bandwidth, cores, c.isa if c else "avx2")
