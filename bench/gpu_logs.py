@@ -98,6 +98,19 @@ SERVE_MODEL = ("llama-3.1-8b-instruct", "Q4_K_M")
 SERVE_USERS = (1, 4, 8)
 
 
+# Third lease: the Vulkan backend on the same H200 (NVIDIA's Vulkan driver), llama.cpp built here with
+# GGML_VULKAN=ON (bench/gpu_vulkan.sh), llama-completion -lv 4; logged buffers against the engine.
+VULKAN_RUNS: tuple[LogRun, ...] = (
+    LogRun("vk-llama31-8b-q4km-full-8k", "llama-3.1-8b-instruct", "Q4_K_M", 8192),
+    LogRun("vk-llama31-8b-q4km-ngl16-8k", "llama-3.1-8b-instruct", "Q4_K_M", 8192, ngl=16),
+    LogRun("vk-llama31-8b-q4km-ngl0-4k", "llama-3.1-8b-instruct", "Q4_K_M", 4096, ngl=0),
+    LogRun("vk-llama31-8b-q4km-full-32k-q8kv", "llama-3.1-8b-instruct", "Q4_K_M", 32768, kv="q8_0"),
+    LogRun("vk-qwen3-30b-a3b-q4km-full-16k", "qwen3-30b-a3b", "Q4_K_M", 16384),
+    LogRun("vk-gemma3-4b-q4km-full-32k", "gemma-3-4b-it", "Q4_K_M", 32768),
+    LogRun("vk-granite4-h-tiny-q4km-full-32k", "granite-4.0-h-tiny", "Q4_K_M", 32768),
+)
+
+
 def draft_rows() -> list[dict[str, Any]]:
     """bench/draft_predict.py's rows (predictions committed before the second lease)."""
     path = Path(__file__).resolve().parent / "data" / "draft_predictions_h200.jsonl"
@@ -117,7 +130,7 @@ def files_needed() -> list[tuple[str, str]]:
     return seen
 
 
-def request(run: LogRun) -> Any:
+def request(run: LogRun, backend: str = "cuda") -> Any:
     from advisor.catalog.models_catalog import get_model
     from advisor.core import memory
 
@@ -134,18 +147,18 @@ def request(run: LogRun) -> Any:
         swa_full=False,
         type_k=run.kv,
         type_v=run.kv,
-        devices=(memory.Device("CUDA0", "cuda", H200_BYTES),),
+        devices=(memory.Device("CUDA0" if backend == "cuda" else "Vulkan0", backend, H200_BYTES),),
         n_gpu_layers=-1 if run.ngl >= 99 else run.ngl,
         n_cpu_moe=run.n_cpu_moe,
         op_offload=run.op_offload,
     )
 
 
-def predict(runs: tuple[LogRun, ...] = LOG_RUNS) -> None:
+def predict(runs: tuple[LogRun, ...] = LOG_RUNS, backend: str = "cuda") -> None:
     from advisor.core import memory
 
     for run in runs:
-        r = memory.estimate(request(run))
+        r = memory.estimate(request(run, backend))
         g = r.devices[0]
         print(
             json.dumps(
@@ -396,6 +409,8 @@ def main() -> int:
     ap.add_argument("--predict", action="store_true")
     ap.add_argument("--predict-draft", action="store_true")
     ap.add_argument("--predict-newarch", action="store_true")
+    ap.add_argument("--predict-vulkan", action="store_true")
+    ap.add_argument("--vulkan-commands", action="store_true")
     ap.add_argument("--stages", default="server,logs")
     ap.add_argument("--compare", default="")
     ap.add_argument("--bin", default="")
@@ -406,6 +421,11 @@ def main() -> int:
     args = ap.parse_args()
     if args.predict:
         predict()
+    elif args.predict_vulkan:
+        predict(VULKAN_RUNS, "vulkan")
+    elif args.vulkan_commands:
+        for run in VULKAN_RUNS:
+            print(run.name, f"/tmp/standins/{run.model_id}-{run.preset}-L*.gguf", " ".join(run.flags()))
     elif args.predict_newarch:
         predict(NEW_ARCH_RUNS)
     elif args.predict_draft:
