@@ -471,15 +471,28 @@ def attention_read_bytes(shape: ModelShape, layers: Iterable[int], depth: int, k
     per_el = tr.type_size / tr.block_size
     kd = (shape.kv_lora_rank + shape.qk_rope_head_dim) if shape.is_mla else shape.head_dim
     vd = shape.kv_lora_rank if shape.is_mla else shape.v_dim
+    full = shape.n_heads * (kd + vd) * per_el * depth
+    window = shape.n_heads * (kd + vd) * per_el * min(depth, shape.sliding_window or 0)
     total = 0.0
-    for i in layers:
-        if shape.is_recurrent_layer(i):
-            continue
-        cells = depth
-        if shape.is_swa_layer(i) and shape.sliding_window:
-            cells = min(depth, shape.sliding_window)
-        total += shape.n_heads * (kd + vd) * per_el * cells
+    # Layer by layer, in order (the same sum as adding each layer's term as it comes).
+    for kind in _attention_layer_kinds(shape, tuple(layers)):
+        if kind == _FULL:
+            total += full
+        elif kind == _WINDOW:
+            total += window
     return total
+
+
+_NONE, _FULL, _WINDOW = range(3)
+
+
+@functools.lru_cache(maxsize=4096)
+def _attention_layer_kinds(shape: ModelShape, layers: tuple[int, ...]) -> tuple[int, ...]:
+    """Per layer: no cache (recurrent), the whole depth, or at most the sliding window."""
+    return tuple(
+        _NONE if shape.is_recurrent_layer(i) else _WINDOW if shape.is_swa_layer(i) and shape.sliding_window else _FULL
+        for i in layers
+    )
 
 
 def attention_kernel(shape: ModelShape) -> str:

@@ -309,8 +309,10 @@ def predict(
     if any(d.bandwidth_gbps <= 0 for d in machine.speed_devices):
         return SpeedEstimate()
     n_cpu_moe = result.n_cpu_moe if machine.speed_devices else 0
-    in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)  # --n-cpu-moe's experts
-    chunks = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
+    in_ram: tuple[speed.WeightChunk, ...] = ()
+    if n_cpu_moe:  # --n-cpu-moe's experts
+        in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)
+        chunks = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
     inputs = speed.SpeedInputs(
         shape=resolved.shape,
         weights=chunks,
