@@ -611,12 +611,36 @@ def summary(rows: list[dict[str, Any]], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_models(ids: list[str], quantize: bool) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="arch-cpu-loads-") as tmp:
+        for model_id in ids:
+            shape = get_model(model_id).to_shape()
+            rec = check(shape.arch, f"catalog:{model_id}", shape, Path(tmp), quantize)
+            rows.append(rec)
+            print(json.dumps(rec), flush=True)
+    out = Path("bench/data/arch_cpu_loads_models.jsonl")
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    command = " ".join(["python bench/arch_cpu_loads.py", *sys.argv[1:]])
+    out.with_suffix(".txt").write_text(summary(rows, command))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("archs", nargs="*")
     ap.add_argument("--out", type=Path, default=Path("bench/data/arch_cpu_loads.jsonl"))
     ap.add_argument("--quantize", action="store_true")
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        metavar="ID",
+        help="check these catalog models (variants of an architecture the main run covers with its smallest model) "
+        "and write bench/data/arch_cpu_loads_models.{jsonl,txt}",
+    )
     args = ap.parse_args()
+    if args.models:
+        _check_models(args.models, args.quantize)
+        return
     rows = []
     with tempfile.TemporaryDirectory(prefix="arch-cpu-loads-") as tmp:
         for arch, source, shape in subjects(set(args.archs)):

@@ -34,7 +34,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from advisor.catalog.models_catalog import EXTRA_KEYS, gemma4_record_fields
+from advisor.catalog.models_catalog import EXTRA_KEYS, arch_record_fields
 from advisor.catalog.remote_gguf import HubUnavailable, hub_file_url, read_remote_split_header
 from advisor.core.gguf_header import GGUFHeader, InvalidGGUF, shape_from_gguf
 from advisor.core.hf_config import (
@@ -196,8 +196,7 @@ class ImportedModel:
         extras = {k: v for k, v in s.extras if k in EXTRA_KEYS and isinstance(v, EXTRA_KEYS[k])}
         if extras:
             record["extras"] = extras  # what the catalog fields cannot say (q/k norms, biases, MoE step)
-        if s.arch == "gemma4":
-            record.update(gemma4_record_fields(s))
+        record.update(arch_record_fields(s))  # Gemma 4's two head sizes, Laguna's per-layer heads
         return record
 
 

@@ -124,7 +124,10 @@ class CatalogModel:
         return self.kv_lora_rank > 0
 
     def swa_layers(self) -> tuple[bool, ...]:
-        """Which layers use sliding-window (or chunked) attention in llama.cpp."""
+        """Which layers use sliding-window (or chunked) attention in llama.cpp: from ``layer_types`` where it
+        names them (Laguna: full at layer % 4 == 0), else from ``swa_pattern``."""
+        if self.sliding_window is not None and self.layer_types and "sliding_attention" in self.layer_types:
+            return tuple(t == "sliding_attention" for t in self.layer_types)
         if self.sliding_window is None or self.swa_pattern is None:
             return ()
         p = self.swa_pattern
@@ -156,6 +159,9 @@ class CatalogModel:
         value_head_dim = self.v_head_dim if self.is_mla else None
         swa = self.swa_layers()
         head_dim, extras, ffn_per_layer, kv_per_layer = self._gemma4(swa, ffn_per_layer, kv_per_layer)
+        swa_heads = int(dict(self.extras).get("swa_heads", 0))
+        heads_per_layer = tuple(swa_heads if w else self.n_heads for w in swa) if swa_heads and swa else ()
+        extras = tuple((k, v) for k, v in extras if k != "swa_heads")
         return ModelShape(
             arch=llama_cpp_arch(self.model_type, self.n_experts),
             n_layers=self.n_layers,
@@ -171,6 +177,7 @@ class CatalogModel:
             sliding_window=self.sliding_window if swa else None,
             swa_layers=swa,
             n_kv_heads_per_layer=kv_per_layer,
+            n_heads_per_layer=heads_per_layer,
             n_experts=self.n_experts,
             n_experts_used=self.n_experts_used,
             expert_ffn_size=self.expert_ffn_size,
@@ -228,7 +235,22 @@ class CatalogModel:
         return out
 
 
-def gemma4_record_fields(s: ModelShape) -> dict[str, Any]:
+def arch_record_fields(s: ModelShape) -> dict[str, Any]:
+    """Catalog fields that differ from the shape's own values for Gemma 4 and Laguna (the inverse of what
+    ``CatalogModel.to_shape`` does for them); nothing for other architectures."""
+    if s.arch == "gemma4":
+        return _gemma4_record_fields(s)
+    if s.arch == "laguna" and s.swa_layers:
+        types = ["sliding_attention" if w else "full_attention" for w in s.swa_layers]
+        fields_: dict[str, Any] = {"layer_types": types, "swa_pattern": None}
+        swa = [s.heads_at(i) for i in range(s.n_layers) if s.swa_layers[i]]
+        if s.n_heads_per_layer and swa:
+            fields_["extras"] = {"swa_heads": swa[0]}
+        return fields_
+    return {}
+
+
+def _gemma4_record_fields(s: ModelShape) -> dict[str, Any]:
     """The catalog fields of a Gemma 4 shape (the inverse of ``CatalogModel._gemma4``): head_dim and
     n_kv_heads are the sliding layers' (as in config.json), the full layers' go in extras."""
     swa_hd = int(s.extra("head_dim_swa", s.head_dim) or s.head_dim)
@@ -264,6 +286,8 @@ EXTRA_KEYS: dict[str, type] = {
     "ssm_conv_bias": bool,
     "ssm_norm": bool,
     "shortconv_l_cache": int,
+    "moe_latent_size": int,  # Nemotron 3 Super: routed experts in a latent width
+    "swa_heads": int,  # Laguna: query heads of the sliding-window layers (n_heads is the full layers')
     # Gemma 4 (config keys of the same names; meanings in advisor/core/hf_config.py ``_gemma4_values``):
     # the full-attention layers' head size and KV heads, the layers that reuse earlier caches, the per-layer
     # embedding width, E2B's double-wide FFN on the shared layers, and full layers without V.

@@ -54,6 +54,8 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
         "qwen3",
         "qwen3_moe",
         "qwen3_next",
+        "qwen3_vl",
+        "qwen3_vl_moe",
         "gemma2",
         "gemma3",
         "gemma3_text",
@@ -79,6 +81,7 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
         "gemma3n_text",
         "gemma4",
         "gemma4_text",
+        "laguna",
         "glm4",
         "glm4_moe",
         "granite",
@@ -117,6 +120,9 @@ SWA_PERIOD: dict[str, int] = {
     # conversion/gemma.py (Gemma4Model) writes the per-layer flags from layer_types (always present)
     "gemma4": 6,
     "gemma4_text": 6,
+    # conversion/laguna.py writes the window; src/models/laguna.cpp load_swa_pattern(ml, 4, dense_first=true)
+    # (full at layer % 4 == 0): the flags come from layer_types, which Laguna configs carry
+    "laguna": 4,
     # conversion/olmo.py writes Olmo 3's window with a pattern from layer_types (default: every 4th layer
     # full); src/models/olmo2.cpp load_swa_pattern(ml, 4)
     "olmo3": 4,
@@ -490,6 +496,32 @@ def _llama4_chunks(cfg: _Config, n_layers: int) -> tuple[int | None, tuple[bool,
     return LLAMA4_CHUNK, _period_pattern(n_layers, LLAMA4_CHUNK_PERIOD)
 
 
+def _laguna_values(cfg: _Config, n_layers: int, n_heads: int) -> dict[str, Any]:
+    """Laguna (conversion/laguna.py, src/models/laguna.cpp): per-layer query heads
+    (``num_attention_heads_per_layer``), routed experts after the leading ``dense`` entries of
+    ``mlp_layer_types`` with one shared expert of its own width, and a per-head output gate (the only
+    kind this reader knows: a per-element gate would be 128x wider)."""
+    gating = cfg.values.get("gating")
+    kinds = set(cfg.str_list("gating_types") or ()) | ({gating} if isinstance(gating, str) else set())
+    if kinds - {"per_head", "per-head"}:
+        raise UnsupportedModel(f"{cfg.source}: Laguna with a per-element attention gate is not supported")
+    heads = cfg.values.get("num_attention_heads_per_layer")
+    out: dict[str, Any] = {}
+    if heads is not None:
+        out["n_heads_per_layer"] = _int_list(cfg, "num_attention_heads_per_layer", n_layers)
+    mlp = cfg.str_list("mlp_layer_types") or ()
+    dense = next((i for i, t in enumerate(mlp) if t != "dense"), len(mlp))
+    out.update(
+        n_experts=cfg.req("num_experts"),
+        n_experts_used=cfg.req("num_experts_per_tok"),
+        expert_ffn_size=cfg.req("moe_intermediate_size"),
+        shared_experts=1,
+        shared_expert_ffn_size=cfg.req("shared_expert_intermediate_size"),
+        first_dense_layers=dense,
+    )
+    return out
+
+
 def _gemma4_values(
     cfg: _Config, n_layers: int, n_kv: int, ffn: int, kw: dict[str, Any], extras: dict[str, int | float | str | bool]
 ) -> int:
@@ -614,7 +646,7 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
             n_experts_used=cfg.req("num_experts_per_tok"),
             expert_ffn_size=cfg.req("intermediate_size"),
         )
-    elif model_type in ("qwen2_moe", "qwen3_moe", "qwen3_next"):
+    elif model_type in ("qwen2_moe", "qwen3_moe", "qwen3_next", "qwen3_vl_moe"):
         kw.update(
             n_experts=cfg.req("num_experts"),
             n_experts_used=cfg.req("num_experts_per_tok"),
@@ -695,6 +727,8 @@ def shape_from_hf_config(config: Mapping[str, Any], source: str = "config.json")
 
     if model_type in ("gemma4", "gemma4_text"):
         head_dim = _gemma4_values(cfg, n_layers, n_kv, ffn, kw, extras)
+    if model_type == "laguna":
+        kw.update(_laguna_values(cfg, n_layers, n_heads))
     if generic and any(cfg.has(k) for k in ("num_local_experts", "num_experts", "n_routed_experts")):
         n_experts = cfg.req("num_local_experts", "num_experts", "n_routed_experts")
         if n_experts > 1:

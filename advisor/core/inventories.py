@@ -27,6 +27,7 @@ them; the switches live in ``ModelShape.extras``:
 * ``expert_probs_bias`` (bool): DeepSeek-V3-style ``exp_probs_b.bias`` router bias.
 * ``moe_layer_step`` (int): every Nth layer is MoE (llama4 ``interleave_moe_layer_step``).
 * ``shortconv_l_cache`` (int): LFM2 short-convolution kernel length.
+* ``moe_latent_size`` (int): Nemotron 3 Super's latent expert width (ffn_latent_down/up).
 * ``ssm_conv_bias`` (bool): Mamba-2 ``ssm_conv1d.bias`` (default on); ``ssm_norm`` (bool): Mamba-2 gated
   norm (default on, off for falcon-h1 whose configs say ``mamba_rms_norm: false``).
 
@@ -389,6 +390,10 @@ RECIPES: dict[str, Callable[[ModelShape], Recipe]] = {
     "qwen2": _recipe(Recipe(q_embd=True, qkv_bias=True)),
     "qwen3": _recipe(Recipe(qk_norm="head")),
     "qwen3moe": _recipe(Recipe(qk_norm="head")),
+    # qwen3vl.cpp / qwen3vlmoe.cpp: the Qwen3-VL text models are qwen3 / qwen3moe blocks (M-RoPE and the
+    # deepstack inputs add no tensors to the text model).
+    "qwen3vl": _recipe(Recipe(qk_norm="head")),
+    "qwen3vlmoe": _recipe(Recipe(qk_norm="head")),
     "gemma2": _recipe(Recipe(output="never", post_attn_norm=True, post_ffn_norm=True)),
     "gemma3": _recipe(Recipe(qk_norm="head", post_attn_norm=True, post_ffn_norm=True)),
     # granite.cpp, granite-moe.cpp, mistral3.cpp: llama blocks, optional wo bias and rope_freqs, MoE with
@@ -487,6 +492,7 @@ def _nemotron_h(s: ModelShape) -> list[TensorSpec]:
     # ungated (squared ReLU), MoE ones have a router bias and an ungated shared expert.
     b = Builder(s.arch)
     r = Recipe(attn_norm=False, ffn_norm=False, ffn_gate=False, router_bias=True)
+    latent = _int_extra(s, "moe_latent_size", 0)
     _output(b, s, r)
     for i in range(s.n_layers):
         b.blk(i, "attn_norm.weight", s.hidden_size)
@@ -494,9 +500,24 @@ def _nemotron_h(s: ModelShape) -> list[TensorSpec]:
             _mamba2(b, s, i)
         elif s.ffn_at(i) == 0:
             _attention(b, s, i, r)
+        elif latent and is_moe_layer(s, i):
+            _latent_moe(b, s, i, latent)
         else:
             _ffn(b, s, i, r)
     return b.out
+
+
+def _latent_moe(b: Builder, s: ModelShape, i: int, latent: int) -> None:
+    # nemotron-h.cpp (moe_latent_size > 0, Nemotron 3 Super): the routed experts work in a latent width,
+    # reached through ffn_latent_down / ffn_latent_up; router and shared expert stay at n_embd.
+    d, n_exp = s.hidden_size, _expert_ff(s)
+    b.blk(i, "ffn_gate_inp.weight", d, s.n_experts)
+    b.blk(i, "exp_probs_b.bias", s.n_experts)
+    b.blk(i, "ffn_latent_down.weight", d, latent)
+    b.blk(i, "ffn_latent_up.weight", latent, d)
+    b.blk(i, "ffn_down_exps.weight", n_exp, latent, s.n_experts)
+    b.blk(i, "ffn_up_exps.weight", latent, n_exp, s.n_experts)
+    _shexp(b, s, i, s.shared_experts * s.shared_expert_ffn_size, gate=False)
 
 
 def _falcon_h1(s: ModelShape) -> list[TensorSpec]:
@@ -678,6 +699,25 @@ def _gemma4(s: ModelShape) -> list[TensorSpec]:
     return b.out
 
 
+def _laguna(s: ModelShape) -> list[TensorSpec]:
+    # laguna.cpp: q/k-normed attention with per-layer query heads and a per-head output gate (attn_gate
+    # {n_embd, n_head}), then a dense FFN on the leading layers and routed experts (sigmoid router with a
+    # bias) plus one gated shared expert after them.
+    b = Builder(s.arch)
+    _output(b, s, Recipe())
+    d = s.hidden_size
+    for i in range(s.n_layers):
+        n_q, n_kv = s.heads_at(i) * s.head_dim, s.kv_heads_at(i) * s.head_dim
+        b.blk(i, "attn_norm.weight", d)
+        _qkv(b, s, i, n_q, n_kv, n_kv, bias=False, fused=False)
+        b.blk(i, "attn_output.weight", n_q, d)
+        b.blk(i, "attn_q_norm.weight", s.head_dim)
+        b.blk(i, "attn_k_norm.weight", s.head_dim)
+        b.blk(i, "attn_gate.weight", d, s.heads_at(i))
+        _ffn(b, s, i, Recipe(router_bias=True))
+    return b.out
+
+
 # llama.cpp architecture -> the function that lists its tensors.
 ARCH_BUILDERS: dict[str, Callable[[ModelShape], list[TensorSpec]]] = {
     "phi3": _phi3,
@@ -695,6 +735,7 @@ ARCH_BUILDERS: dict[str, Callable[[ModelShape], list[TensorSpec]]] = {
     "falcon-h1": _falcon_h1,
     "gemma3n": _gemma3n,
     "gemma4": _gemma4,
+    "laguna": _laguna,
     **{arch: functools.partial(_from_recipe, recipe) for arch, recipe in RECIPES.items()},
 }
 

@@ -50,13 +50,14 @@ def _attention_params(shape: ModelShape, layer: int) -> int:
         return q + kv_a + kv_b + out
     n_kv = shape.kv_heads_at(layer)
     hd, vd = shape.head_dim_at(layer), shape.v_dim_at(layer)
-    q = d * shape.n_heads * hd
+    n_heads = shape.heads_at(layer)
+    q = d * n_heads * hd
     kv = d * n_kv * hd + d * n_kv * vd
     if layer >= shape.kv_layers_from_start():
         kv = 0  # Gemma 4: the layer reuses an earlier layer's K and V
     elif shape.extra("k_eq_v") and not shape.is_swa_layer(layer):
         kv = d * n_kv * hd  # Gemma 4 full layers: V is K
-    out = shape.n_heads * vd * d
+    out = n_heads * vd * d
     return q + kv + out
 
 
@@ -65,6 +66,9 @@ def _recurrent_params(shape: ModelShape) -> int:
     d = shape.hidden_size
     d_inner = shape.ssm_d_inner
     n_heads = shape.ssm_dt_rank
+    if shape.arch in ("lfm2", "lfm2moe"):
+        # LFM2 short convolution (lfm2.cpp): in_proj d -> 3d, a depthwise kernel of l_cache taps, out_proj
+        return 3 * d * d + int(shape.extra("shortconv_l_cache", 3) or 3) * d + d * d
     if shape.arch in _DELTA_NET_ARCHS:
         key_dim = shape.ssm_n_group * shape.ssm_d_state
         in_proj = d * (2 * key_dim + 2 * d_inner) + d * 2 * n_heads

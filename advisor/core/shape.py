@@ -22,6 +22,8 @@ HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
     "qwen3": "qwen3",
     "qwen3_moe": "qwen3moe",
     "qwen3_next": "qwen3next",
+    "qwen3_vl": "qwen3vl",  # conversion/qwen3vl.py: the text model of Qwen3VLForConditionalGeneration
+    "qwen3_vl_moe": "qwen3vlmoe",
     "qwen3_5": "qwen35",
     "qwen3_5_moe": "qwen35moe",
     "gemma": "gemma",
@@ -67,6 +69,7 @@ HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
     "dots1": "dots1",
     "bailingmoe2": "bailingmoe2",
     "apertus": "apertus",
+    "laguna": "laguna",
     "lfm2": "lfm2",
     "lfm2_moe": "lfm2moe",
     "falcon_h1": "falcon-h1",
@@ -118,6 +121,8 @@ class ModelShape:
     swa_layers: tuple[bool, ...] = ()
     # Per-layer KV head counts, when they vary (0 for layers without attention).
     n_kv_heads_per_layer: tuple[int, ...] = ()
+    # Per-layer query head counts, when they vary (Laguna: more heads on its sliding-window layers).
+    n_heads_per_layer: tuple[int, ...] = ()
     # Mixture of experts.
     n_experts: int = 0
     n_experts_used: int = 0
@@ -160,6 +165,11 @@ class ModelShape:
         if self.n_kv_heads_per_layer:
             return self.n_kv_heads_per_layer[layer]
         return self.n_kv_heads
+
+    def heads_at(self, layer: int) -> int:
+        if self.n_heads_per_layer:
+            return self.n_heads_per_layer[layer]
+        return self.n_heads
 
     def head_dim_at(self, layer: int) -> int:
         """K head size of a layer: Gemma 4's sliding-window layers have their own (key_length_swa)."""

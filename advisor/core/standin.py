@@ -66,6 +66,11 @@ def _feed_forward_length(s: ModelShape) -> tuple[str, Any]:
     return "u32", s.ffn_size
 
 
+def _head_count(s: ModelShape) -> tuple[str, Any]:
+    # laguna.cpp reads head_count per layer (conversion/laguna.py writes num_attention_heads_per_layer)
+    return ("arr_u32", list(s.n_heads_per_layer)) if s.n_heads_per_layer else ("u32", s.n_heads)
+
+
 def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
     """(key suffix, kind, value) for ``{arch}.*`` keys. kind: u32, f32, bool, arr_u32, arr_bool, arr_i32.
 
@@ -79,7 +84,7 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
         ("embedding_length", "u32", s.hidden_size),
         ("block_count", "u32", s.n_layers),
         ("feed_forward_length", ff_kind, ff_value),
-        ("attention.head_count", "u32", s.n_heads),
+        ("attention.head_count", *_head_count(s)),
         ("attention.layer_norm_rms_epsilon", "f32", 1e-6),
         ("rope.freq_base", "f32", float(s.extra("rope_freq_base", 10000.0) or 10000.0)),
         ("vocab_size", "u32", s.vocab_size),
@@ -122,13 +127,15 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
             a.append(("expert_shared_feed_forward_length", "u32", s.shared_expert_ffn_size))
         if s.arch in ("glm4moe", "dots1"):
             a.append(("expert_shared_count", "u32", s.shared_experts))  # required by glm4-moe.cpp, dots1.cpp
-        if s.arch in ("glm4moe", "lfm2moe", "dots1", "ernie4_5-moe"):
+        if s.arch in ("glm4moe", "lfm2moe", "dots1", "ernie4_5-moe", "laguna"):
             a.append(("leading_dense_block_count", "u32", s.first_dense_layers))
         if s.arch in ("lfm2moe", "minimax-m2", "dots1"):
             # lfm2moe.cpp requires it; minimax-m2.cpp and dots1.cpp have no default and abort building the
             # graph without it. 2 = LLAMA_EXPERT_GATING_FUNC_TYPE_SIGMOID (conversion/base.py writes it from
             # the config's scoring_func; lfm2.py always).
             a.append(("expert_gating_func", "u32", 2))
+        if s.extra("moe_latent_size"):  # nemotron-h.cpp: the routed experts' latent width
+            a.append(("moe_latent_size", "u32", int(s.extra("moe_latent_size", 0) or 0)))
         if s.arch in ("llama4", "ernie4_5-moe"):  # required by both loaders
             a.append(("interleave_moe_layer_step", "u32", int(s.extra("moe_layer_step", 1) or 1)))
     if s.sliding_window and s.arch not in ("llama",):
@@ -163,8 +170,8 @@ def _arch_metadata(s: ModelShape) -> list[tuple[str, str, Any]]:
             ("embedding_length_per_layer_input", "u32", int(s.extra("per_layer_input", 0) or 0)),
             ("attention.shared_kv_layers", "u32", int(s.extra("kv_shared_layers", 0) or 0)),
         ]
-    if s.arch in ("qwen35", "qwen35moe"):
-        # qwen35.cpp reads the M-RoPE sections as required; the text model uses the first one.
+    if s.arch in ("qwen35", "qwen35moe", "qwen3vl", "qwen3vlmoe"):
+        # qwen35.cpp and qwen3vl.cpp read the M-RoPE sections as required; the text model uses the first one.
         a.append(("rope.dimension_sections", "arr_i32", [s.head_dim // 8, s.head_dim // 8, s.head_dim // 8, 0]))
     return a
 
@@ -218,6 +225,7 @@ def trim_shape(s: ModelShape, max_layers: int = 4) -> ModelShape:
         n_layers=len(keep),
         swa_layers=pick(s.swa_layers),
         n_kv_heads_per_layer=pick(s.n_kv_heads_per_layer),
+        n_heads_per_layer=pick(s.n_heads_per_layer),
         recurrent_layers=pick(s.recurrent_layers),
         n_ff_per_layer=pick(s.n_ff_per_layer),
         first_dense_layers=sum(1 for i in keep if i < s.first_dense_layers),

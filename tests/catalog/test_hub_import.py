@@ -39,6 +39,9 @@ NEW_FAMILIES = {
     "Qwen/Qwen3.5-35B-A3B": "qwen3.5-35b-a3b.json",
     "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16": "nemotron-3-nano-30b-a3b.json",
     "moonshotai/Kimi-K2.5": "kimi-k2.5.json",
+    "poolside/Laguna-XS.2": "laguna-xs.2.json",
+    "Qwen/Qwen3-VL-8B-Instruct": "qwen3-vl-8b-instruct.json",
+    "nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-BF16": "nemotron-3-super-120b-a12b.json",
 }
 
 

@@ -105,7 +105,8 @@ def test_real_gguf_headers_list_exactly_the_inventory(path: object) -> None:
 def test_every_architecture_is_known_to_gguf_and_built_somehow() -> None:
     assert set(HOW_BUILT) == set(SUPPORTED_ARCHS)
     for arch in SUPPORTED_ARCHS:
-        assert arch_tensor_templates(arch), arch
+        # laguna is newer than the installed gguf 0.19.0: its names are checked by llama.cpp loading it instead
+        assert arch_tensor_templates(arch) or (arch == "laguna" and _loads()[arch]["loaded"]), arch
     assert {"glm4moe", "command-r", "olmo2", "exaone4", "llama"} <= {
         a for a, how in HOW_BUILT.items() if how == "recipe"
     }
@@ -152,6 +153,7 @@ def test_make_plan_gives_an_unknown_architecture_a_labelled_approximate_plan() -
 APPROXIMATE_OUTLIERS = (
     "llama-4-maverick-17b-128e-instruct",
     "nemotron-3-nano-30b-a3b",
+    "nemotron-3-super-120b-a12b",
     "gemma-4-e2b-it",
     "gemma-4-e4b-it",
 )
