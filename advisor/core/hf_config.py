@@ -439,8 +439,13 @@ def _leading_dense_moe(cfg: _Config, model_type: str, n_layers: int) -> dict[str
 
 
 def _nemotron_pattern(cfg: _Config, n_layers: int) -> str:
-    # conversion/nemotron.py: M = Mamba-2, * = attention, - = MLP, E = MoE, one letter per layer.
+    # conversion/nemotron.py: M = Mamba-2, * = attention, - = MLP, E = MoE, one letter per layer; newer configs
+    # list the same as layers_block_type (mamba / attention / mlp / moe), which the converter also reads.
     pattern = cfg.values.get("hybrid_override_pattern")
+    kinds = cfg.values.get("layers_block_type")
+    if pattern is None and isinstance(kinds, list):
+        letters = {"mamba": "M", "attention": "*", "mlp": "-", "moe": "E"}
+        pattern = "".join(letters.get(k, "?") if isinstance(k, str) else "?" for k in kinds)
     if not isinstance(pattern, str) or len(pattern) != n_layers or set(pattern) - set("M*-E"):
         raise InvalidConfig(f"{cfg.source}: 'hybrid_override_pattern' must be {n_layers} letters of M, *, - and E")
     return pattern

@@ -94,6 +94,15 @@ def test_nemotron_3_nano() -> None:
     assert s.ssm_d_inner == 4096 and recurrent_state_bytes_per_seq(s) == 4 * (3 * 6144 + 128 * 4096)
 
 
+def test_nemotron_layers_block_type_reads_like_the_pattern() -> None:
+    # newer Nemotron-H configs (Nemotron 3.5) list layers_block_type instead of hybrid_override_pattern;
+    # conversion/nemotron.py reads either
+    config = dict(_bench().EXTRA_CONFIGS["nemotron_h_moe"][1])
+    names = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+    config["layers_block_type"] = [names[c] for c in config.pop("hybrid_override_pattern")]
+    assert shape_from_hf_config(config) == _published("nemotron_h_moe")
+
+
 def test_falcon_h1_runs_attention_and_mamba_in_every_layer() -> None:
     s = _published("falcon-h1")
     assert all(s.recurrent_layers) and s.n_kv_heads == 2 and s.head_dim == 64
