@@ -1,0 +1,100 @@
+"""Vision projectors against llama.cpp's own numbers (bench/mmproj_cpu.py, libmtmd on the CPU)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from advisor.catalog.mmproj import load_projectors, projector_for
+from advisor.catalog.models_catalog import load_models
+from advisor.core import mmproj
+from advisor.core.ggml_types import GGMLType
+
+MIB = 1024 * 1024
+_BENCH = Path(__file__).resolve().parents[2] / "bench" / "data" / "mmproj_cpu.jsonl"
+
+
+def _catalog_records() -> list[dict]:
+    return [r for r in map(json.loads, _BENCH.read_text().splitlines()) if r["catalog"]]
+
+
+# clip.cpp's "model size" and "CPU compute buffer size" lines for the catalog's towers (MiB).
+MEASURED = [
+    ("gemma-3-4b-it", False, 811.79, 1132.00),
+    ("gemma-3-4b-it", True, 811.79, 121.25),
+    ("gemma-3-27b-it", True, 817.98, 121.25),
+    ("qwen3-vl-2b-instruct", False, 781.42, 4728.07),
+    ("qwen3-vl-2b-instruct", True, 781.42, 322.49),
+    ("qwen3-vl-8b-instruct", False, 1105.32, 4769.39),
+    ("qwen3-vl-8b-instruct", True, 1105.32, 372.08),
+    ("qwen3-vl-32b-instruct", True, 1141.33, 417.54),
+    ("qwen3.5-27b", False, 884.62, 4657.81),
+    ("qwen3.5-27b", True, 884.62, 248.10),
+]
+
+
+@pytest.mark.parametrize(("model_id", "fa", "model_mib", "compute_mib"), MEASURED)
+def test_mmproj_matches_llama_cpp_measured(model_id: str, fa: bool, model_mib: float, compute_mib: float) -> None:
+    tower = load_projectors()[model_id].tower
+    assert mmproj.weight_bytes(tower) / MIB == pytest.approx(model_mib, abs=0.006)
+    assert mmproj.compute_buffer_bytes(tower, flash_attn=fa) / MIB == pytest.approx(compute_mib, rel=0.02)
+
+
+def test_mmproj_every_catalog_tower_in_bench_within_two_percent() -> None:
+    records = _catalog_records()
+    assert len(records) >= 20
+    for r in records:
+        tower = load_projectors()[r["model"]].tower
+        m = r["measured"]
+        assert m["loaded"], r["model"]
+        assert mmproj.weight_bytes(tower) / MIB == pytest.approx(m["model_mib"], abs=0.006), r["model"]
+        got = mmproj.compute_buffer_bytes(tower, flash_attn=r["flash_attn"]) / MIB
+        assert got == pytest.approx(m["compute_mib"], rel=0.02), (r["model"], r["flash_attn"])
+        assert mmproj.warmup_image_size(tower) == m["warmup_px"]
+
+
+def test_mmproj_flash_attention_off_costs_the_attention_scores() -> None:
+    # Gemma 3: 4096 patches x 16 heads of F32 scores = 1 GiB more than with flash attention.
+    tower = load_projectors()["gemma-3-12b-it"].tower
+    off = mmproj.compute_buffer_bytes(tower, flash_attn=False)
+    on = mmproj.compute_buffer_bytes(tower, flash_attn=True)
+    assert off - 6 * 1152 * 4096 * 4 == 16 * 4096 * 4096 * 4
+    assert on == (4304 + 3 * 1152) * 4096 * 4
+
+
+def test_mmproj_q8_0_keeps_rows_that_do_not_divide_and_patch_embedding() -> None:
+    tower = load_projectors()["qwen3.5-27b"].tower
+    types = {pt.name: mmproj.tensor_type(pt, GGMLType.Q8_0) for pt in mmproj.projector_tensors(tower)}
+    assert types["v.blk.0.attn_qkv.weight"] == GGMLType.Q8_0
+    assert types["v.blk.0.ffn_down.weight"] == GGMLType.F16  # 4304 is not a multiple of 32
+    assert types["v.patch_embd.weight"] == GGMLType.F32
+    # ffn_down (a third of each layer) stays F16: the file shrinks to 68 %, not 53 %
+    assert 0.67 < mmproj.weight_bytes(tower, GGMLType.Q8_0) / mmproj.weight_bytes(tower) < 0.69
+
+
+def test_mmproj_deepstack_layers_add_their_mergers() -> None:
+    vl = load_projectors()["qwen3-vl-8b-instruct"].tower
+    plain = replace(vl, deepstack_layers=())
+    extra = mmproj.weight_bytes(vl) - mmproj.weight_bytes(plain)
+    merged = 4 * 1152
+    per_layer = 2 * (merged * merged + merged * 4096) + 4 * (3 * merged + 4096)
+    assert extra == 3 * per_layer
+
+
+def test_mmproj_catalog_models_are_the_multimodal_ones() -> None:
+    ids = {m.id for m in load_models()}
+    assert set(load_projectors()) <= ids
+    assert projector_for("gemma-3-4b-it") is not None
+    assert projector_for("gemma-3-1b-it") is None  # text only
+    assert projector_for("qwen3-8b") is None
+    for model_id, p in load_projectors().items():
+        assert p.tower.proj_dim == next(m.hidden_size for m in load_models() if m.id == model_id)
+
+
+def test_mmproj_unknown_projector_is_a_clear_error() -> None:
+    tower = replace(load_projectors()["gemma-3-4b-it"].tower, projector="pixtral")
+    with pytest.raises(ValueError, match="pixtral"):
+        mmproj.projector_tensors(tower)
