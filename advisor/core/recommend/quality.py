@@ -186,7 +186,8 @@ class CatalogRecord(Protocol):
 
 def _instruct_like(rec: CatalogRecord) -> bool:
     name = (rec.id + " " + rec.hf_repo).lower()
-    return any(tag in name for tag in ("instruct", "-it", "chat"))
+    # reasoning releases ("-Thinking") are post-trained for chat too: not the base sibling of an instruct model
+    return any(tag in name for tag in ("instruct", "-it", "chat", "thinking"))
 
 
 def is_base_model(rec: CatalogRecord, catalog: Sequence[CatalogRecord]) -> bool:
