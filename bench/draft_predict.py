@@ -3,6 +3,11 @@
     python bench/draft_predict.py > bench/data/draft_predictions_h200.txt
     # also writes bench/data/draft_predictions_h200.jsonl (one row per pair, draft length and acceptance)
 
+The committed output (76f25ad) is the record of what was predicted before the H200 measured these rows
+(bench/data/draft_rows_h200.jsonl, each row carrying the prediction it tested); rerunning this script now
+gives the model of today, with the fixed costs bench/draft_compare.py fitted to those very rows.
+bench/data/draft_compare.txt sets both beside the measurements.
+
 What is predicted (advisor/fit/beyond.py, advisor/core/draft.py, advisor/core/serving.py): decode tok/s of
 the target alone, of the draft alone, and with drafts of k tokens at a per-token acceptance a:
 ``(1 - a^(k+1)) / (1 - a)`` tokens per round over ``k`` draft steps plus one target step over ``k + 1``

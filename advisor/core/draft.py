@@ -5,6 +5,14 @@ step over ``k + 1`` tokens. With a per-token acceptance ``a`` (each drafted toke
 one before it was), a round yields ``(1 - a^(k+1)) / (1 - a)`` tokens on average (Leviathan et al. 2023,
 https://arxiv.org/abs/2211.17192, eq. 1) and costs ``k`` draft steps plus one target step over ``k + 1``
 tokens (``advisor.core.serving.step_seconds``: the verify batch has the shapes of ``k + 1`` sequences).
+In llama-server a round costs more than those steps (``round_seconds``): the draft model evaluates the
+``k + 1`` verified tokens again after the target (common_speculative_process, "always re-evaluate for
+simplicity", tools/server/server-context.cpp TAG_SPEC_AVOID_DRAFT_REEVAL), every draft token is sampled on the
+CPU (top-k 10 over the whole vocabulary, common/speculative.cpp draft-simple), the server samples each kept
+token like any other (``serving.SERVER_TOKEN_S``), and each round has its own bookkeeping. The fixed parts
+(``DRAFT_STEP_S``, ``SPEC_ROUND_S``) are fitted to llama-server on an H200 by bench/draft_compare.py; they
+dominate a fast target (Llama-3.1-8B on an H200 is no faster with a 1B draft at the cited acceptance) and matter
+little for a slow one (70B).
 
 Flags are llama.cpp's as vendored in llama-cpp-python 0.3.36 (common/arg.cpp): ``-md``, ``-ngld``,
 ``--spec-draft-n-max`` (default 3, common/common.h; older builds called it ``--draft-max``), ``-ctkd``/
@@ -20,9 +28,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from advisor.core import serving
+
 SPEC_VOCAB_MAX_SIZE_DIFFERENCE = 128
 DEFAULT_DRAFT_MAX = 3  # common/common.h common_params_speculative_draft.n_max
 MIN_SIZE_RATIO = 5  # a draft at most 1/5 of the target's active parameters is worth running
+# llama-server's fixed costs of speculative decoding beyond the model steps, seconds. Least squares (relative
+# round time) by bench/draft_compare.py over every measured round of bench/data/draft_rows_h200.jsonl and
+# bench/data/draft_h200.jsonl (H200, llama.cpp of llama-cpp-python 0.3.36, Llama-3.1-8B/70B + Llama-3.2-1B,
+# Qwen2.5-Coder-32B + 0.5B, k = 1/3/5/8); per-pair leave-one-out errors are in bench/data/draft_compare.txt.
+DRAFT_STEP_S = 0.000_475  # per drafted token: the draft's sampling and its logits' trip to the CPU
+SPEC_ROUND_S = 0.000_685  # per round: drafting set-up, rejected-tail removal from both KV caches, checks
+# A predicted speed-up below this is within the run-to-run spread of llama-server on the H200 (the same
+# plain 8B run: 250.6 and 239.5 tok/s): the plan says a draft will not help.
+MIN_SPEEDUP = 1.05
 
 
 def expected_tokens(a: float, k: int) -> float:
@@ -182,10 +201,23 @@ class SpecSpeed:
     tps: float
 
 
-def speculative_tps(verify_s: float, draft_step_s: float, a: float, k: int) -> SpecSpeed:
-    """Decode tok/s with drafts of ``k``: tokens per round over ``k`` draft steps plus one verify step."""
+def round_seconds(verify_s: float, draft_step_s: float, reeval_s: float, k: int, tokens: float) -> float:
+    """One llama-server round: ``k`` draft steps, the target's verify step, the drafter's re-evaluation of the
+    ``k + 1`` tokens (``reeval_s``), the fixed costs, and the server's work for each of the ``tokens`` kept."""
+    return (verify_s + k * (draft_step_s + DRAFT_STEP_S) + reeval_s + SPEC_ROUND_S
+            + tokens * serving.SERVER_TOKEN_S)  # fmt: skip
+
+
+def speculative_tps(verify_s: float, draft_step_s: float, a: float, k: int, reeval_s: float = 0.0) -> SpecSpeed:
+    """llama-server decode tok/s with drafts of ``k`` at per-token acceptance ``a``: expected tokens per round
+    over the round's time."""
     tokens = expected_tokens(a, k)
-    return SpecSpeed(k, tokens, tokens / (k * draft_step_s + verify_s))
+    return SpecSpeed(k, tokens, tokens / round_seconds(verify_s, draft_step_s, reeval_s, k, tokens))
+
+
+def server_plain_tps(plain_tps: float) -> float:
+    """llama-server's speed without a drafter: the decode step plus the server's work per token."""
+    return 1 / (1 / plain_tps + serving.SERVER_TOKEN_S)
 
 
 @dataclass(frozen=True)
@@ -209,8 +241,28 @@ class DraftPlan:
     notes: tuple[str, ...] = ()
 
     @property
+    def server_plain_tps(self) -> float | None:
+        """What llama-server decodes without the drafter: the speed-up is measured against this."""
+        return None if not self.plain_tps else server_plain_tps(self.plain_tps)
+
+    @property
     def speedup(self) -> float | None:
-        return None if not self.plain_tps or not self.spec_tps else self.spec_tps / self.plain_tps
+        plain = self.server_plain_tps
+        return None if not plain or not self.spec_tps else self.spec_tps / plain
+
+    @property
+    def helps(self) -> bool | None:
+        """Whether the predicted speed-up is at least ``MIN_SPEEDUP`` (None: speed unknown)."""
+        return None if self.speedup is None else self.speedup >= MIN_SPEEDUP
+
+    @property
+    def verdict(self) -> str:
+        """What to say when the drafter does not pay for itself on this machine ("" otherwise)."""
+        if self.helps is not False or self.speedup is None or self.server_plain_tps is None:
+            return ""
+        return (f"A draft model will not help here: ~{self.spec_tps} tok/s against ~{self.server_plain_tps:.1f} "
+                f"without it in llama-server ({self.speedup:.2f}x, below {MIN_SPEEDUP:.2f}x); on a target this "
+                "fast each round's fixed costs eat the gain.")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,7 +270,9 @@ class DraftPlan:
             "kv_cache_bytes": self.kv_cache_bytes, "compute_bytes": self.compute_bytes, "gpu_bytes": self.gpu_bytes,
             "fits": self.fits, "acceptance": self.acceptance.to_dict(), "draft_max": self.k,
             "plain_decode_tps": self.plain_tps, "speculative_decode_tps": self.spec_tps,
+            "server_plain_decode_tps": None if self.server_plain_tps is None else round(self.server_plain_tps, 1),
             "default_draft_max_tps": self.default_k_tps,
-            "speedup": None if self.speedup is None else round(self.speedup, 2), "flags": self.flags,
+            "speedup": None if self.speedup is None else round(self.speedup, 2), "helps": self.helps,
+            "verdict": self.verdict, "flags": self.flags,
             "notes": list(self.notes),
         }  # fmt: skip

@@ -16,6 +16,10 @@ token takes at the prefill rate (``1 / prefill_tps``), fitted to llama-batched-b
     step(B) = t1(d) + (B - 1) * (t1(d) - t1(0))                # every further sequence reads its own KV
               + (B - 1) * K_VEC / prefill_tps                   # B <= MMVQ_MAX_BATCH
               + (MMQ_BASE + B) / prefill_tps                    # B >  MMVQ_MAX_BATCH
+
+llama-server adds ``SERVER_TOKEN_S`` per generated token to that step (``team_speed``): llama-batched-bench
+and llama-bench never sample, the server samples every slot's token from the whole vocabulary on the CPU
+and checks it for stop strings before the next step starts (tools/server/server-context.cpp).
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ MMVQ_MAX_BATCH = 8
 # -ntg 128 -npl 1..32): the least-squares values bench/batched_predict.py prints, in prefill-token units.
 K_VEC = 6.22  # each further sequence of a small batch costs ~6 prompt tokens' worth of prefill time
 MMQ_BASE = 23.3  # the tiled kernel's start-up cost past 8 sequences
+# llama-server's own cost per generated token (sampling, token bookkeeping), on top of llama.cpp's decode step:
+# fitted by bench/draft_compare.py to the per-request predicted_per_second of bench/data/serve_h200.jsonl
+# (llama-server -np 1/4/8 on the H200, Llama-3.1-8B Q4_K_M, 1/4/8 clients at once: 239.5 / 140.5 / 83.5 tok/s
+# per user against the batched model's 274.7 / 177.8 / 120.9). The same gap between llama-server and
+# llama-bench for one user: 0.38 ms on Llama-3.1-8B (250.6 vs 277.1 tok/s), 0.31 ms on 70B (44.0 vs 44.6).
+SERVER_TOKEN_S = 0.000_43
 # llama-server's prompt-cache cap in host RAM (common/common.h cache_ram_mib = 8192; --cache-ram N MiB).
 CACHE_RAM_BYTES = 8192 * MIB
 # llama-server's slots when -np is left at auto (tools/server/server.cpp:156-160: 4 slots, unified KV).
@@ -67,15 +77,22 @@ class TeamSpeed:
                 "aggregate_tps": round(self.aggregate_tps, 1), "single_tps": round(self.single_tps, 1)}  # fmt: skip
 
 
+def server_step_seconds(t1_depth: float, t1_empty: float, prefill_tps: float, users: int, backend: str) -> float:
+    """One llama-server step with ``users`` slots decoding: the batched step plus the server's work per token."""
+    return step_seconds(t1_depth, t1_empty, prefill_tps, users, backend) + users * SERVER_TOKEN_S
+
+
 def team_speed(
     decode_at: Callable[[int], float | None], prefill_tps: float | None, users: int, depth: int, backend: str
 ) -> TeamSpeed | None:
-    """Per-user and aggregate decode tok/s with ``users`` sequences decoding together at ``depth``."""
+    """Per-user and aggregate llama-server decode tok/s with ``users`` slots decoding together at ``depth``,
+    and one user alone on the same server."""
     alone, empty = decode_at(depth), decode_at(0)
     if not alone or not empty or not prefill_tps:
         return None
-    step = step_seconds(1 / alone, 1 / empty, prefill_tps, users, backend)
-    return TeamSpeed(users, depth, 1 / step, users / step, alone)
+    step = server_step_seconds(1 / alone, 1 / empty, prefill_tps, users, backend)
+    single = server_step_seconds(1 / alone, 1 / empty, prefill_tps, 1, backend)
+    return TeamSpeed(users, depth, 1 / step, users / step, 1 / single)
 
 
 @dataclass(frozen=True)

@@ -146,14 +146,16 @@ def _candidates() -> list[draft.Candidate]:
 
 
 def verify_seconds(plan: Plan, k: int) -> float:
-    """The target's step over ``k + 1`` tokens of one sequence (the shapes of ``k + 1`` sequences' decode)."""
+    """The plan's step over ``k + 1`` tokens of one sequence (the shapes of ``k + 1`` sequences' decode): the
+    target's verify step, or a draft model's re-evaluation of the verified tokens."""
     t1 = 1 / (plan.speed.decode_tps or 1)
     return serving.step_seconds(t1, t1, plan.speed.prefill_tps or 1, k + 1, plan.speed.backend or "cpu")
 
 
-def _best_k(plan: Plan, draft_step_s: float, acc: draft.Acceptance) -> tuple[draft.SpecSpeed, draft.SpecSpeed]:
+def _best_k(plan: Plan, draft_step_s: float, reeval: Callable[[int], float],
+            acc: draft.Acceptance) -> tuple[draft.SpecSpeed, draft.SpecSpeed]:  # fmt: skip
     """The best draft length up to the one the acceptance was measured at, and llama.cpp's default (3)."""
-    speeds = {k: draft.speculative_tps(verify_seconds(plan, k), draft_step_s, acc.rate, k)
+    speeds = {k: draft.speculative_tps(verify_seconds(plan, k), draft_step_s, acc.rate, k, reeval(k))
               for k in range(1, max(acc.k_measured, draft.DEFAULT_DRAFT_MAX) + 1)}  # fmt: skip
     best = max((s for k, s in speeds.items() if k <= acc.k_measured), key=lambda s: s.tps)
     return best, speeds[draft.DEFAULT_DRAFT_MAX]
@@ -204,7 +206,7 @@ def _model_draft(plan: Plan, dplan: Plan, name: str, family: str) -> draft.Draft
     plain = plan.speed.decode_tps
     best = default = None
     if plain and dplan.speed.decode_tps and plan.speed.prefill_tps:
-        best, default = _best_k(plan, 1 / dplan.speed.decode_tps, acc)
+        best, default = _best_k(plan, 1 / dplan.speed.decode_tps, lambda k: verify_seconds(dplan, k), acc)
     k = best.k if best else draft.DEFAULT_DRAFT_MAX
     flags = f"-md {name}-{dplan.quant}.gguf -ngld 99 --spec-draft-n-max {k}"
     notes = ["acceptance measured on another pair: " + acc.pair] if acc.proxy else []
@@ -228,8 +230,10 @@ def _mtp_plan(plan: Plan, mtp: tuple[str, int, str], target: Any) -> draft.Draft
     plain = plan.speed.decode_tps
     best = default = None
     if plain and plan.speed.prefill_tps:
-        # A draft step runs the nextn layer and the output head: about two layers of the target's step.
-        best, default = _best_k(plan, (1 / plain) * (n_nextn + 1) / (layers + 1), acc)
+        # A draft step runs the nextn layer and the output head: about two layers of the target's step; the
+        # head's catch-up over the verified tokens (common/speculative.cpp draft-mtp process) about one more.
+        step = (1 / plain) * (n_nextn + 1) / (layers + 1)
+        best, default = _best_k(plan, step, lambda k: step, acc)
     k = best.k if best else draft.DEFAULT_DRAFT_MAX
     added = weights + kv
     fits = plan.fits and (m.gpu_bytes + added <= _capacity(plan) or not _capacity(plan))
@@ -336,10 +340,14 @@ def describe_beyond(b: Beyond) -> str:
         d = b.draft
         acc = d.acceptance
         spec = f"~{d.spec_tps:.1f} tok/s" if d.spec_tps else "speed unknown"
+        if d.speedup is not None and d.server_plain_tps is not None:
+            spec += f", {d.speedup:.2f}x llama-server's ~{d.server_plain_tps:.1f} without it"
         out.append(f"  with {d.drafter}: {spec} (acceptance {acc.rate:.2f}, {acc.source}); flags: {d.flags}")
         out.append(
             f"    drafter memory {d.gpu_bytes / GIB:.2f} GiB on the GPUs; {'fits' if d.fits else 'does not fit'}"
         )
+        if d.verdict:
+            out.append(f"    {d.verdict}")
         out += [f"    note: {n}" for n in d.notes]
     elif b.draft_note:
         out.append(f"  draft: {b.draft_note}")

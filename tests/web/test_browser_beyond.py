@@ -49,7 +49,12 @@ def test_a_draft_model_line_and_a_bad_carve_out(live_server: Any, page: Any) -> 
     assert line.get_attribute("data-drafter") == "qwen2.5-coder-0.5b-instruct"
     assert "The plain speed above stays the prediction without drafts." in line.inner_text()
     assert "-md qwen2.5-coder-0.5b-instruct-Q8_0.gguf" in page.locator("#cmd-draft").inner_text()
+    assert line.get_attribute("data-helps") == "yes" and page.locator("#draft-no-help").count() == 0
     page.screenshot(path=str(ARTIFACTS / "web-draft.png"), full_page=True)
+    # Llama-3.1-8B on an H200 is too fast for a 1B drafter to pay (measured 236 tok/s with it, 251 without).
+    page.goto(live_server.url + "/models/llama-3.1-8b-instruct?gpu=H200&ram=128&quant=Q4_K_M")
+    assert page.locator("#draft-line").get_attribute("data-helps") == "no"
+    assert page.locator("#draft-no-help").inner_text().startswith("A draft model will not help here")
     assert errors == []
     page.goto(live_server.url + "/models/qwen3-32b?gpu=Radeon+8060S&ram=32&carveout=64")
     assert "The carve-out is taken from RAM" in page.locator(".error-box").inner_text()
