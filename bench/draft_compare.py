@@ -51,14 +51,17 @@ DATA = ROOT / "bench" / "data"
 CTX = 4096
 DRAFT_HEADER = """\
 Speculative decoding, llama-server tok/s (err = predicted / measured - 1).
-'committed': the prediction committed before the run (out of sample; no fixed costs, no re-evaluation).
+'committed': the prediction committed before the run, out of sample by git's order: set 'rows' predicted in
+76f25ad (11:08 UTC), run 11:21 (job_h200_logs2.log); set 'synthlen' predicted in 9e4f19d (10:53), run 11:03-11:06
+(job_h200_logs.log). That model had no fixed costs and no re-evaluation.
 'in-sample': this model with the constants fitted to all rows. 'LOPO': constants fitted without this target's
 rows (held out). '8B-only': constants fitted to the Llama-3.1-8B rows only (held out for 70B and 32B).
 'tok/rnd': tokens per round measured / expected at the nominal acceptance. 'cost LOPO': LOPO at the measured
 tokens per round (the cost model alone, without the acceptance's sampling noise)."""
 SERVE_HEADER = """\
 Serve a team: llama-server -np N, N clients at once, per-user tok/s (the server's predicted_per_second).
-'batched': the batched model committed in f681ee6 (no server work); 'in-sample': plus SERVER_TOKEN_S per user;
+'batched': the batched model (no server work), fitted to llama-batched-bench only, but committed in f681ee6 at
+11:08, two minutes after these runs (11:06): not provably out of sample. 'in-sample': plus SERVER_TOKEN_S per user;
 'LOO': the constant fitted to the other two rows; 'gap': the constant from the single-user gap."""
 
 
