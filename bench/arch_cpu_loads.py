@@ -20,6 +20,9 @@ count are exactly llama.cpp's. On top of that it records:
 
 Usage: python bench/arch_cpu_loads.py [--quantize] [--out bench/data/arch_cpu_loads.jsonl] [ARCH ...]
 (with ARCH names, only those are run and their records replace the ones in --out).
+       python bench/arch_cpu_loads.py [--quantize] --models ID [ID ...]
+(checks those catalog models, variants of an architecture whose smallest model the main run covers, e.g.
+Gemma 4 26B-A4B's experts and 31B's k_eq_v layers, into bench/data/arch_cpu_loads_models.{jsonl,txt}).
 """
 
 from __future__ import annotations
