@@ -106,6 +106,10 @@ class MachineForm(forms.Form):
     )  # fmt: skip
     carveout = _gb_field("APU carve-out (GB)", 0, 512, "AMD APUs: the BIOS UMA frame buffer (dedicated VRAM).")
     gtt = _gb_field("APU GTT limit (GB)", 0, 4096, "AMD APUs: empty = the kernel's default, half the RAM left.")
+    image = forms.BooleanField(
+        label="Include image input", required=False,
+        help_text="Multimodal models: count the vision projector (--mmproj) and its compute buffer.",
+    )  # fmt: skip
 
     DEFAULTS: dict[str, Any] = {
         "gpu_count": 1, "ram": 32.0, "ctx": 8192, "kv_type": "", "runtime": "llama-server",

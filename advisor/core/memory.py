@@ -251,6 +251,11 @@ class FitRequest:
     offload_kqv: bool = True  # False = --no-kv-offload: every layer's KV stays in host RAM
     # False = --no-op-offload (llama-bench -nopo 1): host-resident weights are never run on a GPU
     op_offload: bool = True
+    # --mmproj: the vision projector's weights + compute buffer (core/mmproj.py), on the first GPU like
+    # llama-server, which adds them to that device's fit target; on the host with no GPU or
+    # ``projector_on_host`` (--no-mmproj-offload)
+    projector_bytes: int = 0
+    projector_on_host: bool = False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -270,10 +275,13 @@ class DeviceMemory:
     overhead_bytes: int
     capacity_bytes: int | None = None
     n_layers: int = 0
+    projector_bytes: int = 0  # --mmproj weights + compute buffer held here
 
     @property
     def total_bytes(self) -> int:
-        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.overhead_bytes
+        return (
+            self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.overhead_bytes + self.projector_bytes
+        )
 
     @property
     def fits(self) -> bool:
@@ -291,6 +299,7 @@ class DeviceMemory:
             "overhead_label": overhead_provenance(self.kind).text if self.name != "host" else "",
             "capacity_bytes": self.capacity_bytes,
             "n_layers": self.n_layers,
+            "projector_bytes": self.projector_bytes,
             "fits": self.fits,
         }
 
@@ -802,6 +811,32 @@ def op_offload_compute_bytes(
     return max(out_phase, layer_phase)
 
 
+def expert_offload_compute_bytes(
+    s: ModelShape, ctx: ContextSettings, types: dict[str, GGMLType], n_cpu_moe: int, kind: str = "cuda"
+) -> int:
+    """GPU 0's compute-buffer peak when op offload runs host-resident experts (--n-cpu-moe) on it: every
+    MUL_MAT_ID whose expert tensor sits in host memory starts its own split (ggml-backend.cpp
+    ggml_backend_sched_split_graph, ``need_new_split`` for a weight on an incompatible backend), and the
+    split's input copy of the whole tensor is allocated in the GPU's compute buffer next to the live
+    expert activations: the largest such tensor plus gate, up and their product (n_tok x n_used x n_ff_exp
+    F32 each). H200, gpt-oss-120b MXFP4 at n_ubatch 512 (bench/data/moe_offload_h200.jsonl,
+    fit_params_h200.jsonl): 537.89 + 67.50 = 605.39 MiB against 608.29 (-ncmoe 9..36) and 603.16 MiB
+    (llama-fit-params' -ot), 405.02 with every expert on the GPU; Qwen3-30B-A3B's 157 MiB tensors stay
+    under its logits peak (341.54 -> 342.01 MiB measured)."""
+    n_tok = min(ctx.n_ctx, ctx.n_ubatch)
+    if not n_cpu_moe or n_tok < OP_OFFLOAD_MIN_BATCH or s.n_experts <= 1 or not s.n_experts_used:
+        return 0
+    largest = max(
+        (
+            cuda_tensor_alloc_bytes(types[t.name], t.dims) if kind in _CUDA_LIKE else tensor_bytes(types[t.name], t.dims)
+            for t in tensor_inventory(s)
+            if t.layer is not None and t.layer < n_cpu_moe and _EXPERT_TENSOR.search(t.name)
+        ),
+        default=0,
+    )
+    return largest + 3 * n_tok * s.n_experts_used * (s.expert_ffn_size or s.ffn_size) * 4 if largest else 0
+
+
 def host_layer_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
     """What the host's compute buffer adds for layers it runs itself next to a GPU (op offload off): the
     FFN phase, three n_tok x n_ff F32 (gate, up, their product) and two activations; for MoE the expert
@@ -1051,6 +1086,8 @@ def _place(
         dev_comp = (g_whole if i == out_dev else g_layers) if nl[i] > 0 else 0
         if op_off and i == 0 and out_dev < 0:
             dev_comp = max(dev_comp, op_offload_compute_bytes(s, ctx, types, ws, host_layers, g.kind))
+        if i == 0 and req.op_offload and n_cpu_moe:  # host experts' matmuls run on the first GPU
+            dev_comp = max(dev_comp, expert_offload_compute_bytes(s, ctx, types, n_cpu_moe, g.kind))
         ovh = _overhead(req, g)
         if req.overhead_bytes is None and nl[i] == 0 and not (op_off and i == 0):
             ovh = IDLE_BACKEND_OVERHEAD_BYTES.get(g.kind, ovh)  # no layer, no op: the CUDA context alone
@@ -1069,6 +1106,7 @@ def _place(
                 overhead_bytes=ovh,
                 capacity_bytes=max(0, g.usable_bytes - req.margin_bytes),
                 n_layers=nl[i],
+                projector_bytes=_projector_on_gpu(req) if i == 0 else 0,
             )
         )
     any_gpu = any(n > 0 for n in nl)
@@ -1095,9 +1133,15 @@ def _place(
             overhead_bytes=0,
             capacity_bytes=req.host_ram_bytes,
             n_layers=sum(1 for d in where if d < 0),
+            projector_bytes=req.projector_bytes if not gpus or req.projector_on_host else 0,
         )
     )
     return tuple(devs)
+
+
+def _projector_on_gpu(req: FitRequest) -> int:
+    """The --mmproj bytes the first GPU holds."""
+    return 0 if req.cpu_only or not req.devices or req.projector_on_host else req.projector_bytes
 
 
 def _fits(devs: tuple[DeviceMemory, ...]) -> bool:
@@ -1135,7 +1179,7 @@ def _ngl_bound(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType]
     ws = weight_split(s, types)
     kv_layers = kv_cache_layer_bytes(s, ctx)
     n_cpu_moe = req.n_cpu_moe or 0
-    room = 0
+    room = -_projector_on_gpu(req)
     for g in gpus:
         room += max(0, g.usable_bytes - req.margin_bytes)
         if req.overhead_bytes is not None:

@@ -232,3 +232,32 @@ class ProjectorMemory:
 
 def projector_memory(t: VisionTower, *, flash_attn: bool, float_type: GGMLType = GGMLType.F16) -> ProjectorMemory:
     return ProjectorMemory(weight_bytes(t, float_type), compute_buffer_bytes(t, flash_attn=flash_attn))
+
+
+@dataclass(frozen=True)
+class ProjectorPlan:
+    """The projector's line in a plan: what it holds and where (a GPU name or "host")."""
+
+    projector: str
+    weights_bytes: int
+    compute_bytes: int
+    device: str
+    flash_attn: bool
+    mmproj_file: str = ""  # the published file llama-server is given with --mmproj, where known
+    mmproj_repo: str = ""
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.compute_bytes
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "projector": self.projector,
+            "weights_bytes": self.weights_bytes,
+            "compute_bytes": self.compute_bytes,
+            "total_bytes": self.total_bytes,
+            "device": self.device,
+            "flash_attn": self.flash_attn,
+            "mmproj_file": self.mmproj_file or None,
+            "mmproj_repo": self.mmproj_repo or None,
+        }

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from advisor.core.approx_weights import APPROXIMATE_LABEL, ApproximateWeights
 from advisor.core.memory import FitResult
+from advisor.core.mmproj import ProjectorPlan
 from advisor.core.recommend.placement import READING_SPEED_TPS
 
 Placement = Literal["gpu", "partial", "cpu", "no"]
@@ -124,6 +125,7 @@ class Plan:
     # Set when the architecture has no tensor inventory: every figure then comes from a llama-shaped model of
     # the same widths (``core.approx_weights``) and is labelled approximate wherever it is shown.
     approximate: ApproximateWeights | None = None
+    mmproj: ProjectorPlan | None = None  # the vision projector, when image input is counted
 
     @property
     def notice(self) -> str:
@@ -210,6 +212,7 @@ class Plan:
         }  # fmt: skip
         out["machine"] = {"gpus": list(self.gpus), "ram_bytes": self.ram_bytes, "cpu": self.cpu}
         out["speed"] = self.speed.to_dict()
+        out["mmproj"] = None if self.mmproj is None else self.mmproj.to_dict()
         return out
 
 

@@ -56,6 +56,8 @@ class FitParams:
     bandwidth_gbps: float | None = None
     ram_gib: float | None = None
     cpu: str | None = None  # a CPU name (its memory bandwidth serves layers in system RAM)
+    image: bool = False  # count the vision projector (--mmproj) of a multimodal model
+    mmproj_offload: bool = True  # False: --no-mmproj-offload, the projector runs on the CPU
 
 
 def _text(field: str, value: str) -> str:
@@ -97,6 +99,9 @@ def _choice(field: str, value: str, choices: Sequence[str]) -> str:
     near = difflib.get_close_matches(value.lower(), list(lowered), n=1)
     hint = f" (did you mean {lowered[near[0]]}?)" if near else ""
     raise FitArgError(field, f"must be one of {', '.join(choices)}; got {value[:MAX_STR]!r}{hint}")
+
+
+_SWITCH = ("on", "off", "1", "0", "true", "false")
 
 
 def parse_fit_params(values: Mapping[str, Sequence[str]], quants: Sequence[str] = ()) -> FitParams:
@@ -149,4 +154,7 @@ def parse_fit_params(values: Mapping[str, Sequence[str]], quants: Sequence[str] 
         params["ram_gib"] = _float("ram", ram, 0.25, 65536)
     if (cpu := one("cpu")) is not None:
         params["cpu"] = _text("cpu", cpu)
+    for flag, field in (("image", "image"), ("mmproj_offload", "mmproj_offload")):
+        if (value := one(flag)) is not None:
+            params[field] = _choice(flag, value, _SWITCH) in ("on", "1", "true")
     return FitParams(**params)  # type: ignore[arg-type]

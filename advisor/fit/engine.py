@@ -16,6 +16,7 @@ from pathlib import Path
 
 from advisor.catalog import hardware as hw
 from advisor.catalog.machines import find_cpu
+from advisor.catalog.mmproj import projector_for
 from advisor.core import memory, speed
 from advisor.core.approx_weights import ApproximateWeights, approximate_weights_bytes, proxy_shape
 from advisor.core.gguf_header import GGUFHeader, InvalidGGUF, read_gguf_header, shape_from_gguf
@@ -23,6 +24,7 @@ from advisor.core.gguf_size import gguf_file_bytes, standin_header_bytes
 from advisor.core.hardware_spec import GPUSpec, Machine
 from advisor.core.hf_config import InvalidConfig, UnsupportedModel, shape_from_hf_config_path
 from advisor.core.memory import LLAMA_FIT_MARGIN_BYTES
+from advisor.core.mmproj import SUPPORTED_PROJECTORS, ProjectorPlan, projector_memory
 from advisor.core.plan import Calibration, MeasuredProbe, Plan, SpeedEstimate, placement_label
 from advisor.core.quantize import PRESETS, HFFormat, HFQuant
 from advisor.core.recommend import RAM_RESERVE_BYTES, default_kv_type
@@ -267,7 +269,7 @@ def build_request(params: FitParams, resolved: ResolvedModel, machine: ResolvedM
         raise FitArgError("kv_type", f"a quantized V cache ({kv}) needs flash attention: use --flash-attn on or auto")
     auto_layers = params.gpu_layers is None and bool(machine.mem_devices)
     host_ram = None if machine.ram_bytes is None else max(machine.ram_bytes - RAM_RESERVE_BYTES, 0)
-    return memory.FitRequest(
+    request = memory.FitRequest(
         shape=resolved.shape,
         preset=None if resolved.tensor_types or quant in HF_FORMATS else quant,
         tensor_types=resolved.tensor_types,
@@ -290,6 +292,18 @@ def build_request(params: FitParams, resolved: ResolvedModel, machine: ResolvedM
         # Choosing -ngl itself, the plan leaves llama.cpp's --fit margin free on every GPU.
         margin_bytes=LLAMA_FIT_MARGIN_BYTES if auto_layers else 0,
     )
+    return with_projector(params, request)
+
+
+def with_projector(params: FitParams, request: memory.FitRequest) -> memory.FitRequest:
+    """With ``params.image``, the catalog model's vision projector (weights + warm-up compute buffer at
+    the flash-attention setting the text model resolves to) on the device llama-server gives it."""
+    proj = projector_for(params.model) if params.image and params.model else None
+    if proj is None or proj.tower.projector not in SUPPORTED_PROJECTORS:
+        return request
+    fa = memory.resolve_context(request).flash_attn
+    pm = projector_memory(proj.tower, flash_attn=fa)
+    return replace(request, projector_bytes=pm.total, projector_on_host=not params.mmproj_offload)
 
 
 CURVE_DEPTHS = (0, 1024, 4096, 8192, 16384, 32768, 65536, 131072)
@@ -429,7 +443,20 @@ def make_plan(
         file_bytes=file_bytes,
         n_params=n_params,
         approximate=approx,
+        mmproj=projector_plan(params, request, machine.names),
     )
+
+
+def projector_plan(params: FitParams, request: memory.FitRequest, gpus: tuple[str, ...]) -> ProjectorPlan | None:
+    """The projector's line of the memory split (the bytes ``with_projector`` put on its device)."""
+    proj = projector_for(params.model) if request.projector_bytes and params.model else None
+    if proj is None:
+        return None
+    fa = memory.resolve_context(request).flash_attn
+    pm = projector_memory(proj.tower, flash_attn=fa)
+    on_gpu = bool(request.devices) and not request.cpu_only and not request.projector_on_host
+    device = gpus[0] if on_gpu and gpus else "host"
+    return ProjectorPlan(proj.tower.projector, pm.weights, pm.compute, device, fa, proj.mmproj_file, proj.mmproj_repo)
 
 
 def approximate_model(
@@ -499,6 +526,10 @@ def describe(plan: Plan) -> str:
         lines.insert(1, f"  download (GGUF file) {fmt_bytes(plan.file_bytes)}, {bpw:.2f} bits/weight")
     for dev in mem.devices:
         lines.append(f"    {dev.name}: {fmt_bytes(dev.total_bytes)}")
+    if plan.mmproj is not None:
+        p = plan.mmproj
+        sizes = f"weights {fmt_bytes(p.weights_bytes)} + compute {fmt_bytes(p.compute_bytes)}"
+        lines.append(f"    vision projector (--mmproj, {p.projector}) on {p.device}: {sizes}, included above")
     sp = plan.speed
     if sp.decode_tps is not None:
         line = f"  speed: decode ~{sp.decode_tps:.1f} tok/s"

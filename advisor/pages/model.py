@@ -141,6 +141,7 @@ def launch_settings(spec: Spec, model: CatalogModel, plan: Plan) -> dict[str, An
         "bnb_4bit": quant.lower().startswith("bnb-nf4") or quant.lower() == "bnb-fp4",
         "bnb_type": "fp4" if quant.lower() == "bnb-fp4" else "nf4", "bnb_dq": quant.lower().endswith("-dq"),
         "is_gguf": get_quant(quant).format == "gguf",
+        "mmproj_file": plan.mmproj.mmproj_file if plan.mmproj else "", "mmproj_offload": True,
     }  # fmt: skip
 
 

@@ -35,6 +35,7 @@ class Spec:
     draft: str = ""  # "": the catalog's drafter or MTP head; "none"; or a catalog id
     carveout: float | None = None  # AMD APU: BIOS carve-out in GB
     gtt: float | None = None  # AMD APU: GTT limit in GB (None: the kernel's default)
+    image: bool = False  # count the vision projector (--mmproj) of multimodal models
 
     @classmethod
     def from_cleaned(cls, data: dict[str, Any]) -> Spec:
@@ -45,7 +46,7 @@ class Spec:
         """The query string that reproduces this spec (for links and bookmarks)."""
         values: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
         values.update(extra)
-        return urlencode({k: v for k, v in values.items() if v not in (None, "")})
+        return urlencode({k: v for k, v in values.items() if v not in (None, "") and v is not False})
 
     def fit_params(self, model: str | None = None, quant: str | None = None, ctx: int | None = None) -> FitParams:
         """The plan's inputs for ``model`` at ``quant`` on this machine: what ``manage.py fit`` takes.
@@ -54,6 +55,7 @@ class Spec:
             model=model or "", quant=quant, ctx=(ctx or self.ctx) * self.users, kv_type=self.kv_type or None,
             parallel=self.users, runtime=self.runtime, gpus=(self.gpu,) * self.gpu_count if self.gpu else (),
             vram_gib=self.vram, bandwidth_gbps=self.bandwidth, ram_gib=self.ram, cpu=self.cpu or None,
+            image=self.image,
         )  # fmt: skip
 
     @property

@@ -57,6 +57,9 @@ class Command(BaseCommand):
         parser.add_argument("--draft", help="speculative decoding: auto (default), none, or a catalog draft model id")
         parser.add_argument("--carveout", help="AMD APU: BIOS carve-out (UMA frame buffer) in GiB")
         parser.add_argument("--gtt", help="AMD APU: GTT limit in GiB (default: the kernel's, half the RAM)")
+        parser.add_argument("--image", action="store_true", help="count the vision projector (--mmproj)")
+        parser.add_argument("--no-mmproj-offload", dest="no_mmproj_offload", action="store_true",
+                            help="with --image: the projector runs on the CPU")  # fmt: skip
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -64,6 +67,10 @@ class Command(BaseCommand):
                  "gpu_layers", "n_cpu_moe", "parallel", "runtime", "vram", "bandwidth", "ram", "cpu")  # fmt: skip
         values = {name: [options[name]] for name in names if options.get(name) is not None}
         values["gpu"] = options["gpu"]
+        if options.get("image"):
+            values["image"] = ["on"]
+        if options.get("no_mmproj_offload"):
+            values["mmproj_offload"] = ["off"]
         extra = {
             name: [options[name]] for name in ("users", "kv_unified", "draft", "carveout", "gtt") if options.get(name)
         }
