@@ -735,6 +735,11 @@ def gpu_compute_parts(s: ModelShape, ctx: ContextSettings, kind: str = "cuda") -
             attn = 4 * n_tok * n_kv * s.n_heads + masks + 4 * q + 2 * g
     layers = max(3 * e, attn)
     logits = ctx.n_outputs * s.vocab_size * 4 + e
+    # Per-layer embeddings (gemma4.cpp / gemma3n.cpp project_per_layer_inputs): the ubatch's per-layer
+    # inputs, n_tok x n_layer x n_embd_per_layer F32, arrive as a copied split input and are projected and
+    # permuted into two more tensors that size; the logits land above them. H200 Gemma 4 E4B at 32k:
+    # +64.02 MiB logged, 3 x 21 MiB here (bench/data/gpu_logs_v_h200.jsonl).
+    logits += 3 * _per_layer_inputs_bytes(s, n_tok)
     if s.n_experts > 1 and s.n_experts_used:
         n_ff_exp = s.expert_ffn_size or s.ffn_size
         g_moe = n_tok * s.n_experts_used * n_ff_exp * 4
@@ -745,6 +750,12 @@ def gpu_compute_parts(s: ModelShape, ctx: ContextSettings, kind: str = "cuda") -
         kqv_mla = n_tok * s.n_heads * s.kv_lora_rank * 4
         layers = max(layers, attn + q_mla + kqv_mla)
     return layers, max(logits, layers)
+
+
+def _per_layer_inputs_bytes(s: ModelShape, n_tok: int) -> int:
+    """The ubatch's per-layer embedding inputs (Gemma 3n, Gemma 4 E2B/E4B): get_rows of
+    per_layer_token_embd, n_tok x n_layer x n_embd_per_layer F32; 0 for other models."""
+    return n_tok * s.n_layers * int(s.extra("per_layer_input", 0) or 0) * 4
 
 
 @functools.lru_cache(maxsize=4096)
@@ -758,12 +769,14 @@ def gpu_host_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
       cache used without flash attention (llama-kv-cache.cpp build_input_v_idxs);
     * per cache the Hadamard rotation matrices of a quantized cache (build_input_k_rot/v_rot: F32
       nrot x nrot, nrot the largest power of two >= 64 dividing head_dim for K, 64 for V);
-    * token ids and positions (n_tok x 4 bytes each).
+    * token ids and positions (n_tok x 4 bytes each);
+    * with per-layer embeddings, their lookup (``_per_layer_inputs_bytes``; H200 Gemma 4 E4B: 64.02 MiB
+      logged and predicted).
     """
     n_tok = min(ctx.n_ctx, ctx.n_ubatch)
     caches = _attn_caches(s, ctx)
     mask_elt = 2 if ctx.flash_attn else 4
-    out = 2 * n_tok * s.hidden_size * 4 + 2 * n_tok * 4
+    out = 2 * n_tok * s.hidden_size * 4 + 2 * n_tok * 4 + _per_layer_inputs_bytes(s, n_tok)
     tk, tv = type_by_name(ctx.type_k), type_by_name(ctx.type_v)
     for c in caches:
         out += c.cells * n_tok * mask_elt

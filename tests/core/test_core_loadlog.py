@@ -93,6 +93,22 @@ def test_cuda_2024_logs_in_the_old_format() -> None:
         assert abs(predicted - logged) / logged < 0.005
 
 
+def test_gemma4_e4b_per_layer_inputs_on_the_h200() -> None:
+    """Gemma 4 E4B's per-layer embedding inputs: the host looks them up (n_tok x n_layer x 256 F32, 21 MiB),
+    the GPU holds the logits above three tensors that size (logged 581.02 MiB; 517 without them)."""
+    from advisor.catalog.models_catalog import get_model
+    from advisor.core.loadlog_fit import compare, request_from_log
+    from advisor.core.memory import estimate
+
+    ld = _load("cuda_h200_gemma4_e4b_q4km_full_32k.log")
+    req = request_from_log(ld, shape=get_model("gemma-4-e4b-it").to_shape(), preset="Q4_K_M")
+    diffs = {(d.device, d.kind): d for d in compare(ld, estimate(req))}
+    host, gpu = diffs["host", "compute"], diffs["CUDA0", "compute"]
+    assert host.logged / MIB == pytest.approx(65.02) and abs(host.error) / MIB < 0.01
+    assert gpu.logged / MIB == pytest.approx(581.02) and abs(gpu.error) / MIB < 1.1
+    assert abs(diffs["CUDA0", "total"].rel) < 0.001
+
+
 @pytest.mark.parametrize(
     "name",
     [
