@@ -57,7 +57,9 @@ def kv_bytes(key: str, kind: str, value: Any) -> int:
     element = kind.removeprefix("arr_")
     items = 4 + 8  # element type, count
     if element == "str":
-        return head + items + sum(_string_bytes(v) for v in value)
+        # UTF-8 lengths add up over a concatenation: one encode instead of one per string (a 150k-token
+        # vocabulary took ~50 ms per model).
+        return head + items + 8 * len(value) + len("".join(value).encode())
     return head + items + _SCALAR_BYTES[element] * len(value)
 
 
