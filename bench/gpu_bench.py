@@ -194,9 +194,14 @@ PLAN_SETS: dict[int | str, list[Plan]] = {1: PLANS, 2: PLANS_2, 3: PLANS_3, 4: P
 H200_NCMOE: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("qwen3-30b-a3b", "Q4_K_M", (0, 12, 24, 36, 48)),
     ("gpt-oss-120b", "MXFP4_MOE", (0, 9, 18, 27, 36)),
+    ("glm-4.5-air", "Q4_K_M", (0, 12, 24, 35, 44, 46)),  # not yet run: --stages moe,fit --only glm-4.5-air
 )
 # llama-fit-params at 8k context for a GPU of these many GiB (simulated with --fit-target, see fit_params).
-H200_FIT: tuple[tuple[str, str], ...] = (("gpt-oss-120b", "MXFP4_MOE"), ("qwen3-30b-a3b", "Q4_K_M"))
+H200_FIT: tuple[tuple[str, str], ...] = (
+    ("gpt-oss-120b", "MXFP4_MOE"),
+    ("qwen3-30b-a3b", "Q4_K_M"),
+    ("glm-4.5-air", "Q4_K_M"),
+)
 H200_FIT_GIB: tuple[int, ...] = (24, 12)
 # llama-batched-bench: parallel sequences of a short prompt.
 H200_BATCHED: tuple[tuple[str, str], ...] = (("llama-3.1-8b-instruct", "Q4_K_M"),)
@@ -783,6 +788,8 @@ def h200_moe(args: argparse.Namespace, env: dict[str, Any]) -> None:
     """llama-bench -ncmoe N, one process per N so each logs its own buffers; NVML peak beside them."""
     out = Path(args.out) / f"moe_offload_{args.tag}.jsonl"
     for model_id, preset, ns in H200_NCMOE:
+        if args.only and model_id not in args.only.split(","):
+            continue
         path = h200_file(model_id, preset, args)
         for n in ns:
             cmd = [
@@ -837,6 +844,8 @@ def h200_fit(args: argparse.Namespace, env: dict[str, Any]) -> None:
     import shlex
 
     for model_id, preset in H200_FIT:
+        if args.only and model_id not in args.only.split(","):
+            continue
         path = h200_file(model_id, preset, args)
         for gib in H200_FIT_GIB:
             nv0 = NvmlPeak()

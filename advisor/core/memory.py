@@ -839,14 +839,9 @@ def expert_offload_compute_bytes(
     n_tok = min(ctx.n_ctx, ctx.n_ubatch)
     if not n_cpu_moe or n_tok < OP_OFFLOAD_MIN_BATCH or s.n_experts <= 1 or not s.n_experts_used:
         return 0
-    largest = max(
-        (
-            cuda_tensor_alloc_bytes(types[t.name], t.dims) if kind in _CUDA_LIKE else tensor_bytes(types[t.name], t.dims)
-            for t in tensor_inventory(s)
-            if t.layer is not None and t.layer < n_cpu_moe and _EXPERT_TENSOR.search(t.name)
-        ),
-        default=0,
-    )
+    alloc = cuda_tensor_alloc_bytes if kind in _CUDA_LIKE else tensor_bytes
+    host = [t for t in tensor_inventory(s) if t.layer is not None and t.layer < n_cpu_moe]
+    largest = max((alloc(types[t.name], t.dims) for t in host if _EXPERT_TENSOR.search(t.name)), default=0)
     return largest + 3 * n_tok * s.n_experts_used * (s.expert_ffn_size or s.ffn_size) * 4 if largest else 0
 
 

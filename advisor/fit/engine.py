@@ -239,7 +239,8 @@ def engine_devices(
     cores = machine.cpu.math_cores if machine.cpu else DEFAULT_CPU_CORES
     bandwidth = machine.cpu_bandwidth_gbps or hw.ram_bandwidth_gbps("DDR5", 2, 5600)
     c = machine.cpu
-    cpu = speed.cpu_device(c.name if c else "CPU", bandwidth, cores, c.isa if c else "avx2")
+    clock = speed.cpu_clock_ghz(c.base_ghz, c.boost_ghz) if c else None
+    cpu = speed.cpu_device(c.name if c else "CPU", bandwidth, cores, c.isa if c else "avx2", clock)
     return ResolvedMachine(machine, tuple(mem), tuple(fast), cpu, ram, tuple(d.name for d in mem))
 
 
@@ -345,6 +346,9 @@ def predict(
             prediction = speed.predict_speed(inputs, curve_depths=depths)
     except (ValueError, ZeroDivisionError):  # the database lacks this GPU's FLOP/s or bandwidth
         return SpeedEstimate()
+    if in_ram:  # op offload: the GPU also runs the RAM-held experts' prompt matmuls (with_experts_in_ram)
+        with_all = replace(inputs, weights=chunks + in_ram)
+        prediction = replace(prediction, prefill_tps=1.0 / speed.prefill_time_s(with_all))
     prediction = with_experts_in_ram(prediction, in_ram, resolved.shape, machine.cpu, result.context.n_ubatch)
     # The band of the device that holds the output layer (the first GPU, or the CPU).
     kind: speed.DeviceKind = machine.speed_devices[0].kind if machine.speed_devices else "cpu"
@@ -364,8 +368,21 @@ def predict(
     )
 
 
-# PCIe 4.0 x16 moves 31.5 GB/s each way (PCI-SIG); prefill copies RAM-held experts to the GPU per micro-batch.
-PCIE_BYTES_PER_S = 31.5e9
+# Prompt micro-batches of at least memory.OP_OFFLOAD_MIN_BATCH tokens run the RAM-held experts' matmuls on
+# the GPU (ggml-backend.cpp op offload; ggml-cuda offload_op), which copies, per micro-batch and per expert
+# tensor, only the experts the batch routes to (ggml_backend_sched_compute_splits, "copying only the experts
+# that are used") from llama.cpp's mmapped, pageable host buffer. The rate of those copies, fitted to the
+# H200 host's -ncmoe pp512 rows (bench/moe_offload_check.py: 6.81 GB/s on Qwen3-30B-A3B's, 5.72 on
+# gpt-oss-120b's, this on both; 16-vCPU Xeon VM, PCIe 5.0 x16, so the staging of pageable memory bounds it,
+# not the link).
+EXPERT_COPY_BYTES_PER_S = 6.22e9
+
+
+def experts_used_share(shape: ModelShape, n_tokens: int) -> float:
+    """The expected share of a layer's experts that ``n_tokens`` tokens route to, routing spread evenly."""
+    if shape.n_experts <= 1:
+        return 1.0
+    return 1.0 - (1.0 - shape.n_experts_used / shape.n_experts) ** max(n_tokens, 1)
 
 
 def with_experts_in_ram(
@@ -374,16 +391,26 @@ def with_experts_in_ram(
     shape: ModelShape,
     cpu: speed.Device,
     n_ubatch: int,
+    *,
+    copy_bytes_per_s: float = EXPERT_COPY_BYTES_PER_S,
+    used_share: float | None = None,
 ) -> speed.SpeedPrediction:
-    """The GPU part's speed plus what experts held in RAM (--n-cpu-moe) cost: each token reads its routed
-    experts at the CPU's memory bandwidth, and each prompt micro-batch copies them to the GPU (llama.cpp
-    offloads large-batch matmuls to the GPU, ggml-backend's op offload)."""
+    """The GPU part's speed plus what experts held in RAM (--n-cpu-moe) cost. Decode: the CPU reads each
+    token's routed experts as it reads any layer it holds (``speed``'s CPU rates, at its RAM bandwidth, cores
+    and SIMD width). Prefill (``prediction`` has the GPU computing every expert): each micro-batch copies
+    the experts it routes to (``used_share`` of them; by default ``experts_used_share``) at
+    ``copy_bytes_per_s``; below op offload's batch the CPU computes them instead."""
     if not in_ram:
         return prediction
     held = sum(c.n_bytes for c in in_ram)
-    routed = shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
-    read_s = held * routed / (speed.DEFAULT_DECODE_EFFICIENCY * cpu.bandwidth_gbps * 1e9)
-    copy_s = held / (PCIE_BYTES_PER_S * max(n_ubatch, 1))
+    on_cpu = speed.SpeedInputs(shape=shape, weights=in_ram, devices=(), cpu=cpu, n_gpu_layers=0)
+    read_s = speed.decode_time_s(on_cpu, 0)["weights"]  # the routed n_used / n_experts of them
+    n_tok = max(1, min(n_ubatch, speed.SpeedInputs.n_prompt))
+    share = experts_used_share(shape, n_tok) if used_share is None else used_share
+    if n_tok >= memory.OP_OFFLOAD_MIN_BATCH:
+        batch_s = held * share / copy_bytes_per_s
+    else:
+        batch_s = read_s * share / (shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0)
 
     def slower(tps: float, extra_s: float) -> float:
         return 1.0 / (1.0 / tps + extra_s)
@@ -391,7 +418,7 @@ def with_experts_in_ram(
     return replace(
         prediction,
         decode_tps=slower(prediction.decode_tps, read_s),
-        prefill_tps=slower(prediction.prefill_tps, copy_s),
+        prefill_tps=slower(prediction.prefill_tps, batch_s / n_tok),
         curve=tuple((d, slower(t, read_s)) for d, t in prediction.curve),
     )
 
