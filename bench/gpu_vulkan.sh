@@ -11,20 +11,23 @@
 #     -DCMAKE_PREFIX_PATH=<spirv-headers 1.4.309>/usr  -DVulkan_LIBRARY=<libvulkan1 1.3.239>/libvulkan.so.1
 #   ninja -C build llama-completion ; tar cJf .gpu/vulkan-bin.tar.xz -C build bin
 #
-# and carried (.gpu: vulkan-bin.tar.xz, libvulkan1_*.deb, standins-logs.tar.xz). Run from the repo root there:
+# and carried (.gpu: vulkan-bin.tar.xz, the Debian 12 debs of libvulkan1 libglvnd0 libgl1 libglx0 libegl1
+# libgles2 libopengl0 and their X11 libraries, standins-logs.tar.xz). Run from the repo root there:
 #   bash bench/gpu_vulkan.sh      # logs and .smi samples land in $OUT
 set -u
 out=${OUT:-/tmp/vk-out}
 mkdir -p "$out" /tmp/vk /tmp/standins /tmp/vkroot
 tar xJf .gpu/vulkan-bin.tar.xz -C /tmp/vk
-for f in .gpu/libvulkan1_*.deb; do dpkg -x "$f" /tmp/vkroot; done
+# the Vulkan loader and the GL dispatch libraries NVIDIA's ICD needs (the device tool's README: unpack into /)
+for f in .gpu/*.deb; do dpkg -x "$f" /; done
+ldconfig
 tar --sparse -xJf .gpu/standins-logs.tar.xz -C /tmp/standins \
   llama-3.1-8b-instruct-Q4_K_M-L32.gguf qwen3-30b-a3b-Q4_K_M-L48.gguf gemma-3-4b-it-Q4_K_M-L34.gguf \
   granite-4.0-h-tiny-Q4_K_M-L40.gguf
-export LD_LIBRARY_PATH=/tmp/vk/bin:/tmp/vkroot/usr/lib/x86_64-linux-gnu
+export LD_LIBRARY_PATH=/tmp/vk/bin:/usr/local/nvidia/lib64 VK_LOADER_DEBUG=error,warn
 icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f $icd ] && export VK_DRIVER_FILES=$icd
-ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d $icd 2>&1 | head
+ls /usr/share/vulkan/icd.d $icd 2>&1 | head; ls /usr/local/nvidia/lib64 2>&1 | grep -i "glx\|vulkan" | head
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv
 python3 bench/gpu_logs.py --vulkan-commands | while read -r name file flags; do
   model=$(ls $file)
