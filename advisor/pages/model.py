@@ -67,11 +67,12 @@ def recommendation_for(
 def quant_ladder(spec: Spec, opt: recommend.ModelOption, best: str | None) -> list[LadderRow]:
     """Every quant the runtime loads, each with its plan on this machine."""
     rows = []
+    plan_for = services.planner()  # one read of what plans may learn from, for the whole ladder
     for q in quant_options(spec.runtime):
         if q.moe_only and not opt.is_moe:
             continue
         try:
-            plan: Plan | None = services.plan_for(spec.fit_params(opt.id, q.name))
+            plan: Plan | None = plan_for(spec.fit_params(opt.id, q.name))
         except FitArgError:
             plan = None
         loss, kld = recommend.quant_cost(opt, q)
@@ -100,9 +101,10 @@ def model_charts(spec: Spec, machine: Machine, model: CatalogModel, plan: Plan, 
     """Memory against context (plans at each length), decode at depth (the plan's curve), quality vs size."""
     ctxs = [c for c in CHART_CTX if c <= model.context_max] or [model.context_max]
     mem = []
+    plan_for = services.planner()
     for c in ctxs:
         try:
-            at = services.plan_for(spec.fit_params(model.id, plan.quant, ctx=c))
+            at = plan_for(spec.fit_params(model.id, plan.quant, ctx=c))
         except FitArgError:
             continue
         mem.append((float(c), round(at.total_bytes / GB, 3)))
