@@ -22,6 +22,20 @@ from advisor.probe.spec import PROBE_MAX_CTX, PROBE_MAX_GPU_LAYERS, PROBE_MIN_CT
 
 MAX_TEXT = MAX_STR  # any free-text parameter
 
+
+class QueryCheckbox(forms.CheckboxInput):
+    """A checkbox that a URL or the API may also set: "0", "off", "no" and "false" mean unticked.
+    (Django's own reads any other non-empty string, "0" included, as ticked.)"""
+
+    OFF = frozenset({"0", "off", "no", "false"})
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> bool:
+        value = data.get(name)
+        if isinstance(value, str) and value.strip().lower() in self.OFF:
+            return False
+        return super().value_from_datadict(data, files, name)
+
+
 USE_CASES = [
     ("", "Any use"),
     ("chat", "Chat"),
@@ -107,7 +121,7 @@ class MachineForm(forms.Form):
     carveout = _gb_field("APU carve-out (GB)", 0, 512, "AMD APUs: the BIOS UMA frame buffer (dedicated VRAM).")
     gtt = _gb_field("APU GTT limit (GB)", 0, 4096, "AMD APUs: empty = the kernel's default, half the RAM left.")
     image = forms.BooleanField(
-        label="Include image input", required=False,
+        label="Include image input", required=False, widget=QueryCheckbox,
         help_text="Multimodal models: count the vision projector (--mmproj) and its compute buffer.",
     )  # fmt: skip
 

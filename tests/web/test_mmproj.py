@@ -76,3 +76,19 @@ def test_cli_fit_image_prints_the_projector_line() -> None:
     call_command("fit", "--model", "gemma-3-12b-it", "--gpu", "RTX 4090", "--ram", "64", "--image", stdout=out)
     line = "vision projector (--mmproj, gemma3) on GeForce RTX 4090: weights 0.80 GiB + compute 0.12 GiB"
     assert line in out.getvalue()
+
+
+@pytest.mark.parametrize("off", ["0", "off", "false"])
+def test_api_recommendations_image_switch_changes_the_cards(client: Client, off: str) -> None:
+    """image=1 adds the projector to every multimodal card; "0"/"off"/"false" leave it out (a plain Django
+    checkbox reads any non-empty string as ticked)."""
+    query = {"gpu": "RTX 3060", "ram": "32", "family": "gemma3", "limit": "3"}
+    plain = client.get("/api/recommendations", {**query, "image": off}).json()["results"]
+    with_image = client.get("/api/recommendations", {**query, "image": "1"}).json()["results"]
+    assert plain and with_image
+    assert all(card["mmproj"] is None for card in plain)
+    card = with_image[0]
+    assert card["mmproj"]["projector"] == "gemma3"
+    same = next(c for c in plain if (c["model"], c["quant"]) == (card["model"], card["quant"]))
+    added = card["memory"]["gpu_bytes"] - same["memory"]["gpu_bytes"]
+    assert added == card["mmproj"]["total_bytes"]
