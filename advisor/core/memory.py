@@ -814,10 +814,23 @@ def op_offload_compute_bytes(
       28.3 MiB more (1070.32), not explained (it also shows at -ngl 1 with op offload, not without);
     * a layer split: at most the whole layer's weights copied plus the GPU's layers-only peak (never the
       larger one in the measurements; it is for MoE models whose expert tensors outweigh the output).
+
+    Vulkan reserves more for the output split: the same split rules (ggml_vk_get_op_batch_size is
+    CUDA's get_op_batch_size; 356 splits in both logs), but the last host layer's FFN-down split stays
+    under it: its copied ffn_down, its n_tok x n_ff input and n_tok x n_embd output. H200 through
+    NVIDIA's Vulkan driver, Llama-3.1-8B Q4_K_M -ngl 0 4k (tests/fixtures/loadlogs/
+    vulkan_h200_llama31_8b_q4km_ngl0_4k.log): 751.41 MiB = CUDA's 669.48 + 45.94 (Q6_K ffn_down) + 28 +
+    8. One log: the allocation order that leaves them there is not traced (ggml_vk_graph_optimize
+    reorders each split's nodes before ggml-alloc places them, ggml-backend.cpp).
     """
     n_tok = min(ctx.n_ctx, ctx.n_ubatch)
     w_out = ws.output_bytes + _output_dup_bytes(s, types)
     out_phase = w_out + ctx.n_outputs * s.vocab_size * 4 + n_tok * s.hidden_size * 4
+    if kind == "vulkan" and s.n_layers - 1 in host_layers:
+        down = f"blk.{s.n_layers - 1}.ffn_down.weight"
+        for t in tensor_inventory(s):
+            if t.name == down:  # dims: (n_ff, n_embd)
+                out_phase += tensor_bytes(types[down], t.dims) + n_tok * (t.dims[0] + t.dims[1]) * 4
     layer_phase = 0
     if host_layers:
         layer_phase = max(ws.layer_bytes[il] for il in host_layers) + gpu_compute_parts(s, ctx, kind)[0]

@@ -12,10 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from advisor.catalog.models_catalog import get_model
 from advisor.core import memory
+from advisor.core.loadlog import parse_paste
+from advisor.core.loadlog_fit import request_from_log
 from bench.op_offload_predict import request
 
 DATA = Path(__file__).resolve().parents[2] / "bench" / "data"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "loadlogs"
 MIB = 1024 * 1024
 GEMMA = "gemma-3-4b-it"  # logs 28.3 MiB more GPU compute than the rule with op offload on (not explained)
 
@@ -109,3 +113,16 @@ def test_predictions_before_were_off() -> None:
         if ld["n_gpu_layers"] == 0 and ld["op_offload"]:
             b = before[_key(ld)]
             assert b["compute_bytes"] == 0 and b["gpu_total_bytes"] < 0.6 * ld["used_bytes"]
+
+
+def test_zero_layers_vulkan_compute() -> None:
+    """Vulkan's -ngl 0 op-offload compute buffer on the H200 (751.41 MiB) is CUDA's output split (669.48
+    MiB, same model and flags) plus the last host layer's ffn_down copy and FFN activations."""
+    got = {}
+    for kind in ("vulkan", "cuda"):
+        ld = parse_paste((FIXTURES / f"{kind}_h200_llama31_8b_q4km_ngl0_4k.log").read_text()).load
+        assert ld is not None
+        req = request_from_log(ld, shape=get_model("llama-3.1-8b-instruct").to_shape(), preset="Q4_K_M")
+        got[kind] = memory.estimate(req).devices[0].compute_bytes
+    assert abs(got["vulkan"] - 751.41 * MIB) <= 0.01 * 751.41 * MIB, got["vulkan"] / MIB
+    assert abs(got["cuda"] - 669.48 * MIB) <= 0.01 * 669.48 * MIB, got["cuda"] / MIB
