@@ -91,6 +91,7 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
         "lfm2_moe",
         "llama4",
         "minimax_m2",
+        "ministral3",
         "nemotron_h",
         "olmo2",
         "olmo3",

@@ -15,6 +15,7 @@ HF_MODEL_TYPE_TO_ARCH: dict[str, str] = {
     "llama": "llama",
     "mistral": "llama",
     "mistral3": "llama",
+    "ministral3": "mistral3",  # conversion/mistral3.py: Ministral3ForCausalLM (Devstral 2 123B) is MISTRAL3
     "mixtral": "llama",
     "llama4": "llama4",
     "qwen2": "qwen2",
