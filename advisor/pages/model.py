@@ -10,6 +10,7 @@ from django import forms as django_forms
 from django.http import QueryDict
 
 from advisor import services
+from advisor.catalog.mmproj import projector_for
 from advisor.catalog.models_catalog import CatalogModel
 from advisor.catalog.quants import get_quant, quant_options
 from advisor.core import recommend
@@ -143,7 +144,10 @@ def launch_settings(spec: Spec, model: CatalogModel, plan: Plan) -> dict[str, An
         "bnb_4bit": quant.lower().startswith("bnb-nf4") or quant.lower() == "bnb-fp4",
         "bnb_type": "fp4" if quant.lower() == "bnb-fp4" else "nf4", "bnb_dq": quant.lower().endswith("-dq"),
         "is_gguf": get_quant(quant).format == "gguf",
-        "mmproj_file": plan.mmproj.mmproj_file if plan.mmproj else "", "mmproj_offload": True,
+        # -hf fetches the repo's mmproj itself (common/download.cpp find_best_mmproj): the command names no
+        # file, and says --no-mmproj when the plan leaves image input out
+        "multimodal": projector_for(model.id) is not None, "image": plan.mmproj is not None,
+        "mmproj_offload": plan.mmproj is None or plan.mmproj.device != "host",
     }  # fmt: skip
 
 

@@ -60,7 +60,14 @@ def test_model_page_shows_the_projector_line_and_the_total_grows(client: Client)
         "Vision projector (<code>--mmproj</code>, gemma3) on GeForce RTX 4090: weights 814.6 MB + compute 121.2 MB"
         " (flash attention on) = <strong>935.9 MB</strong>"
     ) in shown
-    assert "--mmproj mmproj-model-f16.gguf</pre>" in shown and "--mmproj" not in plain
+    # -hf unsloth/gemma-3-12b-it-GGUF fetches that repo's mmproj itself; without image input the command
+    # turns it off so that memory matches the plan
+    cmd = re.compile(r'<pre id="cmd-llama-server"[^>]*>([^<]*)</pre>')
+    shown_cmd, plain_cmd = cmd.search(shown), cmd.search(plain)
+    assert shown_cmd and plain_cmd
+    assert shown_cmd.group(1).startswith("llama-server -hf unsloth/gemma-3-12b-it-GGUF:Q4_K_M")
+    assert "mmproj" not in shown_cmd.group(1) and plain_cmd.group(1).endswith(" --no-mmproj")
+    assert "downloads the repository's vision projector" in shown
 
     def gpu_total(html: str) -> float:
         row = re.search(r"GeForce RTX 4090</th>(?:<td class=\"num\">[^<]*</td>){5}<td class=\"num\">([\d.]+) GB", html)
@@ -92,3 +99,15 @@ def test_api_recommendations_image_switch_changes_the_cards(client: Client, off:
     same = next(c for c in plain if (c["model"], c["quant"]) == (card["model"], card["quant"]))
     added = card["memory"]["gpu_bytes"] - same["memory"]["gpu_bytes"]
     assert added == card["mmproj"]["total_bytes"]
+
+
+def test_launch_command_without_a_gguf_repo_names_the_exported_mmproj(client: Client) -> None:
+    page = {k: v for k, v in QUERY.items() if k != "model"}
+    off = text(client.get("/models/qwen3-vl-8b-instruct", {**page, "image": "on"}))
+    cmd = re.search(r'<pre id="cmd-llama-server"[^>]*>([^<]*)</pre>', off)
+    assert cmd, off
+    assert cmd.group(1).startswith("llama-server -m qwen3-vl-8b-instruct-Q4_K_M.gguf")
+    assert cmd.group(1).endswith(" --mmproj mmproj-qwen3-vl-8b-instruct-f16.gguf")
+    assert "--outfile mmproj-qwen3-vl-8b-instruct-f16.gguf" in off
+    text_only = text(client.get("/models/qwen3-8b", page))
+    assert "mmproj" not in text_only
