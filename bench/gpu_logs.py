@@ -108,6 +108,10 @@ VULKAN_RUNS: tuple[LogRun, ...] = (
     LogRun("vk-qwen3-30b-a3b-q4km-full-16k", "qwen3-30b-a3b", "Q4_K_M", 16384),
     LogRun("vk-gemma3-4b-q4km-full-32k", "gemma-3-4b-it", "Q4_K_M", 32768),
     LogRun("vk-granite4-h-tiny-q4km-full-32k", "granite-4.0-h-tiny", "Q4_K_M", 32768),
+    # checks of the Vulkan -ngl 0 rule (memory.op_offload_compute_bytes) fitted to the Llama run above;
+    # predictions committed before measuring: data/vulkan_ngl0_predictions_h200.jsonl
+    LogRun("vk-gemma3-4b-q4km-ngl0-4k", "gemma-3-4b-it", "Q4_K_M", 4096, ngl=0),
+    LogRun("vk-qwen3-30b-a3b-q4km-ngl0-4k", "qwen3-30b-a3b", "Q4_K_M", 4096, ngl=0),
 )
 
 
