@@ -90,17 +90,39 @@ class Row:
     label: str
     bf16_kv: bool = False  # LocalScore on a GPU behind an AVX512_BF16 host: a BF16 KV cache (host_bf16_kv)
     windows: bool = False  # run on Windows (the row's ``os``)
+    clocks: tuple[float, float] = (0.0, 0.0)  # a CPU row's base and boost clocks (GHz; 0: not listed)
+
+
+@cache
+def cloud_gib_per_vcpu() -> dict[str, float]:
+    """CPUs sold only as cloud instances, whose memory per vCPU is fixed (cpus.json ``cloud_gib_per_vcpu``)."""
+    rows = json.loads((ROOT / "advisor" / "catalog" / "data" / "cpus.json").read_text())["cpus"]
+    return {r["name"]: r["cloud_gib_per_vcpu"] for r in rows if r.get("cloud_gib_per_vcpu")}
 
 
 def device_of(row: dict[str, Any]) -> tuple[str, speed.Device | None, speed.Device]:
-    """(backend, GPU device or None, CPU device) of a row."""
+    """(backend, GPU device or None, CPU device) of a row. A CPU runs at the nominal clock here; its own clocks
+    enter the fit through ``Row.clocks`` (``decode_time`` scales the kernel side)."""
     if row["gpu_count"]:
         gpu = find_gpu(row["hardware"])
         dev = speed.device_for_gpu(gpu)
         cpu = speed.cpu_device("host", 50.0, 8, "avx2")
         return dev.kind, dev, cpu
     c = find_cpu(row["hardware"])
-    return "cpu", None, speed.cpu_device(c.name, c.bandwidth_gbps or 50.0, c.math_cores, c.isa)
+    cores, bandwidth = c.math_cores, c.bandwidth_gbps or 50.0
+    per_vcpu = cloud_gib_per_vcpu().get(c.name)
+    if per_vcpu and row.get("ram_gb"):
+        # A cloud instance is a slice of the socket: its memory (the row's ram_gb) gives its vCPUs, two to a core,
+        # and its share of the socket's memory channels follows its share of the cores.
+        vcpus = max(1, round(row["ram_gb"] / per_vcpu))
+        slice_cores = max(1, min(c.cores, vcpus * c.cores // c.threads))
+        cores, bandwidth = slice_cores, bandwidth * slice_cores / c.cores
+    return "cpu", None, speed.cpu_device(c.name, bandwidth, cores, c.isa)
+
+
+def cpu_clocks(name: str) -> tuple[float, float]:
+    c = find_cpu(name)
+    return (c.base_ghz or 0.0, c.boost_ghz or c.base_ghz or 0.0)
 
 
 # LocalScore picks the KV cache type from the host CPU, not the GPU: ``type_k/type_v = X86_HAVE(AVX512_BF16) ?
@@ -199,6 +221,7 @@ def load_rows() -> tuple[list[Row], list[str]]:
                 f"{r['hardware'][:28]:<28} x{r['gpu_count']} {r['model'][:26]:<26} {r['quant']:<9}",
                 bool(devices) and r["runtime"].startswith("llamafile") and host_bf16_kv(r.get("cpu")),
                 (r.get("os") or "").lower().startswith("windows"),
+                cpu_clocks(r["hardware"]) if not devices else (0.0, 0.0),
             )
         )
     return rows, skipped
@@ -240,6 +263,7 @@ class Features:
     bf16_heads: float = 0.0  # query heads x attention layers on the GPU, where the KV cache is BF16 (Row.bf16_kv)
     n_layers: float = 0.0
     windows: bool = False
+    clocks: tuple[float, float] = (0.0, 0.0)  # a CPU's base and boost clocks (Row.clocks)
 
 
 def _decode(inp: speed.SpeedInputs, eff: speed.Efficiency, part: str) -> float:
@@ -273,7 +297,7 @@ def features(row: Row) -> Features:
     token = _decode(inp, _unit(token_cost_s=cuda.token_cost_s), "fixed")
     f = Features(kernel, memory, kv, layer, token, dev.unit_ghz or speed.H100_UNIT_GHZ, dev.architecture or "")
     shape = inp.shape
-    f.n_layers, f.windows = float(shape.n_layers), row.windows
+    f.n_layers, f.windows, f.clocks = float(shape.n_layers), row.windows, row.clocks
     if row.bf16_kv:
         f.bf16_heads = float(shape.n_heads * sum(1 for i in range(shape.n_layers) if not shape.is_recurrent_layer(i)))
     if row.pp:
@@ -332,13 +356,25 @@ START = {
     # KQ and KQV at a few microseconds each.
     "bf16_head_s": 1.5e-05,
     "windows_launch": 1.5,
+    "boost_share": 0.5,
 }
 
 
+def clock_factor(f: Features, p: dict[str, float]) -> float:
+    """A CPU's features are taken at the nominal clock: its own sustained clock (``speed.cpu_clock_ghz`` with the
+    fitted boost share) over that nominal one."""
+    base, boost = f.clocks
+    if not base:
+        return 1.0
+    return (base + min(1.0, p.get("boost_share", 0.0)) * (boost - base)) / speed.CPU_CLOCK_GHZ
+
+
 def decode_time(f: Features, p: dict[str, float], runtime: str) -> float:
-    t = max(f.kernel / (p["compute_scale"] * p.get("arch:" + f.arch, 1.0)), f.memory / p["bandwidth_eff"])
+    clock = clock_factor(f, p)
+    t = max(f.kernel / (clock * p["compute_scale"] * p.get("arch:" + f.arch, 1.0)), f.memory / p["bandwidth_eff"])
     t += f.kv / speed.H100_KV_EFFICIENCY
-    t += (f.layer * p["layer_mult"] + f.token * p["token_mult"]) * (speed.H100_UNIT_GHZ / f.fp32) ** p["fixed_exponent"]
+    scale = (speed.H100_UNIT_GHZ / (f.fp32 * clock)) ** p["fixed_exponent"]
+    t += (f.layer * p["layer_mult"] + f.token * p["token_mult"]) * scale
     t *= p.get(runtime, 1.0) if runtime != "llama.cpp" else 1.0
     if runtime == "llamafile":
         # llamafile launches every kernel one by one (its CUDA build leaves out GGML_CUDA_USE_GRAPHS), a cost per
@@ -396,9 +432,12 @@ def fit_decode(
     if shared:
         fixed.update({k: v for k, v in shared.items() if not k.startswith("_")})
     if all(r.runtime == "llamafile" for r, _ in data) and "llamafile" not in fixed:
-        # Nothing but llamafile (a CPU fold without its one llama-bench machine): llamafile's factor and launch
-        # costs cannot be told apart from the kernels', so llamafile stands for llama.cpp.
+        # Nothing but llamafile (a CPU fold without its one llama-bench machine): llamafile's factor and per-token
+        # cost cannot be told apart from the kernels', so they come from the GPU backends that have both runtimes
+        # (``_llamafile*`` in ``shared``: CUDA's and Metal's geometric mean), else llamafile stands for llama.cpp.
         fixed.update({"llamafile": 1.0, "llamafile_token_s": 0.0, "llamafile_layer_s": 0.0, "windows_launch": 1.0})
+        if shared:
+            fixed.update({k[1:]: v for k, v in shared.items() if k in ("_llamafile", "_llamafile_token_s")})
     names = [k for k in DECODE_PARAMS if k not in fixed] + [k for k in runtimes if k not in fixed]
     if "llamafile" in runtimes:
         # Per-layer launches: the CUDA build (and ROCm, through hipcc) runs without CUDA graphs; Metal and the CPU
@@ -413,6 +452,8 @@ def fit_decode(
     # ARCH_PRIOR so that one machine of an architecture cannot set it alone.
     archs = sorted({f.arch for _, f in data if f.arch} - {"Hopper"})
     names += ["arch:" + a for a in archs]
+    if any(f.clocks[0] for _, f in data) and "boost_share" not in fixed:
+        names.append("boost_share")
     if backend in ("rocm", "vulkan") and "llamafile" in fixed:
         names = [n for n in names if n != "llamafile"]
     meas = np.array([r.tg for r, _ in data])
@@ -423,6 +464,8 @@ def fit_decode(
             # Fixed costs do not shrink on a slower device: the exponent is kept in [0, 1.5].
             if k == "fixed_exponent":
                 p[k] = float(min(max(v, 0.0), 1.5))
+            elif k == "boost_share":  # a share of the way from base to boost clock
+                p[k] = float(min(math.exp(v), 1.0))
             elif k == "compute_scale":  # a kernel side 100x the H100's per SM-GHz is no longer physics
                 p[k] = float(math.exp(min(max(v, -4.6), 4.6)))
             else:
@@ -471,8 +514,9 @@ def cv_decode(
 def prefill_time(f: Features, p: dict[str, float], q: dict[str, float], runtime: str) -> float:
     """Seconds per prompt token: ``p`` the backend's decode constants (fixed-cost exponent), ``q`` its
     prefill scale and runtime factors."""
-    scale = (speed.H100_UNIT_GHZ / f.fp32) ** p["fixed_exponent"]
-    t = max(f.pp_kernel / q["prefill_scale"], f.pp_matrix / q["matrix_eff"] if f.pp_matrix else 0.0)
+    clock = clock_factor(f, p)
+    scale = (speed.H100_UNIT_GHZ / (f.fp32 * clock)) ** p["fixed_exponent"]
+    t = max(f.pp_kernel / (clock * q["prefill_scale"]), f.pp_matrix / q["matrix_eff"] if f.pp_matrix else 0.0)
     t += f.pp_layer * scale + f.pp_bytes
     return t * (q.get("pp:" + runtime, 1.0) if runtime != "llama.cpp" else 1.0)
 
@@ -610,7 +654,10 @@ def write_module(decode: dict[str, dict[str, float]], prefill: dict[str, float],
     lines = [MODULE_HEAD, "DECODE: dict[str, dict[str, float]] = {"]
     for b, p in decode.items():
         lines.append(f"    {b!r}: {{" + ", ".join(f"{k!r}: {round(p[k], 4)}" for k in keys) + "},")
-    lines += ["}", "PREFILL_SCALE: dict[str, float] = {"]
+    share = round(decode["cpu"].get("boost_share", 0.5), 4)
+    lines += ["}", "# A CPU's sustained clock: this share of the way from base to boost clock (speed.cpu_clock_ghz).",
+              f"CPU_BOOST_SHARE: float = {share}"]  # fmt: skip
+    lines += ["PREFILL_SCALE: dict[str, float] = {"]
     lines += [f"    {b!r}: {round(v, 4)}," for b, v in prefill.items()]
     lines += ["}", "ARCH_COMPUTE: dict[str, dict[str, float]] = {"]
     for b, p in decode.items():
@@ -654,6 +701,9 @@ def main() -> int:
         share: dict[str, float] = {}
         if backend != "cuda":
             share["llama.cpp-2024"] = decode["cuda"]["llama.cpp-2024"]
+        if backend == "cpu":  # for a fold left with llamafile rows alone (fit_decode)
+            for k in ("llamafile", "llamafile_token_s"):
+                share["_" + k] = math.sqrt(decode["cuda"][k] * decode["metal"][k])
         if backend in ("rocm", "vulkan"):
             # Only llamafile rows: its factors are the geometric means of CUDA's and Metal's.
             for k in ("llamafile", "llamafile_token_s"):

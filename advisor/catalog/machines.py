@@ -30,6 +30,8 @@ def _cpu_from_row(row: dict[str, Any]) -> CPUSpec:
         source="; ".join(row["sources"]),
         isa=row.get("isa"),
         p_cores=row.get("p_cores"),
+        base_ghz=row.get("base_ghz"),
+        boost_ghz=row.get("boost_ghz"),
     )
 
 

@@ -112,6 +112,9 @@ class CPUSpec:
     isa: str | None = None
     # Performance cores of a hybrid part (None: every core is one).
     p_cores: int | None = None
+    # Vendor base and maximum boost clocks, GHz (P-cores of a hybrid part); None: not listed.
+    base_ghz: float | None = None
+    boost_ghz: float | None = None
 
     @property
     def math_cores(self) -> int:

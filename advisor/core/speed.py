@@ -55,30 +55,30 @@ H100_DECODE_EFFICIENCY: dict[str, float] = {
     "bf16": 0.729,
     "f16": 0.729,
     "f32": 0.729,
-    "iq2_s": 0.367,
-    "iq3_s": 0.367,
-    "iq3_xxs": 0.367,
+    "iq2_s": 0.366,
+    "iq3_s": 0.366,
+    "iq3_xxs": 0.366,
     "iq4_nl": 0.646,
     "iq4_xs": 0.646,
     "mxfp4": 0.255,
-    "q2_K": 0.266,
-    "q3_K": 0.266,
-    "q4_0": 0.733,
-    "q4_K": 0.614,
-    "q5_0": 0.733,
-    "q5_K": 0.616,
-    "q6_K": 0.488,
+    "q2_K": 0.429,
+    "q3_K": 0.211,
+    "q4_0": 0.731,
+    "q4_K": 0.617,
+    "q5_0": 0.731,
+    "q5_K": 0.617,
+    "q6_K": 0.486,
     "q8_0": 0.729,
 }
 # Fixed cost per layer per decoded token (seconds) on a CUDA GPU, same fit.
-H100_LAYER_COST_S: float = 3.54e-05
+H100_LAYER_COST_S: float = 3.51e-05
 # Fixed cost per decoded token (seconds): output head launch, sampling sync; same fit.
-H100_TOKEN_COST_S: float = 9.72e-05
+H100_TOKEN_COST_S: float = 0.000106
 # Per routed expert per MoE layer per token (mul_mat_id works expert by expert); same fit.
-H100_MOE_EXPERT_COST_S: float = 1.6e-06
+H100_MOE_EXPERT_COST_S: float = 1.62e-06
 # Attention at depth, on attention_read_bytes (query heads x K/V rows); above 1 because the kernel
 # shares K/V rows between the query heads of a group. Same fit.
-H100_KV_EFFICIENCY: float = 2.74
+H100_KV_EFFICIENCY: float = 2.72
 # Prefill: achieved share of dense FP16 tensor FLOP/s (989.4 TFLOP/s, H100 SXM datasheet) per weight
 # type, same fit; attention FLOPs at H100_PREFILL_ATTN_EFFICIENCY.
 H100_PREFILL_EFFICIENCY: dict[str, float] = {
@@ -91,13 +91,13 @@ H100_PREFILL_EFFICIENCY: dict[str, float] = {
     "iq4_nl": 0.231,
     "iq4_xs": 0.231,
     "mxfp4": 0.138,
-    "q2_K": 0.118,
-    "q3_K": 0.118,
+    "q2_K": 0.102,
+    "q3_K": 0.13,
     "q4_0": 0.227,
     "q4_K": 0.201,
     "q5_0": 0.227,
     "q5_K": 0.2,
-    "q6_K": 0.147,
+    "q6_K": 0.148,
     "q8_0": 0.222,
 }
 H100_PREFILL_ATTN_EFFICIENCY: float = 0.142
@@ -109,7 +109,7 @@ H100_PREFILL_ATTN_EFFICIENCY: float = 0.142
 H100_PREFILL_ATTN_EFFICIENCY_BY_KERNEL: dict[str, float] = {
     "gqa1": 0.117,
     "gqa2": 0.113,
-    "gqa4": 0.244,
+    "gqa4": 0.245,
     "gqa8": 0.17,
     "mla": 0.142,
 }
@@ -127,15 +127,15 @@ ARCH_FAMILY: dict[str, str] = {
     "deepseek2": "mla",
 }
 H100_ARCH_LAYER_COST_S: dict[str, float] = {
-    "gemma": 1.93e-05,
-    "mla": 3.83e-05,
-    "phi3": 1.9e-05,
+    "gemma": 1.96e-05,
+    "mla": 3.81e-05,
+    "phi3": 1.91e-05,
 }
 
 # The same families' extra prefill cost per layer per micro-batch, same fit.
 H100_PREFILL_ARCH_LAYER_COST_S: dict[str, float] = {
-    "gemma": 0.000114,
-    "mla": 0.000288,
+    "gemma": 0.000113,
+    "mla": 0.000287,
     "phi3": 0.000153,
 }
 
@@ -167,6 +167,7 @@ CPU_FLOP_PER_CYCLE: dict[str, float] = {"avx512": 64.0, "avx2": 32.0, "avx": 16.
 # but no AVX-512 one (ggml/src/ggml-cpu/arch/x86/quants.c in llama.cpp; llama.cpp/ggml-quants.inc in llamafile),
 # so an AVX-512 core decodes at AVX2 width: the kernel side of CPU decode uses these rates.
 CPU_DECODE_FLOP_PER_CYCLE: dict[str, float] = {**CPU_FLOP_PER_CYCLE, "avx512": CPU_FLOP_PER_CYCLE["avx2"]}
+# The clock of a CPU whose base and boost clocks are not listed (cpus.json lists them per part).
 CPU_CLOCK_GHZ = 3.0
 # A CPU's kernel side in the GPUs' unit: cores x clock x FLOP/cycle / 32 (an AVX2 core at 1 GHz is 1).
 CPU_UNIT_FLOP_PER_CYCLE = 32.0
@@ -253,13 +254,25 @@ class Device:
     architecture: str | None = None  # GPUSpec.architecture: picks Efficiency.arch_compute
 
 
-def cpu_device(name: str, bandwidth_gbps: float, cores: int, isa: str | None) -> Device:
+def cpu_clock_ghz(base_ghz: float | None, boost_ghz: float | None) -> float:
+    """The clock every core holds while all of them run llama.cpp's threads: ``CPU_BOOST_SHARE`` of the way from
+    the vendor's base clock to its boost clock (fitted on the community sample: a desktop part runs near its boost,
+    a 15 W laptop part near its base); ``CPU_CLOCK_GHZ`` when the clocks are not listed."""
+    if not base_ghz:
+        return CPU_CLOCK_GHZ
+    top = max(boost_ghz or base_ghz, base_ghz)
+    return base_ghz + speed_backends.CPU_BOOST_SHARE * (top - base_ghz)
+
+
+def cpu_device(name: str, bandwidth_gbps: float, cores: int, isa: str | None, clock_ghz: float | None = None) -> Device:
     """A CPU as the speed model sees it: RAM bandwidth, its SIMD rate for prefill (``CPU_FLOP_PER_CYCLE``) and
-    the kernel side of decode (``CPU_DECODE_FLOP_PER_CYCLE``); an unknown ISA counts as AVX2."""
+    the kernel side of decode (``CPU_DECODE_FLOP_PER_CYCLE``) at ``clock_ghz`` (``cpu_clock_ghz``); an unknown ISA
+    counts as AVX2."""
+    clock = clock_ghz or CPU_CLOCK_GHZ
     flop = CPU_FLOP_PER_CYCLE.get(isa or "avx2", CPU_FLOP_PER_CYCLE["avx2"])
-    rate = cores * flop * CPU_CLOCK_GHZ / 1000
+    rate = cores * flop * clock / 1000
     dot = CPU_DECODE_FLOP_PER_CYCLE.get(isa or "avx2", CPU_DECODE_FLOP_PER_CYCLE["avx2"])
-    unit_ghz = cores * CPU_CLOCK_GHZ * dot / CPU_UNIT_FLOP_PER_CYCLE
+    unit_ghz = cores * clock * dot / CPU_UNIT_FLOP_PER_CYCLE
     return Device("cpu", bandwidth_gbps, rate, name, unit_ghz=unit_ghz, architecture=isa or "avx2")
 
 
@@ -824,7 +837,7 @@ def inputs_for(
     cpu = None
     if machine.cpu is not None and machine.cpu.bandwidth_gbps:
         c = machine.cpu
-        cpu = cpu_device(c.name, c.bandwidth_gbps or 0.0, c.math_cores, c.isa)
+        cpu = cpu_device(c.name, c.bandwidth_gbps or 0.0, c.math_cores, c.isa, cpu_clock_ghz(c.base_ghz, c.boost_ghz))
     if len(machine.free_vram_bytes) == len(gpus) and gpus:
         split = tuple(float(b) for b in machine.free_vram_bytes)
     else:
