@@ -53,7 +53,7 @@ def env_list(name: str, default: str = "") -> list[str]:
 # advisor/wsgi.py, the Celery worker, `check --deploy`) keeps requiring one when DEBUG is off.
 OFFLINE_COMMANDS = frozenset(
     {"fit", "catalog", "probe", "import_hf", "load_catalog", "migrate", "showmigrations", "createsuperuser",
-     "changepassword", "collectstatic", "help"}
+     "changepassword", "collectstatic", "help", "check_setup"}
 )  # fmt: skip
 
 

@@ -10,11 +10,17 @@ from advisor.core import recommend
 
 def all_models() -> tuple[CatalogModel, ...]:
     """File catalog plus models imported from the Hub (stored as CatalogEntry records)."""
+    from django.db import DatabaseError
+
     from advisor.models import CatalogEntry
 
     models = list(load_models())
     known = {m.id for m in models}
-    for entry in CatalogEntry.objects.filter(origin=CatalogEntry.Origin.HUB):
+    try:
+        entries = list(CatalogEntry.objects.filter(origin=CatalogEntry.Origin.HUB))
+    except DatabaseError:  # not migrated yet (a CLI run on a fresh VAR_DIR): only the data-file catalog
+        entries = []
+    for entry in entries:
         if entry.model_id in known:
             continue
         try:
