@@ -62,6 +62,7 @@ _FUNCS = (
     "ggml_vulkan:",
     "ggml_metal_",
     "llama_model_load_from_file",
+    "llama_prepare_model_devices",
     "llama_perf_context_print:",
     "llama_print_timings:",
     "load_backend:",
@@ -789,7 +790,8 @@ def _line(ld: _Load, raw: str) -> bool:
             ld.v["working_set_mib"] = _size_mib(v)
         elif k == "GPU name" and v and not any(d.backend == "metal" for d in ld.devices):
             ld.devices.append(DeviceLine("metal", 0, v, unified=True))
-    elif func.startswith("llama_model_load_from_file") and "using device" in rest:
+    # 2025: llama_model_load_from_file_impl; 2026: llama_prepare_model_devices
+    elif func.startswith(("llama_model_load_from_file", "llama_prepare_model_devices")) and "using device" in rest:
         _using_device(ld, rest)
     elif func in ("llama_perf_context_print", "llama_print_timings", "common_perf_print"):
         _perf(ld, line)
