@@ -852,10 +852,24 @@ def expert_offload_compute_bytes(
     n_tok = min(ctx.n_ctx, ctx.n_ubatch)
     if not n_cpu_moe or n_tok < OP_OFFLOAD_MIN_BATCH or s.n_experts <= 1 or not s.n_experts_used:
         return 0
-    alloc = cuda_tensor_alloc_bytes if kind in _CUDA_LIKE else tensor_bytes
-    host = [t for t in tensor_inventory(s) if t.layer is not None and t.layer < n_cpu_moe]
-    largest = max((alloc(types[t.name], t.dims) for t in host if _EXPERT_TENSOR.search(t.name)), default=0)
+    largest = _largest_expert_tensor_below(s, types, kind)[min(n_cpu_moe, s.n_layers)]
     return largest + 3 * n_tok * s.n_experts_used * (s.expert_ffn_size or s.ffn_size) * 4 if largest else 0
+
+
+@_per_types
+def _largest_expert_tensor_below(s: ModelShape, types: dict[str, GGMLType], kind: str) -> tuple[int, ...]:
+    """For k = 0..n_layers, the bytes of the largest expert tensor of layers 0..k-1 (0: none): worked out
+    once per model and types, since placement asks at every --n-cpu-moe it tries."""
+    alloc = cuda_tensor_alloc_bytes if kind in _CUDA_LIKE else tensor_bytes
+    per_layer = [0] * s.n_layers
+    for t in tensor_inventory(s):
+        layer = t.layer
+        if layer is not None and layer < s.n_layers and _EXPERT_TENSOR.search(t.name):
+            per_layer[layer] = max(per_layer[layer], alloc(types[t.name], t.dims))
+    out = [0]
+    for b in per_layer:
+        out.append(max(out[-1], b))
+    return tuple(out)
 
 
 def host_layer_compute_bytes(s: ModelShape, ctx: ContextSettings) -> int:
