@@ -47,7 +47,7 @@ def _metadata(t: mmproj.VisionTower) -> list[tuple[str, Any]]:
     kv: list[tuple[str, Any]] = [
         ("clip.projector_type", t.projector),
         ("clip.has_vision_encoder", True),
-        ("clip.use_gelu", True),
+        ("clip.use_gelu", t.projector != "pixtral"),
         ("clip.vision.projection_dim", t.proj_dim),
         ("clip.vision.image_size", t.image_size),
         ("clip.vision.patch_size", t.patch_size),
@@ -59,8 +59,14 @@ def _metadata(t: mmproj.VisionTower) -> list[tuple[str, Any]]:
         ("clip.vision.image_mean", _SIGLIP_MEAN),
         ("clip.vision.image_std", _SIGLIP_MEAN),
     ]
-    if t.projector == "qwen3vl_merger":
+    if t.projector in ("qwen3vl_merger", "pixtral"):
         kv.append(("clip.vision.spatial_merge_size", t.n_merge))
+    if t.projector == "pixtral":
+        kv.append(("clip.use_silu", True))  # SwiGLU; convert's add_vision_use_silu
+    if t.projector == "gemma4v":
+        kv.append(("clip.vision.projector.scale_factor", t.n_merge))  # pooling_kernel_size
+    if t.projector == "llama4":
+        kv.append(("clip.vision.projector.scale_factor", t.n_merge))  # 1 / pixel_shuffle_ratio
     return kv
 
 
@@ -147,6 +153,19 @@ VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
     ("qwen3.5 ff8192", "qwen3.5-27b", {"n_ff": 8192}),
     ("qwen3.5 h8", "qwen3.5-27b", {"n_head": 8}),
     ("qwen3-vl-8b proj 6144", "qwen3-vl-8b-instruct", {"proj_dim": 6144}),
+    ("pixtral h8", "mistral-small-3.1-24b-instruct-2503", {"n_head": 8}),
+    ("pixtral ff8192", "mistral-small-3.1-24b-instruct-2503", {"n_ff": 8192}),
+    ("pixtral d768 h12", "mistral-small-3.1-24b-instruct-2503", {"n_embd": 768, "n_head": 12}),
+    ("llama4 h8", "llama-4-scout-17b-16e-instruct", {"n_head": 8}),
+    ("llama4 ff8192", "llama-4-scout-17b-16e-instruct", {"n_ff": 8192}),
+    ("llama4 d2048 ff8192", "llama-4-scout-17b-16e-instruct", {"n_embd": 2048, "n_ff": 8192}),
+    ("llama4 d1024", "llama-4-scout-17b-16e-instruct", {"n_embd": 1024}),
+    ("llama4 448px", "llama-4-scout-17b-16e-instruct", {"image_size": 448}),
+    ("gemma4v-1152 h8", "gemma-4-31b-it", {"n_head": 8}),
+    ("gemma4v-1152 ff8192", "gemma-4-31b-it", {"n_ff": 8192}),
+    ("gemma4v d1024", "gemma-4-31b-it", {"n_embd": 1024}),
+    ("gemma4v d1536", "gemma-4-31b-it", {"n_embd": 1536}),
+    ("gemma4v-768 ff6144", "gemma-4-e4b-it", {"n_ff": 6144}),
 ]
 
 
@@ -198,7 +217,7 @@ def report(records: list[dict[str, Any]]) -> str:
         "Command: .venv/bin/python bench/mmproj_cpu.py  (writes bench/data/mmproj_cpu.jsonl and .txt; ~2 min, 2 cores)",
         "Zero-weight F16 mmproj stand-ins; 'model size' and 'CPU compute buffer size' are clip.cpp's log lines.",
         "",
-        f"{'tower':28} {'FA':3} {'warmup':>6} {'model MiB':>10} {'pred':>10}"
+        f"{'tower':36} {'FA':3} {'warmup':>6} {'model MiB':>10} {'pred':>10}"
         f" {'compute MiB':>12} {'pred':>10} {'err':>7}",
     ]
     for r in records:
@@ -206,7 +225,7 @@ def report(records: list[dict[str, Any]]) -> str:
         err = 100 * (r["predicted_compute_mib"] / m["compute_mib"] - 1)
         name = r["model"] + ("" if r["catalog"] else " *")
         lines.append(
-            f"{name:28} {'on' if r['flash_attn'] else 'off':3} {r['warmup_px']:>6} {m['model_mib']:>10.2f}"
+            f"{name:36} {'on' if r['flash_attn'] else 'off':3} {r['warmup_px']:>6} {m['model_mib']:>10.2f}"
             f" {r['predicted_model_mib']:>10.2f} {m['compute_mib']:>12.2f}"
             f" {r['predicted_compute_mib']:>10.2f} {err:>6.2f}%"
         )

@@ -42,6 +42,9 @@ def load_projectors() -> dict[str, ModelProjector]:
             proj_dim=get_model(model_id).hidden_size,
             n_merge=t["n_merge"],
             deepstack_layers=tuple(t.get("deepstack_layers", ())),
+            adapter_dim=t.get("adapter_dim", 0),
+            pos_table=t.get("pos_table", 0),
+            standardize=t.get("standardize", False),
         )
         out[model_id] = ModelProjector(
             tower, t["image_tokens"], entry.get("mmproj_repo", ""), entry.get("mmproj_file", "")

@@ -15,7 +15,7 @@ Sources (llama.cpp as vendored in llama-cpp-python 0.3.36):
   not divisible by the Q8_0 block falls back to F16; ``Gemma3VisionModel`` keeps ``.embeddings.`` F32
   and ``input_projection`` F16);
 * warm-up image size: ``load_hparams`` (``set_warmup_n_tokens``: n tokens per side x patch x merge;
-  gemma3 uses ``image_size``).
+  gemma3 and llama4 use ``image_size``).
 
 The compute buffer is ggml-alloc's peak over the graph, which is a sum of a few live tensors. With
 flash attention off the peak sits in an attention block: the F32 scores ``KQ`` and their softmax,
@@ -50,6 +50,9 @@ class VisionTower:
     proj_dim: int  # clip.vision.projection_dim = the text model's hidden size
     n_merge: int = 1  # tokens merged per side (spatial_merge_size / pooling kernel)
     deepstack_layers: tuple[int, ...] = ()  # qwen3vl
+    adapter_dim: int = 0  # llama4: the pixel-shuffle MLP's width (projector_input_dim = projector_output_dim)
+    pos_table: int = 0  # gemma4v: position_embedding_size (one x and one y table of that many rows)
+    standardize: bool = False  # gemma4v: std_bias / std_scale after pooling
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,80 @@ def _qwen3vl(t: VisionTower) -> list[ProjTensor]:
     ]
 
 
-_INVENTORIES = {"gemma3": _gemma3, "qwen3vl_merger": _qwen3vl}
+def _pixtral(t: VisionTower) -> list[ProjTensor]:
+    # Pixtral (Mistral Small 3.1+, Devstral Small 2): 2-D RoPE (no position table), RMS norms and a
+    # SwiGLU feed-forward without biases, then Mistral 3's patch merger (RMS norm + one linear over
+    # n_merge^2 patches) and the two-layer GELU adapter; the text model's [IMG_BREAK] embedding rides along.
+    d, ff, p = t.n_embd, t.n_ff, t.patch_size
+    out = [ProjTensor("v.patch_embd.weight", (p, p, 3, d), _PATCH), ProjTensor("v.pre_ln.weight", (d,), _F32)]
+    for i in range(t.n_layer):
+        b = f"v.blk.{i}."
+        out += [ProjTensor(b + n + ".weight", (d, d), _FLOAT) for n in ("attn_q", "attn_k", "attn_v", "attn_out")]
+        out += [ProjTensor(b + "ln1.weight", (d,), _F32), ProjTensor(b + "ln2.weight", (d,), _F32)]
+        out += [ProjTensor(b + n + ".weight", (d, ff), _FLOAT) for n in ("ffn_gate", "ffn_up")]
+        out.append(ProjTensor(b + "ffn_down.weight", (ff, d), _FLOAT))
+    return [
+        *out,
+        ProjTensor("mm.input_norm.weight", (d,), _F32),
+        ProjTensor("mm.patch_merger.weight", (d * t.n_merge * t.n_merge, d), _FLOAT),
+        ProjTensor("mm.1.weight", (d, t.proj_dim), _FLOAT),
+        ProjTensor("mm.2.weight", (t.proj_dim, t.proj_dim), _FLOAT),
+        ProjTensor("v.token_embd.img_break", (t.proj_dim,), _F32),
+    ]
+
+
+def _llama4(t: VisionTower) -> list[ProjTensor]:
+    # Llama 4: the patch convolution as one linear (no bias), a [CLS] token and a learned position per
+    # patch plus [CLS], LayerNorm ViT with biases and 2-D RoPE, then pixel shuffle (n_merge^2 patches per
+    # token), a two-layer GELU MLP and one projection, all without biases.
+    d, p, side = t.n_embd, t.patch_size, t.image_size // t.patch_size
+    out = [
+        ProjTensor("v.patch_embd.weight", (3 * p * p, d), _PATCH),
+        ProjTensor("v.class_embd", (d,), _F32),
+        ProjTensor("v.position_embd.weight", (d, side * side + 1), _F32),
+        ProjTensor("v.pre_ln.weight", (d,), _F32),
+        ProjTensor("v.pre_ln.bias", (d,), _F32),
+        *_vit_layers(t, fused_qkv=False),
+        ProjTensor("v.post_ln.weight", (d,), _F32),
+        ProjTensor("v.post_ln.bias", (d,), _F32),
+    ]
+    return [
+        *out,
+        ProjTensor("mm.model.mlp.1.weight", (d * t.n_merge * t.n_merge, t.adapter_dim), _FLOAT),
+        ProjTensor("mm.model.mlp.2.weight", (t.adapter_dim, t.adapter_dim), _FLOAT),
+        ProjTensor("mm.model.fc.weight", (t.adapter_dim, t.proj_dim), _FLOAT),
+    ]
+
+
+def _gemma4v(t: VisionTower) -> list[ProjTensor]:
+    # Gemma 4: x and y position tables, RMS-normed ViT without biases (per-head Q/K norms, post-attention
+    # and post-FFN norms, GELU-gated FFN), a 3x3 average pool and one projection. The small towers'
+    # clipping bounds (use_clipped_linears: 4 one-float tensors per linear, under 2 KiB in all) are left
+    # out: clip.cpp reads them as optional scalars.
+    d, ff, p, hd = t.n_embd, t.n_ff, t.patch_size, t.n_embd // t.n_head
+    out = [
+        ProjTensor("v.patch_embd.weight", (p, p, 3, d), _PATCH),
+        ProjTensor("v.position_embd.weight", (d, t.pos_table, 2), _F32),
+    ]
+    for i in range(t.n_layer):
+        b = f"v.blk.{i}."
+        out += [ProjTensor(b + n + ".weight", (d, d), _FLOAT) for n in ("attn_q", "attn_k", "attn_v", "attn_out")]
+        out += [ProjTensor(b + n + ".weight", (hd,), _F32) for n in ("attn_q_norm", "attn_k_norm")]
+        out += [ProjTensor(b + n + ".weight", (d,), _F32) for n in ("ln1", "attn_post_norm", "ln2", "ffn_post_norm")]
+        out += [ProjTensor(b + n + ".weight", (d, ff), _FLOAT) for n in ("ffn_gate", "ffn_up")]
+        out.append(ProjTensor(b + "ffn_down.weight", (ff, d), _FLOAT))
+    if t.standardize:
+        out += [ProjTensor("v.std_bias", (d,), _F32), ProjTensor("v.std_scale", (d,), _F32)]
+    return [*out, ProjTensor("mm.input_projection.weight", (d, t.proj_dim), _FLOAT)]
+
+
+_INVENTORIES = {
+    "gemma3": _gemma3,
+    "qwen3vl_merger": _qwen3vl,
+    "pixtral": _pixtral,
+    "llama4": _llama4,
+    "gemma4v": _gemma4v,
+}
 SUPPORTED_PROJECTORS = frozenset(_INVENTORIES)
 
 
@@ -170,14 +246,16 @@ def data_bytes(t: VisionTower, float_type: GGMLType = GGMLType.F16) -> int:
 
 def warmup_image_size(t: VisionTower) -> int:
     """The side of the square image ``warmup`` encodes (``get_dummy_batch``)."""
-    if t.projector == "gemma3":
+    if t.projector in ("gemma3", "llama4"):
         return t.image_size
+    if t.projector not in _WARMUP_TOKENS_PER_SIDE:
+        raise ValueError(f"no warm-up image size for projector type {t.projector!r}")
     side = _WARMUP_TOKENS_PER_SIDE[t.projector]
     return side * t.patch_size * t.n_merge
 
 
 # set_warmup_n_tokens(n*n) in load_hparams: n merged tokens per side of the warm-up image.
-_WARMUP_TOKENS_PER_SIDE = {"qwen3vl_merger": 46}
+_WARMUP_TOKENS_PER_SIDE = {"qwen3vl_merger": 46, "pixtral": 16, "gemma4v": 16}
 
 
 def warmup_patches(t: VisionTower) -> int:
@@ -200,6 +278,10 @@ def compute_buffer_bytes(t: VisionTower, *, flash_attn: bool) -> int:
       graph, where their mergers run after the main merger: with flash attention on that tail can be
       the peak, about 7/4 of a ``proj_dim`` row per patch (the merger output and the concatenations).
 
+    * Pixtral, Llama 4 and Gemma 4 (``gemma4v``) follow the same pattern with their own inputs: 5 rows
+      of ``n_embd`` beside the scores, and a gated (pixtral, gemma4v: ``3 n_ff + 3 n_embd``) or plain
+      (llama4: ``n_ff + 2 n_embd``) feed-forward block; see each branch for what stays live besides.
+
     These rows were read off the graphs; where ggml-alloc's fragmentation makes them inexact the counts
     are the ones that reproduce llama.cpp's own numbers for the catalog's towers (see
     ``bench/data/mmproj_cpu.jsonl``: every catalog tower within 2 %).
@@ -215,6 +297,29 @@ def compute_buffer_bytes(t: VisionTower, *, flash_attn: bool) -> int:
         block = row * (7 * t.n_embd if not flash_attn else max(6 * t.n_embd, t.n_ff + 2 * t.n_embd))
         tail = kept + row * 7 * t.proj_dim // 4 if t.deepstack_layers else 0
         return inputs + max(scores + kept + block, tail)
+    if t.projector == "pixtral":
+        # inputs: the raw image, two position rows and the [IMG_BREAK] rows (one proj_dim row per merged
+        # row of the image, allocated up front); the SwiGLU block holds gate, up and their product
+        side = warmup_image_size(t) // t.patch_size
+        inputs = row * (3 * t.patch_size * t.patch_size + 2) + 4 * t.proj_dim * (side // t.n_merge)
+        ffn = row * (3 * t.n_ff + 3 * t.n_embd)
+        if flash_attn:
+            return inputs + ffn + 2 * n * t.n_embd  # plus one F16 copy of the layer's n_embd rows
+        return inputs + max(scores + row * 5 * t.n_embd, ffn)
+    if t.projector == "llama4":
+        # n + 1 positions ([CLS]); the raw image (3 x patch^2 floats per patch) stays live throughout; the
+        # attention block holds 5 rows of n_embd, the GELU feed-forward n_ff + 2
+        pos = 4 * (n + 1)
+        scores = 0 if flash_attn else 4 * t.n_head * (n + 1) ** 2
+        raw = row * 3 * t.patch_size * t.patch_size
+        return raw + max(scores + pos * 5 * t.n_embd, pos * (t.n_ff + 2 * t.n_embd))
+    if t.projector == "gemma4v":
+        # the patch convolution's im2col (3 x patch^2 floats per patch) leaves a hole that later n_embd rows
+        # reuse only when they fit in it; plus the two position rows
+        d, p2 = t.n_embd, 3 * t.patch_size * t.patch_size
+        hole = row * ((p2 if d > p2 else 0) + 2)
+        ffn = row * (3 * t.n_ff + 3 * d)
+        return hole + (ffn if flash_attn else max(scores + row * 5 * d, ffn))
     raise ValueError(f"no compute-buffer rule for projector type {t.projector!r}")
 
 

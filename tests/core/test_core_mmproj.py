@@ -33,6 +33,14 @@ MEASURED = [
     ("qwen3-vl-32b-instruct", True, 1141.33, 417.54),
     ("qwen3.5-27b", False, 884.62, 4657.81),
     ("qwen3.5-27b", True, 884.62, 248.10),
+    ("mistral-small-3.1-24b-instruct-2503", False, 837.36, 86.62),
+    ("devstral-small-2-24b-instruct-2512", True, 837.36, 64.62),
+    ("llama-4-scout-17b-16e-instruct", False, 1665.83, 37.11),
+    ("llama-4-maverick-17b-128e-instruct", True, 1665.83, 19.89),
+    ("gemma-4-e2b-it", True, 351.57, 101.27),
+    ("gemma-4-e4b-it", False, 353.07, 276.77),
+    ("gemma-4-26b-a4b-it", True, 1137.77, 150.63),
+    ("gemma-4-31b-it", False, 1143.39, 381.39),
 ]
 
 
@@ -45,7 +53,8 @@ def test_mmproj_matches_llama_cpp_measured(model_id: str, fa: bool, model_mib: f
 
 def test_mmproj_every_catalog_tower_in_bench_within_two_percent() -> None:
     records = _catalog_records()
-    assert len(records) >= 20
+    assert len(records) >= 32
+    assert {r["projector"] for r in records} == {"gemma3", "qwen3vl_merger", "pixtral", "llama4", "gemma4v"}
     for r in records:
         tower = load_projectors()[r["model"]].tower
         m = r["measured"]
@@ -95,6 +104,35 @@ def test_mmproj_catalog_models_are_the_multimodal_ones() -> None:
 
 
 def test_mmproj_unknown_projector_is_a_clear_error() -> None:
-    tower = replace(load_projectors()["gemma-3-4b-it"].tower, projector="pixtral")
-    with pytest.raises(ValueError, match="pixtral"):
+    tower = replace(load_projectors()["gemma-3-4b-it"].tower, projector="kimik25")
+    with pytest.raises(ValueError, match="kimik25"):
         mmproj.projector_tensors(tower)
+    with pytest.raises(ValueError, match="kimik25"):
+        mmproj.compute_buffer_bytes(tower, flash_attn=True)
+
+
+def test_mmproj_gemma4_im2col_hole_counts_only_when_rows_do_not_fit_it() -> None:
+    # 768 px warm-up, 48 x 48 patches; the patch convolution's im2col is 3 x 16 x 16 = 768 floats per
+    # patch: the 768-wide tower (E2B/E4B) reuses it, the 1152-wide one (26B/31B) cannot.
+    small, big = load_projectors()["gemma-4-e4b-it"].tower, load_projectors()["gemma-4-31b-it"].tower
+    row = 4 * 48 * 48
+    assert mmproj.warmup_image_size(small) == mmproj.warmup_image_size(big) == 768
+    assert mmproj.compute_buffer_bytes(small, flash_attn=True) == row * (3 * 3072 + 3 * 768 + 2)
+    assert mmproj.compute_buffer_bytes(big, flash_attn=True) == row * (3 * 4304 + 3 * 1152 + 768 + 2)
+    # two position tables of 10240 x n_embd F32: 60 MiB of the small tower's 351.57 MiB
+    pos = next(pt for pt in mmproj.projector_tensors(small) if pt.name == "v.position_embd.weight")
+    assert pos.dims == (768, 10240, 2) and mmproj.tensor_type(pos, GGMLType.F16) == GGMLType.F32
+
+
+def test_mmproj_llama4_and_pixtral_projector_shapes() -> None:
+    scout = {
+        pt.name: pt.dims for pt in mmproj.projector_tensors(load_projectors()["llama-4-scout-17b-16e-instruct"].tower)
+    }
+    assert scout["v.position_embd.weight"] == (1408, 24 * 24 + 1)  # a position per patch plus [CLS]
+    assert scout["mm.model.mlp.1.weight"] == (1408 * 4, 4096) and scout["mm.model.fc.weight"] == (4096, 5120)
+    pix = {
+        pt.name: pt.dims
+        for pt in mmproj.projector_tensors(load_projectors()["mistral-small-3.2-24b-instruct-2506"].tower)
+    }
+    assert pix["mm.patch_merger.weight"] == (4096, 1024) and pix["v.token_embd.img_break"] == (5120,)
+    assert "v.position_embd.weight" not in pix  # 2-D RoPE only
