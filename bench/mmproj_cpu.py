@@ -63,6 +63,10 @@ def _metadata(t: mmproj.VisionTower) -> list[tuple[str, Any]]:
         kv.append(("clip.vision.spatial_merge_size", t.n_merge))
     if t.projector == "pixtral":
         kv.append(("clip.use_silu", True))  # SwiGLU; convert's add_vision_use_silu
+    if t.projector == "kimik25":
+        kv.append(("clip.vision.projector.scale_factor", t.n_merge))
+        kv.append(("clip.vision.image_min_pixels", 8 * t.patch_size * t.patch_size))  # convert's min_patches 8
+        kv.append(("clip.vision.image_max_pixels", t.max_patches * t.patch_size * t.patch_size))
     if t.projector == "gemma4v":
         kv.append(("clip.vision.projector.scale_factor", t.n_merge))  # pooling_kernel_size
     if t.projector == "llama4":
@@ -166,6 +170,10 @@ VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
     ("gemma4v d1024", "gemma-4-31b-it", {"n_embd": 1024}),
     ("gemma4v d1536", "gemma-4-31b-it", {"n_embd": 1536}),
     ("gemma4v-768 ff6144", "gemma-4-e4b-it", {"n_ff": 6144}),
+    ("moonvit 4096 patches", "kimi-k2.5", {"max_patches": 4096}),
+    ("moonvit 4096 h8", "kimi-k2.5", {"max_patches": 4096, "n_head": 8}),
+    ("moonvit 4096 ff8192", "kimi-k2.5", {"max_patches": 4096, "n_ff": 8192}),
+    ("moonvit 4096 d1024", "kimi-k2.5", {"max_patches": 4096, "n_embd": 1024}),
 ]
 
 

@@ -45,6 +45,7 @@ def load_projectors() -> dict[str, ModelProjector]:
             adapter_dim=t.get("adapter_dim", 0),
             pos_table=t.get("pos_table", 0),
             standardize=t.get("standardize", False),
+            max_patches=t.get("max_patches", 0),
         )
         out[model_id] = ModelProjector(
             tower, t["image_tokens"], entry.get("mmproj_repo", ""), entry.get("mmproj_file", "")

@@ -26,6 +26,7 @@ numbers on the CPU (``bench/mmproj_cpu.py``, data in ``bench/data/mmproj_cpu.jso
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from advisor.core.ggml_types import GGMLType, tensor_bytes
@@ -53,6 +54,7 @@ class VisionTower:
     adapter_dim: int = 0  # llama4: the pixel-shuffle MLP's width (projector_input_dim = projector_output_dim)
     pos_table: int = 0  # gemma4v: position_embedding_size (one x and one y table of that many rows)
     standardize: bool = False  # gemma4v: std_bias / std_scale after pooling
+    max_patches: int = 0  # kimik25: in_patch_limit (clip.vision.image_max_pixels = it x patch^2)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,16 @@ def _gemma3(t: VisionTower) -> list[ProjTensor]:
     ]
 
 
+def _merger(fc1: str, fc2: str, merged: int, out: int) -> list[ProjTensor]:
+    """A merged-patch MLP with biases: ``merged -> merged -> out`` (Qwen3-VL's merger and deepstack, Kimi's)."""
+    return [
+        ProjTensor(fc1 + ".weight", (merged, merged), _FLOAT),
+        ProjTensor(fc1 + ".bias", (merged,), _F32),
+        ProjTensor(fc2 + ".weight", (merged, out), _FLOAT),
+        ProjTensor(fc2 + ".bias", (out,), _F32),
+    ]
+
+
 def _qwen3vl(t: VisionTower) -> list[ProjTensor]:
     # Qwen3-VL / Qwen3.5: a Conv3D patch embedding split in two frames, fused QKV, 2x2 merger MLP and
     # one merger per deepstack layer.
@@ -116,22 +128,13 @@ def _qwen3vl(t: VisionTower) -> list[ProjTensor]:
     ]
     for i in t.deepstack_layers:
         p_ = f"v.deepstack.{i}."
-        out += [
-            ProjTensor(p_ + "norm.weight", (merged,), _F32),
-            ProjTensor(p_ + "norm.bias", (merged,), _F32),
-            ProjTensor(p_ + "fc1.weight", (merged, merged), _FLOAT),
-            ProjTensor(p_ + "fc1.bias", (merged,), _F32),
-            ProjTensor(p_ + "fc2.weight", (merged, t.proj_dim), _FLOAT),
-            ProjTensor(p_ + "fc2.bias", (t.proj_dim,), _F32),
-        ]
+        out += [ProjTensor(p_ + "norm.weight", (merged,), _F32), ProjTensor(p_ + "norm.bias", (merged,), _F32)]
+        out += _merger(p_ + "fc1", p_ + "fc2", merged, t.proj_dim)
     return [
         *out,
         ProjTensor("v.post_ln.weight", (d,), _F32),
         ProjTensor("v.post_ln.bias", (d,), _F32),
-        ProjTensor("mm.0.weight", (merged, merged), _FLOAT),
-        ProjTensor("mm.0.bias", (merged,), _F32),
-        ProjTensor("mm.2.weight", (merged, t.proj_dim), _FLOAT),
-        ProjTensor("mm.2.bias", (t.proj_dim,), _F32),
+        *_merger("mm.0", "mm.2", merged, t.proj_dim),
     ]
 
 
@@ -150,7 +153,7 @@ def _pixtral(t: VisionTower) -> list[ProjTensor]:
     return [
         *out,
         ProjTensor("mm.input_norm.weight", (d,), _F32),
-        ProjTensor("mm.patch_merger.weight", (d * t.n_merge * t.n_merge, d), _FLOAT),
+        ProjTensor("mm.patch_merger.weight", (d * t.n_merge * t.n_merge, d), _PATCH),
         ProjTensor("mm.1.weight", (d, t.proj_dim), _FLOAT),
         ProjTensor("mm.2.weight", (t.proj_dim, t.proj_dim), _FLOAT),
         ProjTensor("v.token_embd.img_break", (t.proj_dim,), _F32),
@@ -202,7 +205,26 @@ def _gemma4v(t: VisionTower) -> list[ProjTensor]:
     return [*out, ProjTensor("mm.input_projection.weight", (d, t.proj_dim), _FLOAT)]
 
 
+def _kimik25(t: VisionTower) -> list[ProjTensor]:
+    # Kimi K2.5 (MoonViT): a learned position grid (image_size / patch per side, interpolated to the
+    # image), fused QKV, LayerNorm ViT with biases, then a 2x2 merge, LayerNorm and a two-layer GELU MLP.
+    d, p, side = t.n_embd, t.patch_size, t.image_size // t.patch_size
+    merged = d * t.n_merge * t.n_merge
+    return [
+        ProjTensor("v.patch_embd.weight", (p, p, 3, d), _PATCH),
+        ProjTensor("v.patch_embd.bias", (d,), _F32),
+        ProjTensor("v.position_embd.weight", (d, side, side), _F32),
+        *_vit_layers(t, fused_qkv=True),
+        ProjTensor("v.post_ln.weight", (d,), _F32),
+        ProjTensor("v.post_ln.bias", (d,), _F32),
+        ProjTensor("mm.input_norm.weight", (d,), _F32),
+        ProjTensor("mm.input_norm.bias", (d,), _F32),
+        *_merger("mm.1", "mm.2", merged, t.proj_dim),
+    ]
+
+
 _INVENTORIES = {
+    "kimik25": _kimik25,
     "gemma3": _gemma3,
     "qwen3vl_merger": _qwen3vl,
     "pixtral": _pixtral,
@@ -248,6 +270,8 @@ def warmup_image_size(t: VisionTower) -> int:
     """The side of the square image ``warmup`` encodes (``get_dummy_batch``)."""
     if t.projector in ("gemma3", "llama4"):
         return t.image_size
+    if t.projector == "kimik25":  # sqrt(image_max_pixels)
+        return math.isqrt(t.max_patches * t.patch_size * t.patch_size)
     if t.projector not in _WARMUP_TOKENS_PER_SIDE:
         raise ValueError(f"no warm-up image size for projector type {t.projector!r}")
     side = _WARMUP_TOKENS_PER_SIDE[t.projector]
@@ -278,9 +302,11 @@ def compute_buffer_bytes(t: VisionTower, *, flash_attn: bool) -> int:
       graph, where their mergers run after the main merger: with flash attention on that tail can be
       the peak, about 7/4 of a ``proj_dim`` row per patch (the merger output and the concatenations).
 
-    * Pixtral, Llama 4 and Gemma 4 (``gemma4v``) follow the same pattern with their own inputs: 5 rows
-      of ``n_embd`` beside the scores, and a gated (pixtral, gemma4v: ``3 n_ff + 3 n_embd``) or plain
-      (llama4: ``n_ff + 2 n_embd``) feed-forward block; see each branch for what stays live besides.
+    * Pixtral, Llama 4, Gemma 4 (``gemma4v``) and Kimi K2.5 (``kimik25``, whose warm-up image is its
+      largest, 128 x 128 patches: 16 GiB of scores with flash attention off) follow the same pattern
+      with their own inputs: 5 (kimik25: 7) rows of ``n_embd`` beside the scores, and a gated (pixtral,
+      gemma4v: ``3 n_ff + 3 n_embd``) or plain (llama4, kimik25: ``n_ff + 2 n_embd``) feed-forward
+      block; see each branch for what stays live besides.
 
     These rows were read off the graphs; where ggml-alloc's fragmentation makes them inexact the counts
     are the ones that reproduce llama.cpp's own numbers for the catalog's towers (see
@@ -320,6 +346,11 @@ def compute_buffer_bytes(t: VisionTower, *, flash_attn: bool) -> int:
         hole = row * ((p2 if d > p2 else 0) + 2)
         ffn = row * (3 * t.n_ff + 3 * d)
         return hole + (ffn if flash_attn else max(scores + row * 5 * d, ffn))
+    if t.projector == "kimik25":
+        # the raw image and two position rows, then Qwen-like fused-QKV attention (7 rows of n_embd)
+        # beside the scores; with flash attention 6 rows, or the feed-forward block (n_ff + 2 rows)
+        d, inputs = t.n_embd, row * (3 * t.patch_size * t.patch_size + 2)
+        return inputs + (scores + row * 7 * d if not flash_attn else row * max(6 * d, t.n_ff + 2 * d))
     raise ValueError(f"no compute-buffer rule for projector type {t.projector!r}")
 
 

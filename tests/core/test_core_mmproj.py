@@ -41,6 +41,8 @@ MEASURED = [
     ("gemma-4-e4b-it", False, 353.07, 276.77),
     ("gemma-4-26b-a4b-it", True, 1137.77, 150.63),
     ("gemma-4-31b-it", False, 1143.39, 381.39),
+    ("kimi-k2.5", False, 908.42, 16924.88),
+    ("kimi-k2.6", True, 908.42, 468.88),
 ]
 
 
@@ -54,7 +56,7 @@ def test_mmproj_matches_llama_cpp_measured(model_id: str, fa: bool, model_mib: f
 def test_mmproj_every_catalog_tower_in_bench_within_two_percent() -> None:
     records = _catalog_records()
     assert len(records) >= 32
-    assert {r["projector"] for r in records} == {"gemma3", "qwen3vl_merger", "pixtral", "llama4", "gemma4v"}
+    assert {r["projector"] for r in records} == {"gemma3", "qwen3vl_merger", "pixtral", "llama4", "gemma4v", "kimik25"}
     for r in records:
         tower = load_projectors()[r["model"]].tower
         m = r["measured"]
@@ -104,10 +106,10 @@ def test_mmproj_catalog_models_are_the_multimodal_ones() -> None:
 
 
 def test_mmproj_unknown_projector_is_a_clear_error() -> None:
-    tower = replace(load_projectors()["gemma-3-4b-it"].tower, projector="kimik25")
-    with pytest.raises(ValueError, match="kimik25"):
+    tower = replace(load_projectors()["gemma-3-4b-it"].tower, projector="gemma3nv")
+    with pytest.raises(ValueError, match="gemma3nv"):
         mmproj.projector_tensors(tower)
-    with pytest.raises(ValueError, match="kimik25"):
+    with pytest.raises(ValueError, match="gemma3nv"):
         mmproj.compute_buffer_bytes(tower, flash_attn=True)
 
 
@@ -136,3 +138,14 @@ def test_mmproj_llama4_and_pixtral_projector_shapes() -> None:
     }
     assert pix["mm.patch_merger.weight"] == (4096, 1024) and pix["v.token_embd.img_break"] == (5120,)
     assert "v.position_embd.weight" not in pix  # 2-D RoPE only
+
+
+def test_mmproj_kimi_warms_up_its_largest_image() -> None:
+    # in_patch_limit 16384 patches of 14 px: a 1792 px square, 128 x 128 patches; with flash attention
+    # off llama.cpp reserves 16 heads x 16384^2 F32 scores (16 GiB) on top of 7 rows of n_embd
+    kimi = load_projectors()["kimi-k2.5"].tower
+    n = 128 * 128
+    assert mmproj.warmup_image_size(kimi) == 1792
+    off = mmproj.compute_buffer_bytes(kimi, flash_attn=False)
+    assert off == 16 * n * n * 4 + 4 * n * (7 * 1152 + 3 * 14 * 14 + 2)
+    assert mmproj.compute_buffer_bytes(kimi, flash_attn=True) == 4 * n * (6 * 1152 + 3 * 14 * 14 + 2)
