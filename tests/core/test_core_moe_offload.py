@@ -37,7 +37,7 @@ FITS = [json.loads(line) for line in (DATA / "fit_params_h200.jsonl").read_text(
 OFFLOADED = [r for r in RUNS if r["n_cpu_moe"] > 0]
 # The worst errors bench/data/moe_offload_check.txt states: decode (no constant fitted to these rows) and
 # pp512 with the copy rate fitted on the other model's rows only, and with the shipped rate.
-DECODE_HELD_OUT = 0.29
+DECODE_HELD_OUT = 0.30  # 29.5 % since the CPU clocks of d7669d4 (qwen3-30b-a3b, 48 layers in RAM)
 PP512_HELD_OUT = 0.22
 PP512_SHIPPED = 0.17
 
