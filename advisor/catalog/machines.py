@@ -70,7 +70,7 @@ def search_cpus(query: str, limit: int = 20) -> list[CPUSpec]:
     """CPUs for a picker: every word typed begins a word of the name ("ryzen 9 79" finds the 7950X).
 
     >>> [c.name for c in search_cpus("ryzen 9 79")]
-    ['AMD Ryzen 9 7950X', 'AMD Ryzen 9 7900X', 'AMD Ryzen 9 7945HX']
+    ['AMD Ryzen 9 7950X3D', 'AMD Ryzen 9 7950X', 'AMD Ryzen 9 7900X', 'AMD Ryzen 9 7945HX']
     """
     words = normalize_name(query).split()
     found = [c for key, c in _cpu_index().items() if all(any(t.startswith(w) for t in key.split()) for w in words)]
