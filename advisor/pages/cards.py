@@ -99,7 +99,7 @@ class Card:
     bar: MemoryBar
     explanation: str
     alternatives: tuple[Alternative, ...]
-    tier: int  # the recommender's preference order, from the plan's placement and speed
+    tier: int  # 0 usable (decodes at the spec's minimum speed), 1 too slow, UNFIT_TIER does not fit
 
     @property
     def verdict(self) -> str:
