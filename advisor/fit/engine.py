@@ -208,8 +208,8 @@ def machine_from_params(params: FitParams) -> Machine:
     return Machine(gpus=tuple(counted), ram_bytes=ram, cpu=cpu, unified_memory=unified)
 
 
-# The host when no CPU is named: dual-channel DDR5-5600 (89.6 GB/s) and an 8-core AVX2 CPU at 4 GHz,
-# 8 cores x 32 FP32 FLOP/cycle (two 8-wide FMA units) x 4e9 = 1.02 TFLOP/s peak.
+# The host when no CPU is named: dual-channel DDR5-5600 (89.6 GB/s) and an 8-core AVX2 CPU at the speed
+# model's nominal clock (speed.CPU_CLOCK_GHZ, 3 GHz): a conservative desktop, slower than most named ones.
 DEFAULT_CPU_CORES = 8
 
 
