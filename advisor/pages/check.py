@@ -260,7 +260,9 @@ def check(text: str, gpu: str = "", model: str = "", cpu: str = "") -> CheckResu
     paste = parse_paste(text)
     lmstudio = sc.lmstudio_estimate(text) if paste.kind == "empty" else None
     if paste.kind == "empty" and lmstudio is None:
-        why = f" ({'; '.join(paste.notes)})" if paste.notes else ""
+        # the parser's own "no llama.cpp load log ... found" would only repeat the message
+        notes = [n for n in paste.notes if not n.startswith("no llama.cpp load log")]
+        why = f" ({'; '.join(notes)})" if notes else ""
         raise CheckInputError(
             "text", f"found no llama.cpp log, llama-bench result, `ollama ps` table or LM Studio load estimate{why}"
         )
