@@ -17,7 +17,8 @@ The formulas follow the tensor lists llama.cpp loads per architecture
 * Mamba-2 (``src/models/granite-hybrid.cpp``):
   ``ssm_in [n_embd, 2*d_inner + 2*n_group*d_state + n_head]``,
   ``ssm_conv1d [d_conv, d_inner + 2*n_group*d_state]`` and its bias, ``ssm_a``, ``ssm_d``, ``ssm_dt``
-  per head, ``ssm_norm [d_inner]``, ``ssm_out [d_inner, n_embd]``;
+  per head, ``ssm_norm [d_inner]``, ``ssm_out [d_inner, n_embd]``; Falcon-H1 layers hold attention and
+  a Mamba-2 mixer side by side (``src/models/falcon-h1.cpp``), so both are counted;
 * gated delta-net (Qwen3-Next, ``src/models/qwen3next.cpp``):
   ``in_proj_qkvz [n_embd, 2*key_dim + 2*d_inner]``, ``in_proj_ba [n_embd, 2*n_head]``,
   a conv over ``2*key_dim + d_inner`` channels and ``ssm_out [d_inner, n_embd]``,
@@ -32,6 +33,8 @@ from advisor.core.shape import ModelShape
 # Architectures whose ``ssm_*`` values describe a gated delta-net (linear attention)
 # rather than a Mamba-2 mixer.
 _DELTA_NET_ARCHS = frozenset({"qwen3next"})
+# Architectures whose every layer runs attention and a Mamba-2 mixer side by side (src/models/falcon-h1.cpp).
+_PARALLEL_HYBRID_ARCHS = frozenset({"falcon-h1"})
 
 
 def _attention_params(shape: ModelShape, layer: int) -> int:
@@ -109,7 +112,10 @@ def count_params(shape: ModelShape) -> tuple[int, int]:
         total += shape.vocab_size * ple * shape.n_layers + d * ple * shape.n_layers + 2 * d * ple * shape.n_layers
     active = total
     for layer in range(shape.n_layers):
-        mixer = _recurrent_params(shape) if shape.is_recurrent_layer(layer) else _attention_params(shape, layer)
+        if shape.arch in _PARALLEL_HYBRID_ARCHS:
+            mixer = _recurrent_params(shape) + _attention_params(shape, layer)
+        else:
+            mixer = _recurrent_params(shape) if shape.is_recurrent_layer(layer) else _attention_params(shape, layer)
         norms = 2 * d
         total += mixer + norms
         active += mixer + norms

@@ -30,6 +30,7 @@ PARAM_EXCEPTIONS = {
     "gemma-3-4b-it-qat": "vision encoder",
     "nemotron-3-nano-30b-a3b": "hybrid_override_pattern",
     "nemotron-3-super-120b-a12b": "hybrid_override_pattern",
+    "nemotron-nano-9b-v2": "hybrid_override_pattern",
 }
 
 

@@ -154,6 +154,7 @@ APPROXIMATE_OUTLIERS = (
     "llama-4-maverick-17b-128e-instruct",
     "nemotron-3-nano-30b-a3b",
     "nemotron-3-super-120b-a12b",
+    "nemotron-nano-9b-v2",
     "gemma-4-e2b-it",
     "gemma-4-e4b-it",
 )
