@@ -12,7 +12,7 @@ The formulas follow the tensor lists llama.cpp loads per architecture
 * MLA (DeepSeek V2/V3, Kimi K2): ``wq_a [n_embd, q_lora]``, ``wq_b [q_lora, n_head*(nope+rope)]``
   (or a plain ``wq`` without q_lora), ``wkv_a_mqa [n_embd, kv_lora+rope]``,
   ``wkv_b [kv_lora, n_head*(nope+v)]``, ``wo [n_head*v, n_embd]``;
-* gated FFN (SwiGLU/GeGLU): gate, up and down, ``3 * n_embd * n_ff``;
+* gated FFN (SwiGLU/GeGLU): gate, up and down, ``3 * n_embd * n_ff`` (Apertus: up and down only);
 * MoE: the same per expert, plus the router ``ffn_gate_inp [n_embd, n_expert]``;
 * Mamba-2 (``src/models/granite-hybrid.cpp``):
   ``ssm_in [n_embd, 2*d_inner + 2*n_group*d_state + n_head]``,
@@ -35,6 +35,8 @@ from advisor.core.shape import ModelShape
 _DELTA_NET_ARCHS = frozenset({"qwen3next"})
 # Architectures whose every layer runs attention and a Mamba-2 mixer side by side (src/models/falcon-h1.cpp).
 _PARALLEL_HYBRID_ARCHS = frozenset({"falcon-h1"})
+# Architectures whose FFN has no gate, only up and down (src/models/apertus.cpp: xIELU on ffn_up).
+_UNGATED_FFN_ARCHS = frozenset({"apertus"})
 
 
 def _attention_params(shape: ModelShape, layer: int) -> int:
@@ -126,7 +128,7 @@ def count_params(shape: ModelShape) -> tuple[int, int]:
             total += shape.n_experts * one_expert + router + shared
             active += shape.n_experts_used * one_expert + router + shared
         else:
-            dense = 3 * d * shape.ffn_at(layer)
+            dense = (2 if shape.arch in _UNGATED_FFN_ARCHS else 3) * d * shape.ffn_at(layer)
             total += dense
             active += dense
     return total, active
