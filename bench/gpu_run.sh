@@ -6,6 +6,7 @@
 # Optional carried files in .gpu: standins-*.tar.xz (sparse stand-ins quantized beforehand by
 # bench/h200_prebuild.py, unpacked into /tmp/standins where gpu_bench finds them) and advisor.tar (a
 # `git archive HEAD advisor` snapshot, so the job runs committed code, not a working tree being edited).
+# BUILD_TARGETS (optional): the llama.cpp targets to build, when a stage needs fewer than all of them.
 set -u
 LCP=/tmp/lcp
 RES=/tmp/bench-out
@@ -29,8 +30,7 @@ if [ ! -x $LCP/build/bin/llama-bench ]; then
   cmake -S $LCP/vendor/llama.cpp -B $LCP/build -G Ninja -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
     -DBUILD_SHARED_LIBS=ON -DCMAKE_BUILD_TYPE=Release > $RES/cmake.log 2>&1
-  cmake --build $LCP/build -j 16 --target llama llama-bench llama-quantize llama-fit-params llama-batched-bench llama-completion llama-speculative-simple >> $RES/cmake.log 2>&1
-  cmake --build $LCP/build -j 16 --target llama-server >> $RES/cmake.log 2>&1
+  cmake --build $LCP/build -j 16 --target ${BUILD_TARGETS:-llama llama-bench llama-quantize llama-fit-params llama-batched-bench llama-completion llama-speculative-simple llama-server} >> $RES/cmake.log 2>&1
   echo "build rc=\$?"
 fi
 ls $LCP/build/bin

@@ -20,6 +20,7 @@ Speed model (advisor/fit/engine.py ``with_experts_in_ram``):
   the rate is this host's, far under PCIe 5.0's; with --no-mmap the host buffer is pinned (not measured).
 
 Usage: DEBUG=1 .venv/bin/python bench/moe_offload_check.py > bench/data/moe_offload_check.txt
+Before a lease: ... moe_offload_check.py --predict glm-4.5-air Q4_K_M 0,12,24,35,44,46 <out.jsonl>
 """
 
 from __future__ import annotations
@@ -84,21 +85,46 @@ class Row:
     cpu: speed.Device
 
 
-def speed_row(rec: dict) -> Row:
-    """The plan's speed pieces for one -ncmoe run, as engine.predict puts them together."""
-    shape = shape_of(rec["model_id"])
-    chunks = speed.weights_for(shape, rec["preset"])
-    n = rec["n_cpu_moe"]
+def plan_row(model_id: str, preset: str, n: int, cpu_copy_gbps: float, decode: float = math.nan,
+             pp512: float = math.nan) -> Row:  # fmt: skip
+    """The plan's speed pieces for -ncmoe N, as engine.predict puts them together (measured speeds beside)."""
+    shape = shape_of(model_id)
+    chunks = speed.weights_for(shape, preset)
     in_ram = tuple(c for c in chunks if c.expert and c.layer < n)
     on_gpu = tuple(c for c in chunks if not (c.expert and c.layer < n))
-    _, params = memory_plan(rec["model_id"], rec["preset"], n)
+    _, params = memory_plan(model_id, preset, n)
     machine = engine.resolve_machine(params)
-    cpu = host_cpu(float(rec["gpu_env"]["cpu_copy_gbps"]))
+    cpu = host_cpu(cpu_copy_gbps)
     inputs = speed.SpeedInputs(shape=shape, weights=on_gpu, devices=machine.speed_devices, cpu=cpu)
     gpu = speed.predict_speed(inputs, curve_depths=())
     gpu_prefill = 1.0 / speed.prefill_time_s(replace(inputs, weights=chunks))
+    return Row(model_id, n, decode, pp512, gpu.decode_tps, gpu_prefill, in_ram, cpu)
+
+
+def speed_row(rec: dict) -> Row:
     runs = {(b["n_prompt"], b["n_gen"]): statistics.median(b["samples_ts"]) for b in rec["bench"]}
-    return Row(rec["model_id"], n, runs[(0, 128)], runs[(512, 0)], gpu.decode_tps, gpu_prefill, in_ram, cpu)
+    gbps = float(rec["gpu_env"]["cpu_copy_gbps"])
+    return plan_row(rec["model_id"], rec["preset"], rec["n_cpu_moe"], gbps, runs[(0, 128)], runs[(512, 0)])
+
+
+def write_predictions(model_id: str, preset: str, ns: tuple[int, ...], path: Path) -> None:
+    """Before a lease: the plan's GPU buffers and stand-in speeds at every N, with the last lease's host
+    copy rate (the new host's own rate is measured by the lease and used in the report)."""
+    recs = [json.loads(line) for line in (DATA / "moe_offload_h200.jsonl").read_text().splitlines()]
+    gbps = float(recs[-1]["gpu_env"]["cpu_copy_gbps"])
+    with path.open("w") as out:
+        for n in ns:
+            result, _ = memory_plan(model_id, preset, n, ctx=512)
+            gpu = result.devices[0]
+            row = plan_row(model_id, preset, n, gbps)
+            p = predicted(row, engine.EXPERT_COPY_BYTES_PER_S, True) if n else None
+            rec = {
+                "model_id": model_id, "preset": preset, "n_cpu_moe": n, "cpu_copy_gbps_assumed": gbps,
+                "gpu_model_mib": round(gpu.weights_bytes / MIB, 1), "gpu_compute_mib": round(gpu.compute_bytes / MIB, 1),
+                "decode_tps": round(p.decode_tps if p else row.gpu_decode, 2),
+                "pp512_tps_standin": round(p.prefill_tps if p else row.gpu_prefill, 1),
+            }  # fmt: skip
+            out.write(json.dumps(rec) + "\n")
 
 
 def predicted(row: Row, copy_rate: float, standin: bool) -> speed.SpeedPrediction:
@@ -259,6 +285,10 @@ def glm_section() -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--predict"]:  # --predict MODEL PRESET N,N,... OUT.jsonl
+        model_id, preset, ns, out = sys.argv[2:6]
+        write_predictions(model_id, preset, tuple(int(x) for x in ns.split(",")), Path(out))
+        return
     print(__doc__.split("\n\nUsage")[0])
     print()
     recs = [json.loads(line) for line in (DATA / "moe_offload_h200.jsonl").read_text().splitlines()]
