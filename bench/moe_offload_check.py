@@ -120,7 +120,8 @@ def write_predictions(model_id: str, preset: str, ns: tuple[int, ...], path: Pat
             p = predicted(row, engine.EXPERT_COPY_BYTES_PER_S, True) if n else None
             rec = {
                 "model_id": model_id, "preset": preset, "n_cpu_moe": n, "cpu_copy_gbps_assumed": gbps,
-                "gpu_model_mib": round(gpu.weights_bytes / MIB, 1), "gpu_compute_mib": round(gpu.compute_bytes / MIB, 1),
+                "gpu_model_mib": round(gpu.weights_bytes / MIB, 1),
+                "gpu_compute_mib": round(gpu.compute_bytes / MIB, 1),
                 "decode_tps": round(p.decode_tps if p else row.gpu_decode, 2),
                 "pp512_tps_standin": round(p.prefill_tps if p else row.gpu_prefill, 1),
             }  # fmt: skip
