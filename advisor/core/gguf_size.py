@@ -19,7 +19,7 @@ chat template): it differs from this by that metadata, a few MB (7 MB for Llama 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from advisor.core.ggml_types import GGMLType, tensor_bytes
@@ -41,6 +41,25 @@ def _string_bytes(s: str) -> int:
     return 8 + len(s.encode())
 
 
+# Tuples of strings sized before, by identity: stand-in vocabularies are shared tuples (standin._vocab),
+# sized once per vocabulary instead of once per model.
+_STR_ARRAYS: dict[int, tuple[Sequence[str], int]] = {}
+
+
+def _str_array_bytes(value: Sequence[str]) -> int:
+    got = _STR_ARRAYS.get(id(value))
+    if got is not None and got[0] is value:
+        return got[1]
+    # UTF-8 lengths add up over a concatenation: one encode instead of one per string (a 150k-token
+    # vocabulary took ~50 ms per model).
+    n = 8 * len(value) + len("".join(value).encode())
+    if isinstance(value, tuple):  # immutable: the entry keeps it alive, so its id is not reused
+        if len(_STR_ARRAYS) >= 64:
+            _STR_ARRAYS.clear()
+        _STR_ARRAYS[id(value)] = (value, n)
+    return n
+
+
 def kv_bytes(key: str, kind: str, value: Any) -> int:
     """Bytes of one key/value pair; ``kind`` as in ``standin.standin_metadata`` (u32, str, arr_i32, ...).
 
@@ -57,9 +76,7 @@ def kv_bytes(key: str, kind: str, value: Any) -> int:
     element = kind.removeprefix("arr_")
     items = 4 + 8  # element type, count
     if element == "str":
-        # UTF-8 lengths add up over a concatenation: one encode instead of one per string (a 150k-token
-        # vocabulary took ~50 ms per model).
-        return head + items + 8 * len(value) + len("".join(value).encode())
+        return head + items + _str_array_bytes(value)
     return head + items + _SCALAR_BYTES[element] * len(value)
 
 

@@ -28,6 +28,7 @@ Sources (llama.cpp vendored in llama-cpp-python 0.3.36):
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -1044,6 +1045,59 @@ def _granularity_slack(kind: str, buffers: list[int]) -> int:
     return sum(_pad(b, CUDA_ALLOC_GRANULARITY) - b for b in buffers if b > 0)
 
 
+@functools.lru_cache(maxsize=4096)
+def _device_runs(where: tuple[int, ...], n_layers: int) -> tuple[tuple[int, int, int], ...]:
+    """(device, first layer, end) of each run of consecutive repeating layers on one device (``_layer_devices``)."""
+    runs: list[tuple[int, int, int]] = []
+    start = 0
+    for il in range(1, n_layers + 1):
+        if il == n_layers or where[il] != where[start]:
+            runs.append((where[start], start, il))
+            start = il
+    return tuple(runs)
+
+
+_PREFIX_MEMO_SIZE = 8192
+_prefixes: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+_group_prefixes: dict[tuple[int, int], tuple[tuple[int, ...], tuple[str, ...], dict[str, tuple[int, ...]]]] = {}
+
+
+def _prefix(values: tuple[int, ...]) -> tuple[int, ...]:
+    """Prefix sums of a per-layer tuple, remembered by identity: the tuples come from cached functions
+    (``weight_split``, ``kv_cache_layer_bytes``) and are placed many times. The memo keeps each tuple alive,
+    so an id is not reused while its entry exists."""
+    got = _prefixes.get(id(values))
+    if got is not None and got[0] is values:
+        return got[1]
+    if len(_prefixes) >= _PREFIX_MEMO_SIZE:
+        _prefixes.clear()
+    sums = (0, *itertools.accumulate(values))
+    _prefixes[id(values)] = (values, sums)
+    return sums
+
+
+def _span(values: tuple[int, ...], a: int, b: int) -> int:
+    """sum(values[a:b])"""
+    sums = _prefix(values)
+    return sums[b] - sums[a]
+
+
+def _group_prefix(values: tuple[int, ...], groups: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
+    """Per KV buffer group, prefix sums of ``values`` over the layers of that group (``_prefix``'s memo)."""
+    key = (id(values), id(groups))
+    got = _group_prefixes.get(key)
+    if got is not None and got[0] is values and got[1] is groups:
+        return got[2]
+    if len(_group_prefixes) >= _PREFIX_MEMO_SIZE:
+        _group_prefixes.clear()
+    out = {
+        grp: (0, *itertools.accumulate(v if g == grp else 0 for v, g in zip(values, groups, strict=True)))
+        for grp in dict.fromkeys(groups)
+    }
+    _group_prefixes[key] = (values, groups, out)
+    return out
+
+
 def _place(
     req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ngl: int, n_cpu_moe: int = 0
 ) -> tuple[DeviceMemory, ...]:
@@ -1064,26 +1118,29 @@ def _place(
     groups = _kv_buffer_groups(s)
     host_w = ws.input_bytes
     host_kv = 0
-    for il in range(s.n_layers):
-        d = where[il]
+    # Per run of consecutive layers on one device, the sums of its layers' bytes (prefix sums: integers, so
+    # the same totals as adding layer by layer, without a Python step per layer and placement).
+    runs = _device_runs(where, s.n_layers)
+    for d, a, b in runs:
         if d < 0:
-            host_w += ws.layer_bytes[il]
-            host_kv += kv_layers[il]
+            host_w += _span(ws.layer_bytes, a, b)
+            host_kv += _span(kv_layers, a, b)
+            continue
+        k = gpus[d].kind
+        w[d] += _span(ws_gpu[k].layer_bytes, a, b)
+        moe_end = min(b, n_cpu_moe)
+        if moe_end > a:  # these layers' experts sit in host memory, the rest of them on their GPU
+            w[d] -= _span(ws_gpu[k].expert_bytes, a, moe_end)
+            host_w += _span(ws.expert_bytes, a, moe_end)
+        # llama-kv-cache.cpp: with offload_kqv the cache follows its layer's device, else the CPU
+        if req.offload_kqv:
+            kv[d] += _span(kv_gpu[k], a, b)
+            for grp, sums in _group_prefix(kv_gpu[k], groups).items():  # a group's 0 adds no slack
+                kv_groups[d][grp] = kv_groups[d].get(grp, 0) + sums[b] - sums[a]
         else:
-            k = gpus[d].kind
-            w[d] += ws_gpu[k].layer_bytes[il]
-            if il < n_cpu_moe:  # the layer's experts sit in host memory, the rest of it on its GPU
-                w[d] -= ws_gpu[k].expert_bytes[il]
-                host_w += ws.expert_bytes[il]
-            # llama-kv-cache.cpp: with offload_kqv the cache follows its layer's device, else the CPU
-            if req.offload_kqv:
-                kv[d] += kv_gpu[k][il]
-                grp = groups[il]
-                kv_groups[d][grp] = kv_groups[d].get(grp, 0) + kv_gpu[k][il]
-            else:
-                host_kv += kv_layers[il]
-            nl[d] += 1
-            float_mm[d] |= il in float_layers
+            host_kv += _span(kv_layers, a, b)
+        nl[d] += b - a
+        float_mm[d] |= not float_layers.isdisjoint(range(a, b))
     out_dev = where[s.n_layers]
     if out_dev < 0:
         host_w += ws.output_bytes
@@ -1104,7 +1161,7 @@ def _place(
     # sched_reserve sizes (llama-context.cpp graph_reserve: n_ubatch tokens, n_outputs = n_tokens) has
     # such batches, so with layers or the output on the host, GPU 0 runs their matmuls and the rest of
     # the graph follows them there (the host keeps only the graph inputs, the KV writes and lookups).
-    host_layers = [il for il in range(s.n_layers) if where[il] < 0]
+    host_layers = [il for d, a, b in runs if d < 0 for il in range(a, b)]
     op_off = (
         bool(gpus)
         and req.op_offload
