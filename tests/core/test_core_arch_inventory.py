@@ -65,8 +65,10 @@ def test_every_catalog_model_plans_at_q4_k_m(model: CatalogModel) -> None:
     types = tensor_types(s, "Q4_K_M")
     assert set(types) == set(names)
     n = sum(t.n_elements for t in inv)
-    # Q4_K_M is 4.5 bits on most matrices plus Q6_K on some; small models with large vocabularies the most
-    assert 4.7 < 8 * weights_bytes(s, types) / n < 6.5
+    # Q4_K_M is 4.5 bits on most matrices plus Q6_K on some; small models with large vocabularies the most:
+    # Gemma 3 270M (63 % of its weights the Q8_0 token_embd) is 7.36 bits, as llama.cpp reports for its Q4_K_M
+    # file (tests/fixtures/loadlogs/cpu_gemma3_270m_q4_k_m_c4096_auto.log)
+    assert 4.7 < 8 * weights_bytes(s, types) / n < 7.5
     error = abs(n - model.params_total) / model.params_total
     if model.id in NOT_IN_TEXT_MODEL:
         assert NOT_IN_TEXT_MODEL[model.id] in model.notes and error > PARAM_TOLERANCE
@@ -148,8 +150,8 @@ def test_make_plan_gives_an_unknown_architecture_a_labelled_approximate_plan() -
 
 
 # count_params treats every layer as MoE (Maverick) or as attention plus FFN (Nemotron-H's one-kind layers);
-# Gemma 4 E2B/E4B's per-layer embedding table (a third of the file) is quantized like token_embd, not like
-# the llama-shaped layers the estimate assumes.
+# Gemma 4 E2B/E4B's and Gemma 3n E2B/E4B's per-layer embedding tables (a third of the file) are quantized like
+# token_embd, not like the llama-shaped layers the estimate assumes.
 APPROXIMATE_OUTLIERS = (
     "llama-4-maverick-17b-128e-instruct",
     "nemotron-3-nano-30b-a3b",
@@ -157,6 +159,8 @@ APPROXIMATE_OUTLIERS = (
     "nemotron-nano-9b-v2",
     "gemma-4-e2b-it",
     "gemma-4-e4b-it",
+    "gemma-3n-e2b-it",
+    "gemma-3n-e4b-it",
 )
 
 
