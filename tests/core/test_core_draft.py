@@ -54,7 +54,7 @@ def test_speculative_speed_arithmetic() -> None:
         ("llama-3.3-70b-instruct", "llama-3.2-1b-instruct"),
         ("qwen2.5-coder-32b-instruct", "qwen2.5-coder-0.5b-instruct"),
         ("qwen3-32b", "qwen3-0.6b"),
-        ("gemma-3-27b-it", "gemma-3-1b-it"),
+        ("gemma-3-27b-it", "gemma-3-270m-it"),  # the smallest Gemma 3 with the same 262,144-token vocabulary
     ],
 )
 def test_the_catalog_drafter_shares_the_tokenizer_and_is_small(target: str, drafter: str) -> None:
