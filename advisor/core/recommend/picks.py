@@ -128,7 +128,13 @@ class Pick:
     speed: Speed
     quality: Quality
     tier: int  # lower is better; see ``rank.preference_tier``
-    explanation: str = ""
+    # The sentence, written when first read: most picks are never shown. ``dataclasses.replace`` shares it,
+    # so a changed copy says what the recommender's pick said.
+    why: Explanation | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def explanation(self) -> str:
+        return "" if self.why is None else self.why.text()
 
     def to_dict(self) -> dict[str, Any]:
         m = self.model
@@ -269,19 +275,36 @@ def quant_reason(m: ModelOption, q: QuantOption, loss: float) -> str:
     return f"{q.name} keeps about {100 * (1 - loss):.0f}% of the model's quality"
 
 
-def _explain(p: Pick, req: Request) -> str:
-    m, q = p.model, p.quant
+class Explanation:
+    """A pick's sentence from what it reads of the pick (not the pick itself: no reference cycle), written
+    on the first ``text()``."""
+
+    __slots__ = ("_args", "_text")
+
+    def __init__(self, m: ModelOption, q: QuantOption, fit: Fit, mem: Memory, loss: float, tps: float | None,
+                 req: Request) -> None:  # fmt: skip
+        self._args = (m, q, fit, mem, loss, tps, req)
+        self._text: str | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            self._text = _explain(*self._args)
+        return self._text
+
+
+def _explain(m: ModelOption, q: QuantOption, fit: Fit, mem: Memory, loss: float, tps: float | None,
+             req: Request) -> str:  # fmt: skip
     kv = req.resolved_kv_type
-    parts = [f"{m.title or m.id} at {q.name} {PLACEMENT_PHRASE[p.fit.placement]}"]
-    if p.fit.n_cpu_moe:
-        parts[0] += f" (the experts of {p.fit.n_cpu_moe} of {p.fit.n_layers} layers in RAM: --n-cpu-moe)"
-    elif p.fit.placement == "partial":
-        parts[0] += f" ({p.fit.n_gpu_layers} of {p.fit.n_layers} layers on the GPU)"
-    used = p.memory.gpu_bytes if p.fit.placement != "cpu" else p.memory.cpu_bytes
-    budget = p.fit.gpu_budget_bytes if p.fit.placement != "cpu" else p.fit.ram_budget_bytes
+    parts = [f"{m.title or m.id} at {q.name} {PLACEMENT_PHRASE[fit.placement]}"]
+    if fit.n_cpu_moe:
+        parts[0] += f" (the experts of {fit.n_cpu_moe} of {fit.n_layers} layers in RAM: --n-cpu-moe)"
+    elif fit.placement == "partial":
+        parts[0] += f" ({fit.n_gpu_layers} of {fit.n_layers} layers on the GPU)"
+    used = mem.gpu_bytes if fit.placement != "cpu" else mem.cpu_bytes
+    budget = fit.gpu_budget_bytes if fit.placement != "cpu" else fit.ram_budget_bytes
     parts[0] += f": about {_gb(used)} of {_gb(budget)} with a {req.ctx // 1024}k {kv} KV cache"
-    why = quant_reason(m, q, p.quality.loss)
+    why = quant_reason(m, q, loss)
     sentence = parts[0] + "; " + why + "."
-    if p.speed.decode_tps is not None:
-        sentence += f" Expect roughly {p.speed.decode_tps:.0f} tokens/s."
+    if tps is not None:
+        sentence += f" Expect roughly {tps:.0f} tokens/s."
     return sentence

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from advisor.core.recommend.options import ModelOption, Placement, QuantOption, Request
 from advisor.core.recommend.picks import (
+    Explanation,
     Fit,
     Memory,
     ModelRecommendation,
@@ -16,7 +17,6 @@ from advisor.core.recommend.picks import (
     Quality,
     Recommendation,
     Speed,
-    _explain,
 )
 from advisor.core.recommend.placement import (
     GPU_MARGIN_BYTES,
@@ -99,25 +99,26 @@ def _candidate(
     return (preference_tier(placed[0], quant.nominal_bits >= floor, usable), loss, prof.total, qi, placed, tps, usable)
 
 
-# Per (model id, quant list) the quants it can use, cheapest quality loss first, with their profiles.
-_TABLES: dict[tuple[str, str, int], list[tuple[float, int, QuantOption, WeightProfile]]] = {}
+_Row = tuple[float, int, QuantOption, WeightProfile]
+# Per (model id, quant list) the quants it can use, cheapest quality loss first, with their profiles, and
+# the smallest of them that keeps enough quality (the same for every machine: found once, not per request).
+_TABLES: dict[tuple[str, str, int], tuple[list[_Row], _Row | None]] = {}
 
 
-def _model_table(
-    model: ModelOption, quants: Sequence[QuantOption], quants_id: int
-) -> list[tuple[float, int, QuantOption, WeightProfile]]:
+def _model_table(model: ModelOption, quants: Sequence[QuantOption], quants_id: int) -> tuple[list[_Row], _Row | None]:
     key = model_shape_key(model)
     k = (model.id, key, quants_id)
     got = _TABLES.get(k)
     if got is None:
-        got = []
+        table: list[_Row] = []
         for qi, q in enumerate(quants):
             if q.moe_only and not model.is_moe:
                 continue
             prof = weight_profile(model, q, key)
-            got.append((quant_cost(model, q)[0], qi, q, prof))
-        got.sort(key=lambda t: (t[0], t[3].total))
-        _TABLES[k] = got
+            table.append((quant_cost(model, q)[0], qi, q, prof))
+        table.sort(key=lambda t: (t[0], t[3].total))
+        smallest = min((t for t in table if t[0] < MAX_QUALITY_LOSS), key=lambda t: t[3].total, default=None)
+        got = _TABLES[k] = (table, smallest)
     return got
 
 
@@ -140,18 +141,20 @@ def _pick(req: Request, model: ModelOption, quant: QuantOption, kv: KVPlan, comp
         overhead = gpu_reserve_bytes(b) - GPU_MARGIN_BYTES * max(b.n_gpus, 1)
     _, kld = quant_cost(model, quant)
     base = model.score_for(req.use_case)
-    p = Pick(
+    fit = Fit(placement, ngl, model.shape.n_layers, b.gpu_bytes, max(b.ram_bytes - RAM_RESERVE_BYTES, 0), n_cpu_moe)
+    mem = Memory(
+        weights_bytes=weights,
+        kv_cache_bytes=kv.total,
+        compute_bytes=compute,
+        overhead_bytes=overhead,
+        gpu_bytes=gpu_used,
+        cpu_bytes=ram_used,
+    )
+    return Pick(
         model=model,
         quant=quant,
-        fit=Fit(placement, ngl, model.shape.n_layers, b.gpu_bytes, max(b.ram_bytes - RAM_RESERVE_BYTES, 0), n_cpu_moe),
-        memory=Memory(
-            weights_bytes=weights,
-            kv_cache_bytes=kv.total,
-            compute_bytes=compute,
-            overhead_bytes=overhead,
-            gpu_bytes=gpu_used,
-            cpu_bytes=ram_used,
-        ),
+        fit=fit,
+        memory=mem,
         speed=Speed(tps, usable, min_tps=req.min_tps),
         quality=Quality(
             score=base * (1 - loss),
@@ -163,10 +166,8 @@ def _pick(req: Request, model: ModelOption, quant: QuantOption, kv: KVPlan, comp
             metric=model.quality_metric,
         ),
         tier=tier,
+        why=Explanation(model, quant, fit, mem, loss, tps, req),
     )
-    # The sentence reads the finished pick; set it on the fresh (frozen) object instead of copying it.
-    object.__setattr__(p, "explanation", _explain(p, req))
-    return p
 
 
 def rank_key(p: Pick) -> tuple[int, float, float]:
@@ -231,9 +232,8 @@ def recommend(
         kv, compute = context_costs(model, req)
         first_dense = model.shape.first_dense_layers
         floor = min_bits_for_model(model.params_total)
-        table = _model_table(model, usable_quants, quants_id)
         # The smallest file that keeps enough quality: if even it does not fit, nothing larger will.
-        smallest = min((t for t in table if t[0] < MAX_QUALITY_LOSS), key=lambda t: t[3].total, default=None)
+        table, smallest = _model_table(model, usable_quants, quants_id)
         if smallest is None or _place(room, smallest[3], kv, compute, model.shape.n_layers, first_dense) is None:
             not_fitting.append(model.id)
             continue
