@@ -586,15 +586,11 @@ class _DecodeCost:
             bw = (dev.bandwidth_gbps if dev else _cpu_bw(inp)) * GB
             eff = inp.eff(_device_kind(dev))
             rate = eff.compute_gbps(dev_here, bw / GB) * GB
-            layer_set = set(layers)
             kernel_side = 0.0
             read_total = 0.0
-            for c in inp.weights:
-                on_here = c.layer in layer_set or (c.layer == shape.n_layers and dev is head_dev)
-                if not on_here or c.embedding:
-                    continue
-                read = c.n_bytes * (frac if c.expert else 1.0)
-                kernel_side += read / (eff.decode_eff(c.ggml_type) * rate)
+            decode, decode_default = eff.decode, eff.decode_default  # eff.decode_eff, looked up inline
+            for read, ggml_type in _decode_reads(inp, layers, dev is head_dev, frac):
+                kernel_side += read / (decode.get(ggml_type, decode_default) * rate)
                 read_total += read
             memory_side = read_total / (eff.bandwidth_eff * bw) if eff.bandwidth_eff else 0.0
             weights += max(kernel_side, memory_side)
@@ -619,21 +615,65 @@ class _DecodeCost:
         return {"weights": self.weights, "kv": kv, "fixed": self.fixed, "transfer": self.transfer}
 
 
+_Reads = tuple[tuple[float, str], ...]
+_DECODE_READS: dict[tuple[int, frozenset[int], bool, float, int], tuple[tuple[WeightChunk, ...], _Reads]] = {}
+
+
+def _decode_reads(inp: SpeedInputs, layers: Sequence[int], head: bool, frac: float) -> _Reads:
+    """(bytes read per token, type) of each weight chunk a device holds (no embedding rows), in chunk order;
+    remembered like ``_weight_sums``: the same for every machine that places the same layers."""
+    layer_set = frozenset(layers)
+    key = (id(inp.weights), layer_set, head, frac, inp.shape.n_layers)
+    got = _DECODE_READS.get(key)
+    if got is not None and got[0] is inp.weights:
+        return got[1]
+    n_layers = inp.shape.n_layers
+    reads = tuple(
+        (c.n_bytes * (frac if c.expert else 1.0), c.ggml_type)
+        for c in inp.weights
+        if (c.layer in layer_set or (c.layer == n_layers and head)) and not c.embedding
+    )
+    if len(_DECODE_READS) >= 4096:
+        _DECODE_READS.clear()
+    _DECODE_READS[key] = (inp.weights, reads)
+    return reads
+
+
 def _cpu_bw(inp: SpeedInputs) -> float:
     if inp.cpu is None:
         raise ValueError("layers are placed on the CPU but no CPU device was given")
     return inp.cpu.bandwidth_gbps
 
 
-def _active_weight_elements(inp: SpeedInputs, layers: set[int], head: bool) -> dict[str, float]:
+# (id of the chunks, layers, head, expert fraction, n_layers) -> (the chunks, elements read per type, bytes).
+# The chunks come from the cached ``weights_for``, and most plans put the same layers on a device, so every
+# machine with the model whole on its GPU asks for the same sums: worked out once (the same additions in the
+# same order). The entry keeps the chunks alive, so their id is not reused while it exists.
+_Sums = tuple[tuple["WeightChunk", ...], dict[str, float], int]
+_WEIGHT_SUMS: dict[tuple[int, frozenset[int], bool, float, int], _Sums] = {}
+
+
+def _weight_sums(inp: SpeedInputs, layers: set[int], head: bool) -> tuple[dict[str, float], int]:
+    """The weights a device reads for a prompt batch (no embedding rows): elements per type, routed experts
+    at their read fraction, and their bytes. The dict is shared: read it only."""
     frac = _expert_read_fraction(inp.shape)
+    n_layers = inp.shape.n_layers
+    key = (id(inp.weights), frozenset(layers), head, frac, n_layers)
+    got = _WEIGHT_SUMS.get(key)
+    if got is not None and got[0] is inp.weights:
+        return got[1], got[2]
     by_type: dict[str, float] = {}
+    n_bytes = 0
     for c in inp.weights:
         if c.embedding:
             continue
-        if c.layer in layers or (head and c.layer == inp.shape.n_layers):
+        if c.layer in layers or (head and c.layer == n_layers):
             by_type[c.ggml_type] = by_type.get(c.ggml_type, 0.0) + c.n_elements * (frac if c.expert else 1.0)
-    return by_type
+            n_bytes += c.n_bytes
+    if len(_WEIGHT_SUMS) >= 4096:
+        _WEIGHT_SUMS.clear()
+    _WEIGHT_SUMS[key] = (inp.weights, by_type, n_bytes)
+    return by_type, n_bytes
 
 
 def prefill_attention_flops(shape: ModelShape, layers: Iterable[int], mean_ctx: float) -> float:
@@ -681,7 +721,8 @@ def prefill_time_s(inp: SpeedInputs) -> float:
             flops_rate = eff.prefill_ref_tflops * 1e12 * compute_dev.unit_ghz / eff.compute_ref[1]
         flops = 0.0
         kernel_side = 0.0
-        for ggml_type, n_el in _active_weight_elements(inp, layer_set, head).items():
+        active, bytes_here = _weight_sums(inp, layer_set, head)
+        for ggml_type, n_el in active.items():
             kernel_side += 2 * n_el / (eff.prefill_eff(ggml_type) * flops_rate)
             flops += 2 * n_el
         attn = prefill_attention_flops(shape, layers, mean_ctx)
@@ -693,12 +734,7 @@ def prefill_time_s(inp: SpeedInputs) -> float:
         t += max(kernel_side, flops / (eff.matrix_eff * matrix_rate) if eff.matrix_eff else 0.0)
         arch_cost = eff.prefill_arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0)
         t += eff.fixed_scale(compute_dev) * len(layers) * (eff.prefill_layer_cost_s + arch_cost) / n_ub
-        # Every weight on this device is read once per micro-batch.
-        bytes_here = sum(
-            c.n_bytes
-            for c in inp.weights
-            if not c.embedding and (c.layer in layer_set or (head and c.layer == shape.n_layers))
-        )
+        # Every weight on this device is read once per micro-batch (bytes_here).
         if dev is None and gpu is not None:
             t += bytes_here / (inp.pcie_gbps * GB) / n_ub
         elif dev is not None:
