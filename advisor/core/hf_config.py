@@ -87,6 +87,7 @@ SUPPORTED_MODEL_TYPES: frozenset[str] = frozenset(
         "granite",
         "granitemoe",
         "granitemoeshared",
+        "hunyuan_v1_dense",
         "lfm2",
         "lfm2_moe",
         "llama4",

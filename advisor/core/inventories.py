@@ -437,6 +437,8 @@ RECIPES: dict[str, Callable[[ModelShape], Recipe]] = {
     "dots1": _recipe(Recipe(output="always", qk_norm="head", router_bias=True)),
     # apertus.cpp: ungated (xIELU) FFN, q/k norms.
     "apertus": _recipe(Recipe(output="always", rope_freqs=True, qk_norm="head", ffn_gate=False)),
+    # hunyuan-dense.cpp: llama blocks with q/k norms per head; the output is tied unless present.
+    "hunyuan-dense": _recipe(Recipe(qk_norm="head")),
 }
 
 
