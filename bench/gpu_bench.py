@@ -194,7 +194,7 @@ PLAN_SETS: dict[int | str, list[Plan]] = {1: PLANS, 2: PLANS_2, 3: PLANS_3, 4: P
 H200_NCMOE: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("qwen3-30b-a3b", "Q4_K_M", (0, 12, 24, 36, 48)),
     ("gpt-oss-120b", "MXFP4_MOE", (0, 9, 18, 27, 36)),
-    ("glm-4.5-air", "Q4_K_M", (0, 12, 24, 35, 44, 46)),  # not yet run: --stages moe,fit --only glm-4.5-air
+    ("glm-4.5-air", "Q4_K_M", (0, 12, 24, 35, 44, 46)),  # its own lease: --stages moe,fit --only glm-4.5-air
 )
 # llama-fit-params at 8k context for a GPU of these many GiB (simulated with --fit-target, see fit_params).
 H200_FIT: tuple[tuple[str, str], ...] = (
