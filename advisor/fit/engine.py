@@ -309,6 +309,26 @@ def with_projector(params: FitParams, request: memory.FitRequest) -> memory.FitR
 
 CURVE_DEPTHS = (0, 1024, 4096, 8192, 16384, 32768, 65536, 131072)
 
+_Chunks = tuple[speed.WeightChunk, ...]
+_EXPERT_SPLITS: dict[tuple[int, int], tuple[_Chunks, tuple[_Chunks, _Chunks, _Chunks]]] = {}
+
+
+def _split_experts(chunks: _Chunks, n_cpu_moe: int) -> tuple[_Chunks, _Chunks, _Chunks]:
+    """(chunks the devices hold, the experts --n-cpu-moe keeps in RAM, both in that order), made once per
+    chunks and count: the speed model remembers its sums per chunks tuple, so every machine with the same
+    --n-cpu-moe hands it the same tuples. The entry keeps ``chunks`` alive, so its id is not reused."""
+    key = (id(chunks), n_cpu_moe)
+    got = _EXPERT_SPLITS.get(key)
+    if got is not None and got[0] is chunks:
+        return got[1]
+    in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)
+    kept = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
+    if len(_EXPERT_SPLITS) >= 4096:
+        _EXPERT_SPLITS.clear()
+    split = (kept, in_ram, kept + in_ram)
+    _EXPERT_SPLITS[key] = (chunks, split)
+    return split
+
 
 def predict(
     request: memory.FitRequest,
@@ -325,9 +345,9 @@ def predict(
         return SpeedEstimate()
     n_cpu_moe = result.n_cpu_moe if machine.speed_devices else 0
     in_ram: tuple[speed.WeightChunk, ...] = ()
+    everything = chunks
     if n_cpu_moe:  # --n-cpu-moe's experts
-        in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)
-        chunks = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
+        chunks, in_ram, everything = _split_experts(chunks, n_cpu_moe)
     inputs = speed.SpeedInputs(
         shape=resolved.shape,
         weights=chunks,
@@ -347,7 +367,7 @@ def predict(
     except (ValueError, ZeroDivisionError):  # the database lacks this GPU's FLOP/s or bandwidth
         return SpeedEstimate()
     if in_ram:  # op offload: the GPU also runs the RAM-held experts' prompt matmuls (with_experts_in_ram)
-        with_all = replace(inputs, weights=chunks + in_ram)
+        with_all = replace(inputs, weights=everything)
         prediction = replace(prediction, prefill_tps=1.0 / speed.prefill_time_s(with_all))
     prediction = with_experts_in_ram(prediction, in_ram, resolved.shape, machine.cpu, result.context.n_ubatch)
     # The band of the device that holds the output layer (the first GPU, or the CPU).
