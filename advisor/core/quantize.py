@@ -481,6 +481,20 @@ def tensor_types(
 
 
 @functools.lru_cache(maxsize=1024)
+def _tensor_rows(
+    shape: ModelShape, source_type: GGMLType
+) -> tuple[tuple[tuple[TensorSpec, GGMLType, bool, _Cat], ...], bool, int]:
+    """What ``_tensor_types`` reads of each tensor whatever the preset, in llama-quantize's order: (tensor,
+    its type in the export, whether it may be quantized, its category); whether the output is tied to
+    token_embd; how many attention V-like tensors there are. Worked out once per model, not per preset."""
+    specs = sorted(tensor_inventory(shape), key=lambda t: gguf_sort_key(t.name))
+    tied = not any(t.name == "output.weight" for t in specs)
+    n_attention_wv = sum(1 for t in specs if _category(t.name) in _ATTN_V_LIKE)
+    rows = tuple((t, converted_type(t, source_type), allows_quantization(t), _category(t.name)) for t in specs)
+    return rows, tied, n_attention_wv
+
+
+@functools.lru_cache(maxsize=1024)
 def _tensor_types(
     shape: ModelShape,
     ftype: FType,
@@ -491,16 +505,13 @@ def _tensor_types(
     token_embedding_type: GGMLType | None,
 ) -> tuple[tuple[str, GGMLType], ...]:
     default_type = DEFAULT_TYPE[ftype]
-    specs = sorted(tensor_inventory(shape), key=lambda t: gguf_sort_key(t.name))
-    tied = not any(t.name == "output.weight" for t in specs)
-    st = _State(n_attention_wv=sum(1 for t in specs if _category(t.name) in _ATTN_V_LIKE))
+    rows, tied, n_attention_wv = _tensor_rows(shape, source_type)
+    st = _State(n_attention_wv=n_attention_wv)
     out: dict[str, GGMLType] = {}
-    for spec in specs:
-        src = converted_type(spec, source_type)
-        if not allows_quantization(spec):
+    for spec, src, allowed, cat in rows:
+        if not allowed:
             out[spec.name] = src
             continue
-        cat = _category(spec.name)
         if token_embedding_type is not None and cat == _Cat.TOKEN_EMBD:
             out[spec.name] = token_embedding_type
             continue
