@@ -931,6 +931,30 @@ _INPUT_LAYER_TENSORS = frozenset({"token_embd.weight", "per_layer_token_embd.wei
 _OUTPUT_LAYER_TENSORS = frozenset({"output.weight", "altup_proj.weight", "altup_unembd_proj.weight"})
 
 
+# Where ``_weight_split`` counts a tensor: the input layer, a repeating layer, the output layer.
+_TO_INPUT, _TO_LAYER, _TO_OUTPUT = range(3)
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_rows(s: ModelShape) -> tuple[tuple[str, tuple[int, ...], int, int, bool], ...]:
+    """Per tensor, whatever its type: (name, dims, where it counts, its layer, a routed-expert tensor?).
+    Worked out once per model; ``_weight_split`` then only sizes each tensor at its type."""
+    rows = []
+    for t in tensor_inventory(s):
+        layer = t.layer
+        if t.name in _INPUT_LAYER_TENSORS:
+            rows.append((t.name, t.dims, _TO_INPUT, 0, False))
+        elif layer is not None:
+            rows.append((t.name, t.dims, _TO_LAYER, layer, bool(_EXPERT_TENSOR.search(t.name))))
+        elif t.name in _OUTPUT_LAYER_TENSORS or (
+            t.name.endswith("_norm.weight") and not t.name.startswith(("blk.", "per_layer_"))
+        ):
+            rows.append((t.name, t.dims, _TO_OUTPUT, 0, False))
+        else:
+            rows.append((t.name, t.dims, _TO_LAYER, 0, False))  # rope_freqs / rope_factors: the first layer
+    return tuple(rows)
+
+
 @functools.lru_cache(maxsize=512)
 def _weight_split(s: ModelShape, type_items: tuple[tuple[str, GGMLType], ...], kind: str) -> WeightSplit:
     types = dict(type_items)
@@ -938,21 +962,17 @@ def _weight_split(s: ModelShape, type_items: tuple[tuple[str, GGMLType], ...], k
     layers = [0] * s.n_layers
     experts = [0] * s.n_layers
     inp = out = 0
-    for t in tensor_inventory(s):
-        ty = types[t.name]
-        b = cuda_tensor_alloc_bytes(ty, t.dims) if cuda else tensor_bytes(ty, t.dims)
-        if t.name in _INPUT_LAYER_TENSORS:
+    for name, dims, where, layer, expert in _split_rows(s):
+        ty = types[name]
+        b = cuda_tensor_alloc_bytes(ty, dims) if cuda else tensor_bytes(ty, dims)
+        if where == _TO_LAYER:
+            layers[layer] += b
+            if expert:
+                experts[layer] += b
+        elif where == _TO_INPUT:
             inp += b
-        elif t.layer is not None:
-            layers[t.layer] += b
-            if _EXPERT_TENSOR.search(t.name):
-                experts[t.layer] += b
-        elif t.name in _OUTPUT_LAYER_TENSORS or (
-            t.name.endswith("_norm.weight") and not t.name.startswith(("blk.", "per_layer_"))
-        ):
-            out += b
         else:
-            layers[0] += b  # rope_freqs / rope_factors live with the first layer
+            out += b
     return WeightSplit(inp, tuple(layers), out, tuple(experts))
 
 
