@@ -1033,14 +1033,18 @@ def _layer_devices(n_layer: int, ngl: int, gpus: tuple[Device, ...], split: tupl
     """Device index (or -1 for CPU) of layers 0..n_layer (n_layer = output), as llama-model.cpp."""
     if not gpus:
         return (-1,) * (n_layer + 1)
+    i_gpu_start = max(n_layer + 1 - ngl, 0)
+    act = min(ngl, n_layer + 1)
+    if len(gpus) == 1:  # every offloaded layer on the one GPU: what the split below gives, without a search
+        start = min(i_gpu_start, n_layer + 1)
+        on = max(0, min(act, n_layer + 1 - start))
+        return (-1,) * start + (0,) * on + (-1,) * (n_layer + 1 - start - on)
     weights = list(split) if split and any(split) else [float(g.usable_bytes) for g in gpus]
     total = sum(weights) or 1.0
     cum, acc = [], 0.0
     for w in weights:
         acc += w
         cum.append(acc / total)
-    i_gpu_start = max(n_layer + 1 - ngl, 0)
-    act = min(ngl, n_layer + 1)
     out = []
     for il in range(n_layer + 1):
         if il < i_gpu_start or (il - i_gpu_start) >= act:
@@ -1110,10 +1114,14 @@ def _group_prefix(values: tuple[int, ...], groups: tuple[str, ...]) -> dict[str,
         return got[2]
     if len(_group_prefixes) >= _PREFIX_MEMO_SIZE:
         _group_prefixes.clear()
-    out = {
-        grp: (0, *itertools.accumulate(v if g == grp else 0 for v, g in zip(values, groups, strict=True)))
-        for grp in dict.fromkeys(groups)
-    }
+    names = tuple(dict.fromkeys(groups))
+    if len(names) == 1:  # one group: its sums are the layers' sums
+        out = {names[0]: _prefix(values)}
+    else:
+        out = {
+            grp: (0, *itertools.accumulate(v if g == grp else 0 for v, g in zip(values, groups, strict=True)))
+            for grp in names
+        }
     _group_prefixes[key] = (values, groups, out)
     return out
 
