@@ -90,7 +90,7 @@ MATRIX_EFF: dict[str, float] = {
 BANDS: dict[str, dict[str, tuple[float, float]]] = {
     "cuda": {"decode": (0.829, 1.076), "prefill": (0.847, 1.227)},
     "metal": {"decode": (0.98, 1.119), "prefill": (0.863, 1.179)},
-    "cpu": {"decode": (0.79, 1.393), "prefill": (0.475, 1.485)},
+    "cpu": {"decode": (0.79, 1.343), "prefill": (0.475, 1.485)},
     "rocm": {"decode": (0.904, 1.07), "prefill": (0.897, 1.162)},
     "vulkan": {"decode": (0.904, 1.07), "prefill": (0.897, 1.162)},
 }
@@ -116,7 +116,7 @@ CV: dict[str, dict[str, Any]] = {
         "rows": 144,
         "hardware": 63,
         "decode_in": 0.119,
-        "decode_held": 0.233,
+        "decode_held": 0.216,
         "prefill_pp512": {"rows": 17, "hardware": 1, "in": 0.249, "held": None},
         "prefill_LS": {"rows": 127, "hardware": 62, "in": 0.376, "held": 0.386},
     },
