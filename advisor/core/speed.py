@@ -201,8 +201,7 @@ def chunks_from_tensors(tensors: Iterable[tuple[str, str, int, int]], n_layers: 
     # src/llama-model.cpp), on the GPU with the last layer, and reads it for every token's logits.
     tied = not any(name == "output.weight" for name, *_ in tensors)
     for name, type_name, n_bytes, n_el in tensors:
-        tname = type_name.lower()
-        tname = TRAITS[type_by_name(tname)].name if _known_type(tname) else tname
+        tname = _canonical_type_name(type_name)
         if name.startswith("blk."):
             layer = int(name.split(".")[1])
             out.append(WeightChunk(layer, tname, n_bytes, n_el, expert="_exps" in name))
@@ -230,6 +229,14 @@ def weights_for(shape: ModelShape, preset: str) -> tuple[WeightChunk, ...]:
         ty = types[t.name]
         rows.append((t.name, TRAITS[ty].name, tensor_bytes(ty, t.dims), t.n_elements))
     return chunks_from_tensors(rows, shape.n_layers)
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_type_name(type_name: str) -> str:
+    """ggml's own spelling of a type name ("Q4_K" -> "q4_K"); an unknown name lower-cased. Remembered: a
+    model's few hundred tensors share a handful of type names."""
+    tname = type_name.lower()
+    return TRAITS[type_by_name(tname)].name if _known_type(tname) else tname
 
 
 def _known_type(name: str) -> bool:
