@@ -26,6 +26,7 @@ Every constant is either measured (``bench/data/speed_h100.jsonl``, fitted by
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -626,6 +627,27 @@ _Reads = tuple[tuple[float, str], ...]
 _DECODE_READS: dict[tuple[int, frozenset[int], bool, float, int], tuple[tuple[WeightChunk, ...], _Reads]] = {}
 
 
+_Index = tuple[dict[int, list[int]], list[tuple[float, str]]]
+_CHUNK_INDEX: dict[tuple[int, float], tuple[tuple[WeightChunk, ...], _Index]] = {}
+
+
+def _chunk_index(chunks: tuple[WeightChunk, ...], frac: float) -> _Index:
+    """Per layer, the positions of its chunks (no embedding rows); per chunk, (bytes read per token, type).
+    Once per chunks tuple, so a new placement of them picks its layers' chunks instead of testing every one."""
+    got = _CHUNK_INDEX.get((id(chunks), frac))
+    if got is not None and got[0] is chunks:
+        return got[1]
+    by_layer: dict[int, list[int]] = {}
+    for i, c in enumerate(chunks):
+        if not c.embedding:
+            by_layer.setdefault(c.layer, []).append(i)
+    reads = [(c.n_bytes * (frac if c.expert else 1.0), c.ggml_type) for c in chunks]
+    if len(_CHUNK_INDEX) >= 4096:
+        _CHUNK_INDEX.clear()
+    _CHUNK_INDEX[(id(chunks), frac)] = (chunks, (by_layer, reads))
+    return by_layer, reads
+
+
 def _decode_reads(inp: SpeedInputs, layers: Sequence[int], head: bool, frac: float) -> _Reads:
     """(bytes read per token, type) of each weight chunk a device holds (no embedding rows), in chunk order;
     remembered like ``_weight_sums``: the same for every machine that places the same layers."""
@@ -634,12 +656,11 @@ def _decode_reads(inp: SpeedInputs, layers: Sequence[int], head: bool, frac: flo
     got = _DECODE_READS.get(key)
     if got is not None and got[0] is inp.weights:
         return got[1]
-    n_layers = inp.shape.n_layers
-    reads = tuple(
-        (c.n_bytes * (frac if c.expert else 1.0), c.ggml_type)
-        for c in inp.weights
-        if (c.layer in layer_set or (c.layer == n_layers and head)) and not c.embedding
-    )
+    by_layer, all_reads = _chunk_index(inp.weights, frac)
+    wanted = [*layer_set, inp.shape.n_layers] if head else layer_set
+    # The chunks of those layers, back in chunk order (so the sums add in the same order as over every chunk).
+    positions = sorted(itertools.chain.from_iterable(by_layer.get(layer, ()) for layer in wanted))
+    reads = tuple(map(all_reads.__getitem__, positions))
     if len(_DECODE_READS) >= 4096:
         _DECODE_READS.clear()
     _DECODE_READS[key] = (inp.weights, reads)
