@@ -89,7 +89,7 @@ def header_bytes(kvs: Iterable[tuple[str, str, Any]], tensors: Iterable[tuple[st
     return _FIXED_HEADER + sum(kv_bytes(*kv) for kv in kvs) + sum(tensor_info_bytes(n, d) for n, d in tensors)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=1024)  # one per catalog model, kept (advisor.warmup)
 def standin_header_bytes(shape: ModelShape, quantized: bool = True) -> int:
     """The padded header of ``shape``'s stand-in GGUF; ``quantized``: as llama-quantize rewrites it
     (one key more, general.quantization_version)."""

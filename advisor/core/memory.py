@@ -936,7 +936,7 @@ _TO_INPUT, _TO_LAYER, _TO_OUTPUT = range(3)
 
 
 @functools.lru_cache(maxsize=1024)
-def _split_rows(s: ModelShape) -> tuple[tuple[str, tuple[int, ...], int, int, bool], ...]:
+def split_rows(s: ModelShape) -> tuple[tuple[str, tuple[int, ...], int, int, bool], ...]:
     """Per tensor, whatever its type: (name, dims, where it counts, its layer, a routed-expert tensor?).
     Worked out once per model; ``_weight_split`` then only sizes each tensor at its type."""
     rows = []
@@ -962,7 +962,7 @@ def _weight_split(s: ModelShape, type_items: tuple[tuple[str, GGMLType], ...], k
     layers = [0] * s.n_layers
     experts = [0] * s.n_layers
     inp = out = 0
-    for name, dims, where, layer, expert in _split_rows(s):
+    for name, dims, where, layer, expert in split_rows(s):
         ty = types[name]
         b = cuda_tensor_alloc_bytes(ty, dims) if cuda else tensor_bytes(ty, dims)
         if where == _TO_LAYER:

@@ -481,7 +481,7 @@ def tensor_types(
 
 
 @functools.lru_cache(maxsize=1024)
-def _tensor_rows(
+def tensor_rows(
     shape: ModelShape, source_type: GGMLType
 ) -> tuple[tuple[tuple[TensorSpec, GGMLType, bool, _Cat], ...], bool, int]:
     """What ``_tensor_types`` reads of each tensor whatever the preset, in llama-quantize's order: (tensor,
@@ -505,7 +505,7 @@ def _tensor_types(
     token_embedding_type: GGMLType | None,
 ) -> tuple[tuple[str, GGMLType], ...]:
     default_type = DEFAULT_TYPE[ftype]
-    rows, tied, n_attention_wv = _tensor_rows(shape, source_type)
+    rows, tied, n_attention_wv = tensor_rows(shape, source_type)
     st = _State(n_attention_wv=n_attention_wv)
     out: dict[str, GGMLType] = {}
     for spec, src, allowed, cat in rows:
