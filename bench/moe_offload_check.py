@@ -16,7 +16,8 @@ Speed model (advisor/fit/engine.py ``with_experts_in_ram``):
   n_used experts (all router logits are 0), so it copies n_used/n_experts of each RAM-held tensor
   (ggml-backend.cpp copies only the used experts); a real model's 512 tokens route to nearly all of them,
   which is what a plan assumes. The rate is the one constant fitted here (engine's, on the first two
-  models' rows); each model's rows are also predicted with the rate fitted on the other models' only. The copies come from llama.cpp's mmapped (pageable) host buffer, staged by the driver, so
+  models' rows); each model's rows are also predicted with the rate fitted on the other models' only.
+  The copies come from llama.cpp's mmapped (pageable) host buffer, staged by the driver, so
   the rate is this host's, far under PCIe 5.0's; with --no-mmap the host buffer is pinned (not measured).
 
 Usage: DEBUG=1 .venv/bin/python bench/moe_offload_check.py > bench/data/moe_offload_check.txt
