@@ -38,8 +38,13 @@ OFFLOADED = [r for r in RUNS if r["n_cpu_moe"] > 0]
 # The worst errors bench/data/moe_offload_check.txt states: decode (no constant fitted to these rows) and
 # pp512 with the copy rate fitted on the other model's rows only, and with the shipped rate.
 DECODE_HELD_OUT = 0.30  # 29.5 % since the CPU clocks of d7669d4 (qwen3-30b-a3b, 48 layers in RAM)
-PP512_HELD_OUT = 0.22
-PP512_SHIPPED = 0.17
+PP512_HELD_OUT = 0.26  # the rate fitted on the other models' rows: 25.4 % (glm-4.5-air, N=24)
+PP512_SHIPPED = 0.17  # engine's rate on the rows it was fitted to (qwen3-30b-a3b, gpt-oss-120b)
+# GLM-4.5-Air was measured on a later lease, after its plan was committed (moe_offload_predictions_glm.jsonl):
+# its rows check the shipped rate and the memory rules as held-out data. Its compute buffer with experts in
+# RAM is 60.5 MiB above the rule (874.51 logged, 814.00 planned; not modelled), 0.9 % of a 12 GiB card.
+FITTED_MODELS = {"qwen3-30b-a3b", "gpt-oss-120b"}
+PP512_SHIPPED_HELD_OUT = 0.24  # glm-4.5-air N=24: -23.0 %
 
 
 def _estimate(model_id: str, preset: str, n_cpu_moe: int | None, vram_gib: float, ctx: int) -> memory.FitResult:
@@ -87,9 +92,10 @@ def test_gpu_memory_of_llama_fit_params_placement(fit: dict) -> None:
     moved = moved_tensors(shape, fit["preset"], ot_patterns(fit["printed_args"]))
     # llama-fit-params' own projection at 8k (model + KV + compute) and NVML's peak of llama-bench with its -ot
     at_8k = buffers(gpu_for_placement(fit, moved, FIT_PARAMS_CTX)) / MIB
-    assert at_8k == pytest.approx(fit_log_mib(fit), rel=0.005)
+    rel = 0.005 if fit["model_id"] in FITTED_MODELS else 0.011  # glm-4.5-air at 12 GiB: -0.87 % / -1.04 %
+    assert at_8k == pytest.approx(fit_log_mib(fit), rel=rel)
     peak = fit["bench_nvml_peak_minus_baseline_bytes"]
-    assert gpu_for_placement(fit, moved, 512).total_bytes == pytest.approx(peak, rel=0.005)
+    assert gpu_for_placement(fit, moved, 512).total_bytes == pytest.approx(peak, rel=rel)
 
 
 @pytest.mark.parametrize("fit", FITS, ids=lambda f: f"{f['model_id']}-{f['simulated_gpu_gib']}gib")
@@ -111,24 +117,25 @@ def rows() -> list:
 
 def test_decode_with_experts_in_ram_within_the_held_out_error(rows: list) -> None:
     errors = [predicted(r, engine.EXPERT_COPY_BYTES_PER_S, True).decode_tps / r.decode - 1 for r in rows]
-    assert len(errors) == 8 and max(abs(e) for e in errors) <= DECODE_HELD_OUT
+    assert len(errors) == len(OFFLOADED) == 13 and max(abs(e) for e in errors) <= DECODE_HELD_OUT
 
 
-def test_prefill_copy_rate_fitted_on_one_model_predicts_the_other(rows: list) -> None:
+def test_prefill_copy_rate_fitted_on_the_other_models_predicts_each(rows: list) -> None:
     models = {r.model for r in rows}
     for model in models:
-        rate = fit_copy_rate([r for r in rows if r.model == model])
-        held_out = [r for r in rows if r.model != model]
+        rate = fit_copy_rate([r for r in rows if r.model != model])
+        held_out = [r for r in rows if r.model == model]
         assert max(abs(predicted(r, rate, True).prefill_tps / r.pp512 - 1) for r in held_out) <= PP512_HELD_OUT
-    pooled = fit_copy_rate(rows)
-    assert pooled == pytest.approx(engine.EXPERT_COPY_BYTES_PER_S, rel=0.01)
-    shipped = [predicted(r, engine.EXPERT_COPY_BYTES_PER_S, True).prefill_tps / r.pp512 - 1 for r in rows]
-    assert max(abs(e) for e in shipped) <= PP512_SHIPPED
+    fitted = [r for r in rows if r.model in FITTED_MODELS]
+    assert fit_copy_rate(fitted) == pytest.approx(engine.EXPERT_COPY_BYTES_PER_S, rel=0.01)
+    for subset, bound in ((fitted, PP512_SHIPPED), ([r for r in rows if r not in fitted], PP512_SHIPPED_HELD_OUT)):
+        shipped = [predicted(r, engine.EXPERT_COPY_BYTES_PER_S, True).prefill_tps / r.pp512 - 1 for r in subset]
+        assert subset and max(abs(e) for e in shipped) <= bound
 
 
 def test_the_plan_puts_the_same_pieces_together(rows: list) -> None:
     """engine.predict (what every page shows) against the bench's reconstruction, for a real model."""
-    row = rows[-1]  # gpt-oss-120b, N=36
+    row = next(r for r in rows if r.model == "gpt-oss-120b" and r.n == 36)
     result, params = memory_plan(row.model, "MXFP4_MOE", row.n)
     resolved = engine.resolve_model(params, lambda m: get_model(m).to_shape())
     machine = replace(engine.resolve_machine(params), cpu=host_cpu(row.cpu.bandwidth_gbps))
