@@ -6,9 +6,9 @@ per-process plan cache. Three pages: ``/api/recommendations`` (25 results), the 
 (``/?<spec>``, the form and its 25 cards) and a model page (``/models/<id>?<spec>``, every quant planned
 on the machine; the model is drawn per request with the same seed).
 
-* ``--inproc`` (default): Django's test client in this process, ``--n`` requests per page after
-  ``--warm`` requests of other specs (the catalog, the quantizer's per-model tables): the server's
-  compute time without HTTP.
+* ``--inproc`` (default): Django's test client in this process, after ``advisor.warmup.prepare_process()`` (what
+  each server process runs at start) and ``--warm`` requests of other specs, ``--n`` requests per page: the
+  server's compute time without HTTP.
 * ``--gunicorn``: gunicorn with ``--workers`` sync workers on 127.0.0.1; each worker first serves
   ``--warm`` other specs; then one client at a time (time to first byte and to the last byte) and
   ``--clients`` concurrent clients over distinct URLs for the sustained rate, errors counted. The load
@@ -93,8 +93,12 @@ def summary(ms: Sequence[float]) -> str:
 def inproc(n: int, warm: int) -> list[str]:
     from django.test import Client
 
+    from advisor.warmup import prepare_process
+
     client = Client()
-    lines = [f"in-process (Django test client), {n} requests per page after {warm} warm-up requests of other specs"]
+    prepare_process()  # what advisor.wsgi does when a server process starts
+    lines = [f"in-process (Django test client), after advisor.warmup.prepare_process() (as advisor.wsgi runs it), {n} "
+             f"requests per page after {warm} warm-up requests of other specs"]  # fmt: skip
     for page, (warm_specs, specs) in slices(n, warm).items():
         for url in urls(page, warm_specs):
             client.get(url)

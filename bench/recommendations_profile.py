@@ -33,7 +33,10 @@ def main() -> None:
     args = parser.parse_args()
     from django.test import Client
 
+    from advisor.warmup import prepare_process
+
     client = Client()
+    prepare_process()  # what advisor.wsgi does when a server process starts
     warm_specs, specs = slices(args.n, args.warm)[args.page]
     for url in urls(args.page, warm_specs):
         client.get(url)
@@ -51,7 +54,8 @@ def main() -> None:
         f"--page {args.page}\n"
         f"date: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC; host: {platform.machine()}, {os.cpu_count()} CPUs; "
         f"load average {os.getloadavg()[0]:.1f}\n"
-        f"{args.n} distinct machines after {args.warm} warm-up machines; times are under the profiler (several "
+        f"{args.n} distinct machines after prepare_process() and {args.warm} warm-up machines; times are under the "
+        "profiler (several "
         "times the unprofiled ones), for the shares\n"
     )
     text = head + out.getvalue()
