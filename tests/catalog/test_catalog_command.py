@@ -49,3 +49,20 @@ def test_catalog_table_lists_every_model() -> None:
     assert lines[-1] == f"{len(load_models())} models"
     row = next(line for line in lines if line.startswith("qwen3-30b-a3b "))
     assert "qwen3moe" in row and "30.53B" in row
+
+
+def test_a_reader_that_went_away_gets_no_traceback() -> None:
+    # `manage.py catalog --json | head -1`: the reader has closed its end of the pipe. Closing it before the
+    # command starts makes every write fail with EPIPE, however fast either side runs.
+    env = dict(os.environ, DEBUG="1", DJANGO_SETTINGS_MODULE="advisor.settings")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "manage.py", "catalog", "--json"],
+            cwd=ROOT, env=env, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
+    assert done.returncode == 1
