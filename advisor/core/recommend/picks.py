@@ -6,6 +6,7 @@ Every result has ``to_dict()``: the JSON the API, the CLI and the templates read
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,12 +165,36 @@ class Pick:
         }
 
 
-@dataclass(frozen=True)
 class ModelRecommendation:
-    """The best quant of one model on this machine, and the next best ones."""
+    """The best quant of one model on this machine, and the next best ones.
 
-    pick: Pick
-    alternatives: tuple[Pick, ...] = ()
+    ``alternatives`` may be given as a function that makes them: the recommender ranks every model that
+    fits but a page shows a few, so the others' alternatives are never built.
+    """
+
+    __slots__ = ("_alternatives", "pick")
+
+    def __init__(self, pick: Pick, alternatives: tuple[Pick, ...] | Callable[[], tuple[Pick, ...]] = ()) -> None:
+        self.pick = pick
+        self._alternatives = alternatives
+
+    @property
+    def alternatives(self) -> tuple[Pick, ...]:
+        alts = self._alternatives
+        if callable(alts):
+            alts = self._alternatives = alts()
+        return alts
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ModelRecommendation):
+            return NotImplemented
+        return self.pick == other.pick and self.alternatives == other.alternatives
+
+    def __hash__(self) -> int:
+        return hash((self.pick, self.alternatives))
+
+    def __repr__(self) -> str:
+        return f"ModelRecommendation(pick={self.pick!r}, alternatives={self.alternatives!r})"
 
     def to_dict(self) -> dict[str, Any]:
         d = self.pick.to_dict()

@@ -5,7 +5,7 @@ quality that is usable (decodes at the request's minimum speed), siblings ordere
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from advisor.core.recommend.options import ModelOption, Placement, QuantOption, Request
 from advisor.core.recommend.picks import (
@@ -170,6 +170,13 @@ def _pick(req: Request, model: ModelOption, quant: QuantOption, kv: KVPlan, comp
     )
 
 
+def _alternatives(
+    req: Request, model: ModelOption, quants: Sequence[QuantOption], kv: KVPlan, compute: int, cands: list[_Cand]
+) -> Callable[[], tuple[Pick, ...]]:
+    """The alternatives' picks, made when first read (a page reads those of the models it shows)."""
+    return lambda: tuple(_pick(req, model, quants[c[3]], kv, compute, c) for c in cands)
+
+
 def rank_key(p: Pick) -> tuple[int, float, float]:
     """Models against each other: every usable pick (at least the request's minimum decode speed) above
     every one that is not, then the higher quality after the quant's loss, then the faster. Where a model
@@ -261,8 +268,12 @@ def recommend(
             if _better(c, best):
                 best = c
         rest = sorted((c for c in cands if c is not best), key=lambda c: (c[0], c[1], c[2]))
-        alts = tuple(_pick(req, model, usable_quants[c[3]], kv, compute, c) for c in rest[: req.max_alternatives])
-        chosen.append(ModelRecommendation(_pick(req, model, usable_quants[best[3]], kv, compute, best), alts))
+        chosen.append(
+            ModelRecommendation(
+                _pick(req, model, usable_quants[best[3]], kv, compute, best),
+                _alternatives(req, model, usable_quants, kv, compute, rest[: req.max_alternatives]),
+            )
+        )
     chosen.sort(key=lambda r: rank_key(r.pick))
     ranked = apply_size_rule(chosen)
     if limit is not None:
