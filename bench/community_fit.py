@@ -267,13 +267,13 @@ class Features:
 
 
 def _decode(inp: speed.SpeedInputs, eff: speed.Efficiency, part: str) -> float:
-    kinds = {d.kind for d in inp.devices} | {"cpu"}
+    kinds: set[speed.DeviceKind] = {d.kind for d in inp.devices} | {"cpu"}
     i = dataclasses.replace(inp, efficiency=tuple((k, eff) for k in kinds))
     return speed.decode_time_s(i, inp.depth)[part]
 
 
 def _prefill(inp: speed.SpeedInputs, eff: speed.Efficiency) -> float:
-    kinds = {d.kind for d in inp.devices} | {"cpu"}
+    kinds: set[speed.DeviceKind] = {d.kind for d in inp.devices} | {"cpu"}
     return speed.prefill_time_s(dataclasses.replace(inp, efficiency=tuple((k, eff) for k in kinds)))
 
 
@@ -393,8 +393,13 @@ class FeatureArrays:
         fs = [f for _, f in data]
         self.runtimes = [r.runtime for r, _ in data]
         self.archs = ["arch:" + f.arch for f in fs]
-        for name in ("kernel", "memory", "kv", "layer", "token", "fp32", "n_layers", "bf16_heads"):
-            setattr(self, name, np.array([getattr(f, name) for f in fs], dtype=float))
+
+        def column(name: str) -> np.ndarray:
+            return np.array([getattr(f, name) for f in fs], dtype=float)
+
+        self.kernel, self.memory, self.kv = column("kernel"), column("memory"), column("kv")
+        self.layer, self.token, self.fp32 = column("layer"), column("token"), column("fp32")
+        self.n_layers, self.bf16_heads = column("n_layers"), column("bf16_heads")
         self.base = np.array([f.clocks[0] for f in fs], dtype=float)
         self.boost = np.array([f.clocks[1] for f in fs], dtype=float)
         self.windows = np.array([f.windows for f in fs], dtype=bool)
