@@ -1277,13 +1277,16 @@ def _best_ngl(
     """Largest n_gpu_layers whose GPU buffers fit (the host is checked separately).
 
     Counting down from every layer, it starts at the first count whose weights and KV alone (file
-    sizes, the least any backend holds) plus each GPU's least overhead fit in the GPUs' capacity
-    together: no count above it can fit, so skipping them changes nothing but the time. ``placed``
-    collects the placements it made, by -ngl, for its caller to reuse.
+    sizes, the least any backend holds) plus each GPU's least overhead and the output GPU's whole-graph
+    compute buffer fit in the GPUs' capacity together: no count above it can fit, so skipping them
+    changes nothing but the time. ``placed`` holds placements already made, by -ngl (reused), and
+    collects the ones it makes, for its caller to reuse.
     """
     best = 0
     for k in range(_ngl_bound(req, ctx, types), -1, -1):
-        devs = _place(req, ctx, types, k, req.n_cpu_moe or 0)
+        devs = placed.get(k) if placed is not None else None
+        if devs is None:
+            devs = _place(req, ctx, types, k, req.n_cpu_moe or 0)
         if placed is not None:
             placed[k] = devs
         if all(d.fits for d in devs if d.name != "host"):
@@ -1300,22 +1303,34 @@ def _ngl_bound(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType]
     kv_layers = kv_cache_layer_bytes(s, ctx)
     n_cpu_moe = req.n_cpu_moe or 0
     room = -_projector_on_gpu(req)
+    # From -ngl 1 on, one GPU holds the output layer: it reserves the whole graph's compute buffer and its
+    # busy overhead (not the idle one counted in room); the least of that over the GPUs is a lower bound.
+    out_extra: int | None = None
     for g in gpus:
         room += max(0, g.usable_bytes - req.margin_bytes)
         if req.overhead_bytes is not None:
             room -= req.overhead_bytes
+            extra = 0
         else:
             busy = BACKEND_OVERHEAD_BYTES.get(g.kind, 0)
-            room -= min(busy, IDLE_BACKEND_OVERHEAD_BYTES.get(g.kind, busy))
+            least = min(busy, IDLE_BACKEND_OVERHEAD_BYTES.get(g.kind, busy))
+            room -= least
+            extra = busy - least
+        extra += gpu_compute_parts(s, ctx, g.kind)[1]
+        out_extra = extra if out_extra is None else min(out_extra, extra)
+    room -= out_extra or 0
+    # Metal with mmap maps the whole file on the GPU that holds the output layer (see ``_place``).
+    mapped = METAL_MAPPED_WHOLE_FILE and bool(gpus) and all(g.kind == "metal" and g.mapped for g in gpus)
+    floor = ws.file_bytes if mapped else 0
     # -ngl k puts the output layer and the last k - 1 repeating layers on the GPUs.
-    need = ws.output_bytes
-    if need > room:
+    need_w, need_kv = ws.output_bytes, 0
+    if max(need_w, floor) > room:
         return 0
     for k in range(2, s.n_layers + 2):
         il = s.n_layers + 1 - k
-        need += ws.layer_bytes[il] - (ws.expert_bytes[il] if il < n_cpu_moe else 0)
-        need += kv_layers[il] if req.offload_kqv else 0
-        if need > room:
+        need_w += ws.layer_bytes[il] - (ws.expert_bytes[il] if il < n_cpu_moe else 0)
+        need_kv += kv_layers[il] if req.offload_kqv else 0
+        if max(need_w, floor) + need_kv > room:
             return k - 1
     return s.n_layers + 1
 
@@ -1396,8 +1411,12 @@ def estimate(request: FitRequest) -> FitResult:
         )
     gpus = () if request.cpu_only else request.devices
     n_max = s.n_layers + 1
-    request = replace(request, n_cpu_moe=_n_cpu_moe(request, ctx, types) if gpus else 0)
+    moe_placed: dict[int, tuple[DeviceMemory, ...]] = {}
+    request = replace(request, n_cpu_moe=_n_cpu_moe(request, ctx, types, moe_placed) if gpus else 0)
+    # the --n-cpu-moe search placed every layer on the GPUs at the count it chose: -ngl n_max's placement
     placed: dict[int, tuple[DeviceMemory, ...]] = {}
+    if (moe_devs := moe_placed.get(request.n_cpu_moe or 0)) is not None:
+        placed[n_max] = moe_devs
     if not gpus:
         ngl = 0
     elif request.n_gpu_layers is None:
@@ -1434,10 +1453,17 @@ def estimate(request: FitRequest) -> FitResult:
     )
 
 
-def _n_cpu_moe(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType]) -> int:
+def _n_cpu_moe(
+    req: FitRequest,
+    ctx: ContextSettings,
+    types: dict[str, GGMLType],
+    placed: dict[int, tuple[DeviceMemory, ...]] | None = None,
+) -> int:
     """Layers whose experts stay in host memory: as asked, or (``None``) the fewest that let every layer
     and the output sit on the GPUs, as llama.cpp's fit moves experts before it moves layers
-    (common/fit.cpp); all of them when even that is not enough (then -ngl drops layers too)."""
+    (common/fit.cpp); all of them when even that is not enough (then -ngl drops layers too). ``placed``
+    collects the placements of every layer it made, by that count (``_place`` reads the count from its
+    argument, not from ``req``)."""
     if req.n_cpu_moe is not None:
         return max(0, min(req.n_cpu_moe, req.shape.n_layers))
     if not any(weight_split(req.shape, types).expert_bytes) or req.n_gpu_layers not in (None, -1):
@@ -1447,7 +1473,10 @@ def _n_cpu_moe(req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType]
     def gpu_overrun(k: int) -> int:
         """How far the fullest GPU is over capacity with the experts of the first k layers in RAM; fewer
         experts on the GPUs never need more, so the answer is the smallest k where it is <= 0."""
-        gpus = [d for d in _place(req, ctx, types, n + 1, k) if d.name != "host"]
+        devs = _place(req, ctx, types, n + 1, k)
+        if placed is not None:
+            placed[k] = devs
+        gpus = [d for d in devs if d.name != "host"]
         return max((d.total_bytes - d.capacity_bytes for d in gpus if d.capacity_bytes is not None), default=-1)
 
     g_none = gpu_overrun(0)

@@ -48,8 +48,11 @@ def _bisect_max_context(request: memory.FitRequest, ngl: int, known: Any = None)
     return lo
 
 
-def _bisect_n_cpu_moe(req: memory.FitRequest, ctx: memory.ContextSettings, types: Any) -> int:
-    """_n_cpu_moe as a plain halving search (what the aimed search replaced)."""
+def _bisect_n_cpu_moe(
+    req: memory.FitRequest, ctx: memory.ContextSettings, types: Any, placed: dict[int, Any] | None = None
+) -> int:
+    """_n_cpu_moe as a plain halving search (what the aimed search replaced); it hands ``estimate`` no
+    placement to reuse (``placed`` stays empty), so -ngl's search places every count itself."""
     if req.n_cpu_moe is not None:
         return max(0, min(req.n_cpu_moe, req.shape.n_layers))
     if not any(memory.weight_split(req.shape, types).expert_bytes) or req.n_gpu_layers not in (None, -1):
