@@ -1469,24 +1469,66 @@ def _n_cpu_moe(
     if not any(weight_split(req.shape, types).expert_bytes) or req.n_gpu_layers not in (None, -1):
         return 0
     n = req.shape.n_layers
+    made: dict[int, tuple[DeviceMemory, ...]] = {} if placed is None else placed
 
     def gpu_overrun(k: int) -> int:
         """How far the fullest GPU is over capacity with the experts of the first k layers in RAM; fewer
         experts on the GPUs never need more, so the answer is the smallest k where it is <= 0."""
-        devs = _place(req, ctx, types, n + 1, k)
-        if placed is not None:
-            placed[k] = devs
+        devs = made.get(k)
+        if devs is None:
+            devs = made[k] = _place(req, ctx, types, n + 1, k)
         gpus = [d for d in devs if d.name != "host"]
         return max((d.total_bytes - d.capacity_bytes for d in gpus if d.capacity_bytes is not None), default=-1)
 
     g_none = gpu_overrun(0)
     if g_none <= 0:
         return 0
+    # Aim first: from a count that does not fit, each GPU over capacity must shed at least its excess in
+    # expert bytes of the next layers, the count that first does is the guess (the compute buffer and
+    # the allocation rounding move a little with it, so it is checked, and the count below it too).
+    fail, g_fail = 0, g_none
+    for _ in range(3):
+        k = _n_cpu_moe_aim(req, types, made[fail], fail)
+        if k >= n:
+            break
+        g = gpu_overrun(k)
+        if g > 0:
+            fail, g_fail = k, g
+            continue
+        if k - 1 == fail or (g_below := gpu_overrun(k - 1)) > 0:
+            return k
+        # k - 1 fits too: the answer is in (fail, k - 1]
+        return n - _last_fitting(n - k + 1, g_below, n - fail, g_fail, 1, lambda i: gpu_overrun(n - i))
     g_all = gpu_overrun(n)
     if g_all > 0:
         return n
     # Counted from all layers' experts in RAM down, the overrun grows: the last count that fits.
-    return n - _last_fitting(0, g_all, n, g_none, 1, lambda i: gpu_overrun(n - i))
+    return n - _last_fitting(0, g_all, n - fail, g_fail, 1, lambda i: gpu_overrun(n - i))
+
+
+def _n_cpu_moe_aim(req: FitRequest, types: dict[str, GGMLType], devs: tuple[DeviceMemory, ...], k0: int) -> int:
+    """The least count above ``k0`` at which every GPU over capacity in ``devs`` (placed with the experts
+    of the first ``k0`` layers in RAM) has moved at least its excess of expert bytes to RAM; n if none."""
+    s = req.shape
+    n = s.n_layers
+    gpus = req.devices
+    where = _layer_devices(n, n + 1, gpus, req.tensor_split)
+    ws = weight_split(s, types)
+    aim = k0 + 1
+    for d, (g, dm) in enumerate(zip(gpus, devs, strict=False)):
+        excess = dm.total_bytes - dm.capacity_bytes if dm.capacity_bytes is not None else 0
+        if excess <= 0:
+            continue
+        experts = weight_split(s, types, g.kind).expert_bytes if g.kind in _CUDA_LIKE else ws.expert_bytes
+        k = k0
+        while excess > 0 and k < n:
+            if where[k] == d:
+                excess -= experts[k]
+            k += 1
+        if excess > 0:
+            return n
+        aim = max(aim, k)
+    return aim
 
 
 def _llama_fit_context(request: FitRequest, rt: RuntimePreset, notes: list[str]) -> FitRequest:
@@ -1555,20 +1597,41 @@ def max_context(request: FitRequest, ngl: int, known: tuple[int, tuple[DeviceMem
 def _last_fitting(lo: int, g_lo: int, hi: int, g_hi: int, step: int, overrun: Callable[[int], int]) -> int:
     """The largest x = lo + k x step below hi with overrun(x) <= 0, for an overrun that only grows with x,
     given overrun(lo) = g_lo <= 0 < g_hi = overrun(hi). It aims where the overrun, interpolated between
-    the two ends, reaches zero and checks one step past the aim; after an aim that did not close the
-    range it halves instead (a guard when the bytes are not linear)."""
+    the two ends, reaches zero and checks the size a step past the aim (or, when the aim does not fit, a
+    step before it): the boundary is most likely there. When both fit (or both do not), their difference
+    is the overrun's local slope and the next aim follows it from there (the far end's interpolation
+    misses where the bytes bend, e.g. compute buffers at their caps), at most twice in a row; otherwise,
+    after an aim that did not close the range, it halves (a guard when the bytes are not linear)."""
     aimed = True
+    slope = 0  # overrun per step next to lo (side > 0) or hi (side < 0), from two sizes a step apart
+    side = 0
+    followed = 0
     while hi - lo > step:
-        num, den = (-g_lo, g_hi - g_lo) if aimed else (1, 2)
-        mid = lo + (hi - lo) * num // den // step * step
+        if aimed and slope > 0:
+            mid = lo + -g_lo // slope * step if side > 0 else hi - (g_hi + slope - 1) // slope * step
+            followed += 1
+        else:
+            num, den = (-g_lo, g_hi - g_lo) if aimed else (1, 2)
+            mid = lo + (hi - lo) * num // den // step * step
+            followed = 0
+        slope = 0
         mid = min(max(mid, lo + step), hi - step)
         g = overrun(mid)
         if g <= 0:
             lo, g_lo = mid, g
-            if aimed and hi - lo > step:  # the boundary is most likely one step further
+            if aimed and hi - lo > step:
                 g = overrun(mid + step)
-                lo, g_lo, hi, g_hi = (mid + step, g, hi, g_hi) if g <= 0 else (lo, g_lo, mid + step, g)
+                if g <= 0:
+                    lo, g_lo, slope, side = mid + step, g, g - g_lo, 1
+                else:
+                    hi, g_hi = mid + step, g
         else:
             hi, g_hi = mid, g
-        aimed = not aimed if hi - lo > step else aimed
+            if aimed and hi - lo > step:
+                g = overrun(mid - step)
+                if g <= 0:
+                    lo, g_lo = mid - step, g
+                else:
+                    hi, g_hi, slope, side = mid - step, g, g_hi - g, -1
+        aimed = ((slope > 0 and followed < 2) or not aimed) if hi - lo > step else aimed
     return lo
