@@ -12,6 +12,7 @@ Regenerate after editing the model or quant catalog::
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from functools import lru_cache
@@ -80,6 +81,17 @@ def write(path: Path = DATA_FILE) -> int:
     return len(items)
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m advisor.catalog.weight_profiles",
+        description=f"Rewrite {DATA_FILE.name} from the model and quant catalogs.",
+    )
+    parser.add_argument("--out", type=Path, default=DATA_FILE, help="where to write (default: the catalog's file)")
+    args = parser.parse_args(argv)
+    n = write(args.out)
+    sys.stdout.write(f"wrote {n} models to {args.out}\n")
+    return 0
+
+
 if __name__ == "__main__":
-    n = write()
-    sys.stdout.write(f"wrote {n} models to {DATA_FILE}\n")
+    sys.exit(main())
