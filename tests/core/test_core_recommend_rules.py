@@ -89,6 +89,19 @@ def test_successor_floor_only_lifts_estimates() -> None:
     assert opts["qwen3-235b-a22b-instruct-2507"].quality > opts["qwen3-next-80b-a3b-instruct"].quality
 
 
+def test_a_use_case_score_ages_at_least_as_fast_as_the_overall_one() -> None:
+    # LiveBench's coding column rates only models of 2025-04..2026: fitted alone, its date slope is 0, and an
+    # unrated 2023-24 model of 70B (CodeLlama) was estimated level with 2026 models that fit the same card.
+    opts = {m.id: m for m in catalog_options()}
+    coding = {i: dict(o.use_scores)["coding"] for i, o in opts.items()}
+    assert opts["codellama-70b-instruct"].quality_estimated
+    assert coding["codellama-70b-instruct"] < coding["qwen3.5-35b-a3b"]
+    assert coding["codellama-13b-instruct"] < coding["qwen2.5-coder-14b-instruct"]
+    points = [(60.0, 8 * 10**9, 8 * 10**9, "2025-06"), (60.0, 8 * 10**9, 8 * 10**9, "2026-01")]
+    assert rec.calibrate_scores(points).coef[1] == 0.0
+    assert rec.calibrate_scores(points, min_date_slope=0.2).coef[1] == 0.2
+
+
 def test_gpt_oss_120b_on_a_4090_with_64_gb_keeps_its_experts_in_ram() -> None:
     """The screen places gpt-oss-120b as llama.cpp's fit would: every layer on the GPU, the experts of the
     first layers in RAM; the memory engine agrees on the bytes given the same --n-cpu-moe."""

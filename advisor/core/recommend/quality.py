@@ -141,9 +141,9 @@ def _years(released: str) -> float:
     return int(released[:4]) - 2024 + (int(released[5:7]) - 1) / 12
 
 
-def calibrate_scores(points: Iterable[tuple[float, int, int, str]]) -> ScoreModel:
+def calibrate_scores(points: Iterable[tuple[float, int, int, str]], min_date_slope: float = 0.0) -> ScoreModel:
     """Fit ``ln(score) - SIZE_SLOPE x log2(size) ~ a + d x years`` on (score, total, active, released);
-    a newer model is never predicted worse (d >= 0)."""
+    a newer model is never predicted worse (d >= ``min_date_slope`` >= 0)."""
     xs: list[float] = []
     ys: list[float] = []
     for score, total, active, released in points:
@@ -155,7 +155,8 @@ def calibrate_scores(points: Iterable[tuple[float, int, int, str]]) -> ScoreMode
         return ScoreModel((math.log(10.0), 0.0), 0, 0.0)
     mx, my = sum(xs) / n, sum(ys) / n
     sxx = sum((x - mx) ** 2 for x in xs)
-    d = max(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx, 0.0) if sxx > 0 else 0.0
+    d = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx > 0 else 0.0
+    d = max(d, min_date_slope, 0.0)
     a = my - d * mx
     rmse = math.sqrt(sum((y - a - d * x) ** 2 for x, y in zip(xs, ys, strict=True)) / n)
     return ScoreModel((a, d), n, rmse)
@@ -249,12 +250,13 @@ def successor_floor(scores: dict[str, float], records: Sequence[CatalogRecord], 
 
 
 def _estimates(
-    records: Sequence[CatalogRecord], published: dict[str, float], label: str
-) -> tuple[dict[str, float], dict[str, str]]:
+    records: Sequence[CatalogRecord], published: dict[str, float], label: str, min_date_slope: float = 0.0
+) -> tuple[dict[str, float], dict[str, str], ScoreModel]:
     """Every record's score for one column: published, or estimated from the nearest rated sibling (scaled
     by the fit's size and date slopes) or from the fit alone; the successor floor applies to estimates."""
     rated = [r for r in records if r.id in published]
-    fit = calibrate_scores((published[r.id], r.params_total, r.params_active, r.released) for r in rated)
+    points = ((published[r.id], r.params_total, r.params_active, r.released) for r in rated)
+    fit = calibrate_scores(points, min_date_slope)
     scores = dict(published)
     how: dict[str, str] = {rid: label for rid in published}
     for r in records:
@@ -268,7 +270,7 @@ def _estimates(
             scores[r.id] = fit.predict(r.params_total, r.params_active, r.released)
             how[r.id] = f"estimated from size and date ({fit.n_points} rated models, {label})"
     successor_floor(scores, records, {r.id for r in records} - published.keys())
-    return scores, how
+    return scores, how, fit
 
 
 USE_CASE_SCORES = ("coding", "reasoning")  # use cases a benchmark may score apart from the overall
@@ -281,12 +283,15 @@ def model_options(
     estimate from family, size and date (``quality_estimated``), overall and per use case."""
     ratings = ratings or {}
     label = next((r.source for r in ratings.values() if r.source), "benchmark")
-    overall, how = _estimates(records, {i: r.overall for i, r in ratings.items()}, label)
+    overall, how, overall_fit = _estimates(records, {i: r.overall for i, r in ratings.items()}, label)
     per_use: dict[str, dict[str, float]] = {}
     for use in USE_CASE_SCORES:
         published = {i: s for i, r in ratings.items() for u, s in r.by_use if u == use}
         if len(published) >= 4:  # too few rated models to estimate the rest from
-            per_use[use] = _estimates(records, published, label)[0]
+            # A use case's rated models may span too few release dates to show ageing (LiveBench coding's
+            # 18, released 2025-04..2026, fit a slope of 0, which kept 2023's CodeLlama-70B level with 2026
+            # models): a use-case score ages at least as fast as the overall one.
+            per_use[use] = _estimates(records, published, label, overall_fit.coef[1])[0]
     base = frozenset(r.id for r in records if is_base_model(r, records))
     out: list[ModelOption] = []
     for r in records:
