@@ -115,11 +115,13 @@ RECOMMENDATIONS_CACHE_S = 60
 
 @require_GET
 def recommendations(request: HttpRequest) -> HttpResponse:
-    # The answer depends only on the query and the catalog: serve repeats from the shared cache.
-    key = "api:rec:" + query_cache_key(request.GET)
+    # The answer depends only on the query, the catalog and the probes and checks that calibrate it
+    # (services.inputs_version, read once here for the key and the plans): serve repeats from the shared cache.
+    version = services.inputs_version()
+    key = "api:rec:" + query_cache_key(request.GET, version)
     if (body := cache.get(key)) is not None:
         return HttpResponse(body, content_type="application/json")
-    page = result_pages.results_page(request.GET, require_spec=False)
+    page = result_pages.results_page(request.GET, require_spec=False, version=version)
     if page.errors:
         first = page.errors[0]
         return error(first.field, first.message, suggestions=list(first.suggestions))

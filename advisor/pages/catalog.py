@@ -40,21 +40,31 @@ def filter_choices() -> dict[str, list[str]]:
 
 
 @lru_cache(maxsize=4)
-def _model_options(hub_ids: tuple[str, ...]) -> tuple[recommend.ModelOption, ...]:
+def _catalog_at(hub_ids: tuple[str, ...]) -> tuple[tuple[recommend.ModelOption, ...], dict[str, CatalogModel]]:
     from advisor.catalog import weight_profiles
     from advisor.catalog.quality import load_ratings
 
     weight_profiles.load()  # precomputed weight bytes; without them the first request is slow
     models = all_models()
-    return tuple(recommend.model_options(models, load_ratings(models)))
+    return tuple(recommend.model_options(models, load_ratings(models))), {m.id: m for m in models}
+
+
+def _hub_ids() -> tuple[str, ...]:
+    from advisor.models import CatalogEntry
+
+    hub = CatalogEntry.objects.filter(origin=CatalogEntry.Origin.HUB).values_list("model_id", "updated_at")
+    return tuple(f"{m}@{t.isoformat()}" for m, t in hub.order_by("model_id"))
 
 
 def model_options() -> tuple[recommend.ModelOption, ...]:
     """Candidates for the recommender: file catalog plus Hub imports (cached per set of imports)."""
-    from advisor.models import CatalogEntry
+    return _catalog_at(_hub_ids())[0]
 
-    hub = CatalogEntry.objects.filter(origin=CatalogEntry.Origin.HUB).values_list("model_id", "updated_at")
-    return _model_options(tuple(f"{m}@{t.isoformat()}" for m, t in hub.order_by("model_id")))
+
+def catalog_now() -> tuple[tuple[recommend.ModelOption, ...], dict[str, CatalogModel]]:
+    """(``model_options()``, ``all_models()`` by id) from one read of the imports: a results page needs
+    both, and re-parsing every import's record per request would cost more than the query. Read-only."""
+    return _catalog_at(_hub_ids())
 
 
 def catalog_version() -> str:

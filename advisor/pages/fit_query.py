@@ -71,7 +71,8 @@ def gpu_json(g: GPUSpec) -> dict[str, object]:
     }  # fmt: skip
 
 
-def query_cache_key(params: QueryDict) -> str:
-    """A cache key for a GET query: its sorted items plus the catalog's version (imports change it)."""
+def query_cache_key(params: QueryDict, version: object = None) -> str:
+    """A cache key for a GET query: its sorted items plus ``version``, by default the catalog's version
+    (imports change it); a caller that has read ``services.inputs_version()`` passes that instead."""
     items = sorted((k, v) for k in params for v in params.getlist(k))
-    return hashlib.sha256(repr((items, catalog_version())).encode()).hexdigest()
+    return hashlib.sha256(repr((items, catalog_version() if version is None else version)).encode()).hexdigest()

@@ -15,7 +15,7 @@ from advisor.core import recommend
 from advisor.core.hardware_spec import Machine
 from advisor.forms import FilterForm
 from advisor.pages.cards import Card, Unplannable, card
-from advisor.pages.catalog import all_models, filter_choices, model_options
+from advisor.pages.catalog import catalog_now, filter_choices
 from advisor.pages.spec import (
     FormError,
     MachineSummary,
@@ -36,13 +36,15 @@ POPULAR_GPUS = (
 DEFAULT_LIMIT = FilterForm.DEFAULT_LIMIT  # results per page when the form gives no limit
 
 
-def run_recommendation(spec: Spec, machine: Machine) -> recommend.Recommendation:
+def run_recommendation(
+    spec: Spec, machine: Machine, options: Sequence[recommend.ModelOption] | None = None
+) -> recommend.Recommendation:
     req = recommend.Request(
         budget=recommend.Budget.from_machine(machine), ctx=spec.ctx, runtime=spec.runtime,
         kv_type=spec.kv_type or None, use_case=spec.use_case or None, parallel=spec.users, max_alternatives=5,
         min_tps=spec.min_tps,
     )  # fmt: skip
-    return recommend.recommend(req, model_options(), quant_options(spec.runtime))
+    return recommend.recommend(req, catalog_now()[0] if options is None else options, quant_options(spec.runtime))
 
 
 @dataclass(frozen=True)
@@ -82,15 +84,17 @@ class Ranked:
     flash_attn: bool
 
 
-def ranked_cards(spec: Spec, machine: Machine, filters: Filters) -> Ranked:
+def ranked_cards(
+    spec: Spec, machine: Machine, filters: Filters, version: services.InputsVersion | None = None
+) -> Ranked:
     """The recommender's ranking, each shown model planned once.
 
     Cards keep the recommender's usable-quality order, with any whose plan decodes below the spec's
     minimum speed moved after the rest (stable), or are sorted by the plan's numbers for the other sorts,
-    which plan every match.
+    which plan every match. ``version``: ``services.inputs_version()`` when the caller has read it.
     """
-    rec = run_recommendation(spec, machine)
-    catalog = {m.id: m for m in all_models()}
+    options, catalog = catalog_now()
+    rec = run_recommendation(spec, machine, options)
     matches = [
         r for r in rec.ranked
         if (m := catalog.get(r.pick.model.id)) and _keep(filters, m.family, m.license, m.params_total)
@@ -99,7 +103,7 @@ def ranked_cards(spec: Spec, machine: Machine, filters: Filters) -> Ranked:
     enough = None if filters.sort in SORT_KEYS else filters.limit
     cards: list[Card] = []
     failed: list[str] = []
-    plan_for = services.planner()
+    plan_for = services.planner(version)
     for r in matches:
         if enough is not None and len(cards) >= enough:
             break
@@ -147,15 +151,18 @@ class ResultsPage:
         }  # fmt: skip
 
 
-def results_page(params: QueryDict, require_spec: bool = True) -> ResultsPage:
+def results_page(
+    params: QueryDict, require_spec: bool = True, version: services.InputsVersion | None = None
+) -> ResultsPage:
     """Everything the home page and its #results partial show, from the GET parameters.
 
-    ``require_spec=False`` (the API) computes with the defaults when no machine field is given.
+    ``require_spec=False`` (the API) computes with the defaults when no machine field is given, and
+    leaves out the page's links to the tier pages. ``version``: as for ``ranked_cards``.
     """
     form, filter_form, bound = machine_forms(params)
     if not require_spec and not bound:
         form, bound = type(form)(params), True
-    links = [{"title": t.title, "query": tier_spec(t).query()} for t in load_tiers()]
+    links = [{"title": t.title, "query": tier_spec(t).query()} for t in load_tiers()] if require_spec else []
     page = ResultsPage(form, filter_form, bound, tier_links=links)
     if not bound:
         return page
@@ -169,6 +176,6 @@ def results_page(params: QueryDict, require_spec: bool = True) -> ResultsPage:
     machine = machine_for(spec)
     page.spec, page.machine = spec, machine_summary(machine)
     page.filters_active = bool(filters.family or filters.size or filters.license)
-    page.ranked = ranked_cards(spec, machine, filters)
+    page.ranked = ranked_cards(spec, machine, filters, version)
     page.all_query = with_params(params, limit=500)
     return page

@@ -104,6 +104,21 @@ def test_recommendations_ranked_with_fit_shaped_memory() -> None:
     assert body["machine"]["vram_bytes"] == 24 * GIB and body["machine"]["ram_bytes"] == 64 * GIB
 
 
+def test_recommendations_answer_anew_after_a_probe_of_the_device() -> None:
+    """The cached answer is keyed on what plans read (services.inputs_version): a probe that finishes on
+    the device changes the next answer for the same query, within the cache's 60 s."""
+    query = {"gpu": "RTX 4090", "ram": "64", "ctx": "8192", "limit": "1"}
+    top = Client().get("/api/recommendations", query).json()["results"][0]
+    assert top["speed"]["basis"] == "predicted"
+    ProbeRun.objects.create(
+        host_id="h1", source="standin", model_id=top["model"], quant=top["quant"], dedupe_key="rec", status="succeeded",
+        finished_at=timezone.now(), result={"decode_tps": 7.0, "prefill_tps": 99.0, "gpu_name": "GeForce RTX 4090",
+                                            "backend": "CUDA"},
+    )  # fmt: skip
+    again = Client().get("/api/recommendations", query).json()["results"][0]
+    assert again["speed"] != top["speed"]
+
+
 def test_recommendations_for_an_apple_chip_use_the_unified_share() -> None:
     body = Client().get("/api/recommendations", {"gpu": "Apple M4 (10-core GPU)", "ram": "16"}).json()
     # macOS lets the GPU wire about 2/3 of 16 GB (advisor/catalog/data/apple_silicon.json).
