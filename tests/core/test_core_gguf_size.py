@@ -89,3 +89,14 @@ def test_plan_file_size_bits_and_tied_embedding_not_counted_twice() -> None:
     gemma = plan("gemma-3-4b-it", "Q4_K_M")
     assert gemma.file_bytes == 2_489_687_744  # bench/data/memory_h100.jsonl, llama-quantize's output
     assert gemma.memory.weights_bytes - gemma.file_bytes > 500 * 2**20
+
+
+def test_the_stand_in_header_is_worked_out_once_however_it_is_asked_for() -> None:
+    """advisor.warmup asks standin_header_bytes(shape), plans ask (shape, True): one cached value for both."""
+    from advisor.core import gguf_size
+
+    gguf_size.standin_header_bytes(GEMMA3_270M)
+    misses = gguf_size._standin_header_bytes.cache_info().misses
+    assert gguf_size.standin_header_bytes(GEMMA3_270M, True) == gguf_size.standin_header_bytes(GEMMA3_270M)
+    assert gguf_size.standin_header_bytes(GEMMA3_270M, quantized=True) > 0
+    assert gguf_size._standin_header_bytes.cache_info().misses == misses
