@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -96,10 +97,15 @@ class Card:
     model: CatalogModel
     pick: recommend.Pick  # the recommender's choice: quant and quality (its screen bytes are not shown)
     plan: Plan  # every figure shown
-    bar: MemoryBar
     explanation: str
     alternatives: tuple[Alternative, ...]
     tier: int  # 0 usable (decodes at the spec's minimum speed), 1 too slow, UNFIT_TIER does not fit
+    budget: tuple[int, int] = (0, 0)  # (VRAM, RAM) bytes the memory bar is drawn against
+
+    @functools.cached_property
+    def bar(self) -> MemoryBar:
+        """Drawn when a page first reads it: the API's answer never does."""
+        return memory_bar(self.plan, *self.budget)
 
     @property
     def verdict(self) -> str:
@@ -173,8 +179,7 @@ def card(
     # minimum a card falls (where it sits, GPU or RAM, matters only through that speed).
     tier = UNFIT_TIER if plan.placement == "no" else 0 if plan.usable_at(spec.min_tps) else 1
     alternatives = tuple(Alternative(a.quant.name, a.quality.kld, a.quality.score) for a in rec.alternatives)
-    return Card(model, pick, plan, memory_bar(plan, vram, ram), explanation(pick, plan, spec, vram, ram),
-                alternatives, tier)  # fmt: skip
+    return Card(model, pick, plan, explanation(pick, plan, spec, vram, ram), alternatives, tier, (vram, ram))
 
 
 def explanation(pick: recommend.Pick, plan: Plan, spec: Spec, vram: int, ram: int) -> str:
