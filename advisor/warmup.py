@@ -2,8 +2,8 @@
 process starts (issue 18): the machine-independent tables every plan and ranking reads, per model.
 
 ``prepare_process()`` runs once per gunicorn worker from ``advisor.wsgi``: ``warm_catalog()`` (a few seconds for
-the whole catalog) and the cyclic collector's settings;
-per (model, preset) tables stay lazy: there are ~10,000 of them, each ~1 ms.
+the whole catalog) and the cyclic collector's settings. Of the per (model, preset) tables (~10,000, each
+~2.5 ms) only the most picked presets' are worked out (``WARM_PRESETS``); the rest stay lazy.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import logging
 from django.db import DatabaseError
 
 from advisor.catalog.models_catalog import load_models
-from advisor.core import gguf_size, memory, quantize
+from advisor.core import gguf_size, memory, quantize, speed
 from advisor.core.ggml_types import GGMLType
 from advisor.core.tensors import tensor_inventory
+from advisor.fit import engine as fit_engine
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,12 @@ log = logging.getLogger(__name__)
 # of collector time per request on average). Measured on bench/recommendations_latency.py's 100 API machines:
 # p99 CPU 500 -> ~200 ms, collector time 2.6 -> 0.5 s, with these and gc.freeze() after the warm-up.
 GC_THRESHOLDS = (100_000, 20, 100)
+
+# The presets whose per-model tables (weight chunks, file bytes) are worked out at start: the four that the
+# recommender picks most, about half of the first sights of a (model, preset) on bench/recommendations_latency.py's
+# first 280 API machines (534 pairs: Q8_0 84, Q6_K 62, Q5_K_M 57, Q4_K_M 52, IQ4_XS 39, ...). Costs ~1.9 s CPU and
+# ~100 MB per process at start (the caches reach that size in service anyway); API p50 63 -> 59 ms, p99 168 -> 131.
+WARM_PRESETS = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")
 
 
 def prepare_process() -> None:
@@ -38,8 +45,10 @@ def prepare_process() -> None:
 
 
 def warm_catalog() -> int:
-    """Tensor inventory, llama-quantize's per-tensor rows, the placement rows and the stand-in header of every
-    catalog model, and the recommender's candidates. Returns how many models were warmed."""
+    """Tensor inventory, llama-quantize's per-tensor rows, the placement rows, the stand-in header and the
+    ``WARM_PRESETS``' weight chunks and file bytes of every catalog model (each called as a plan calls it: an
+    lru_cache keys positional and keyword arguments apart), and the recommender's candidates. Returns how many
+    models were warmed."""
     from advisor.pages.catalog import model_options
 
     n = 0
@@ -50,6 +59,9 @@ def warm_catalog() -> int:
             quantize.tensor_rows(shape, GGMLType.F16)
             memory.split_rows(shape)
             gguf_size.standin_header_bytes(shape)
+            for preset in WARM_PRESETS:
+                speed.weights_for(shape, preset)
+                fit_engine.preset_file_bytes(shape, preset, False)
         except (KeyError, ValueError):  # an architecture the engines cannot plan: its requests say so
             continue
         n += 1

@@ -539,12 +539,12 @@ def download_size(request: memory.FitRequest, resolved: ResolvedModel) -> tuple[
         return None, _n_params(resolved.shape)
     if request.tensor_types:
         return gguf_file_bytes(resolved.shape, memory.resolve_types(request)), _n_params(resolved.shape)
-    return _preset_file_bytes(resolved.shape, request.preset or "F16", request.imatrix), _n_params(resolved.shape)
+    return preset_file_bytes(resolved.shape, request.preset or "F16", request.imatrix), _n_params(resolved.shape)
 
 
 # Per model and preset, the same for every machine: worked out once, not once per plan.
 @functools.lru_cache(maxsize=8192)
-def _preset_file_bytes(shape: ModelShape, preset: str, imatrix: bool) -> int:
+def preset_file_bytes(shape: ModelShape, preset: str, imatrix: bool) -> int:
     return gguf_file_bytes(shape, memory.resolve_types(memory.FitRequest(shape, preset=preset, imatrix=imatrix)))
 
 
