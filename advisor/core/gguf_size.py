@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from advisor.core.ggml_types import GGMLType, tensor_bytes
+from advisor.core.memo import IdentityMemo
 from advisor.core.shape import ModelShape
 from advisor.core.tensors import tensor_inventory
 
@@ -43,21 +44,17 @@ def _string_bytes(s: str) -> int:
 
 # Tuples of strings sized before, by identity: stand-in vocabularies are shared tuples (standin._vocab),
 # sized once per vocabulary instead of once per model.
-_STR_ARRAYS: dict[int, tuple[Sequence[str], int]] = {}
+_STR_ARRAYS: IdentityMemo[int] = IdentityMemo(64)
 
 
 def _str_array_bytes(value: Sequence[str]) -> int:
-    got = _STR_ARRAYS.get(id(value))
-    if got is not None and got[0] is value:
-        return got[1]
-    # UTF-8 lengths add up over a concatenation: one encode instead of one per string (a 150k-token
-    # vocabulary took ~50 ms per model).
-    n = 8 * len(value) + len("".join(value).encode())
-    if isinstance(value, tuple):  # immutable: the entry keeps it alive, so its id is not reused
-        if len(_STR_ARRAYS) >= 64:
-            _STR_ARRAYS.clear()
-        _STR_ARRAYS[id(value)] = (value, n)
-    return n
+    def make() -> int:
+        # UTF-8 lengths add up over a concatenation: one encode instead of one per string (a 150k-token
+        # vocabulary took ~50 ms per model).
+        return 8 * len(value) + len("".join(value).encode())
+
+    # only a tuple is remembered: a list may change under the same id
+    return _STR_ARRAYS.get((value,), None, make) if isinstance(value, tuple) else make()
 
 
 def kv_bytes(key: str, kind: str, value: Any) -> int:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from advisor.core.ggml_types import TRAITS, GGMLType, row_bytes, tensor_bytes, type_by_name
+from advisor.core.memo import IdentityMemo
 from advisor.core.quantize import HFFormat, HFQuant, hf_weights_bytes, needs_imatrix, tensor_types
 from advisor.core.runtimes import RuntimePreset, runtime
 from advisor.core.shape import ModelShape
@@ -1081,23 +1082,15 @@ def _device_runs(where: tuple[int, ...], n_layers: int) -> tuple[tuple[int, int,
     return tuple(runs)
 
 
-_PREFIX_MEMO_SIZE = 8192
-_prefixes: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-_group_prefixes: dict[tuple[int, int], tuple[tuple[int, ...], tuple[str, ...], dict[str, tuple[int, ...]]]] = {}
+# Prefix sums of per-layer tuples, by identity: the tuples come from cached functions (``weight_split``,
+# ``kv_cache_layer_bytes``) and are placed many times.
+_prefixes: IdentityMemo[tuple[int, ...]] = IdentityMemo(8192)
+_group_prefixes: IdentityMemo[dict[str, tuple[int, ...]]] = IdentityMemo(8192)
 
 
 def _prefix(values: tuple[int, ...]) -> tuple[int, ...]:
-    """Prefix sums of a per-layer tuple, remembered by identity: the tuples come from cached functions
-    (``weight_split``, ``kv_cache_layer_bytes``) and are placed many times. The memo keeps each tuple alive,
-    so an id is not reused while its entry exists."""
-    got = _prefixes.get(id(values))
-    if got is not None and got[0] is values:
-        return got[1]
-    if len(_prefixes) >= _PREFIX_MEMO_SIZE:
-        _prefixes.clear()
-    sums = (0, *itertools.accumulate(values))
-    _prefixes[id(values)] = (values, sums)
-    return sums
+    """Prefix sums of a per-layer tuple (``_prefixes``)."""
+    return _prefixes.get((values,), None, lambda: (0, *itertools.accumulate(values)))
 
 
 def _span(values: tuple[int, ...], a: int, b: int) -> int:
@@ -1107,23 +1100,18 @@ def _span(values: tuple[int, ...], a: int, b: int) -> int:
 
 
 def _group_prefix(values: tuple[int, ...], groups: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
-    """Per KV buffer group, prefix sums of ``values`` over the layers of that group (``_prefix``'s memo)."""
-    key = (id(values), id(groups))
-    got = _group_prefixes.get(key)
-    if got is not None and got[0] is values and got[1] is groups:
-        return got[2]
-    if len(_group_prefixes) >= _PREFIX_MEMO_SIZE:
-        _group_prefixes.clear()
-    names = tuple(dict.fromkeys(groups))
-    if len(names) == 1:  # one group: its sums are the layers' sums
-        out = {names[0]: _prefix(values)}
-    else:
-        out = {
+    """Per KV buffer group, prefix sums of ``values`` over the layers of that group (``_group_prefixes``)."""
+
+    def make() -> dict[str, tuple[int, ...]]:
+        names = tuple(dict.fromkeys(groups))
+        if len(names) == 1:  # one group: its sums are the layers' sums
+            return {names[0]: _prefix(values)}
+        return {
             grp: (0, *itertools.accumulate(v if g == grp else 0 for v, g in zip(values, groups, strict=True)))
             for grp in names
         }
-    _group_prefixes[key] = (values, groups, out)
-    return out
+
+    return _group_prefixes.get((values, groups), None, make)
 
 
 def _place(

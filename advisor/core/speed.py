@@ -36,6 +36,7 @@ from typing import Literal
 from advisor.core import speed_backends
 from advisor.core.ggml_types import TRAITS, type_by_name
 from advisor.core.hardware_spec import GPUSpec, Machine
+from advisor.core.memo import IdentityMemo
 from advisor.core.shape import ModelShape
 
 GB = 1e9
@@ -624,47 +625,39 @@ class _DecodeCost:
 
 
 _Reads = tuple[tuple[float, str], ...]
-_DECODE_READS: dict[tuple[int, frozenset[int], bool, float, int], tuple[tuple[WeightChunk, ...], _Reads]] = {}
-
-
 _Index = tuple[dict[int, list[int]], list[tuple[float, str]]]
-_CHUNK_INDEX: dict[tuple[int, float], tuple[tuple[WeightChunk, ...], _Index]] = {}
+# Per chunks tuple (from the cached ``weights_for``, by identity) and the rest of each key: see the functions.
+_CHUNK_INDEX: IdentityMemo[_Index] = IdentityMemo(4096)
+_DECODE_READS: IdentityMemo[_Reads] = IdentityMemo(4096)
 
 
 def _chunk_index(chunks: tuple[WeightChunk, ...], frac: float) -> _Index:
     """Per layer, the positions of its chunks (no embedding rows); per chunk, (bytes read per token, type).
     Once per chunks tuple, so a new placement of them picks its layers' chunks instead of testing every one."""
-    got = _CHUNK_INDEX.get((id(chunks), frac))
-    if got is not None and got[0] is chunks:
-        return got[1]
-    by_layer: dict[int, list[int]] = {}
-    for i, c in enumerate(chunks):
-        if not c.embedding:
-            by_layer.setdefault(c.layer, []).append(i)
-    reads = [(c.n_bytes * (frac if c.expert else 1.0), c.ggml_type) for c in chunks]
-    if len(_CHUNK_INDEX) >= 4096:
-        _CHUNK_INDEX.clear()
-    _CHUNK_INDEX[(id(chunks), frac)] = (chunks, (by_layer, reads))
-    return by_layer, reads
+
+    def make() -> _Index:
+        by_layer: dict[int, list[int]] = {}
+        for i, c in enumerate(chunks):
+            if not c.embedding:
+                by_layer.setdefault(c.layer, []).append(i)
+        return by_layer, [(c.n_bytes * (frac if c.expert else 1.0), c.ggml_type) for c in chunks]
+
+    return _CHUNK_INDEX.get((chunks,), frac, make)
 
 
 def _decode_reads(inp: SpeedInputs, layers: Sequence[int], head: bool, frac: float) -> _Reads:
     """(bytes read per token, type) of each weight chunk a device holds (no embedding rows), in chunk order;
     remembered like ``_weight_sums``: the same for every machine that places the same layers."""
     layer_set = frozenset(layers)
-    key = (id(inp.weights), layer_set, head, frac, inp.shape.n_layers)
-    got = _DECODE_READS.get(key)
-    if got is not None and got[0] is inp.weights:
-        return got[1]
-    by_layer, all_reads = _chunk_index(inp.weights, frac)
-    wanted = [*layer_set, inp.shape.n_layers] if head else layer_set
-    # The chunks of those layers, back in chunk order (so the sums add in the same order as over every chunk).
-    positions = sorted(itertools.chain.from_iterable(by_layer.get(layer, ()) for layer in wanted))
-    reads = tuple(map(all_reads.__getitem__, positions))
-    if len(_DECODE_READS) >= 4096:
-        _DECODE_READS.clear()
-    _DECODE_READS[key] = (inp.weights, reads)
-    return reads
+
+    def make() -> _Reads:
+        by_layer, all_reads = _chunk_index(inp.weights, frac)
+        wanted = [*layer_set, inp.shape.n_layers] if head else layer_set
+        # The chunks of those layers, back in chunk order (the sums add in the same order as over every chunk).
+        positions = sorted(itertools.chain.from_iterable(by_layer.get(layer, ()) for layer in wanted))
+        return tuple(map(all_reads.__getitem__, positions))
+
+    return _DECODE_READS.get((inp.weights,), (layer_set, head, frac, inp.shape.n_layers), make)
 
 
 def _cpu_bw(inp: SpeedInputs) -> float:
@@ -673,12 +666,10 @@ def _cpu_bw(inp: SpeedInputs) -> float:
     return inp.cpu.bandwidth_gbps
 
 
-# (id of the chunks, layers, head, expert fraction, n_layers) -> (the chunks, elements read per type, bytes).
-# The chunks come from the cached ``weights_for``, and most plans put the same layers on a device, so every
-# machine with the model whole on its GPU asks for the same sums: worked out once (the same additions in the
-# same order). The entry keeps the chunks alive, so their id is not reused while it exists.
-_Sums = tuple[tuple["WeightChunk", ...], dict[str, float], int]
-_WEIGHT_SUMS: dict[tuple[int, frozenset[int], bool, float, int], _Sums] = {}
+# (the chunks by identity; layers, head, expert fraction, n_layers) -> (elements read per type, bytes). The
+# chunks come from the cached ``weights_for``, and most plans put the same layers on a device, so every machine
+# with the model whole on its GPU asks for the same sums: worked out once (the same additions in the same order).
+_WEIGHT_SUMS: IdentityMemo[tuple[dict[str, float], int]] = IdentityMemo(4096)
 
 
 def _weight_sums(inp: SpeedInputs, layers: set[int], head: bool) -> tuple[dict[str, float], int]:
@@ -686,22 +677,19 @@ def _weight_sums(inp: SpeedInputs, layers: set[int], head: bool) -> tuple[dict[s
     at their read fraction, and their bytes. The dict is shared: read it only."""
     frac = _expert_read_fraction(inp.shape)
     n_layers = inp.shape.n_layers
-    key = (id(inp.weights), frozenset(layers), head, frac, n_layers)
-    got = _WEIGHT_SUMS.get(key)
-    if got is not None and got[0] is inp.weights:
-        return got[1], got[2]
-    by_type: dict[str, float] = {}
-    n_bytes = 0
-    for c in inp.weights:
-        if c.embedding:
-            continue
-        if c.layer in layers or (head and c.layer == n_layers):
-            by_type[c.ggml_type] = by_type.get(c.ggml_type, 0.0) + c.n_elements * (frac if c.expert else 1.0)
-            n_bytes += c.n_bytes
-    if len(_WEIGHT_SUMS) >= 4096:
-        _WEIGHT_SUMS.clear()
-    _WEIGHT_SUMS[key] = (inp.weights, by_type, n_bytes)
-    return by_type, n_bytes
+
+    def make() -> tuple[dict[str, float], int]:
+        by_type: dict[str, float] = {}
+        n_bytes = 0
+        for c in inp.weights:
+            if c.embedding:
+                continue
+            if c.layer in layers or (head and c.layer == n_layers):
+                by_type[c.ggml_type] = by_type.get(c.ggml_type, 0.0) + c.n_elements * (frac if c.expert else 1.0)
+                n_bytes += c.n_bytes
+        return by_type, n_bytes
+
+    return _WEIGHT_SUMS.get((inp.weights,), (frozenset(layers), head, frac, n_layers), make)
 
 
 def prefill_attention_flops(shape: ModelShape, layers: Iterable[int], mean_ctx: float) -> float:

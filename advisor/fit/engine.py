@@ -23,6 +23,7 @@ from advisor.core.gguf_header import GGUFHeader, InvalidGGUF, read_gguf_header, 
 from advisor.core.gguf_size import gguf_file_bytes, standin_header_bytes
 from advisor.core.hardware_spec import GPUSpec, Machine
 from advisor.core.hf_config import InvalidConfig, UnsupportedModel, shape_from_hf_config_path
+from advisor.core.memo import IdentityMemo
 from advisor.core.memory import LLAMA_FIT_MARGIN_BYTES
 from advisor.core.mmproj import SUPPORTED_PROJECTORS, ProjectorPlan, projector_memory
 from advisor.core.plan import Calibration, MeasuredProbe, Plan, SpeedEstimate, placement_label
@@ -310,24 +311,20 @@ def with_projector(params: FitParams, request: memory.FitRequest) -> memory.FitR
 CURVE_DEPTHS = (0, 1024, 4096, 8192, 16384, 32768, 65536, 131072)
 
 _Chunks = tuple[speed.WeightChunk, ...]
-_EXPERT_SPLITS: dict[tuple[int, int], tuple[_Chunks, tuple[_Chunks, _Chunks, _Chunks]]] = {}
+_EXPERT_SPLITS: IdentityMemo[tuple[_Chunks, _Chunks, _Chunks]] = IdentityMemo(4096)
 
 
 def _split_experts(chunks: _Chunks, n_cpu_moe: int) -> tuple[_Chunks, _Chunks, _Chunks]:
     """(chunks the devices hold, the experts --n-cpu-moe keeps in RAM, both in that order), made once per
-    chunks and count: the speed model remembers its sums per chunks tuple, so every machine with the same
-    --n-cpu-moe hands it the same tuples. The entry keeps ``chunks`` alive, so its id is not reused."""
-    key = (id(chunks), n_cpu_moe)
-    got = _EXPERT_SPLITS.get(key)
-    if got is not None and got[0] is chunks:
-        return got[1]
-    in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)
-    kept = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
-    if len(_EXPERT_SPLITS) >= 4096:
-        _EXPERT_SPLITS.clear()
-    split = (kept, in_ram, kept + in_ram)
-    _EXPERT_SPLITS[key] = (chunks, split)
-    return split
+    chunks (by identity) and count: the speed model remembers its sums per chunks tuple, so every machine
+    with the same --n-cpu-moe hands it the same tuples."""
+
+    def make() -> tuple[_Chunks, _Chunks, _Chunks]:
+        in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)
+        kept = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
+        return kept, in_ram, kept + in_ram
+
+    return _EXPERT_SPLITS.get((chunks,), n_cpu_moe, make)
 
 
 def predict(
