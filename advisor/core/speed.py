@@ -54,53 +54,53 @@ DeviceKind = Literal["cuda", "metal", "rocm", "vulkan", "cpu", "other_gpu"]
 # bytes, or never apart, in the measured files to fit alone); mxfp4 was measured only as gpt-oss-20b's
 # experts, the i-quant grids only in Qwen3-8B IQ3_XXS. Types not measured take the median of these.
 H100_DECODE_EFFICIENCY: dict[str, float] = {
-    "bf16": 0.729,
-    "f16": 0.729,
-    "f32": 0.729,
-    "iq2_s": 0.366,
-    "iq3_s": 0.366,
-    "iq3_xxs": 0.366,
-    "iq4_nl": 0.646,
-    "iq4_xs": 0.646,
-    "mxfp4": 0.255,
-    "q2_K": 0.429,
-    "q3_K": 0.211,
-    "q4_0": 0.731,
-    "q4_K": 0.617,
-    "q5_0": 0.731,
-    "q5_K": 0.617,
-    "q6_K": 0.486,
-    "q8_0": 0.729,
+    "bf16": 0.743,
+    "f16": 0.743,
+    "f32": 0.743,
+    "iq2_s": 0.395,
+    "iq3_s": 0.395,
+    "iq3_xxs": 0.395,
+    "iq4_nl": 0.64,
+    "iq4_xs": 0.64,
+    "mxfp4": 0.245,
+    "q2_K": 0.427,
+    "q3_K": 0.21,
+    "q4_0": 0.724,
+    "q4_K": 0.615,
+    "q5_0": 0.724,
+    "q5_K": 0.625,
+    "q6_K": 0.492,
+    "q8_0": 0.743,
 }
 # Fixed cost per layer per decoded token (seconds) on a CUDA GPU, same fit.
-H100_LAYER_COST_S: float = 3.51e-05
+H100_LAYER_COST_S: float = 3.43e-05
 # Fixed cost per decoded token (seconds): output head launch, sampling sync; same fit.
-H100_TOKEN_COST_S: float = 0.000106
+H100_TOKEN_COST_S: float = 0.000123
 # Per routed expert per MoE layer per token (mul_mat_id works expert by expert); same fit.
-H100_MOE_EXPERT_COST_S: float = 1.62e-06
+H100_MOE_EXPERT_COST_S: float = 1.12e-06
 # Attention at depth, on attention_read_bytes (query heads x K/V rows); above 1 because the kernel
 # shares K/V rows between the query heads of a group. Same fit.
-H100_KV_EFFICIENCY: float = 2.72
+H100_KV_EFFICIENCY: float = 2.77
 # Prefill: achieved share of dense FP16 tensor FLOP/s (989.4 TFLOP/s, H100 SXM datasheet) per weight
 # type, same fit; attention FLOPs at H100_PREFILL_ATTN_EFFICIENCY.
 H100_PREFILL_EFFICIENCY: dict[str, float] = {
-    "bf16": 0.222,
-    "f16": 0.222,
-    "f32": 0.222,
-    "iq2_s": 0.19,
-    "iq3_s": 0.19,
-    "iq3_xxs": 0.19,
-    "iq4_nl": 0.231,
-    "iq4_xs": 0.231,
-    "mxfp4": 0.138,
+    "bf16": 0.228,
+    "f16": 0.228,
+    "f32": 0.228,
+    "iq2_s": 0.203,
+    "iq3_s": 0.203,
+    "iq3_xxs": 0.203,
+    "iq4_nl": 0.227,
+    "iq4_xs": 0.227,
+    "mxfp4": 0.135,
     "q2_K": 0.102,
-    "q3_K": 0.13,
-    "q4_0": 0.227,
-    "q4_K": 0.201,
-    "q5_0": 0.227,
-    "q5_K": 0.2,
-    "q6_K": 0.148,
-    "q8_0": 0.222,
+    "q3_K": 0.129,
+    "q4_0": 0.224,
+    "q4_K": 0.2,
+    "q5_0": 0.224,
+    "q5_K": 0.203,
+    "q6_K": 0.149,
+    "q8_0": 0.228,
 }
 H100_PREFILL_ATTN_EFFICIENCY: float = 0.142
 # Prefill attention per flash-attention kernel variant (attention_kernel), same fit: llama.cpp's CUDA
@@ -109,36 +109,41 @@ H100_PREFILL_ATTN_EFFICIENCY: float = 0.142
 # runs at its own measured rate: gqa2 was measured only on Gemma (head_dim 256), gqa1 on GQA ratios 3, 5
 # and 7 (Qwen2.5-7B/14B, Qwen3-14B, Llama-3.2-3B, SmolLM2) and MHA (Phi-3.5); the default is the median.
 H100_PREFILL_ATTN_EFFICIENCY_BY_KERNEL: dict[str, float] = {
-    "gqa1": 0.117,
-    "gqa2": 0.113,
-    "gqa4": 0.245,
-    "gqa8": 0.17,
+    "gqa1": 0.12,
+    "gqa2": 0.114,
+    "gqa4": 0.243,
+    "gqa8": 0.197,
     "mla": 0.142,
 }
-H100_PREFILL_LAYER_COST_S: float = 0.000345
+H100_PREFILL_LAYER_COST_S: float = 0.000336
 
 # Architectures whose layers run extra kernels per token (Gemma: pre/post norms on attention and FFN,
 # logit soft-capping or QK norms; Phi-3: fused QKV and gate/up tensors split by views; DeepSeek-2 MLA:
-# the absorbed attention's extra per-head matmuls and the latent norms), with an extra per-layer decode
-# cost fitted for each family.
+# the absorbed attention's extra per-head matmuls and the latent norms; Qwen3: an RMS norm on Q and one on K
+# per layer, ggml-org/llama.cpp src/models/qwen3.cpp and qwen3moe.cpp ``attn_q_norm``/``attn_k_norm``),
+# with an extra per-layer decode cost fitted for each family.
 ARCH_FAMILY: dict[str, str] = {
     "gemma": "gemma",
     "gemma2": "gemma",
     "gemma3": "gemma",
     "phi3": "phi3",
     "deepseek2": "mla",
+    "qwen3": "qk_norm",
+    "qwen3moe": "qk_norm",
 }
 H100_ARCH_LAYER_COST_S: dict[str, float] = {
-    "gemma": 1.96e-05,
-    "mla": 3.81e-05,
-    "phi3": 1.91e-05,
+    "gemma": 2.01e-05,
+    "mla": 4.15e-05,
+    "phi3": 1.95e-05,
+    "qk_norm": 4.63e-06,
 }
 
 # The same families' extra prefill cost per layer per micro-batch, same fit.
 H100_PREFILL_ARCH_LAYER_COST_S: dict[str, float] = {
-    "gemma": 0.000113,
-    "mla": 0.000287,
-    "phi3": 0.000153,
+    "gemma": 0.000122,
+    "mla": 0.000296,
+    "phi3": 0.000162,
+    "qk_norm": 7.51e-05,
 }
 
 # Used for a type with no measurement: 72% of peak, llama.cpp discussion #4167 (RTX 4090, Q4_0 7B),
