@@ -54,6 +54,10 @@ from advisor.core.hf_config import shape_from_hf_config_path  # noqa: E402
 from advisor.core.shape import ModelShape  # noqa: E402
 
 SAMPLE = ROOT / "bench" / "data" / "community_speeds"
+# The per-core bandwidth roof of CPU decode (memory_time) needs the app's model to know a CPU's cores
+# (``speed.Device.cores``); until advisor/core/speed.py has it, the fit leaves the roof out (``--core-cap``
+# fits it anyway, for the report) so that ``--write`` never gives the app constants of a model it does not run.
+APP_CORE_CAP = "cores" in {f.name for f in dataclasses.fields(speed.Device)}
 BACKENDS = ("cuda", "metal", "rocm", "cpu")
 
 
@@ -91,6 +95,7 @@ class Row:
     bf16_kv: bool = False  # LocalScore on a GPU behind an AVX512_BF16 host: a BF16 KV cache (host_bf16_kv)
     windows: bool = False  # run on Windows (the row's ``os``)
     clocks: tuple[float, float] = (0.0, 0.0)  # a CPU row's base and boost clocks (GHz; 0: not listed)
+    cores: int = 0  # a CPU row's cores that llama.cpp threads on (device_of; 0 for a GPU row)
 
 
 @cache
@@ -100,14 +105,15 @@ def cloud_gib_per_vcpu() -> dict[str, float]:
     return {r["name"]: r["cloud_gib_per_vcpu"] for r in rows if r.get("cloud_gib_per_vcpu")}
 
 
-def device_of(row: dict[str, Any]) -> tuple[str, speed.Device | None, speed.Device]:
-    """(backend, GPU device or None, CPU device) of a row. A CPU runs at the nominal clock here; its own clocks
-    enter the fit through ``Row.clocks`` (``decode_time`` scales the kernel side)."""
+def device_of(row: dict[str, Any]) -> tuple[str, speed.Device | None, speed.Device, int]:
+    """(backend, GPU device or None, CPU device, the CPU's threads for a CPU row) of a row. A CPU runs at the
+    nominal clock here; its own clocks enter the fit through ``Row.clocks`` (``decode_time`` scales the kernel
+    side)."""
     if row["gpu_count"]:
         gpu = find_gpu(row["hardware"])
         dev = speed.device_for_gpu(gpu)
         cpu = speed.cpu_device("host", 50.0, 8, "avx2")
-        return dev.kind, dev, cpu
+        return dev.kind, dev, cpu, 0
     c = find_cpu(row["hardware"])
     cores, bandwidth = c.math_cores, c.bandwidth_gbps or 50.0
     per_vcpu = cloud_gib_per_vcpu().get(c.name)
@@ -117,7 +123,13 @@ def device_of(row: dict[str, Any]) -> tuple[str, speed.Device | None, speed.Devi
         vcpus = max(1, round(row["ram_gb"] / per_vcpu))
         slice_cores = max(1, min(c.cores, vcpus * c.cores // c.threads))
         cores, bandwidth = slice_cores, bandwidth * slice_cores / c.cores
-    return "cpu", None, speed.cpu_device(c.name, bandwidth, cores, c.isa)
+    return "cpu", None, speed.cpu_device(c.name, bandwidth, cores, c.isa), cores
+
+
+def without_roof(cpu: speed.Device) -> speed.Device:
+    """``cpu`` without its cores, so that advisor.core.speed leaves its per-core roof out of the features: the fit
+    adds it itself (``Features.core_bytes``, ``memory_time``). A GPU row's host CPU goes without it."""
+    return dataclasses.replace(cpu, cores=0) if APP_CORE_CAP else cpu  # type: ignore[call-arg]
 
 
 def cpu_clocks(name: str) -> tuple[float, float]:
@@ -172,7 +184,8 @@ def load_rows() -> tuple[list[Row], list[str]]:
     for line in (SAMPLE / "speeds.jsonl").read_text().splitlines():
         r = json.loads(line)
         try:
-            backend, gpu, cpu = device_of(r)
+            backend, gpu, cpu, cores = device_of(r)
+            cpu = without_roof(cpu)
         except UnknownHardware:
             skipped.append(f"{r['id']}: unknown hardware {r['hardware']!r}")
             continue
@@ -193,7 +206,7 @@ def load_rows() -> tuple[list[Row], list[str]]:
             if r.get("cpu"):
                 try:
                     c = find_cpu(r["cpu"])
-                    cpu = speed.cpu_device(c.name, c.bandwidth_gbps or 50.0, c.math_cores, c.isa)
+                    cpu = without_roof(speed.cpu_device(c.name, c.bandwidth_gbps or 50.0, c.math_cores, c.isa))
                 except UnknownHardware:
                     pass
         inp = speed.SpeedInputs(
@@ -222,6 +235,7 @@ def load_rows() -> tuple[list[Row], list[str]]:
                 bool(devices) and r["runtime"].startswith("llamafile") and host_bf16_kv(r.get("cpu")),
                 (r.get("os") or "").lower().startswith("windows"),
                 cpu_clocks(r["hardware"]) if not devices else (0.0, 0.0),
+                cores,
             )
         )
     return rows, skipped
@@ -264,6 +278,7 @@ class Features:
     n_layers: float = 0.0
     windows: bool = False
     clocks: tuple[float, float] = (0.0, 0.0)  # a CPU's base and boost clocks (Row.clocks)
+    core_bytes: float = 0.0  # a CPU row's weight bytes / (its cores x 1 GB/s): the per-core bandwidth roof
 
 
 def _decode(inp: speed.SpeedInputs, eff: speed.Efficiency, part: str) -> float:
@@ -298,6 +313,8 @@ def features(row: Row) -> Features:
     f = Features(kernel, memory, kv, layer, token, dev.unit_ghz or speed.H100_UNIT_GHZ, dev.architecture or "")
     shape = inp.shape
     f.n_layers, f.windows, f.clocks = float(shape.n_layers), row.windows, row.clocks
+    if row.cores and inp.cpu is not None and CORE_CAP[0]:
+        f.core_bytes = memory * inp.cpu.bandwidth_gbps / row.cores
     if row.bf16_kv:
         f.bf16_heads = float(shape.n_heads * sum(1 for i in range(shape.n_layers) if not shape.is_recurrent_layer(i)))
     if row.pp:
@@ -357,6 +374,8 @@ START = {
     "bf16_head_s": 1.5e-05,
     "windows_launch": 1.5,
     "boost_share": 0.5,
+    # GB/s a CPU core streams (memory_time).
+    "core_gbps": 10.0,
 }
 
 
@@ -369,9 +388,21 @@ def clock_factor(f: Features, p: dict[str, float]) -> float:
     return (base + min(1.0, p.get("boost_share", 0.0)) * (boost - base)) / speed.CPU_CLOCK_GHZ
 
 
+def memory_time(memory: Any, core_bytes: Any, p: dict[str, float]) -> Any:
+    """The memory side of the weights' time: the share ``bandwidth_eff`` of the datasheet bandwidth, and on a CPU
+    (``core_bytes`` > 0) at most ``core_gbps`` per core. A core streams from DRAM only as fast as its outstanding
+    cache-line misses allow (Little's law: ~10-16 line fill buffers x 64 B over ~80-100 ns of DRAM latency is ~7-12
+    GB/s per core), so 2-4 cores cannot draw a dual-channel DDR4/DDR5 or LPDDR5X system's bandwidth."""
+    t = memory / p["bandwidth_eff"]
+    if "core_gbps" in p:
+        t = np.maximum(t, core_bytes / p["core_gbps"])
+    return t
+
+
 def decode_time(f: Features, p: dict[str, float], runtime: str) -> float:
     clock = clock_factor(f, p)
-    t = max(f.kernel / (clock * p["compute_scale"] * p.get("arch:" + f.arch, 1.0)), f.memory / p["bandwidth_eff"])
+    memory = float(memory_time(f.memory, f.core_bytes, p))
+    t = max(f.kernel / (clock * p["compute_scale"] * p.get("arch:" + f.arch, 1.0)), memory)
     t += f.kv / speed.H100_KV_EFFICIENCY
     scale = (speed.H100_UNIT_GHZ / (f.fp32 * clock)) ** p["fixed_exponent"]
     t += (f.layer * p["layer_mult"] + f.token * p["token_mult"]) * scale
@@ -400,6 +431,7 @@ class FeatureArrays:
         self.kernel, self.memory, self.kv = column("kernel"), column("memory"), column("kv")
         self.layer, self.token, self.fp32 = column("layer"), column("token"), column("fp32")
         self.n_layers, self.bf16_heads = column("n_layers"), column("bf16_heads")
+        self.core_bytes = column("core_bytes")
         self.base = np.array([f.clocks[0] for f in fs], dtype=float)
         self.boost = np.array([f.clocks[1] for f in fs], dtype=float)
         self.windows = np.array([f.windows for f in fs], dtype=bool)
@@ -415,7 +447,7 @@ class FeatureArrays:
         share = min(1.0, p.get("boost_share", 0.0))
         clock = np.where(self.base > 0, (self.base + share * (self.boost - self.base)) / speed.CPU_CLOCK_GHZ, 1.0)
         arch = np.array([p.get(a, 1.0) for a in self.arch_names])[self.arch_index]
-        t = np.maximum(self.kernel / (clock * p["compute_scale"] * arch), self.memory / p["bandwidth_eff"])
+        t = np.maximum(self.kernel / (clock * p["compute_scale"] * arch), memory_time(self.memory, self.core_bytes, p))
         t = t + self.kv / speed.H100_KV_EFFICIENCY
         scale = (speed.H100_UNIT_GHZ / (self.fp32 * clock)) ** p["fixed_exponent"]
         t = t + (self.layer * p["layer_mult"] + self.token * p["token_mult"]) * scale
@@ -499,6 +531,8 @@ def fit_decode(
     names += ["arch:" + a for a in archs]
     if any(f.clocks[0] for _, f in data) and "boost_share" not in fixed:
         names.append("boost_share")
+    if any(f.core_bytes for _, f in data) and "core_gbps" not in fixed:
+        names.append("core_gbps")
     if backend in ("rocm", "vulkan") and "llamafile" in fixed:
         names = [n for n in names if n != "llamafile"]
     meas = np.array([r.tg for r, _ in data])
@@ -540,6 +574,8 @@ def fit_decode(
     return params(x)
 
 
+# Whether the fit has the per-core bandwidth roof (APP_CORE_CAP, or ``--core-cap``).
+CORE_CAP = [APP_CORE_CAP]
 # Nelder-Mead restarts at most (fit_decode).
 RESTARTS = 4
 
@@ -715,6 +751,9 @@ def write_module(decode: dict[str, dict[str, float]], prefill: dict[str, float],
     share = round(decode["cpu"].get("boost_share", 0.5), 4)
     lines += ["}", "# A CPU's sustained clock: this share of the way from base to boost clock (speed.cpu_clock_ghz).",
               f"CPU_BOOST_SHARE: float = {share}"]  # fmt: skip
+    core = round(decode["cpu"].get("core_gbps", 0.0), 3)
+    lines += ["# GB/s one CPU core streams weights at in decode (community_fit.memory_time); 0: no such roof.",
+              f"CPU_CORE_GBPS: float = {core}"]  # fmt: skip
     lines += ["PREFILL_SCALE: dict[str, float] = {"]
     lines += [f"    {b!r}: {round(v, 4)}," for b, v in prefill.items()]
     lines += ["}", "ARCH_COMPUTE: dict[str, dict[str, float]] = {"]
@@ -742,7 +781,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", action="store_true", help="every held-out decode row")
     ap.add_argument("--write", action="store_true", help="write advisor/core/speed_backends.py")
+    ap.add_argument("--core-cap", action="store_true", help="fit the CPU's per-core bandwidth roof (APP_CORE_CAP)")
     args = ap.parse_args()
+    if args.core_cap and args.write and not APP_CORE_CAP:
+        ap.error("--write with --core-cap: advisor/core/speed.py has no per-core roof (speed.Device.cores) yet")
+    CORE_CAP[0] = APP_CORE_CAP or args.core_cap
     rows, skipped = load_rows()
     data = [(r, features(r)) for r in rows]
     for s in skipped:

@@ -59,6 +59,8 @@ DECODE: dict[str, dict[str, float]] = {
 }
 # A CPU's sustained clock: this share of the way from base to boost clock (speed.cpu_clock_ghz).
 CPU_BOOST_SHARE: float = 0.6407
+# GB/s one CPU core streams weights at in decode (community_fit.memory_time); 0: no such roof.
+CPU_CORE_GBPS: float = 0.0
 PREFILL_SCALE: dict[str, float] = {
     "cuda": 1.0,
     "metal": 1.0,
