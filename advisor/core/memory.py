@@ -1114,14 +1114,44 @@ def _group_prefix(values: tuple[int, ...], groups: tuple[str, ...]) -> dict[str,
     return _group_prefixes.get((values, groups), None, make)
 
 
+# Placements by all they depend on but the devices' names and capacities: the bytes on each device follow
+# from the model, its types, the context, which layer sits where and the devices' kinds, never from how
+# much memory a device has. So machines that differ only in VRAM or RAM size share them (about half of
+# a request's placements on bench/recommendations_latency.py's machines after a few hundred others).
+_PLACEMENTS: IdentityMemo[tuple[DeviceMemory, ...]] = IdentityMemo(50_000)
+
+
 def _place(
     req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], ngl: int, n_cpu_moe: int = 0
 ) -> tuple[DeviceMemory, ...]:
+    """Bytes on every GPU and the host with ``ngl`` layers (and the experts of the first ``n_cpu_moe``
+    layers in RAM), each device with its name and capacity on this machine."""
+    gpus = () if req.cpu_only else req.devices
+    where = _layer_devices(req.shape.n_layers, ngl if gpus else 0, gpus, req.tensor_split)
+    # The shape by value: every plan gets its own copy of a catalog model's shape (the types dict is shared).
+    extra = (req.shape, ctx, n_cpu_moe, where, tuple((g.kind, g.mapped) for g in gpus), req.offload_kqv,
+             req.op_offload, req.overhead_bytes, req.projector_bytes, req.projector_on_host)  # fmt: skip
+    placed = _PLACEMENTS.get((types,), extra, lambda: _place_bytes(req, ctx, types, where, n_cpu_moe))
+    out = [
+        DeviceMemory(g.name, d.kind, d.weights_bytes, d.kv_cache_bytes, d.compute_bytes, d.overhead_bytes,
+                     max(0, g.usable_bytes - req.margin_bytes), d.n_layers, d.projector_bytes)
+        for g, d in zip(gpus, placed, strict=False)
+    ]  # fmt: skip
+    h = placed[-1]
+    out.append(DeviceMemory("host", "cpu", h.weights_bytes, h.kv_cache_bytes, h.compute_bytes, 0, req.host_ram_bytes,
+                            h.n_layers, h.projector_bytes))  # fmt: skip
+    return tuple(out)
+
+
+def _place_bytes(
+    req: FitRequest, ctx: ContextSettings, types: dict[str, GGMLType], where: tuple[int, ...], n_cpu_moe: int
+) -> tuple[DeviceMemory, ...]:
+    """``_place``'s bytes for the layer devices ``where`` (``_layer_devices``); names and capacities are
+    left to ``_place``."""
     s = req.shape
     gpus = () if req.cpu_only else req.devices
     ws = weight_split(s, types)
     kv_layers = kv_cache_layer_bytes(s, ctx)
-    where = _layer_devices(s.n_layers, ngl if gpus else 0, gpus, req.tensor_split)
     kinds = {g.kind for g in gpus}
     ws_gpu = {k: weight_split(s, types, k) if k in _CUDA_LIKE else ws for k in kinds}
     kv_gpu = {k: kv_cache_layer_bytes(s, ctx, k) if k in _CUDA_LIKE else kv_layers for k in kinds}
@@ -1212,7 +1242,6 @@ def _place(
                 kv_cache_bytes=kv[i],
                 compute_bytes=dev_comp,
                 overhead_bytes=ovh,
-                capacity_bytes=max(0, g.usable_bytes - req.margin_bytes),
                 n_layers=nl[i],
                 projector_bytes=_projector_on_gpu(req) if i == 0 else 0,
             )
@@ -1239,7 +1268,6 @@ def _place(
             kv_cache_bytes=host_kv,
             compute_bytes=host_comp,
             overhead_bytes=0,
-            capacity_bytes=req.host_ram_bytes,
             n_layers=sum(1 for d in where if d < 0),
             projector_bytes=req.projector_bytes if not gpus or req.projector_on_host else 0,
         )

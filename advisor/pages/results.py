@@ -97,7 +97,7 @@ def ranked_cards(
     rec = run_recommendation(spec, machine, options)
     matches = [
         r for r in rec.ranked
-        if (m := catalog.get(r.pick.model.id)) and _keep(filters, m.family, m.license, m.params_total)
+        if (m := catalog.get(r.model.id)) and _keep(filters, m.family, m.license, m.params_total)
     ]  # fmt: skip
     # The quality order plans only what it shows; the other sorts plan every match to sort by its figures.
     enough = None if filters.sort in SORT_KEYS else filters.limit
@@ -108,9 +108,9 @@ def ranked_cards(
         if enough is not None and len(cards) >= enough:
             break
         try:
-            cards.append(card(spec, r, catalog[r.pick.model.id], machine.total_vram_bytes, machine.ram_bytes, plan_for))
+            cards.append(card(spec, r, catalog[r.model.id], machine.total_vram_bytes, machine.ram_bytes, plan_for))
         except Unplannable:
-            failed.append(r.pick.model.id)
+            failed.append(r.model.id)
     order = SORT_KEYS.get(filters.sort)
     cards.sort(key=order if order is not None else (lambda c: c.tier))
     settings = rec.request

@@ -61,6 +61,7 @@ from advisor.core.recommend.picks import (
     Speed,
     Thinking,
     quant_reason,
+    rank_key,
     thinking_cost,
 )
 from advisor.core.recommend.placement import (
@@ -125,7 +126,6 @@ from advisor.core.recommend.rank import (
     clear_caches,
     prefer_larger_at_4bit,
     preference_tier,
-    rank_key,
     recommend,
 )
 from advisor.core.units import GIB, MIB

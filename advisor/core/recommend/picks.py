@@ -165,18 +165,47 @@ class Pick:
         }
 
 
+def rank_key(p: Pick) -> tuple[int, float, float]:
+    """Models against each other: every usable pick (at least the request's minimum decode speed) above
+    every one that is not, then the higher quality after the quant's loss, then the faster. Where a model
+    sits (all on the GPU, layers or experts in RAM) counts only through its speed."""
+    return (0 if p.speed.usable else 1, -p.quality.score, -(p.speed.decode_tps or 0.0))
+
+
 class ModelRecommendation:
     """The best quant of one model on this machine, and the next best ones.
 
-    ``alternatives`` may be given as a function that makes them: the recommender ranks every model that
-    fits but a page shows a few, so the others' alternatives are never built.
+    ``pick`` and ``alternatives`` may be given as functions that make them: the recommender ranks every model
+    that fits but a page shows a few, so the others' picks and alternatives are never built. It then gives what
+    ranking reads without them: ``model``, ``quant`` and ``rank`` (``rank_key`` of the pick).
     """
 
-    __slots__ = ("_alternatives", "pick")
+    __slots__ = ("_alternatives", "_pick", "model", "quant", "rank")
 
-    def __init__(self, pick: Pick, alternatives: tuple[Pick, ...] | Callable[[], tuple[Pick, ...]] = ()) -> None:
-        self.pick = pick
+    def __init__(
+        self,
+        pick: Pick | Callable[[], Pick],
+        alternatives: tuple[Pick, ...] | Callable[[], tuple[Pick, ...]] = (),
+        *,
+        ranked_as: tuple[ModelOption, QuantOption, tuple[int, float, float]] | None = None,
+    ) -> None:
+        self._pick = pick
         self._alternatives = alternatives
+        if ranked_as is None:
+            p = self.pick
+            ranked_as = (p.model, p.quant, rank_key(p))
+        self.model, self.quant, self.rank = ranked_as
+
+    @property
+    def pick(self) -> Pick:
+        p = self._pick
+        if callable(p):
+            p = self._pick = p()
+        return p
+
+    @property
+    def usable(self) -> bool:
+        return self.rank[0] == 0
 
     @property
     def alternatives(self) -> tuple[Pick, ...]:

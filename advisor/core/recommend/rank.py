@@ -5,7 +5,9 @@ quality that is usable (decodes at the request's minimum speed), siblings ordere
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from advisor.core.recommend.options import ModelOption, Placement, QuantOption, Request
 from advisor.core.recommend.picks import (
@@ -38,7 +40,16 @@ from advisor.core.recommend.profiles import (
 from advisor.core.recommend.quality import FOUR_BITS, MAX_QUALITY_LOSS, QUALITY_TIE, min_bits_for_model, quant_cost
 
 
-def prefer_larger_at_4bit(larger: Pick, smaller: Pick) -> bool:
+class ModelAndQuant(Protocol):
+    """A pick, or a ``ModelRecommendation`` whose pick is not made yet: the model and its quant."""
+
+    @property
+    def model(self) -> ModelOption: ...
+    @property
+    def quant(self) -> QuantOption: ...
+
+
+def prefer_larger_at_4bit(larger: ModelAndQuant, smaller: ModelAndQuant) -> bool:
     """True when ``larger`` must rank above ``smaller`` whatever their scores say.
 
     "a 70B model at 4-bit is still vastly more intelligent than a 7B model at 16-bit ... Run a 30B
@@ -47,7 +58,7 @@ def prefer_larger_at_4bit(larger: Pick, smaller: Pick) -> bool:
     family, same release month: they differ only in size) that are both dense or both MoE, when the
     larger runs at 4 bits or more and the smaller at more bits than it (the trade the article
     describes). Scores of such siblings can disagree with size only through benchmark noise or mixed
-    reporting scales.
+    reporting scales. Takes picks or the recommendations that will make them.
     """
     a, b = larger.model, smaller.model
     return (
@@ -177,13 +188,6 @@ def _alternatives(
     return lambda: tuple(_pick(req, model, quants[c[3]], kv, compute, c) for c in cands)
 
 
-def rank_key(p: Pick) -> tuple[int, float, float]:
-    """Models against each other: every usable pick (at least the request's minimum decode speed) above
-    every one that is not, then the higher quality after the quant's loss, then the faster. Where a model
-    sits (all on the GPU, layers or experts in RAM) counts only through its speed."""
-    return (0 if p.speed.usable else 1, -p.quality.score, -(p.speed.decode_tps or 0.0))
-
-
 def apply_size_rule(ranked: list[ModelRecommendation]) -> list[ModelRecommendation]:
     """Reorder siblings so ``prefer_larger_at_4bit`` holds, leaving every other model in its slot.
 
@@ -193,8 +197,7 @@ def apply_size_rule(ranked: list[ModelRecommendation]) -> list[ModelRecommendati
     out = list(ranked)
     groups: dict[tuple[tuple[str, str], bool, bool], list[int]] = {}
     for i, r in enumerate(out):
-        p = r.pick
-        groups.setdefault((p.model.lineage, p.model.is_moe, p.speed.usable), []).append(i)
+        groups.setdefault((r.model.lineage, r.model.is_moe, r.usable), []).append(i)
     for slots in groups.values():
         if len(slots) < 2:
             continue
@@ -203,7 +206,7 @@ def apply_size_rule(ranked: list[ModelRecommendation]) -> list[ModelRecommendati
         for r in members:
             pos = len(ordered)
             for j, o in enumerate(ordered):
-                if prefer_larger_at_4bit(r.pick, o.pick):
+                if prefer_larger_at_4bit(r, o):
                     pos = j
                     break
             ordered.insert(pos, r)
@@ -268,13 +271,19 @@ def recommend(
             if _better(c, best):
                 best = c
         rest = sorted((c for c in cands if c is not best), key=lambda c: (c[0], c[1], c[2]))
+        quant = usable_quants[best[3]]
+        # The pick is made when first read (a page reads the picks of the models it shows); ranking reads
+        # ``rank_key``'s fields, the same floats the pick will hold.
+        tps, usable = best[5], best[6]
+        rank = (0 if usable else 1, -(model.score_for(req.use_case) * (1 - best[1])), -(tps or 0.0))
         chosen.append(
             ModelRecommendation(
-                _pick(req, model, usable_quants[best[3]], kv, compute, best),
+                functools.partial(_pick, req, model, quant, kv, compute, best),
                 _alternatives(req, model, usable_quants, kv, compute, rest[: req.max_alternatives]),
+                ranked_as=(model, quant, rank),
             )
         )
-    chosen.sort(key=lambda r: rank_key(r.pick))
+    chosen.sort(key=lambda r: r.rank)
     ranked = apply_size_rule(chosen)
     if limit is not None:
         ranked = ranked[:limit]
