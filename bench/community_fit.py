@@ -54,10 +54,6 @@ from advisor.core.hf_config import shape_from_hf_config_path  # noqa: E402
 from advisor.core.shape import ModelShape  # noqa: E402
 
 SAMPLE = ROOT / "bench" / "data" / "community_speeds"
-# The per-core bandwidth roof of CPU decode (memory_time) needs the app's model to know a CPU's cores
-# (``speed.Device.cores``); until advisor/core/speed.py has it, the fit leaves the roof out (``--core-cap``
-# fits it anyway, for the report) so that ``--write`` never gives the app constants of a model it does not run.
-APP_CORE_CAP = "cores" in {f.name for f in dataclasses.fields(speed.Device)}
 BACKENDS = ("cuda", "metal", "rocm", "cpu")
 
 
@@ -129,7 +125,7 @@ def device_of(row: dict[str, Any]) -> tuple[str, speed.Device | None, speed.Devi
 def without_roof(cpu: speed.Device) -> speed.Device:
     """``cpu`` without its cores, so that advisor.core.speed leaves its per-core roof out of the features: the fit
     adds it itself (``Features.core_bytes``, ``memory_time``). A GPU row's host CPU goes without it."""
-    return dataclasses.replace(cpu, cores=0) if APP_CORE_CAP else cpu  # type: ignore[call-arg]
+    return dataclasses.replace(cpu, cores=0)
 
 
 def cpu_clocks(name: str) -> tuple[float, float]:
@@ -574,8 +570,9 @@ def fit_decode(
     return params(x)
 
 
-# Whether the fit has the per-core bandwidth roof (APP_CORE_CAP, or ``--core-cap``).
-CORE_CAP = [APP_CORE_CAP]
+# Whether the fit has the CPU's per-core bandwidth roof (speed.Device.cores; ``--no-core-cap`` leaves it out, and
+# ``--write`` then gives the app CPU_CORE_GBPS = 0, the model without it).
+CORE_CAP = [True]
 # Nelder-Mead restarts at most (fit_decode).
 RESTARTS = 4
 
@@ -781,11 +778,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", action="store_true", help="every held-out decode row")
     ap.add_argument("--write", action="store_true", help="write advisor/core/speed_backends.py")
-    ap.add_argument("--core-cap", action="store_true", help="fit the CPU's per-core bandwidth roof (APP_CORE_CAP)")
+    ap.add_argument("--no-core-cap", action="store_true", help="leave the CPU's per-core bandwidth roof out")
     args = ap.parse_args()
-    if args.core_cap and args.write and not APP_CORE_CAP:
-        ap.error("--write with --core-cap: advisor/core/speed.py has no per-core roof (speed.Device.cores) yet")
-    CORE_CAP[0] = APP_CORE_CAP or args.core_cap
+    CORE_CAP[0] = not args.no_core_cap
     rows, skipped = load_rows()
     data = [(r, features(r)) for r in rows]
     for s in skipped:

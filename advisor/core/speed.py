@@ -266,6 +266,7 @@ class Device:
     # kernels' work scales with.
     unit_ghz: float | None = None
     architecture: str | None = None  # GPUSpec.architecture: picks Efficiency.arch_compute
+    cores: int = 0  # a CPU's cores that llama.cpp threads on (cpu_device): its per-core bandwidth roof
 
 
 def cpu_clock_ghz(base_ghz: float | None, boost_ghz: float | None) -> float:
@@ -287,7 +288,7 @@ def cpu_device(name: str, bandwidth_gbps: float, cores: int, isa: str | None, cl
     rate = cores * flop * clock / 1000
     dot = CPU_DECODE_FLOP_PER_CYCLE.get(isa or "avx2", CPU_DECODE_FLOP_PER_CYCLE["avx2"])
     unit_ghz = cores * clock * dot / CPU_UNIT_FLOP_PER_CYCLE
-    return Device("cpu", bandwidth_gbps, rate, name, unit_ghz=unit_ghz, architecture=isa or "avx2")
+    return Device("cpu", bandwidth_gbps, rate, name, unit_ghz=unit_ghz, architecture=isa or "avx2", cores=cores)
 
 
 @dataclass(frozen=True)
@@ -607,6 +608,9 @@ class _DecodeCost:
                 kernel_side += read / (decode.get(ggml_type, decode_default) * rate)
                 read_total += read
             memory_side = read_total / (eff.bandwidth_eff * bw) if eff.bandwidth_eff else 0.0
+            if dev_here is not None and dev_here.cores and speed_backends.CPU_CORE_GBPS:
+                # A CPU core streams at most CPU_CORE_GBPS (bench/community_fit.py memory_time).
+                memory_side = max(memory_side, read_total / (dev_here.cores * speed_backends.CPU_CORE_GBPS * GB))
             weights += max(kernel_side, memory_side)
             kv_terms.append((tuple(layers), eff.kv * bw))
             scale = eff.fixed_scale(dev_here)

@@ -36,9 +36,9 @@ DECODE: dict[str, dict[str, float]] = {
         "fixed_exponent": 0.0,
     },
     "cpu": {
-        "compute_scale": 0.3346,
-        "bandwidth_eff": 0.6159,
-        "layer_mult": 0.7638,
+        "compute_scale": 3.1131,
+        "bandwidth_eff": 0.6141,
+        "layer_mult": 0.7275,
         "token_mult": 0.0,
         "fixed_exponent": 0.0,
     },
@@ -58,13 +58,13 @@ DECODE: dict[str, dict[str, float]] = {
     },
 }
 # A CPU's sustained clock: this share of the way from base to boost clock (speed.cpu_clock_ghz).
-CPU_BOOST_SHARE: float = 0.6407
+CPU_BOOST_SHARE: float = 1.0
 # GB/s one CPU core streams weights at in decode (community_fit.memory_time); 0: no such roof.
-CPU_CORE_GBPS: float = 0.0
+CPU_CORE_GBPS: float = 7.037
 PREFILL_SCALE: dict[str, float] = {
     "cuda": 1.0,
     "metal": 1.0,
-    "cpu": 1.8834,
+    "cpu": 1.7126,
     "rocm": 1.0,
     "vulkan": 1.0,
 }
@@ -78,7 +78,7 @@ ARCH_COMPUTE: dict[str, dict[str, float]] = {
         "Volta": 0.7349,
     },
     "metal": {"Apple M1": 0.9516, "Apple M2": 0.8529, "Apple M3": 1.0, "Apple M4": 1.2213, "Apple M5": 1.0089},
-    "cpu": {"avx": 1.0, "avx2": 0.8058, "avx512": 1.326, "neon": 1.9347, "sse": 0.4837},
+    "cpu": {"avx": 1.0, "avx2": 1.0, "avx512": 1.0, "neon": 1.0, "sse": 1.0},
     "rocm": {"RDNA 1.0": 1.3119, "RDNA 2.0": 1.2365, "RDNA 3.0": 0.6577, "RDNA 3.5": 0.9373},
     "vulkan": {"RDNA 1.0": 1.3119, "RDNA 2.0": 1.2365, "RDNA 3.0": 0.6577, "RDNA 3.5": 0.9373},
 }
@@ -92,7 +92,7 @@ MATRIX_EFF: dict[str, float] = {
 BANDS: dict[str, dict[str, tuple[float, float]]] = {
     "cuda": {"decode": (0.825, 1.083), "prefill": (0.864, 1.241)},
     "metal": {"decode": (0.99, 1.164), "prefill": (0.863, 1.179)},
-    "cpu": {"decode": (0.802, 1.319), "prefill": (0.474, 1.485)},
+    "cpu": {"decode": (0.765, 1.184), "prefill": (0.463, 1.547)},
     "rocm": {"decode": (0.851, 1.056), "prefill": (0.891, 1.17)},
     "vulkan": {"decode": (0.851, 1.056), "prefill": (0.891, 1.17)},
 }
@@ -117,10 +117,10 @@ CV: dict[str, dict[str, Any]] = {
     "cpu": {
         "rows": 144,
         "hardware": 63,
-        "decode_in": 0.116,
-        "decode_held": 0.209,
-        "prefill_pp512": {"rows": 17, "hardware": 1, "in": 0.265, "held": None},
-        "prefill_LS": {"rows": 127, "hardware": 62, "in": 0.376, "held": 0.385},
+        "decode_in": 0.115,
+        "decode_held": 0.162,
+        "prefill_pp512": {"rows": 17, "hardware": 1, "in": 0.266, "held": None},
+        "prefill_LS": {"rows": 127, "hardware": 62, "in": 0.385, "held": 0.404},
     },
     "rocm": {
         "rows": 49,
