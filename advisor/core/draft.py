@@ -37,8 +37,8 @@ MIN_SIZE_RATIO = 5  # a draft at most 1/5 of the target's active parameters is w
 # round time) by bench/draft_compare.py over every measured round of bench/data/draft_rows_h200.jsonl and
 # bench/data/draft_h200.jsonl (H200, llama.cpp of llama-cpp-python 0.3.36, Llama-3.1-8B/70B + Llama-3.2-1B,
 # Qwen2.5-Coder-32B + 0.5B, k = 1/3/5/8); per-pair leave-one-out errors are in bench/data/draft_compare.txt.
-DRAFT_STEP_S = 0.000_475  # per drafted token: the draft's sampling and its logits' trip to the CPU
-SPEC_ROUND_S = 0.000_687  # per round: drafting set-up, rejected-tail removal from both KV caches, checks
+DRAFT_STEP_S = 0.000_468  # per drafted token: the draft's sampling and its logits' trip to the CPU
+SPEC_ROUND_S = 0.000_725  # per round: drafting set-up, rejected-tail removal from both KV caches, checks
 # A predicted speed-up below this is within the run-to-run spread of llama-server on the H200 (the same
 # plain 8B run: 250.6 and 239.5 tok/s): the plan says a draft will not help.
 MIN_SPEEDUP = 1.05

@@ -39,9 +39,9 @@ MMQ_BASE = 23.3  # the tiled kernel's start-up cost past 8 sequences
 # llama-server's own cost per generated token (sampling, token bookkeeping), on top of llama.cpp's decode step:
 # fitted by bench/draft_compare.py to the per-request predicted_per_second of bench/data/serve_h200.jsonl
 # (llama-server -np 1/4/8 on the H200, Llama-3.1-8B Q4_K_M, 1/4/8 clients at once: 239.5 / 140.5 / 83.5 tok/s
-# per user against the batched model's 274.7 / 177.8 / 120.9). The same gap between llama-server and
+# per user against the batched model's 276.1 / 178.7 / 121.5). The same gap between llama-server and
 # llama-bench for one user: 0.38 ms on Llama-3.1-8B (250.6 vs 277.1 tok/s), 0.31 ms on 70B (44.0 vs 44.6).
-SERVER_TOKEN_S = 0.000_435
+SERVER_TOKEN_S = 0.000_440
 # llama-server's prompt-cache cap in host RAM (common/common.h cache_ram_mib = 8192; --cache-ram N MiB).
 CACHE_RAM_BYTES = 8192 * MIB
 # llama-server's slots when -np is left at auto (tools/server/server.cpp:156-160: 4 slots, unified KV).
