@@ -181,19 +181,32 @@ class ResolvedMachine:
 
 def machine_from_params(params: FitParams) -> Machine:
     """GPUs by name (repeat for several), with --vram/--bandwidth overriding the database, and the CPU."""
-    ram = int(params.ram_gib * GIB) if params.ram_gib else 0
+    return _machine(params.gpus, params.vram_gib, params.bandwidth_gbps, params.ram_gib, params.cpu)
+
+
+# A page plans some 25 models on one machine: its names are looked up once (the GPU and CPU tables are static
+# data; an unknown name raises, and is not remembered).
+_MACHINES_MEMO = 1024
+_Name = str | None
+
+
+@functools.lru_cache(maxsize=_MACHINES_MEMO)
+def _machine(
+    gpus: tuple[str, ...], vram_gib: float | None, bandwidth_gbps: float | None, ram_gib: float | None, cpu_name: _Name
+) -> Machine:
+    ram = int(ram_gib * GIB) if ram_gib else 0
     specs: list[GPUSpec] = []
-    for name in params.gpus:
-        gpu = _gpu(name, params.vram_gib)
-        if params.bandwidth_gbps:
-            gpu = replace(gpu, bandwidth_gbps=params.bandwidth_gbps)
+    for name in gpus:
+        gpu = _gpu(name, vram_gib)
+        if bandwidth_gbps:
+            gpu = replace(gpu, bandwidth_gbps=bandwidth_gbps)
         if gpu.unified_memory:
             total = ram or gpu.vram_bytes
             # For a unified chip --vram is the GPU's share of RAM (e.g. after raising iogpu.wired_limit).
-            share = min(1.0, params.vram_gib * GIB / total) if params.vram_gib else None
+            share = min(1.0, vram_gib * GIB / total) if vram_gib else None
             gpu = gpu.with_memory(total, share or gpu.gpu_memory_fraction or hw.apple_gpu_memory_fraction(total))
-        elif params.vram_gib:
-            gpu = replace(gpu, vram_bytes=int(params.vram_gib * GIB), gpu_memory_fraction=None)
+        elif vram_gib:
+            gpu = replace(gpu, vram_bytes=int(vram_gib * GIB), gpu_memory_fraction=None)
         specs.append(gpu)
     counted: list[tuple[GPUSpec, int]] = []
     for gpu in specs:
@@ -202,7 +215,7 @@ def machine_from_params(params: FitParams) -> Machine:
         else:
             counted.append((gpu, 1))
     try:
-        cpu = find_cpu(params.cpu) if params.cpu else None
+        cpu = find_cpu(cpu_name) if cpu_name else None
     except hw.UnknownHardware as exc:
         raise FitArgError("cpu", str(exc)) from None
     unified = any(g.unified_memory for g in specs)
@@ -215,8 +228,15 @@ DEFAULT_CPU_CORES = 8
 
 
 def resolve_machine(params: FitParams) -> ResolvedMachine:
-    machine = machine_from_params(params)
-    return engine_devices(machine, params.vram_gib, params.bandwidth_gbps)
+    return _resolved_machine(params.gpus, params.vram_gib, params.bandwidth_gbps, params.ram_gib, params.cpu)
+
+
+@functools.lru_cache(maxsize=_MACHINES_MEMO)
+def _resolved_machine(
+    gpus: tuple[str, ...], vram_gib: float | None, bandwidth_gbps: float | None, ram_gib: float | None, cpu_name: _Name
+) -> ResolvedMachine:
+    """``resolve_machine``, once per machine (as ``_machine``)."""
+    return engine_devices(_machine(gpus, vram_gib, bandwidth_gbps, ram_gib, cpu_name), vram_gib, bandwidth_gbps)
 
 
 def engine_devices(
