@@ -9,6 +9,7 @@ are cheap to make again; an LRU's bookkeeping would cost more than it saves here
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -24,7 +25,7 @@ class IdentityMemo(Generic[V]):
         """The value for ``anchors`` (by identity) and ``extra`` (by value), made by ``make`` on a miss."""
         key = (tuple(map(id, anchors)), extra)
         got = self._entries.get(key)
-        if got is not None and all(a is b for a, b in zip(got[0], anchors, strict=True)):
+        if got is not None and all(map(operator.is_, got[0], anchors)):  # same ids, so same lengths
             return got[1]
         value = make()
         if len(self._entries) >= self.maxsize:

@@ -178,7 +178,7 @@ def card(
     # Cards keep the recommender's usable-quality order; the plan's own speed decides which side of the
     # minimum a card falls (where it sits, GPU or RAM, matters only through that speed).
     tier = UNFIT_TIER if plan.placement == "no" else 0 if plan.usable_at(spec.min_tps) else 1
-    alternatives = tuple(Alternative(a.quant.name, a.quality.kld, a.quality.score) for a in rec.alternatives)
+    alternatives = tuple(Alternative(*a) for a in rec.alternative_scores())
     return Card(model, pick, plan, explanation(pick, plan, spec, vram, ram), alternatives, tier, (vram, ram))
 
 

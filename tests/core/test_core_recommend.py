@@ -446,3 +446,18 @@ def test_native_precisions_cost_nothing() -> None:
     plain_pick = recommend(Request(small, ctx=8192), [option("gemma-3-12b-it")], quant_options()).ranked[0].pick
     assert qat_pick.quant.name == "Q4_0" and qat_pick.quality.loss == 0.0
     assert plain_pick.quant.name != "Q4_0"  # Q4_0 costs 2.3% on an ordinary checkpoint
+
+
+def test_alternative_scores_are_what_the_alternative_picks_hold() -> None:
+    """A card reads the alternatives' quant, KL divergence and score without their picks being made: the same
+    values, for every model of a catalog-wide ranking (dense and MoE, GPU, offloaded and CPU picks)."""
+    budget = Budget.from_raw(24 * GIB, 64 * GIB, gpu_bandwidth_gbps=1008, cpu_bandwidth_gbps=90)
+    r = recommend(Request(budget, ctx=8192, use_case="coding", max_alternatives=5), catalog_options(),
+                  quant_options("llama-server"))  # fmt: skip
+    with_alternatives = [m for m in r.ranked if m.alternatives]
+    assert len(with_alternatives) > 40
+    fresh = recommend(Request(budget, ctx=8192, use_case="coding", max_alternatives=5), catalog_options(),
+                      quant_options("llama-server"))  # fmt: skip
+    for made, lazy in zip(r.ranked, fresh.ranked, strict=True):
+        expected = tuple((a.quant.name, a.quality.kld, a.quality.score) for a in made.alternatives)
+        assert lazy.alternative_scores() == expected

@@ -57,7 +57,10 @@ class ModelOption:
     def score_for(self, use_case: str | None) -> float:
         """The score that ranks this model for ``use_case``: its category score where the benchmark has
         one (coding, reasoning), else the overall score."""
-        return next((s for u, s in self.use_scores if u == use_case), self.quality)
+        for u, s in self.use_scores:
+            if u == use_case:
+                return s
+        return self.quality
 
     @property
     def lineage(self) -> tuple[str, str]:

@@ -165,6 +165,10 @@ class Pick:
         }
 
 
+# An alternative as a card shows it: its quant's name, KL divergence and score (``Quality``'s kld and score).
+AlternativeScore = tuple[str, float, float]
+
+
 def rank_key(p: Pick) -> tuple[int, float, float]:
     """Models against each other: every usable pick (at least the request's minimum decode speed) above
     every one that is not, then the higher quality after the quant's loss, then the faster. Where a model
@@ -180,7 +184,7 @@ class ModelRecommendation:
     ranking reads without them: ``model``, ``quant`` and ``rank`` (``rank_key`` of the pick).
     """
 
-    __slots__ = ("_alternatives", "_pick", "model", "quant", "rank")
+    __slots__ = ("_alternatives", "_pick", "_scores", "model", "quant", "rank")
 
     def __init__(
         self,
@@ -188,9 +192,11 @@ class ModelRecommendation:
         alternatives: tuple[Pick, ...] | Callable[[], tuple[Pick, ...]] = (),
         *,
         ranked_as: tuple[ModelOption, QuantOption, tuple[int, float, float]] | None = None,
+        alternative_scores: Callable[[], tuple[AlternativeScore, ...]] | None = None,
     ) -> None:
         self._pick = pick
         self._alternatives = alternatives
+        self._scores = alternative_scores
         if ranked_as is None:
             p = self.pick
             ranked_as = (p.model, p.quant, rank_key(p))
@@ -213,6 +219,13 @@ class ModelRecommendation:
         if callable(alts):
             alts = self._alternatives = alts()
         return alts
+
+    def alternative_scores(self) -> tuple[AlternativeScore, ...]:
+        """(quant, KL divergence, score) of each alternative, as its pick would give them, without making the
+        picks when the recommender gave them (a card shows these three alone)."""
+        if self._scores is not None and callable(self._alternatives):
+            return self._scores()
+        return tuple((a.quant.name, a.quality.kld, a.quality.score) for a in self.alternatives)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ModelRecommendation):

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from advisor.core.recommend.options import ModelOption, Placement, QuantOption, Request
 from advisor.core.recommend.picks import (
+    AlternativeScore,
     Explanation,
     Fit,
     Memory,
@@ -188,6 +189,14 @@ def _alternatives(
     return lambda: tuple(_pick(req, model, quants[c[3]], kv, compute, c) for c in cands)
 
 
+def _scores(
+    req: Request, model: ModelOption, quants: Sequence[QuantOption], cands: list[_Cand]
+) -> tuple[AlternativeScore, ...]:
+    """``ModelRecommendation.alternative_scores`` of ``cands``: the quant, kld and score ``_pick`` gives them."""
+    base = model.score_for(req.use_case)
+    return tuple((quants[c[3]].name, quant_cost(model, quants[c[3]])[1], base * (1 - c[1])) for c in cands)
+
+
 def apply_size_rule(ranked: list[ModelRecommendation]) -> list[ModelRecommendation]:
     """Reorder siblings so ``prefer_larger_at_4bit`` holds, leaving every other model in its slot.
 
@@ -276,11 +285,13 @@ def recommend(
         # ``rank_key``'s fields, the same floats the pick will hold.
         tps, usable = best[5], best[6]
         rank = (0 if usable else 1, -(model.score_for(req.use_case) * (1 - best[1])), -(tps or 0.0))
+        alts = rest[: req.max_alternatives]
         chosen.append(
             ModelRecommendation(
                 functools.partial(_pick, req, model, quant, kv, compute, best),
-                _alternatives(req, model, usable_quants, kv, compute, rest[: req.max_alternatives]),
+                _alternatives(req, model, usable_quants, kv, compute, alts),
                 ranked_as=(model, quant, rank),
+                alternative_scores=functools.partial(_scores, req, model, usable_quants, alts),
             )
         )
     chosen.sort(key=lambda r: r.rank)
