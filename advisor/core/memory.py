@@ -524,24 +524,32 @@ def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu")
         return row * cells * n_stream
 
     # Layers with the same make-up have the same bytes: work each make-up out once.
-    done: dict[tuple[int, ...], int] = {}
-    out = []
-    for part in _kv_layout(s, ctx.type_k, ctx.type_v, ctx.flash_attn, cuda):
-        got = done.get(part)
-        if got is None:
-            if part[0] == _KV_STATE:
-                got = part[1] * ctx.n_seq
-            elif part[0] == _KV_LATENT:
-                got = tensor(part[1], part[2], kv_size)
-            elif part[0] == _KV_NONE:
-                got = 0
-            else:
-                _, swa, rk, pk, rv, pv, rs = part
-                cells = swa_size if swa else kv_size
-                got = tensor(rk, pk, cells) + tensor(rv, pv, cells) + rs * ctx.n_seq
-            done[part] = got
-        out.append(got)
-    return tuple(out)
+    parts, index = _kv_makeups(s, ctx.type_k, ctx.type_v, ctx.flash_attn, cuda)
+    values = []
+    for part in parts:
+        if part[0] == _KV_STATE:
+            got = part[1] * ctx.n_seq
+        elif part[0] == _KV_LATENT:
+            got = tensor(part[1], part[2], kv_size)
+        elif part[0] == _KV_NONE:
+            got = 0
+        else:
+            _, swa, rk, pk, rv, pv, rs = part
+            cells = swa_size if swa else kv_size
+            got = tensor(rk, pk, cells) + tensor(rv, pv, cells) + rs * ctx.n_seq
+        values.append(got)
+    return tuple(map(values.__getitem__, index))
+
+
+@functools.lru_cache(maxsize=1024)
+def _kv_makeups(
+    s: ModelShape, type_k: str, type_v: str, flash_attn: bool, cuda: bool
+) -> tuple[tuple[tuple[int, ...], ...], tuple[int, ...]]:
+    """``_kv_layout``'s distinct make-ups, in first-seen order, and each layer's position among them."""
+    layout = _kv_layout(s, type_k, type_v, flash_attn, cuda)
+    parts = tuple(dict.fromkeys(layout))
+    where = {p: i for i, p in enumerate(parts)}
+    return parts, tuple(where[p] for p in layout)
 
 
 # What a layer's cache is made of (``_kv_layout``): a recurrent state, an MLA latent K, nothing, or K and V.

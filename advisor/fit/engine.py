@@ -64,7 +64,13 @@ ModelLookup = Callable[[str], ModelShape]
 def catalog_shape(model_id: str) -> ModelShape:
     from advisor.catalog.models_catalog import get_model
 
-    return get_model(model_id).to_shape()
+    record = get_model(model_id)
+    return _CATALOG_SHAPES.get((record,), None, record.to_shape)
+
+
+# A catalog record's shape, made once per record (by identity: a reloaded catalog gets new ones). Shapes are
+# frozen, and every plan of the model then hands the caches keyed by its shape the same object.
+_CATALOG_SHAPES: IdentityMemo[ModelShape] = IdentityMemo(4096)
 
 
 def resolve_model(params: FitParams, lookup: ModelLookup = catalog_shape) -> ResolvedModel:
