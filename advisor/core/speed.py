@@ -602,11 +602,9 @@ class _DecodeCost:
             eff = inp.eff(_device_kind(dev))
             rate = eff.compute_gbps(dev_here, bw / GB) * GB
             kernel_side = 0.0
-            read_total = 0.0
-            decode, decode_default = eff.decode, eff.decode_default  # eff.decode_eff, looked up inline
-            for read, ggml_type in _decode_reads(inp, layers, dev is head_dev, frac):
-                kernel_side += read / (decode.get(ggml_type, decode_default) * rate)
-                read_total += read
+            by_type, read_total = _decode_reads(inp, layers, dev is head_dev, frac)
+            for ggml_type, read in by_type:
+                kernel_side += read / (eff.decode_eff(ggml_type) * rate)
             memory_side = read_total / (eff.bandwidth_eff * bw) if eff.bandwidth_eff else 0.0
             if dev_here is not None and dev_here.cores and speed_backends.CPU_CORE_GBPS:
                 # A CPU core streams at most CPU_CORE_GBPS (bench/community_fit.py memory_time).
@@ -633,7 +631,7 @@ class _DecodeCost:
         return {"weights": self.weights, "kv": kv, "fixed": self.fixed, "transfer": self.transfer}
 
 
-_Reads = tuple[tuple[float, str], ...]
+_Reads = tuple[tuple[tuple[str, float], ...], float]  # (type, bytes read) per type, and all bytes
 _Index = tuple[dict[int, list[int]], list[tuple[float, str]]]
 # Per chunks tuple (from the cached ``weights_for``, by identity) and the rest of each key: see the functions.
 _CHUNK_INDEX: IdentityMemo[_Index] = IdentityMemo(4096)
@@ -655,16 +653,21 @@ def _chunk_index(chunks: tuple[WeightChunk, ...], frac: float) -> _Index:
 
 
 def _decode_reads(inp: SpeedInputs, layers: Sequence[int], head: bool, frac: float) -> _Reads:
-    """(bytes read per token, type) of each weight chunk a device holds (no embedding rows), in chunk order;
-    remembered like ``_weight_sums``: the same for every machine that places the same layers."""
+    """The bytes read per token of the weight chunks a device holds (no embedding rows): per type, in the order
+    the types first come, and all of them (added in chunk order); remembered like ``_weight_sums``: the same for
+    every machine that places the same layers."""
     layer_set = frozenset(layers)
 
     def make() -> _Reads:
         by_layer, all_reads = _chunk_index(inp.weights, frac)
         wanted = [*layer_set, inp.shape.n_layers] if head else layer_set
-        # The chunks of those layers, back in chunk order (the sums add in the same order as over every chunk).
         positions = sorted(itertools.chain.from_iterable(by_layer.get(layer, ()) for layer in wanted))
-        return tuple(map(all_reads.__getitem__, positions))
+        by_type: dict[str, float] = {}
+        total = 0.0
+        for read, ggml_type in map(all_reads.__getitem__, positions):
+            by_type[ggml_type] = by_type.get(ggml_type, 0.0) + read
+            total += read
+        return tuple(by_type.items()), total
 
     return _DECODE_READS.get((inp.weights,), (layer_set, head, frac, inp.shape.n_layers), make)
 

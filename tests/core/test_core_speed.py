@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import sys
@@ -91,7 +92,7 @@ def test_kv_read_grows_with_depth_and_swa_layers_cap_at_window() -> None:
     assert kv_bytes_per_token(SHAPE, 0, "f16") == 1024
     assert kv_bytes_per_token(SHAPE, 0, "q8_0") == 2 * 256 * 34 / 32
     assert kv_read_bytes(SHAPE, range(4), 1000, "f16") == 4 * 1024 * 1000
-    swa = ModelShape(**{**SHAPE.__dict__, "sliding_window": 100, "swa_layers": (True, True, True, False)})
+    swa = dataclasses.replace(SHAPE, sliding_window=100, swa_layers=(True, True, True, False))
     assert kv_read_bytes(swa, range(4), 1000, "f16") == 1024 * (3 * 100 + 1000)
     w = layers(4, 250_000_000)
     p = predict_speed(inputs(w), curve_depths=(0, 4096, 8192))
