@@ -58,13 +58,13 @@ DECODE: dict[str, dict[str, float]] = {
     },
 }
 # A CPU's sustained clock: this share of the way from base to boost clock (speed.cpu_clock_ghz).
-CPU_BOOST_SHARE: float = 1.0
+CPU_BOOST_SHARE: float = 0.3461
 # GB/s one CPU core streams weights at in decode (community_fit.memory_time); 0: no such roof.
 CPU_CORE_GBPS: float = 7.037
 PREFILL_SCALE: dict[str, float] = {
     "cuda": 1.0,
     "metal": 1.0,
-    "cpu": 1.7126,
+    "cpu": 2.0518,
     "rocm": 1.0,
     "vulkan": 1.0,
 }
@@ -92,7 +92,7 @@ MATRIX_EFF: dict[str, float] = {
 BANDS: dict[str, dict[str, tuple[float, float]]] = {
     "cuda": {"decode": (0.825, 1.083), "prefill": (0.864, 1.241)},
     "metal": {"decode": (0.99, 1.164), "prefill": (0.863, 1.179)},
-    "cpu": {"decode": (0.765, 1.184), "prefill": (0.463, 1.547)},
+    "cpu": {"decode": (0.765, 1.184), "prefill": (0.447, 1.449)},
     "rocm": {"decode": (0.851, 1.056), "prefill": (0.891, 1.17)},
     "vulkan": {"decode": (0.851, 1.056), "prefill": (0.891, 1.17)},
 }
@@ -119,8 +119,8 @@ CV: dict[str, dict[str, Any]] = {
         "hardware": 63,
         "decode_in": 0.115,
         "decode_held": 0.162,
-        "prefill_pp512": {"rows": 17, "hardware": 1, "in": 0.266, "held": None},
-        "prefill_LS": {"rows": 127, "hardware": 62, "in": 0.385, "held": 0.404},
+        "prefill_pp512": {"rows": 17, "hardware": 1, "in": 0.264, "held": None},
+        "prefill_LS": {"rows": 127, "hardware": 62, "in": 0.364, "held": 0.386},
     },
     "rocm": {
         "rows": 49,
