@@ -80,6 +80,25 @@ def test_cpu_rate_follows_its_simd() -> None:
     assert avx2.tflops == pytest.approx(16 * 32 * 3.0 / 1000)
 
 
+def test_a_cpu_core_streams_at_most_cpu_core_gbps() -> None:
+    """A few cores cannot draw a machine's whole memory bandwidth (speed_backends.CPU_CORE_GBPS, fitted by
+    bench/community_fit.py): Llama-3.2-1B on 100 GB/s of RAM reads its weights at 2 x CPU_CORE_GBPS on 2 cores,
+    at the RAM's fitted share on 32."""
+    shape = get_model("llama-3.2-1b-instruct").to_shape()
+    weights = speed.weights_for(shape, "Q4_K_M")
+
+    def weights_s(cores: int, roof: bool = True) -> float:
+        cpu = speed.cpu_device("test cpu", 100.0, cores, "avx2")
+        inp = speed.SpeedInputs(shape, weights, (), cpu=cpu if roof else replace(cpu, cores=0), n_gpu_layers=0)
+        return speed.decode_time_s(inp, 0)["weights"]
+
+    # Memory-bound at the RAM's share on 2 and on 32 cores without the roof (the kernel side scales with cores).
+    assert weights_s(2, roof=False) == weights_s(32, roof=False) == weights_s(32)
+    read = weights_s(32) * speed_backends.DECODE["cpu"]["bandwidth_eff"] * 100.0 * speed.GB
+    assert weights_s(2) == pytest.approx(read / (2 * speed_backends.CPU_CORE_GBPS * speed.GB))
+    assert weights_s(2) > 3 * weights_s(32)
+
+
 def test_every_backend_has_constants_and_bands() -> None:
     for backend in ("cuda", "metal", "rocm", "vulkan", "cpu"):
         assert 0 < speed_backends.DECODE[backend]["bandwidth_eff"] <= 1.0
