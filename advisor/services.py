@@ -324,7 +324,7 @@ def catalog_shape(model_id: str) -> ModelShape:
     """A catalog model's shape: the data files first, then models imported from the Hub."""
 
     try:
-        return get_model(model_id).to_shape()
+        return fit_engine.catalog_shape(model_id)  # made once per record
     except KeyError:
         try:
             entry = CatalogEntry.objects.filter(model_id=model_id).first()

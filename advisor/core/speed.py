@@ -26,7 +26,6 @@ Every constant is either measured (``bench/data/speed_h100.jsonl``, fitted by
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -632,41 +631,62 @@ class _DecodeCost:
 
 
 _Reads = tuple[tuple[tuple[str, float], ...], float]  # (type, bytes read) per type, and all bytes
-_Index = tuple[dict[int, list[int]], list[tuple[float, str]]]
+# A layer's weights: bytes read per token by type, elements by type (routed experts at their read fraction),
+# all bytes read, all bytes held.
+_LayerSums = tuple[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...], float, int]
 # Per chunks tuple (from the cached ``weights_for``, by identity) and the rest of each key: see the functions.
-_CHUNK_INDEX: IdentityMemo[_Index] = IdentityMemo(4096)
+_LAYER_SUMS: IdentityMemo[dict[int, _LayerSums]] = IdentityMemo(4096)
 _DECODE_READS: IdentityMemo[_Reads] = IdentityMemo(4096)
 
 
-def _chunk_index(chunks: tuple[WeightChunk, ...], frac: float) -> _Index:
-    """Per layer, the positions of its chunks (no embedding rows); per chunk, (bytes read per token, type).
-    Once per chunks tuple, so a new placement of them picks its layers' chunks instead of testing every one."""
+def _layer_sums(chunks: tuple[WeightChunk, ...], frac: float) -> dict[int, _LayerSums]:
+    """Per layer, its chunks' sums (no embedding rows), by type in the order the types first come. Once per chunks
+    tuple: a device's sums for any placement then add its layers' sums, not every chunk."""
 
-    def make() -> _Index:
-        by_layer: dict[int, list[int]] = {}
-        for i, c in enumerate(chunks):
-            if not c.embedding:
-                by_layer.setdefault(c.layer, []).append(i)
-        return by_layer, [(c.n_bytes * (frac if c.expert else 1.0), c.ggml_type) for c in chunks]
+    def make() -> dict[int, _LayerSums]:
+        reads: dict[int, dict[str, float]] = {}
+        elements: dict[int, dict[str, float]] = {}
+        totals: dict[int, list[float]] = {}
+        held: dict[int, int] = {}
+        for c in chunks:
+            if c.embedding:
+                continue
+            share = frac if c.expert else 1.0
+            r, e = reads.setdefault(c.layer, {}), elements.setdefault(c.layer, {})
+            r[c.ggml_type] = r.get(c.ggml_type, 0.0) + c.n_bytes * share
+            e[c.ggml_type] = e.get(c.ggml_type, 0.0) + c.n_elements * share
+            totals.setdefault(c.layer, []).append(c.n_bytes * share)
+            held[c.layer] = held.get(c.layer, 0) + c.n_bytes
+        return {
+            layer: (tuple(reads[layer].items()), tuple(elements[layer].items()), sum(totals[layer]), held[layer])
+            for layer in reads
+        }
 
-    return _CHUNK_INDEX.get((chunks,), frac, make)
+    return _LAYER_SUMS.get((chunks,), frac, make)
+
+
+def _device_layers(layers: frozenset[int], head: bool, n_layers: int) -> list[int]:
+    """A device's layers in order, the output layer (``n_layers``) last when it holds it."""
+    return [*sorted(layers), n_layers] if head else sorted(layers)
 
 
 def _decode_reads(inp: SpeedInputs, layers: Sequence[int], head: bool, frac: float) -> _Reads:
     """The bytes read per token of the weight chunks a device holds (no embedding rows): per type, in the order
-    the types first come, and all of them (added in chunk order); remembered like ``_weight_sums``: the same for
-    every machine that places the same layers."""
+    the types first come, and all of them; remembered like ``_weight_sums``: the same for every machine that places
+    the same layers."""
     layer_set = frozenset(layers)
 
     def make() -> _Reads:
-        by_layer, all_reads = _chunk_index(inp.weights, frac)
-        wanted = [*layer_set, inp.shape.n_layers] if head else layer_set
-        positions = sorted(itertools.chain.from_iterable(by_layer.get(layer, ()) for layer in wanted))
+        sums = _layer_sums(inp.weights, frac)
         by_type: dict[str, float] = {}
         total = 0.0
-        for read, ggml_type in map(all_reads.__getitem__, positions):
-            by_type[ggml_type] = by_type.get(ggml_type, 0.0) + read
-            total += read
+        for layer in _device_layers(layer_set, head, inp.shape.n_layers):
+            got = sums.get(layer)
+            if got is None:
+                continue
+            for ggml_type, read in got[0]:
+                by_type[ggml_type] = by_type.get(ggml_type, 0.0) + read
+            total += got[2]
         return tuple(by_type.items()), total
 
     return _DECODE_READS.get((inp.weights,), (layer_set, head, frac, inp.shape.n_layers), make)
@@ -680,7 +700,7 @@ def _cpu_bw(inp: SpeedInputs) -> float:
 
 # (the chunks by identity; layers, head, expert fraction, n_layers) -> (elements read per type, bytes). The
 # chunks come from the cached ``weights_for``, and most plans put the same layers on a device, so every machine
-# with the model whole on its GPU asks for the same sums: worked out once (the same additions in the same order).
+# with the model whole on its GPU asks for the same sums: worked out once.
 _WEIGHT_SUMS: IdentityMemo[tuple[dict[str, float], int]] = IdentityMemo(4096)
 
 
@@ -689,19 +709,22 @@ def _weight_sums(inp: SpeedInputs, layers: set[int], head: bool) -> tuple[dict[s
     at their read fraction, and their bytes. The dict is shared: read it only."""
     frac = _expert_read_fraction(inp.shape)
     n_layers = inp.shape.n_layers
+    layer_set = frozenset(layers)
 
     def make() -> tuple[dict[str, float], int]:
+        sums = _layer_sums(inp.weights, frac)
         by_type: dict[str, float] = {}
         n_bytes = 0
-        for c in inp.weights:
-            if c.embedding:
+        for layer in _device_layers(layer_set, head, n_layers):
+            got = sums.get(layer)
+            if got is None:
                 continue
-            if c.layer in layers or (head and c.layer == n_layers):
-                by_type[c.ggml_type] = by_type.get(c.ggml_type, 0.0) + c.n_elements * (frac if c.expert else 1.0)
-                n_bytes += c.n_bytes
+            for ggml_type, n_el in got[1]:
+                by_type[ggml_type] = by_type.get(ggml_type, 0.0) + n_el
+            n_bytes += got[3]
         return by_type, n_bytes
 
-    return _WEIGHT_SUMS.get((inp.weights,), (frozenset(layers), head, frac, n_layers), make)
+    return _WEIGHT_SUMS.get((inp.weights,), (layer_set, head, frac, n_layers), make)
 
 
 def prefill_attention_flops(shape: ModelShape, layers: Iterable[int], mean_ctx: float) -> float:
