@@ -665,9 +665,21 @@ def _layer_sums(chunks: tuple[WeightChunk, ...], frac: float) -> dict[int, _Laye
     return _LAYER_SUMS.get((chunks,), frac, make)
 
 
-def _device_layers(layers: frozenset[int], head: bool, n_layers: int) -> list[int]:
-    """A device's layers in order, the output layer (``n_layers``) last when it holds it."""
-    return [*sorted(layers), n_layers] if head else sorted(layers)
+def _add_layers(
+    sums: dict[int, _LayerSums], layers: frozenset[int], head: bool, n_layers: int, *, reads: bool
+) -> tuple[dict[str, float], float | int]:
+    """A device's layers' sums, in layer order with the output layer (``n_layers``) last when it holds it: bytes read
+    per token by type and all bytes read (``reads``), or elements by type and all bytes held."""
+    by_type: dict[str, float] = {}
+    total: float | int = 0.0 if reads else 0
+    for layer in [*sorted(layers), n_layers] if head else sorted(layers):
+        got = sums.get(layer)
+        if got is None:
+            continue
+        for ggml_type, value in got[0] if reads else got[1]:
+            by_type[ggml_type] = by_type.get(ggml_type, 0.0) + value
+        total += got[2] if reads else got[3]
+    return by_type, total
 
 
 def _decode_reads(inp: SpeedInputs, layers: Sequence[int], head: bool, frac: float) -> _Reads:
@@ -677,16 +689,7 @@ def _decode_reads(inp: SpeedInputs, layers: Sequence[int], head: bool, frac: flo
     layer_set = frozenset(layers)
 
     def make() -> _Reads:
-        sums = _layer_sums(inp.weights, frac)
-        by_type: dict[str, float] = {}
-        total = 0.0
-        for layer in _device_layers(layer_set, head, inp.shape.n_layers):
-            got = sums.get(layer)
-            if got is None:
-                continue
-            for ggml_type, read in got[0]:
-                by_type[ggml_type] = by_type.get(ggml_type, 0.0) + read
-            total += got[2]
+        by_type, total = _add_layers(_layer_sums(inp.weights, frac), layer_set, head, inp.shape.n_layers, reads=True)
         return tuple(by_type.items()), total
 
     return _DECODE_READS.get((inp.weights,), (layer_set, head, frac, inp.shape.n_layers), make)
@@ -712,17 +715,8 @@ def _weight_sums(inp: SpeedInputs, layers: set[int], head: bool) -> tuple[dict[s
     layer_set = frozenset(layers)
 
     def make() -> tuple[dict[str, float], int]:
-        sums = _layer_sums(inp.weights, frac)
-        by_type: dict[str, float] = {}
-        n_bytes = 0
-        for layer in _device_layers(layer_set, head, n_layers):
-            got = sums.get(layer)
-            if got is None:
-                continue
-            for ggml_type, n_el in got[1]:
-                by_type[ggml_type] = by_type.get(ggml_type, 0.0) + n_el
-            n_bytes += got[3]
-        return by_type, n_bytes
+        by_type, n_bytes = _add_layers(_layer_sums(inp.weights, frac), layer_set, head, n_layers, reads=False)
+        return by_type, int(n_bytes)
 
     return _WEIGHT_SUMS.get((inp.weights,), (layer_set, head, frac, n_layers), make)
 
