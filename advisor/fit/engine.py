@@ -415,10 +415,10 @@ def predict(
 # the GPU (ggml-backend.cpp op offload; ggml-cuda offload_op), which copies, per micro-batch and per expert
 # tensor, only the experts the batch routes to (ggml_backend_sched_compute_splits, "copying only the experts
 # that are used") from llama.cpp's mmapped, pageable host buffer. The rate of those copies, fitted to the
-# H200 host's -ncmoe pp512 rows (bench/moe_offload_check.py: 6.81 GB/s on Qwen3-30B-A3B's, 5.72 on
-# gpt-oss-120b's, this on both; 16-vCPU Xeon VM, PCIe 5.0 x16, so the staging of pageable memory bounds it,
-# not the link).
-EXPERT_COPY_BYTES_PER_S = 6.22e9
+# H200 host's -ncmoe pp512 rows (bench/moe_offload_check.py: 7.05 GB/s on Qwen3-30B-A3B's, 5.72 on
+# gpt-oss-120b's, this on both; GLM-4.5-Air's are held out; 16-vCPU Xeon VM, PCIe 5.0 x16, so the staging of
+# pageable memory bounds it, not the link). Refitted when the prefill model moves (Qwen3's Q/K-norm cost: 6.22).
+EXPERT_COPY_BYTES_PER_S = 6.31e9
 
 
 def experts_used_share(shape: ModelShape, n_tokens: int) -> float:
