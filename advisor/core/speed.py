@@ -644,25 +644,28 @@ def _layer_sums(chunks: tuple[WeightChunk, ...], frac: float) -> dict[int, _Laye
     tuple: a device's sums for any placement then add its layers' sums, not every chunk."""
 
     def make() -> dict[int, _LayerSums]:
-        reads: dict[int, dict[str, float]] = {}
-        elements: dict[int, dict[str, float]] = {}
-        totals: dict[int, list[float]] = {}
-        held: dict[int, int] = {}
+        # per layer: [bytes read by type, elements by type, bytes read, bytes held]
+        acc: dict[int, tuple[dict[str, float], dict[str, float], list[float], list[int]]] = {}
         for c in chunks:
             if c.embedding:
                 continue
+            a = acc.get(c.layer)
+            if a is None:
+                a = acc[c.layer] = ({}, {}, [], [])
             share = frac if c.expert else 1.0
-            r, e = reads.setdefault(c.layer, {}), elements.setdefault(c.layer, {})
-            r[c.ggml_type] = r.get(c.ggml_type, 0.0) + c.n_bytes * share
-            e[c.ggml_type] = e.get(c.ggml_type, 0.0) + c.n_elements * share
-            totals.setdefault(c.layer, []).append(c.n_bytes * share)
-            held[c.layer] = held.get(c.layer, 0) + c.n_bytes
-        return {
-            layer: (tuple(reads[layer].items()), tuple(elements[layer].items()), sum(totals[layer]), held[layer])
-            for layer in reads
-        }
+            read, t = c.n_bytes * share, c.ggml_type
+            a[0][t] = a[0].get(t, 0.0) + read
+            a[1][t] = a[1].get(t, 0.0) + c.n_elements * share
+            a[2].append(read)
+            a[3].append(c.n_bytes)
+        return {layer: (tuple(r.items()), tuple(e.items()), sum(rs), sum(hs)) for layer, (r, e, rs, hs) in acc.items()}
 
     return _LAYER_SUMS.get((chunks,), frac, make)
+
+
+def warm_layer_sums(shape: ModelShape, chunks: tuple[WeightChunk, ...]) -> None:
+    """Work out ``chunks``' per-layer sums ahead of the first plan that reads them (``advisor.warmup``)."""
+    _layer_sums(chunks, _expert_read_fraction(shape))
 
 
 def _add_layers(

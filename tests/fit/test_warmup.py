@@ -24,6 +24,8 @@ def test_a_warmed_model_plans_at_a_warmed_preset_without_a_first_sight(monkeypat
     assert warmup.warm_catalog() == 1
     caches = (gguf_size._standin_header_bytes, speed.weights_for, engine.preset_file_bytes)
     misses = [f.cache_info().misses for f in caches]
+    layer_sums = len(speed._LAYER_SUMS)  # per chunks tuple: a plan that reads new chunks adds one
     params = parse_fit_params({"model": [model.id], "quant": [warmup.WARM_PRESETS[-1]], "gpu": ["RTX 4090"]})
     assert engine.make_plan(params).placement == "gpu"
     assert [f.cache_info().misses for f in caches] == misses
+    assert len(speed._LAYER_SUMS) == layer_sums
