@@ -512,10 +512,18 @@ def cuda_tensor_alloc_bytes(t: GGMLType, dims: tuple[int, ...]) -> int:
 def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu") -> tuple[int, ...]:
     """Bytes of KV cache (or recurrent state) of each layer. ``kind`` is the backend that holds it:
     ggml-cuda buffers add per-tensor padding (``cuda_tensor_alloc_bytes``)."""
+    values = _kv_makeup_bytes(s, ctx, kind in _CUDA_LIKE)
+    _, index = _kv_makeups(s, ctx.type_k, ctx.type_v, ctx.flash_attn, kind in _CUDA_LIKE)
+    return tuple(map(values.__getitem__, index))
+
+
+@functools.lru_cache(maxsize=4096)
+def _kv_makeup_bytes(s: ModelShape, ctx: ContextSettings, cuda: bool) -> tuple[int, ...]:
+    """Bytes of one layer of each of ``_kv_makeups``' distinct make-ups (layers with the same make-up have the
+    same bytes: each is worked out once)."""
     n_stream = 1 if ctx.kv_unified else ctx.n_seq
     kv_size = ctx.n_ctx_seq
     swa_size = _swa_cells(s, ctx) if s.sliding_window else kv_size
-    cuda = kind in _CUDA_LIKE
 
     def tensor(row: int, pad: int, cells: int) -> int:
         # llama-kv-cache.cpp: one {width, cells, n_stream} tensor per layer for K and for V
@@ -523,8 +531,7 @@ def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu")
             return _pad(row * cells * n_stream + pad, CUDA_BUFFER_ALIGNMENT)
         return row * cells * n_stream
 
-    # Layers with the same make-up have the same bytes: work each make-up out once.
-    parts, index = _kv_makeups(s, ctx.type_k, ctx.type_v, ctx.flash_attn, cuda)
+    parts, _ = _kv_makeups(s, ctx.type_k, ctx.type_v, ctx.flash_attn, cuda)
     values = []
     for part in parts:
         if part[0] == _KV_STATE:
@@ -538,7 +545,36 @@ def kv_cache_layer_bytes(s: ModelShape, ctx: ContextSettings, kind: str = "cpu")
             cells = swa_size if swa else kv_size
             got = tensor(rk, pk, cells) + tensor(rv, pv, cells) + rs * ctx.n_seq
         values.append(got)
-    return tuple(map(values.__getitem__, index))
+    return tuple(values)
+
+
+_Counts = tuple[tuple[int, ...], ...]  # per make-up, how many of layers 0..i-1 have it (i = 0..n_layers)
+
+
+@functools.lru_cache(maxsize=1024)
+def _kv_makeup_counts(
+    s: ModelShape, type_k: str, type_v: str, flash_attn: bool, cuda: bool
+) -> tuple[_Counts, dict[str, _Counts]]:
+    """Prefix counts of each make-up over the layers, and per KV buffer group (``_kv_buffer_groups``) over that
+    group's layers: a run of layers' KV bytes is then the make-ups' bytes times their counts in the run, for
+    any context (the same integers as adding the layers' bytes)."""
+    parts, index = _kv_makeups(s, type_k, type_v, flash_attn, cuda)
+    groups = _kv_buffer_groups(s)
+
+    def counts(group: str | None) -> _Counts:
+        """Over every layer (``group`` None) or that group's."""
+        pairs = tuple(zip(index, groups, strict=True))
+        return tuple(
+            (0, *itertools.accumulate(1 if i == p and group in (None, g) else 0 for i, g in pairs))
+            for p in range(len(parts))
+        )
+
+    return counts(None), {g: counts(g) for g in dict.fromkeys(groups)}
+
+
+def _kv_run_bytes(values: tuple[int, ...], counts: _Counts, a: int, b: int) -> int:
+    """KV bytes of layers a..b-1: each make-up's bytes times how many of them the run holds."""
+    return sum(v * (c[b] - c[a]) for v, c in zip(values, counts, strict=True))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1090,10 +1126,9 @@ def _device_runs(where: tuple[int, ...], n_layers: int) -> tuple[tuple[int, int,
     return tuple(runs)
 
 
-# Prefix sums of per-layer tuples, by identity: the tuples come from cached functions (``weight_split``,
-# ``kv_cache_layer_bytes``) and are placed many times.
+# Prefix sums of per-layer tuples, by identity: the tuples come from cached functions (``weight_split``) and
+# are placed many times.
 _prefixes: IdentityMemo[tuple[int, ...]] = IdentityMemo(8192)
-_group_prefixes: IdentityMemo[dict[str, tuple[int, ...]]] = IdentityMemo(8192)
 
 
 def _prefix(values: tuple[int, ...]) -> tuple[int, ...]:
@@ -1105,21 +1140,6 @@ def _span(values: tuple[int, ...], a: int, b: int) -> int:
     """sum(values[a:b])"""
     sums = _prefix(values)
     return sums[b] - sums[a]
-
-
-def _group_prefix(values: tuple[int, ...], groups: tuple[str, ...]) -> dict[str, tuple[int, ...]]:
-    """Per KV buffer group, prefix sums of ``values`` over the layers of that group (``_group_prefixes``)."""
-
-    def make() -> dict[str, tuple[int, ...]]:
-        names = tuple(dict.fromkeys(groups))
-        if len(names) == 1:  # one group: its sums are the layers' sums
-            return {names[0]: _prefix(values)}
-        return {
-            grp: (0, *itertools.accumulate(v if g == grp else 0 for v, g in zip(values, groups, strict=True)))
-            for grp in names
-        }
-
-    return _group_prefixes.get((values, groups), None, make)
 
 
 # Placements by all they depend on but the devices' names and capacities: the bytes on each device follow
@@ -1159,17 +1179,19 @@ def _place_bytes(
     s = req.shape
     gpus = () if req.cpu_only else req.devices
     ws = weight_split(s, types)
-    kv_layers = kv_cache_layer_bytes(s, ctx)
     kinds = {g.kind for g in gpus}
     ws_gpu = {k: weight_split(s, types, k) if k in _CUDA_LIKE else ws for k in kinds}
-    kv_gpu = {k: kv_cache_layer_bytes(s, ctx, k) if k in _CUDA_LIKE else kv_layers for k in kinds}
+    # KV bytes per make-up (this context) and make-up counts per run of layers: per backend, CUDA-like or not
+    kv_cpu = _kv_makeup_bytes(s, ctx, False)
+    counts_cpu = _kv_makeup_counts(s, ctx.type_k, ctx.type_v, ctx.flash_attn, False)
+    kv_gpu = {k: (_kv_makeup_bytes(s, ctx, True), _kv_makeup_counts(s, ctx.type_k, ctx.type_v, ctx.flash_attn, True))
+              if k in _CUDA_LIKE else (kv_cpu, counts_cpu) for k in kinds}  # fmt: skip
     w = [0] * len(gpus)
     kv = [0] * len(gpus)
     kv_groups: list[dict[str, int]] = [{} for _ in gpus]
     nl = [0] * len(gpus)
     float_mm = [False] * len(gpus)
     float_layers = _float_matmul_layers(s, types) if gpus else frozenset()
-    groups = _kv_buffer_groups(s)
     host_w = ws.input_bytes
     host_kv = 0
     # Per run of consecutive layers on one device, the sums of its layers' bytes (prefix sums: integers, so
@@ -1178,7 +1200,7 @@ def _place_bytes(
     for d, a, b in runs:
         if d < 0:
             host_w += _span(ws.layer_bytes, a, b)
-            host_kv += _span(kv_layers, a, b)
+            host_kv += _kv_run_bytes(kv_cpu, counts_cpu[0], a, b)
             continue
         k = gpus[d].kind
         w[d] += _span(ws_gpu[k].layer_bytes, a, b)
@@ -1188,11 +1210,12 @@ def _place_bytes(
             host_w += _span(ws.expert_bytes, a, moe_end)
         # llama-kv-cache.cpp: with offload_kqv the cache follows its layer's device, else the CPU
         if req.offload_kqv:
-            kv[d] += _span(kv_gpu[k], a, b)
-            for grp, sums in _group_prefix(kv_gpu[k], groups).items():  # a group's 0 adds no slack
-                kv_groups[d][grp] = kv_groups[d].get(grp, 0) + sums[b] - sums[a]
+            values, (all_counts, group_counts) = kv_gpu[k]
+            kv[d] += _kv_run_bytes(values, all_counts, a, b)
+            for grp, counts in group_counts.items():  # a group's 0 adds no slack
+                kv_groups[d][grp] = kv_groups[d].get(grp, 0) + _kv_run_bytes(values, counts, a, b)
         else:
-            host_kv += _span(kv_layers, a, b)
+            host_kv += _kv_run_bytes(kv_cpu, counts_cpu[0], a, b)
         nl[d] += b - a
         float_mm[d] |= not float_layers.isdisjoint(range(a, b))
     out_dev = where[s.n_layers]
