@@ -31,10 +31,10 @@ GC_THRESHOLDS = (100_000, 20, 100)
 # The presets whose per-model tables (weight chunks, file bytes) are worked out at start: the eight that the
 # recommender picks most, most of the first sights of a (model, preset) on bench/recommendations_latency.py's first
 # 280 API machines (534 pairs: Q8_0 84, Q6_K 62, Q5_K_M 57, Q4_K_M 52, IQ4_XS 39, ...). The first four cost ~1.9 s CPU
-# and ~100 MB per process at start (API p50 63 -> 59 ms, p99 168 -> 131); the next four another ~3.7 s and ~110 MB
-# (warm_catalog() here: 6.9 -> 10.6 s CPU, max RSS 646 -> 758 MB; callgrind, 30 API machines after 60: 402.6 ->
-# 381.0 M instructions per request). The caches reach that size in service anyway (speed.weights_for keeps 2,048
-# pairs; these are 1,408).
+# and ~100 MB per process at start (API p50 63 -> 59 ms, p99 168 -> 131); the next four another ~2-4 s and ~110 MB
+# (bench/data/warmup_cost.txt: 5.9 -> 8.1 s CPU, max RSS 646 -> 758 MB) for API p50 59 -> 50-53 ms, p99 147 ->
+# 103-113 (bench/data/recommendations_latency.txt). The caches reach that size in service anyway
+# (speed.weights_for keeps 2,048 pairs; these are 1,408).
 WARM_PRESETS = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS", "Q4_K_S", "Q3_K_M", "IQ3_M")
 
 
