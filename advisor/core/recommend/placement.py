@@ -8,9 +8,11 @@ runs thousands of times per request, so it works on a ``Room`` worked out once p
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 from advisor.core import memory
 from advisor.core.hardware_spec import RamKind
@@ -106,6 +108,64 @@ class Room:
         )
 
 
+# Placement codes of ``Placed.kind``: 0 is "does not fit".
+PLACEMENT_CODES: tuple[Placement | None, ...] = (None, "gpu", "partial", "cpu")
+_GPU, _PARTIAL, _CPU = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Candidates as columns, one row per (model, quant): the weight profile's bytes (int64), the model's KV plan and
+    compute buffer for this request, its layer counts and the share of routed experts a token reads."""
+
+    total: np.ndarray
+    embd: np.ndarray
+    output: np.ndarray
+    layers: np.ndarray
+    experts: np.ndarray
+    kv_total: np.ndarray  # int64
+    kv_per_layer: np.ndarray  # float64
+    kv_read: np.ndarray  # float64
+    compute: np.ndarray  # int64
+    n_layers: np.ndarray  # int64
+    first_dense: np.ndarray  # int64
+    expert_frac: np.ndarray  # float64
+
+    @classmethod
+    def one(cls, prof: WeightProfile, kv: KVPlan, compute: int, n_layers: int, first_dense: int, frac: float) -> Rows:
+        def i64(v: int) -> np.ndarray:
+            return np.array([v], dtype=np.int64)
+
+        def f64(v: float) -> np.ndarray:
+            return np.array([v], dtype=np.float64)
+
+        return cls(i64(prof.total), i64(prof.embd), i64(prof.output), i64(prof.layers), i64(prof.experts),
+                   i64(kv.total), f64(kv.per_layer), f64(kv.read_per_token), i64(compute), i64(n_layers),
+                   i64(first_dense), f64(frac))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Where each row lives (``PLACEMENT_CODES``), with its n_gpu_layers, GPU bytes, RAM bytes and --n-cpu-moe."""
+
+    kind: np.ndarray
+    ngl: np.ndarray
+    gpu: np.ndarray
+    ram: np.ndarray
+    n_cpu_moe: np.ndarray
+
+    def row(self, i: int) -> _Placed | None:
+        where = PLACEMENT_CODES[int(self.kind[i])]
+        if where is None:
+            return None
+        return (where, int(self.ngl[i]), int(self.gpu[i]), int(self.ram[i]), int(self.n_cpu_moe[i]))
+
+
+def expert_read_fraction(n_experts: int, n_experts_used: int) -> float:
+    """The share of its routed experts' bytes a token reads."""
+    return n_experts_used / n_experts if n_experts > 1 else 1.0
+
+
 def place(
     req: Request, prof: WeightProfile, kv: KVPlan, compute: int, n_layers: int, first_dense: int = 0
 ) -> _Placed | None:
@@ -121,76 +181,108 @@ def place(
     return _place(Room.of(req), prof, kv, compute, n_layers, first_dense)
 
 
+def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int, first_dense: int = 0) -> _Placed | None:
+    return place_rows(room, Rows.one(prof, kv, compute, n, first_dense, 1.0)).row(0)
+
+
+def place_rows(room: Room, r: Rows) -> Placed:
+    """``place`` for every row at once (the recommender screens every model at every quant per request).
+
+    The arithmetic is the scalar rule's, step for step in the same order and types (integer bytes, float
+    shares), so a row places exactly as it would alone.
+    """
+    size = len(r.total)
+    kind = np.zeros(size, dtype=np.int8)
+    ngl = np.zeros(size, dtype=np.int64)
+    gpu = np.zeros(size, dtype=np.int64)
+    ram = np.zeros(size, dtype=np.int64)
+    n_cpu_moe = np.zeros(size, dtype=np.int64)
+    out = Placed(kind, ngl, gpu, ram, n_cpu_moe)
+    n = r.n_layers
+    gpu_avail, ram_avail = room.gpu_avail, room.ram_avail
+
+    def settle(ok: np.ndarray, code: int, *values: np.ndarray | int) -> None:
+        kind[ok] = code
+        for column, value in zip((ngl, gpu, ram, n_cpu_moe), values, strict=True):
+            column[ok] = value[ok] if isinstance(value, np.ndarray) else value
+
+    if room.mode == "vllm":
+        need = r.total + r.kv_total + r.compute
+        if gpu_avail > 0:
+            ok = (need <= room.vllm_cap) & (SAFETY_FACTOR * r.total <= room.vllm_cap)
+            settle(ok, _GPU, n + 1, need + room.overhead, 0, 0)
+        return out
+    if room.mode == "llama":
+        on_gpu, host = r.layers + r.output, r.embd
+    else:
+        on_gpu, host = r.total, np.zeros(size, dtype=np.int64)
+    gpu_compute = r.compute * room.n_gpus
+    need = on_gpu + r.kv_total + gpu_compute
+    open_ = np.ones(size, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if gpu_avail > 0:
+            ok = (need <= gpu_avail) & (SAFETY_FACTOR * on_gpu <= gpu_avail) & (host <= ram_avail)
+            if room.unified:
+                ok &= need + host <= ram_avail
+            settle(ok, _GPU, n + 1, need + room.overhead, host, 0)
+            open_ &= ~ok
+            if room.mode == "llama":
+                open_ &= ~_moe_offload(room, r, open_ & (r.experts > 0), need, on_gpu, settle)
+            # llama.cpp offloads the output layer first: -ngl k puts it and the last k - 1 repeating layers on
+            # the GPU (src/llama-model.cpp: i_gpu_start = n_layer + 1 - n_gpu_layers; dev_output is layer n_layer).
+            layer_w = r.layers / n
+            per_layer = layer_w + r.kv_per_layer
+            safe_layer = SAFETY_FACTOR * layer_w
+            fit_per_layer = np.where(per_layer > safe_layer, per_layer, safe_layer)
+            head = r.output + gpu_compute
+            head_fit = SAFETY_FACTOR * r.output + gpu_compute
+            steps = np.floor_divide(gpu_avail - head_fit, np.where(fit_per_layer > 0, fit_per_layer, 1.0))
+            k = np.where(fit_per_layer > 0, np.nan_to_num(steps, posinf=0.0, neginf=0.0), 0.0).astype(np.int64)
+            k = np.minimum(k, n - 1)
+            layer_rows = open_ & (k >= 1)
+            g = _trunc(k * per_layer) + head
+            rest = r.embd + r.compute
+            cpu_fit = rest + _trunc((n - k) * fit_per_layer)
+            ok = layer_rows & (cpu_fit <= ram_avail)
+            if room.unified:
+                ok &= g + cpu_fit <= ram_avail
+            settle(ok, _PARTIAL, k + 1, g + room.overhead, rest + _trunc((n - k) * per_layer), 0)
+            open_ &= ~ok
+    cpu_all = r.total + r.kv_total + r.compute
+    ok = open_ & (cpu_all <= ram_avail) & (SAFETY_FACTOR * r.total <= ram_avail)
+    settle(ok, _CPU, 0, 0, cpu_all, 0)
+    return out
+
+
+def _trunc(x: np.ndarray) -> np.ndarray:
+    """int() of every element (toward zero); rows that are not used may hold anything."""
+    return np.trunc(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)).astype(np.int64)
+
+
 def _moe_offload(
-    room: Room, prof: WeightProfile, need: int, on_gpu: int, compute: int, n: int, first_dense: int
-) -> _Placed | None:
-    """Every layer on the GPU but the experts of the fewest first layers (``--n-cpu-moe``) in RAM.
+    room: Room, r: Rows, rows: np.ndarray, need: np.ndarray, on_gpu: np.ndarray, settle: Callable[..., None]
+) -> np.ndarray:
+    """Every layer on the GPU but the experts of the fewest first layers (``--n-cpu-moe``) in RAM, for ``rows``;
+    returns the rows it placed.
 
     Expert bytes are spread evenly over the MoE layers (the first ``first_dense`` layers have none, and
     ``--n-cpu-moe N`` counts from layer 0); the GPU keeps attention, shared tensors, KV and compute.
     """
-    n_moe = n - first_dense
-    if prof.experts <= 0 or n_moe <= 0:
-        return None
-    per_layer = prof.experts / n_moe
-    excess = max(need - room.gpu_avail, on_gpu - room.gpu_avail / SAFETY_FACTOR)
-    m = max(1, math.ceil(excess / per_layer))
-    if m > n_moe:
-        return None
-    held = int(m * per_layer)
+    n_moe = r.n_layers - r.first_dense
+    rows = rows & (n_moe > 0)
+    per_layer = r.experts / np.where(n_moe > 0, n_moe, 1)
+    excess = np.maximum(need - room.gpu_avail, on_gpu - room.gpu_avail / SAFETY_FACTOR)
+    m = np.maximum(1.0, np.ceil(excess / np.where(per_layer > 0, per_layer, 1.0)))
+    rows &= m <= n_moe
+    m_layers = np.where(rows, m, 0.0).astype(np.int64)
+    held = _trunc(m_layers * per_layer)
     gpu = need - held
-    cpu_fit = prof.embd + compute + SAFETY_FACTOR * held
-    if cpu_fit > room.ram_avail or (room.unified and gpu + cpu_fit > room.ram_avail):
-        return None
-    return ("partial", n + 1, gpu + room.overhead, prof.embd + compute + held, first_dense + m)
-
-
-def _place(room: Room, prof: WeightProfile, kv: KVPlan, compute: int, n: int, first_dense: int = 0) -> _Placed | None:
-    gpu_avail, ram_avail = room.gpu_avail, room.ram_avail
-    if room.mode == "vllm":
-        need = prof.total + kv.total + compute
-        if gpu_avail > 0 and need <= room.vllm_cap and SAFETY_FACTOR * prof.total <= room.vllm_cap:
-            return ("gpu", n + 1, need + room.overhead, 0, 0)
-        return None
-    if room.mode == "llama":
-        on_gpu, host = prof.layers + prof.output, prof.embd
-    else:
-        on_gpu, host = prof.total, 0
-    gpu_compute = compute * room.n_gpus
-    need = on_gpu + kv.total + gpu_compute
-    if gpu_avail > 0:
-        if (
-            need <= gpu_avail
-            and SAFETY_FACTOR * on_gpu <= gpu_avail
-            and host <= ram_avail
-            and (not room.unified or need + host <= ram_avail)
-        ):
-            return ("gpu", n + 1, need + room.overhead, host, 0)
-        if room.mode == "llama" and prof.experts:
-            moe = _moe_offload(room, prof, need, on_gpu, compute, n, first_dense)
-            if moe is not None:
-                return moe
-        layer_w = prof.layers / n
-        per_layer = layer_w + kv.per_layer
-        safe_layer = SAFETY_FACTOR * layer_w
-        fit_per_layer = per_layer if per_layer > safe_layer else safe_layer
-        # llama.cpp offloads the output layer first: -ngl k puts it and the last k - 1 repeating layers on
-        # the GPU (src/llama-model.cpp: i_gpu_start = n_layer + 1 - n_gpu_layers; dev_output is layer n_layer).
-        head = prof.output + gpu_compute
-        head_fit = SAFETY_FACTOR * prof.output + gpu_compute
-        k = int((gpu_avail - head_fit) // fit_per_layer) if fit_per_layer > 0 else 0
-        if k > n - 1:
-            k = n - 1
-        if k >= 1:
-            g = int(k * per_layer) + head
-            rest = prof.embd + compute
-            cpu_fit = rest + int((n - k) * fit_per_layer)
-            if cpu_fit <= ram_avail and (not room.unified or g + cpu_fit <= ram_avail):
-                return ("partial", k + 1, g + room.overhead, rest + int((n - k) * per_layer), 0)
-    cpu_all = prof.total + kv.total + compute
-    if cpu_all <= ram_avail and SAFETY_FACTOR * prof.total <= ram_avail:
-        return ("cpu", 0, 0, cpu_all, 0)
-    return None
+    cpu_fit = r.embd + r.compute + SAFETY_FACTOR * held
+    ok = rows & ~(cpu_fit > room.ram_avail)
+    if room.unified:
+        ok &= ~(gpu + cpu_fit > room.ram_avail)
+    settle(ok, _PARTIAL, r.n_layers + 1, gpu + room.overhead, r.embd + r.compute + held, r.first_dense + m_layers)
+    return ok
 
 
 def decode_tps(
@@ -204,25 +296,36 @@ def decode_tps(
     (``DEFAULT_HOST_BANDWIDTH_GBPS`` when no CPU is named). Efficiencies are ``advisor.core.speed``'s
     defaults (72% of peak, 78% on Apple Silicon). None when the GPU's bandwidth is unknown.
     """
-    b = req.budget
-    shape = model.shape
-    n = shape.n_layers
-    expert_frac = shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
-    active = (prof.layers - prof.experts) + prof.experts * expert_frac + kv.read_per_token
-    # -ngl counts the output layer first (see _place): ngl - 1 repeating layers sit on the GPU.
-    gpu_share = min(max(ngl - 1, 0), n) / n
-    head_on_gpu = ngl >= 1
-    n_moe = n - shape.first_dense_layers
-    held = prof.experts * min(max(n_cpu_moe - shape.first_dense_layers, 0), n_moe) / n_moe if n_moe > 0 else 0.0
-    moved = held * expert_frac * gpu_share  # experts of GPU layers that --n-cpu-moe keeps in RAM
-    gpu_read = active * gpu_share + (prof.output if head_on_gpu else 0) - moved
-    cpu_read = active * (1 - gpu_share) + (0 if head_on_gpu else prof.output) + moved
-    t = 0.0
-    if gpu_read > 0:
-        if not b.gpu_bandwidth_gbps:
-            return None
-        t += gpu_read / (_eff(b.gpu_kind) * b.gpu_bandwidth_gbps * 1e9)
-    if cpu_read > 0:
+    s = model.shape
+    frac = expert_read_fraction(s.n_experts, s.n_experts_used)
+    rows = Rows.one(prof, kv, 0, s.n_layers, s.first_dense_layers, frac)
+    tps, known = decode_rows(req.budget, rows, np.array([ngl], dtype=np.int64), np.array([n_cpu_moe], dtype=np.int64))
+    return float(tps[0]) if known[0] else None
+
+
+def decode_rows(b: Budget, r: Rows, ngl: np.ndarray, n_cpu_moe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``decode_tps`` of every row at its placement: (tok/s, known); a row is not known where ``decode_tps`` is
+    None. Same arithmetic, in the same order, as one row alone."""
+    n = r.n_layers
+    with np.errstate(divide="ignore", invalid="ignore"):
+        active = (r.layers - r.experts) + r.experts * r.expert_frac + r.kv_read
+        # -ngl counts the output layer first (see _place): ngl - 1 repeating layers sit on the GPU.
+        gpu_share = np.minimum(np.maximum(ngl - 1, 0), n) / n
+        head_on_gpu = ngl >= 1
+        n_moe = n - r.first_dense
+        in_ram = np.minimum(np.maximum(n_cpu_moe - r.first_dense, 0), n_moe)
+        held = np.where(n_moe > 0, r.experts * in_ram / np.where(n_moe > 0, n_moe, 1), 0.0)
+        moved = held * r.expert_frac * gpu_share  # experts of GPU layers that --n-cpu-moe keeps in RAM
+        gpu_read = active * gpu_share + np.where(head_on_gpu, r.output, 0) - moved
+        cpu_read = active * (1 - gpu_share) + np.where(head_on_gpu, 0, r.output) + moved
+        known = np.ones(len(ngl), dtype=bool)
+        on_gpu = gpu_read > 0
+        if b.gpu_bandwidth_gbps:
+            t = np.where(on_gpu, gpu_read / (_eff(b.gpu_kind) * b.gpu_bandwidth_gbps * 1e9), 0.0)
+        else:
+            t = np.zeros(len(ngl))
+            known &= ~on_gpu
         cpu_bw = b.cpu_bandwidth_gbps or DEFAULT_HOST_BANDWIDTH_GBPS
-        t += cpu_read / (DEFAULT_DECODE_EFFICIENCY * cpu_bw * 1e9)
-    return 1.0 / t if t > 0 else None
+        t = t + np.where(cpu_read > 0, cpu_read / (DEFAULT_DECODE_EFFICIENCY * cpu_bw * 1e9), 0.0)
+        known &= t > 0
+        return np.where(known, 1.0 / np.where(t > 0, t, 1.0), 0.0), known

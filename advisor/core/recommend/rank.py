@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
+from advisor.core.memo import IdentityMemo
 from advisor.core.recommend.options import ModelOption, Placement, QuantOption, Request
 from advisor.core.recommend.picks import (
     AlternativeScore,
@@ -23,12 +27,15 @@ from advisor.core.recommend.picks import (
 )
 from advisor.core.recommend.placement import (
     GPU_MARGIN_BYTES,
+    PLACEMENT_CODES,
     RAM_RESERVE_BYTES,
     Room,
-    _place,
+    Rows,
     _Placed,
-    decode_tps,
+    decode_rows,
+    expert_read_fraction,
     gpu_reserve_bytes,
+    place_rows,
 )
 from advisor.core.recommend.profiles import (
     _CONTEXT_COSTS,
@@ -89,28 +96,6 @@ def preference_tier(placement: Placement, bits_ok: bool, usable: bool) -> int:
 _Cand = tuple[int, float, int, int, _Placed, float | None, bool]
 
 
-def _candidate(
-    req: Request,
-    room: Room,
-    model: ModelOption,
-    qi: int,
-    quant: QuantOption,
-    loss: float,
-    prof: WeightProfile,
-    kv: KVPlan,
-    compute: int,
-    floor: float,
-) -> _Cand | None:
-    if loss >= MAX_QUALITY_LOSS:
-        return None
-    placed = _place(room, prof, kv, compute, model.shape.n_layers, model.shape.first_dense_layers)
-    if placed is None:
-        return None
-    tps = decode_tps(req, model, prof, kv, placed[1], placed[4])
-    usable = tps is None or tps >= req.min_tps
-    return (preference_tier(placed[0], quant.nominal_bits >= floor, usable), loss, prof.total, qi, placed, tps, usable)
-
-
 _Row = tuple[float, int, QuantOption, WeightProfile]
 # Per (model id, quant list) the quants it can use, cheapest quality loss first, with their profiles, and
 # the smallest of them that keeps enough quality (the same for every machine: found once, not per request).
@@ -132,6 +117,58 @@ def _model_table(model: ModelOption, quants: Sequence[QuantOption], quants_id: i
         smallest = min((t for t in table if t[0] < MAX_QUALITY_LOSS), key=lambda t: t[3].total, default=None)
         got = _TABLES[k] = (table, smallest)
     return got
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Every model's table (``_model_table``) as columns, the models in their list's order: what the screen reads for
+    each request without a Python step per (model, quant)."""
+
+    starts: tuple[int, ...]  # model i's rows are starts[i]:starts[i + 1], cheapest loss first
+    smallest: tuple[int, ...]  # the row of model i's smallest quant that keeps enough quality, or -1
+    floors: tuple[float, ...]  # per model: min_bits_for_model
+    loss: list[float]
+    qi: list[int]
+    bits: list[float]
+    totals: list[int]
+    model_of_row: np.ndarray
+    profiles: tuple[np.ndarray, ...]  # total, embd, output, layers, experts (int64)
+    n_layers: np.ndarray  # per row (int64), as first_dense and expert_frac
+    first_dense: np.ndarray
+    expert_frac: np.ndarray
+
+
+# Per models list (by identity) and quant list; cleared with the tables (``clear_caches``).
+_BLOCKS: IdentityMemo[_Block] = IdentityMemo(16)
+
+
+def _block(models: Sequence[ModelOption], quants: Sequence[QuantOption], quants_id: int) -> _Block:
+    def make() -> _Block:
+        starts, smallest, floors = [0], [], []
+        rows: list[_Row] = []
+        per_row: list[tuple[int, int, int, float]] = []
+        for i, model in enumerate(models):
+            table, small = _model_table(model, quants, quants_id)
+            smallest.append(-1 if small is None else starts[-1] + table.index(small))
+            rows += table
+            s = model.shape
+            frac = expert_read_fraction(s.n_experts, s.n_experts_used)
+            per_row += [(i, s.n_layers, s.first_dense_layers, frac)] * len(table)
+            starts.append(len(rows))
+            floors.append(min_bits_for_model(model.params_total))
+        profiles = tuple(
+            np.array([getattr(r[3], f) for r in rows], dtype=np.int64)
+            for f in ("total", "embd", "output", "layers", "experts")
+        )
+        return _Block(
+            tuple(starts), tuple(smallest), tuple(floors), [r[0] for r in rows], [r[1] for r in rows],
+            [r[2].nominal_bits for r in rows], [r[3].total for r in rows],
+            np.array([p[0] for p in per_row], dtype=np.int64), profiles,
+            np.array([p[1] for p in per_row], dtype=np.int64), np.array([p[2] for p in per_row], dtype=np.int64),
+            np.array([p[3] for p in per_row], dtype=np.float64),
+        )  # fmt: skip
+
+    return _BLOCKS.get((models,), (quants_id, len(models)), make)
 
 
 def _better(a: _Cand, b: _Cand) -> bool:
@@ -237,38 +274,74 @@ def recommend(
     quants_id = hash(tuple((q.name, q.kld, q.nominal_bits) for q in usable_quants))
     room = Room.of(req)
     want = 1 + req.max_alternatives
+    block = _block(models, usable_quants, quants_id)
     chosen: list[ModelRecommendation] = []
     not_fitting: list[str] = []
-    considered = 0
-    for model in models:
+    kept: list[int] = []  # the models this request screens, with their KV plan and compute buffer
+    costs: list[tuple[KVPlan, int]] = []
+    for i, model in enumerate(models):
         if req.use_case and req.use_case not in model.use_cases:
             continue
         if model.is_base and not req.include_base_models:
             continue
         if req.ctx > model.shape.context_max:
             continue
-        considered += 1
-        kv, compute = context_costs(model, req)
-        first_dense = model.shape.first_dense_layers
-        floor = min_bits_for_model(model.params_total)
+        kept.append(i)
+        costs.append(context_costs(model, req))
+    considered = len(kept)
+    # Every quant of every kept model placed and timed at once (placement.place_rows, decode_rows).
+    mask = np.zeros(len(models), dtype=bool)
+    mask[kept] = True
+    rows = np.flatnonzero(mask[block.model_of_row])
+    at = np.zeros(len(models), dtype=np.int64)
+    at[kept] = np.arange(considered)
+    of_row = at[block.model_of_row[rows]]
+    kv_total = np.array([kv.total for kv, _ in costs], dtype=np.int64)
+    kv_per_layer = np.array([kv.per_layer for kv, _ in costs], dtype=np.float64)
+    kv_read = np.array([kv.read_per_token for kv, _ in costs], dtype=np.float64)
+    compute = np.array([c for _, c in costs], dtype=np.int64)
+    total, embd, output, layers, experts = (p[rows] for p in block.profiles)
+    columns = Rows(
+        total, embd, output, layers, experts, kv_total[of_row], kv_per_layer[of_row], kv_read[of_row], compute[of_row],
+        block.n_layers[rows], block.first_dense[rows], block.expert_frac[rows],
+    )  # fmt: skip
+    placed = place_rows(room, columns)
+    tps_all, known_all = decode_rows(req.budget, columns, placed.ngl, placed.n_cpu_moe)
+    kind, ngl, gpu, ram, n_cpu_moe = (placed.kind.tolist(), placed.ngl.tolist(), placed.gpu.tolist(),
+                                      placed.ram.tolist(), placed.n_cpu_moe.tolist())  # fmt: skip
+    tps_l, known = tps_all.tolist(), known_all.tolist()
+    x0 = 0  # this model's first row among ``rows``
+    for i, (kv, comp) in zip(kept, costs, strict=True):
+        model = models[i]
+        start, end = block.starts[i], block.starts[i + 1]
+        local = x0 - start  # block row -> row among ``rows``
+        x0 += end - start
         # The smallest file that keeps enough quality: if even it does not fit, nothing larger will.
-        table, smallest = _model_table(model, usable_quants, quants_id)
-        if smallest is None or _place(room, smallest[3], kv, compute, model.shape.n_layers, first_dense) is None:
+        small = block.smallest[i]
+        if small < 0 or not kind[small + local]:
             not_fitting.append(model.id)
             continue
+        floor = block.floors[i]
         cands: list[_Cand] = []
         best_top = -1.0  # loss of the first candidate found in tier 0
         n_top = 0
-        for loss, qi, q, prof in table:
+        for g in range(start, end):
+            loss = block.loss[g]
             # Quants come cheapest-loss first: once enough tier-0 candidates are in hand, the rest can
             # neither beat them nor be among the alternatives.
             if n_top >= want and loss > best_top + QUALITY_TIE:
                 break
-            c = _candidate(req, room, model, qi, q, loss, prof, kv, compute, floor)
-            if c is None:
+            x = g + local
+            if loss >= MAX_QUALITY_LOSS or not kind[x]:
                 continue
-            cands.append(c)
-            if c[0] == 0:
+            where = PLACEMENT_CODES[kind[x]]
+            assert where is not None
+            tps = tps_l[x] if known[x] else None
+            usable = tps is None or tps >= req.min_tps
+            tier = preference_tier(where, block.bits[g] >= floor, usable)
+            cands.append((tier, loss, block.totals[g], block.qi[g], (where, ngl[x], gpu[x], ram[x], n_cpu_moe[x]), tps,
+                          usable))  # fmt: skip
+            if tier == 0:
                 if n_top == 0:
                     best_top = loss
                 n_top += 1
@@ -288,8 +361,8 @@ def recommend(
         alts = rest[: req.max_alternatives]
         chosen.append(
             ModelRecommendation(
-                functools.partial(_pick, req, model, quant, kv, compute, best),
-                _alternatives(req, model, usable_quants, kv, compute, alts),
+                functools.partial(_pick, req, model, quant, kv, comp, best),
+                _alternatives(req, model, usable_quants, kv, comp, alts),
                 ranked_as=(model, quant, rank),
                 alternative_scores=functools.partial(_scores, req, model, usable_quants, alts),
             )
@@ -304,4 +377,5 @@ def recommend(
 def clear_caches() -> None:
     """Forget per-request and per-model caches (not the weight profiles): for tests that change rules."""
     _TABLES.clear()
+    _BLOCKS.clear()
     _CONTEXT_COSTS.clear()
