@@ -83,13 +83,15 @@ def preference_tier(placement: Placement, bits_ok: bool, usable: bool) -> int:
     experts in RAM) at a usable speed, then the GPU below the bit floor, then offloaded below it, then the
     CPU, then anything slower than the request's minimum. Models are ranked against each other by
     ``rank_key`` (usable quality), not by this tier."""
-    if not usable:
-        return 6
-    if placement == "gpu":
-        return 0 if bits_ok else 2
-    if placement == "partial":
-        return 1 if bits_ok else 3
-    return 4 if bits_ok else 5
+    code = np.array([PLACEMENT_CODES.index(placement)], dtype=np.int8)
+    return int(preference_tiers(code, np.array([bits_ok]), np.array([usable]))[0])
+
+
+def preference_tiers(kind: np.ndarray, bits_ok: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """``preference_tier`` of every row: ``kind`` as ``placement.Placed.kind`` (placed rows only)."""
+    offloaded = np.where(kind == PLACEMENT_CODES.index("partial"), np.where(bits_ok, 1, 3), np.where(bits_ok, 4, 5))
+    placed = np.where(kind == PLACEMENT_CODES.index("gpu"), np.where(bits_ok, 0, 2), offloaded)
+    return np.where(usable, placed, 6)
 
 
 # A candidate before it becomes a Pick: (tier, loss, weight bytes, quant index, placement, tok/s, usable).
@@ -126,11 +128,12 @@ class _Block:
 
     starts: tuple[int, ...]  # model i's rows are starts[i]:starts[i + 1], cheapest loss first
     smallest: tuple[int, ...]  # the row of model i's smallest quant that keeps enough quality, or -1
-    floors: tuple[float, ...]  # per model: min_bits_for_model
     loss: list[float]
     qi: list[int]
-    bits: list[float]
     totals: list[int]
+    loss_array: np.ndarray  # the losses again, and per row its quant's nominal bits and its model's floor (float64)
+    bits: np.ndarray
+    floors_per_row: np.ndarray  # min_bits_for_model
     model_of_row: np.ndarray
     profiles: tuple[np.ndarray, ...]  # total, embd, output, layers, experts (int64)
     n_layers: np.ndarray  # per row (int64), as first_dense and expert_frac
@@ -144,28 +147,32 @@ _BLOCKS: IdentityMemo[_Block] = IdentityMemo(16)
 
 def _block(models: Sequence[ModelOption], quants: Sequence[QuantOption], quants_id: int) -> _Block:
     def make() -> _Block:
-        starts, smallest, floors = [0], [], []
+        starts, smallest = [0], []
         rows: list[_Row] = []
-        per_row: list[tuple[int, int, int, float]] = []
+        per_row: list[tuple[int, int, int, float, float]] = []
         for i, model in enumerate(models):
             table, small = _model_table(model, quants, quants_id)
             smallest.append(-1 if small is None else starts[-1] + table.index(small))
             rows += table
             s = model.shape
             frac = expert_read_fraction(s.n_experts, s.n_experts_used)
-            per_row += [(i, s.n_layers, s.first_dense_layers, frac)] * len(table)
+            floor = min_bits_for_model(model.params_total)
+            per_row += [(i, s.n_layers, s.first_dense_layers, frac, floor)] * len(table)
             starts.append(len(rows))
-            floors.append(min_bits_for_model(model.params_total))
         profiles = tuple(
             np.array([getattr(r[3], f) for r in rows], dtype=np.int64)
             for f in ("total", "embd", "output", "layers", "experts")
         )
+        losses = [r[0] for r in rows]
+
+        def column(j: int, dtype: type) -> np.ndarray:
+            return np.array([p[j] for p in per_row], dtype=dtype)
+
         return _Block(
-            tuple(starts), tuple(smallest), tuple(floors), [r[0] for r in rows], [r[1] for r in rows],
-            [r[2].nominal_bits for r in rows], [r[3].total for r in rows],
-            np.array([p[0] for p in per_row], dtype=np.int64), profiles,
-            np.array([p[1] for p in per_row], dtype=np.int64), np.array([p[2] for p in per_row], dtype=np.int64),
-            np.array([p[3] for p in per_row], dtype=np.float64),
+            tuple(starts), tuple(smallest), losses, [r[1] for r in rows], [r[3].total for r in rows],
+            np.array(losses, dtype=np.float64), np.array([r[2].nominal_bits for r in rows], dtype=np.float64),
+            column(4, np.float64), column(0, np.int64), profiles, column(1, np.int64), column(2, np.int64),
+            column(3, np.float64),
         )  # fmt: skip
 
     return _BLOCKS.get((models,), (quants_id, len(models)), make)
@@ -310,6 +317,10 @@ def recommend(
     kind, ngl, gpu, ram, n_cpu_moe = (placed.kind.tolist(), placed.ngl.tolist(), placed.gpu.tolist(),
                                       placed.ram.tolist(), placed.n_cpu_moe.tolist())  # fmt: skip
     tps_l, known = tps_all.tolist(), known_all.tolist()
+    usable_all = ~known_all | (tps_all >= req.min_tps)
+    tiers = preference_tiers(placed.kind, block.bits[rows] >= block.floors_per_row[rows], usable_all).tolist()
+    valid = ((block.loss_array[rows] < MAX_QUALITY_LOSS) & (placed.kind != 0)).tolist()
+    usable_l = usable_all.tolist()
     x0 = 0  # this model's first row among ``rows``
     for i, (kv, comp) in zip(kept, costs, strict=True):
         model = models[i]
@@ -321,7 +332,6 @@ def recommend(
         if small < 0 or not kind[small + local]:
             not_fitting.append(model.id)
             continue
-        floor = block.floors[i]
         cands: list[_Cand] = []
         best_top = -1.0  # loss of the first candidate found in tier 0
         n_top = 0
@@ -332,15 +342,14 @@ def recommend(
             if n_top >= want and loss > best_top + QUALITY_TIE:
                 break
             x = g + local
-            if loss >= MAX_QUALITY_LOSS or not kind[x]:
+            if not valid[x]:
                 continue
             where = PLACEMENT_CODES[kind[x]]
             assert where is not None
+            tier = tiers[x]
             tps = tps_l[x] if known[x] else None
-            usable = tps is None or tps >= req.min_tps
-            tier = preference_tier(where, block.bits[g] >= floor, usable)
             cands.append((tier, loss, block.totals[g], block.qi[g], (where, ngl[x], gpu[x], ram[x], n_cpu_moe[x]), tps,
-                          usable))  # fmt: skip
+                          usable_l[x]))  # fmt: skip
             if tier == 0:
                 if n_top == 0:
                     best_top = loss
