@@ -639,26 +639,87 @@ _LAYER_SUMS: IdentityMemo[dict[int, _LayerSums]] = IdentityMemo(4096)
 _DECODE_READS: IdentityMemo[_Reads] = IdentityMemo(4096)
 
 
+# A chunk as the sums read it: (type, bytes read per token, elements read, bytes held, a routed expert?).
+_Entry = tuple[str, float, float, int, bool]
+# Per chunks tuple that ``split_experts`` split (by identity) and expert fraction: each layer's entries in the tuple's
+# order (no embedding rows); a model's splits at every --n-cpu-moe count read them.
+_LAYER_ENTRIES: IdentityMemo[dict[int, list[_Entry]]] = IdentityMemo(256)
+# The tuples ``split_experts`` made, by id: (the tuple, the chunks it came from, n_cpu_moe, which part).
+_SPLIT_PARTS: dict[int, tuple[tuple[WeightChunk, ...], tuple[WeightChunk, ...], int, str]] = {}
+
+
+def _entries(chunks: tuple[WeightChunk, ...], frac: float) -> dict[int, list[_Entry]]:
+    out: dict[int, list[_Entry]] = {}
+    for c in chunks:
+        if c.embedding:
+            continue
+        share = frac if c.expert else 1.0
+        out.setdefault(c.layer, []).append((c.ggml_type, c.n_bytes * share, c.n_elements * share, c.n_bytes, c.expert))
+    return out
+
+
+def _sum_entries(entries: Iterable[_Entry]) -> _LayerSums:
+    """One layer's sums: bytes read and elements by type, in the order the types first come; all bytes read, held."""
+    reads: dict[str, float] = {}
+    elements: dict[str, float] = {}
+    read_all: list[float] = []
+    held_all: list[int] = []
+    for t, read, n_el, n_bytes, _ in entries:
+        reads[t] = reads.get(t, 0.0) + read
+        elements[t] = elements.get(t, 0.0) + n_el
+        read_all.append(read)
+        held_all.append(n_bytes)
+    return tuple(reads.items()), tuple(elements.items()), sum(read_all), sum(held_all)
+
+
+def split_experts(
+    chunks: tuple[WeightChunk, ...], n_cpu_moe: int
+) -> tuple[tuple[WeightChunk, ...], tuple[WeightChunk, ...], tuple[WeightChunk, ...]]:
+    """(the chunks the devices hold, the routed experts of the first ``n_cpu_moe`` layers that --n-cpu-moe keeps in
+    RAM, both in that order). Their per-layer sums come from ``chunks``' own, layer by layer: only the first
+    ``n_cpu_moe`` layers differ, so a new count costs those layers, not every chunk three times."""
+    in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)
+    kept = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
+    both = kept + in_ram
+    if len(_SPLIT_PARTS) >= 4096:
+        _SPLIT_PARTS.clear()
+    for part, name in ((kept, "kept"), (in_ram, "in_ram"), (both, "both")):
+        _SPLIT_PARTS[id(part)] = (part, chunks, n_cpu_moe, name)
+    return kept, in_ram, both
+
+
+def _split_sums(
+    part: str, base: dict[int, _LayerSums], entries: dict[int, list[_Entry]], k: int
+) -> dict[int, _LayerSums]:
+    """A split part's per-layer sums: ``make`` in ``_layer_sums`` over the part's chunks gives the same floats, as each
+    layer's entries come in the same order (a layer's experts after its other chunks in ``both``)."""
+    out: dict[int, _LayerSums] = {}
+    for layer, rows in entries.items():
+        if layer >= k:
+            if part != "in_ram":
+                out[layer] = base[layer]
+            continue
+        chosen = {
+            "kept": [e for e in rows if not e[4]],
+            "in_ram": [e for e in rows if e[4]],
+            "both": [e for e in rows if not e[4]] + [e for e in rows if e[4]],
+        }[part]
+        if chosen:
+            out[layer] = _sum_entries(chosen)
+    return out
+
+
 def _layer_sums(chunks: tuple[WeightChunk, ...], frac: float) -> dict[int, _LayerSums]:
     """Per layer, its chunks' sums (no embedding rows), by type in the order the types first come. Once per chunks
     tuple: a device's sums for any placement then add its layers' sums, not every chunk."""
 
     def make() -> dict[int, _LayerSums]:
-        # per layer: [bytes read by type, elements by type, bytes read, bytes held]
-        acc: dict[int, tuple[dict[str, float], dict[str, float], list[float], list[int]]] = {}
-        for c in chunks:
-            if c.embedding:
-                continue
-            a = acc.get(c.layer)
-            if a is None:
-                a = acc[c.layer] = ({}, {}, [], [])
-            share = frac if c.expert else 1.0
-            read, t = c.n_bytes * share, c.ggml_type
-            a[0][t] = a[0].get(t, 0.0) + read
-            a[1][t] = a[1].get(t, 0.0) + c.n_elements * share
-            a[2].append(read)
-            a[3].append(c.n_bytes)
-        return {layer: (tuple(r.items()), tuple(e.items()), sum(rs), sum(hs)) for layer, (r, e, rs, hs) in acc.items()}
+        split = _SPLIT_PARTS.get(id(chunks))
+        if split is not None and split[0] is chunks:
+            _, source, k, part = split
+            entries = _LAYER_ENTRIES.get((source,), frac, lambda: _entries(source, frac))
+            return _split_sums(part, _layer_sums(source, frac), entries, k)
+        return {layer: _sum_entries(rows) for layer, rows in _entries(chunks, frac).items()}
 
     return _LAYER_SUMS.get((chunks,), frac, make)
 

@@ -344,13 +344,7 @@ def _split_experts(chunks: _Chunks, n_cpu_moe: int) -> tuple[_Chunks, _Chunks, _
     """(chunks the devices hold, the experts --n-cpu-moe keeps in RAM, both in that order), made once per
     chunks (by identity) and count: the speed model remembers its sums per chunks tuple, so every machine
     with the same --n-cpu-moe hands it the same tuples."""
-
-    def make() -> tuple[_Chunks, _Chunks, _Chunks]:
-        in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)
-        kept = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
-        return kept, in_ram, kept + in_ram
-
-    return _EXPERT_SPLITS.get((chunks,), n_cpu_moe, make)
+    return _EXPERT_SPLITS.get((chunks,), n_cpu_moe, lambda: speed.split_experts(chunks, n_cpu_moe))
 
 
 def predict(
