@@ -641,11 +641,13 @@ _DECODE_READS: IdentityMemo[_Reads] = IdentityMemo(4096)
 
 # A chunk as the sums read it: (type, bytes read per token, elements read, bytes held, a routed expert?).
 _Entry = tuple[str, float, float, int, bool]
-# Per chunks tuple that ``split_experts`` split (by identity) and expert fraction: each layer's entries in the tuple's
-# order (no embedding rows); a model's splits at every --n-cpu-moe count read them.
-_LAYER_ENTRIES: IdentityMemo[dict[int, list[_Entry]]] = IdentityMemo(256)
+_SPLIT_NAMES = ("kept", "in_ram", "both")
+# Per chunks tuple that ``split_experts`` split (by identity) and expert fraction: each layer's sums as each part
+# holds it when the layer's experts are in RAM (``_SPLIT_NAMES``: its other chunks, its experts, the two in that
+# order); a layer missing from a part has no chunk there. A model's splits at every --n-cpu-moe count read them.
+_PART_SUMS: IdentityMemo[tuple[dict[int, _LayerSums], ...]] = IdentityMemo(256)
 # The tuples ``split_experts`` made, by id: (the tuple, the chunks it came from, n_cpu_moe, which part).
-_SPLIT_PARTS: dict[int, tuple[tuple[WeightChunk, ...], tuple[WeightChunk, ...], int, str]] = {}
+_SPLIT_PARTS: dict[int, tuple[tuple[WeightChunk, ...], tuple[WeightChunk, ...], int, int]] = {}
 
 
 def _entries(chunks: tuple[WeightChunk, ...], frac: float) -> dict[int, list[_Entry]]:
@@ -676,50 +678,49 @@ def split_experts(
     chunks: tuple[WeightChunk, ...], n_cpu_moe: int
 ) -> tuple[tuple[WeightChunk, ...], tuple[WeightChunk, ...], tuple[WeightChunk, ...]]:
     """(the chunks the devices hold, the routed experts of the first ``n_cpu_moe`` layers that --n-cpu-moe keeps in
-    RAM, both in that order). Their per-layer sums come from ``chunks``' own, layer by layer: only the first
-    ``n_cpu_moe`` layers differ, so a new count costs those layers, not every chunk three times."""
+    RAM, both in that order). Their per-layer sums are put together from ``chunks``' (``_PART_SUMS``), not summed
+    again over every chunk of the three."""
     in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)
     kept = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
     both = kept + in_ram
     if len(_SPLIT_PARTS) >= 4096:
         _SPLIT_PARTS.clear()
-    for part, name in ((kept, "kept"), (in_ram, "in_ram"), (both, "both")):
-        _SPLIT_PARTS[id(part)] = (part, chunks, n_cpu_moe, name)
+    for i, part in enumerate((kept, in_ram, both)):
+        _SPLIT_PARTS[id(part)] = (part, chunks, n_cpu_moe, i)
     return kept, in_ram, both
 
 
-def _split_sums(
-    part: str, base: dict[int, _LayerSums], entries: dict[int, list[_Entry]], k: int
-) -> dict[int, _LayerSums]:
-    """A split part's per-layer sums: ``make`` in ``_layer_sums`` over the part's chunks gives the same floats, as each
-    layer's entries come in the same order (a layer's experts after its other chunks in ``both``)."""
-    out: dict[int, _LayerSums] = {}
-    for layer, rows in entries.items():
-        if layer >= k:
-            if part != "in_ram":
-                out[layer] = base[layer]
-            continue
-        chosen = {
-            "kept": [e for e in rows if not e[4]],
-            "in_ram": [e for e in rows if e[4]],
-            "both": [e for e in rows if not e[4]] + [e for e in rows if e[4]],
-        }[part]
-        if chosen:
-            out[layer] = _sum_entries(chosen)
-    return out
+def _part_sums(chunks: tuple[WeightChunk, ...], frac: float) -> tuple[dict[int, _LayerSums], ...]:
+    def make() -> tuple[dict[int, _LayerSums], ...]:
+        parts: tuple[dict[int, _LayerSums], ...] = ({}, {}, {})
+        for layer, rows in _entries(chunks, frac).items():
+            others = [e for e in rows if not e[4]]
+            experts = [e for e in rows if e[4]]
+            for sums, chosen in zip(parts, (others, experts, others + experts), strict=True):
+                if chosen:
+                    sums[layer] = _sum_entries(chosen)
+        return parts
+
+    return _PART_SUMS.get((chunks,), frac, make)
 
 
 def _layer_sums(chunks: tuple[WeightChunk, ...], frac: float) -> dict[int, _LayerSums]:
     """Per layer, its chunks' sums (no embedding rows), by type in the order the types first come. Once per chunks
-    tuple: a device's sums for any placement then add its layers' sums, not every chunk."""
+    tuple: a device's sums for any placement then add its layers' sums, not every chunk. A part of an --n-cpu-moe
+    split (``split_experts``) takes the first n_cpu_moe layers' sums from ``_part_sums`` and the rest from the whole
+    model's: the same floats as summing its own chunks, as each layer's chunks come in the same order."""
 
     def make() -> dict[int, _LayerSums]:
         split = _SPLIT_PARTS.get(id(chunks))
-        if split is not None and split[0] is chunks:
-            _, source, k, part = split
-            entries = _LAYER_ENTRIES.get((source,), frac, lambda: _entries(source, frac))
-            return _split_sums(part, _layer_sums(source, frac), entries, k)
-        return {layer: _sum_entries(rows) for layer, rows in _entries(chunks, frac).items()}
+        if split is None or split[0] is not chunks:
+            return {layer: _sum_entries(rows) for layer, rows in _entries(chunks, frac).items()}
+        _, source, k, part = split
+        whole = _layer_sums(source, frac)
+        moved = _part_sums(source, frac)[part]
+        out = {layer: sums for layer, sums in moved.items() if layer < k}
+        if _SPLIT_NAMES[part] != "in_ram":
+            out.update((layer, sums) for layer, sums in whole.items() if layer >= k)
+        return out
 
     return _LAYER_SUMS.get((chunks,), frac, make)
 
