@@ -908,10 +908,9 @@ def _largest_expert_tensor_below(s: ModelShape, types: dict[str, GGMLType], kind
     once per model and types, since placement asks at every --n-cpu-moe it tries."""
     alloc = cuda_tensor_alloc_bytes if kind in _CUDA_LIKE else tensor_bytes
     per_layer = [0] * s.n_layers
-    for t in tensor_inventory(s):
-        layer = t.layer
-        if layer is not None and layer < s.n_layers and _EXPERT_TENSOR.search(t.name):
-            per_layer[layer] = max(per_layer[layer], alloc(types[t.name], t.dims))
+    for name, dims, where, layer, expert in split_rows(s):  # (the expert tensors are marked there)
+        if expert and where == _TO_LAYER and layer < s.n_layers:
+            per_layer[layer] = max(per_layer[layer], alloc(types[name], dims))
     out = [0]
     for b in per_layer:
         out.append(max(out[-1], b))
