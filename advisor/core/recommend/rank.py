@@ -141,8 +141,10 @@ class _Block:
     expert_frac: np.ndarray
 
 
-# Per models list (by identity) and quant list; cleared with the tables (``clear_caches``).
+# Per models list (by identity) and quant list; cleared with the tables (``clear_caches``). Lists of at most
+# _BLOCK_MEMO_MIN models (a model page asks for one, in a new list each time) are not kept.
 _BLOCKS: IdentityMemo[_Block] = IdentityMemo(16)
+_BLOCK_MEMO_MIN = 8
 
 
 def _block(models: Sequence[ModelOption], quants: Sequence[QuantOption], quants_id: int) -> _Block:
@@ -175,6 +177,8 @@ def _block(models: Sequence[ModelOption], quants: Sequence[QuantOption], quants_
             column(3, np.float64),
         )  # fmt: skip
 
+    if len(models) <= _BLOCK_MEMO_MIN:  # a model page's one-model list, new per request: not worth an entry
+        return make()
     return _BLOCKS.get((models,), (quants_id, len(models)), make)
 
 
