@@ -148,7 +148,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-USE_I18N = True
+# One language and no translations: the translation machinery only slowed every value a template prints (results
+# page rendering 80 -> 73-76 ms on 20 repeated pages, the same HTML; issue 18).
+USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
