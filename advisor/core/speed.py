@@ -531,7 +531,8 @@ def attention_kernel(shape: ModelShape) -> str:
     return next(f"gqa{g}" for g in (8, 4, 2, 1) if ratio % g == 0)
 
 
-def _expert_read_fraction(shape: ModelShape) -> float:
+def expert_read_fraction(shape: ModelShape) -> float:
+    """The share of its routed experts' bytes a token reads."""
     return shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0
 
 
@@ -586,7 +587,7 @@ class _DecodeCost:
     @classmethod
     def of(cls, inp: SpeedInputs) -> _DecodeCost:
         shape = inp.shape
-        frac = _expert_read_fraction(shape)
+        frac = expert_read_fraction(shape)
         placement, head_on_gpu = _placement(inp)
         weights = fixed = transfer = 0.0
         kv_terms: list[tuple[tuple[int, ...], float]] = []
@@ -674,20 +675,28 @@ def _sum_entries(entries: Iterable[_Entry]) -> _LayerSums:
     return tuple(reads.items()), tuple(elements.items()), sum(read_all), sum(held_all)
 
 
-def split_experts(
-    chunks: tuple[WeightChunk, ...], n_cpu_moe: int
-) -> tuple[tuple[WeightChunk, ...], tuple[WeightChunk, ...], tuple[WeightChunk, ...]]:
+_Split = tuple[tuple[WeightChunk, ...], tuple[WeightChunk, ...], tuple[WeightChunk, ...]]
+# Per chunks tuple (by identity) and count: the same three tuples for every machine with that --n-cpu-moe, so the sums
+# remembered per tuple (``_LAYER_SUMS``, ``_DECODE_READS``, ``_WEIGHT_SUMS``) serve them all.
+_SPLITS: IdentityMemo[_Split] = IdentityMemo(4096)
+
+
+def split_experts(chunks: tuple[WeightChunk, ...], n_cpu_moe: int) -> _Split:
     """(the chunks the devices hold, the routed experts of the first ``n_cpu_moe`` layers that --n-cpu-moe keeps in
     RAM, both in that order). Their per-layer sums are put together from ``chunks``' (``_PART_SUMS``), not summed
     again over every chunk of the three."""
-    in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)
-    kept = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
-    both = kept + in_ram
-    if len(_SPLIT_PARTS) >= 4096:
-        _SPLIT_PARTS.clear()
-    for i, part in enumerate((kept, in_ram, both)):
-        _SPLIT_PARTS[id(part)] = (part, chunks, n_cpu_moe, i)
-    return kept, in_ram, both
+
+    def make() -> _Split:
+        in_ram = tuple(c for c in chunks if c.expert and c.layer < n_cpu_moe)
+        kept = tuple(c for c in chunks if not (c.expert and c.layer < n_cpu_moe))
+        both = kept + in_ram
+        if len(_SPLIT_PARTS) >= 3 * _SPLITS.maxsize:
+            _SPLIT_PARTS.clear()
+        for i, part in enumerate((kept, in_ram, both)):
+            _SPLIT_PARTS[id(part)] = (part, chunks, n_cpu_moe, i)
+        return kept, in_ram, both
+
+    return _SPLITS.get((chunks,), n_cpu_moe, make)
 
 
 def _part_sums(chunks: tuple[WeightChunk, ...], frac: float) -> tuple[dict[int, _LayerSums], ...]:
@@ -727,7 +736,7 @@ def _layer_sums(chunks: tuple[WeightChunk, ...], frac: float) -> dict[int, _Laye
 
 def warm_layer_sums(shape: ModelShape, chunks: tuple[WeightChunk, ...]) -> None:
     """Work out ``chunks``' per-layer sums ahead of the first plan that reads them (``advisor.warmup``)."""
-    _layer_sums(chunks, _expert_read_fraction(shape))
+    _layer_sums(chunks, expert_read_fraction(shape))
 
 
 def _add_layers(
@@ -775,7 +784,7 @@ _WEIGHT_SUMS: IdentityMemo[tuple[dict[str, float], int]] = IdentityMemo(4096)
 def _weight_sums(inp: SpeedInputs, layers: set[int], head: bool) -> tuple[dict[str, float], int]:
     """The weights a device reads for a prompt batch (no embedding rows): elements per type, routed experts
     at their read fraction, and their bytes. The dict is shared: read it only."""
-    frac = _expert_read_fraction(inp.shape)
+    frac = expert_read_fraction(inp.shape)
     n_layers = inp.shape.n_layers
     layer_set = frozenset(layers)
 

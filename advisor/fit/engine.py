@@ -336,16 +336,6 @@ def with_projector(params: FitParams, request: memory.FitRequest) -> memory.FitR
 
 CURVE_DEPTHS = (0, 1024, 4096, 8192, 16384, 32768, 65536, 131072)
 
-_Chunks = tuple[speed.WeightChunk, ...]
-_EXPERT_SPLITS: IdentityMemo[tuple[_Chunks, _Chunks, _Chunks]] = IdentityMemo(4096)
-
-
-def _split_experts(chunks: _Chunks, n_cpu_moe: int) -> tuple[_Chunks, _Chunks, _Chunks]:
-    """(chunks the devices hold, the experts --n-cpu-moe keeps in RAM, both in that order), made once per
-    chunks (by identity) and count: the speed model remembers its sums per chunks tuple, so every machine
-    with the same --n-cpu-moe hands it the same tuples."""
-    return _EXPERT_SPLITS.get((chunks,), n_cpu_moe, lambda: speed.split_experts(chunks, n_cpu_moe))
-
 
 def predict(
     request: memory.FitRequest,
@@ -364,7 +354,7 @@ def predict(
     in_ram: tuple[speed.WeightChunk, ...] = ()
     everything = chunks
     if n_cpu_moe:  # --n-cpu-moe's experts
-        chunks, in_ram, everything = _split_experts(chunks, n_cpu_moe)
+        chunks, in_ram, everything = speed.split_experts(chunks, n_cpu_moe)
     inputs = speed.SpeedInputs(
         shape=resolved.shape,
         weights=chunks,
@@ -447,7 +437,7 @@ def with_experts_in_ram(
     if n_tok >= memory.OP_OFFLOAD_MIN_BATCH:
         batch_s = held * share / copy_bytes_per_s
     else:
-        batch_s = read_s * share / (shape.n_experts_used / shape.n_experts if shape.n_experts > 1 else 1.0)
+        batch_s = read_s * share / speed.expert_read_fraction(shape)
 
     def slower(tps: float, extra_s: float) -> float:
         return 1.0 / (1.0 / tps + extra_s)

@@ -18,7 +18,7 @@ from advisor.core import memory
 from advisor.core.hardware_spec import RamKind
 from advisor.core.recommend.options import Budget, DeviceKind, ModelOption, Placement, Request
 from advisor.core.recommend.profiles import KVPlan, WeightProfile
-from advisor.core.speed import APPLE_DECODE_EFFICIENCY, DEFAULT_DECODE_EFFICIENCY
+from advisor.core.speed import APPLE_DECODE_EFFICIENCY, DEFAULT_DECODE_EFFICIENCY, expert_read_fraction
 from advisor.core.units import GIB
 
 # llama.cpp's own fit leaves this much free on every GPU (common/common.h: fit_params_target defaults to
@@ -110,7 +110,7 @@ class Room:
 
 # Placement codes of ``Placed.kind``: 0 is "does not fit".
 PLACEMENT_CODES: tuple[Placement | None, ...] = (None, "gpu", "partial", "cpu")
-_GPU, _PARTIAL, _CPU = 1, 2, 3
+_GPU, _PARTIAL, _CPU = (PLACEMENT_CODES.index(p) for p in ("gpu", "partial", "cpu"))
 
 
 @dataclass(frozen=True)
@@ -159,11 +159,6 @@ class Placed:
         if where is None:
             return None
         return (where, int(self.ngl[i]), int(self.gpu[i]), int(self.ram[i]), int(self.n_cpu_moe[i]))
-
-
-def expert_read_fraction(n_experts: int, n_experts_used: int) -> float:
-    """The share of its routed experts' bytes a token reads."""
-    return n_experts_used / n_experts if n_experts > 1 else 1.0
 
 
 def place(
@@ -297,7 +292,7 @@ def decode_tps(
     defaults (72% of peak, 78% on Apple Silicon). None when the GPU's bandwidth is unknown.
     """
     s = model.shape
-    frac = expert_read_fraction(s.n_experts, s.n_experts_used)
+    frac = expert_read_fraction(s)
     rows = Rows.one(prof, kv, 0, s.n_layers, s.first_dense_layers, frac)
     tps, known = decode_rows(req.budget, rows, np.array([ngl], dtype=np.int64), np.array([n_cpu_moe], dtype=np.int64))
     return float(tps[0]) if known[0] else None

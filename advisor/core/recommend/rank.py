@@ -33,7 +33,6 @@ from advisor.core.recommend.placement import (
     Rows,
     _Placed,
     decode_rows,
-    expert_read_fraction,
     gpu_reserve_bytes,
     place_rows,
 )
@@ -46,6 +45,7 @@ from advisor.core.recommend.profiles import (
     weight_profile,
 )
 from advisor.core.recommend.quality import FOUR_BITS, MAX_QUALITY_LOSS, QUALITY_TIE, min_bits_for_model, quant_cost
+from advisor.core.speed import expert_read_fraction
 
 
 class ModelAndQuant(Protocol):
@@ -157,7 +157,7 @@ def _block(models: Sequence[ModelOption], quants: Sequence[QuantOption], quants_
             smallest.append(-1 if small is None else starts[-1] + table.index(small))
             rows += table
             s = model.shape
-            frac = expert_read_fraction(s.n_experts, s.n_experts_used)
+            frac = expert_read_fraction(s)
             floor = min_bits_for_model(model.params_total)
             per_row += [(i, s.n_layers, s.first_dense_layers, frac, floor)] * len(table)
             starts.append(len(rows))
