@@ -148,8 +148,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-# One language and no translations: the translation machinery only slowed every value a template prints (results
-# page rendering 80 -> 73-76 ms on 20 repeated pages, the same HTML; issue 18).
+# One language and no translations: the translation machinery only slowed every value a template prints (with one
+# URL reverse per card, the results page 633.6 -> 600.7 M instructions, the same HTML;
+# bench/data/recommendations_callgrind.txt).
 USE_I18N = False
 USE_TZ = True
 
