@@ -15,6 +15,9 @@ The model (``advisor/core/speed.py``) per decoded token on a device:
       + attention bytes / (kv_eff x bandwidth)
       + (n_layers x layer_cost + token_cost + arch/MoE costs) x (ref_fp32 / fp32) ** fixed_exponent
 
+On a CPU the first line is the ``CPU_NORM``-norm of three sides, the kernel side, the memory side and the bytes
+over ``CPU_CORE_GBPS`` per core (``weights_time``), since the same cores compute and wait on memory.
+
 ``compute_rate`` is what the H100 reached per weight type (H100_DECODE_EFFICIENCY x 3350 GB/s) scaled by
 the device's FP32 shader rate against the H100's 66.91 TFLOP/s (the kernel side: dequantization and dot
 products), times ``compute_scale`` per backend. A fast-memory GPU (H100, H200, A100) is bound by the first
@@ -370,8 +373,9 @@ START = {
     "bf16_head_s": 1.5e-05,
     "windows_launch": 1.5,
     "boost_share": 0.5,
-    # GB/s a CPU core streams (memory_time).
+    # GB/s a CPU core streams (weights_time).
     "core_gbps": 10.0,
+    "cpu_norm": 1.0,  # the norm less 1 (fit_decode): a 2-norm to start
 }
 
 
@@ -385,20 +389,32 @@ def clock_factor(f: Features, p: dict[str, float]) -> float:
 
 
 def memory_time(memory: Any, core_bytes: Any, p: dict[str, float]) -> Any:
-    """The memory side of the weights' time: the share ``bandwidth_eff`` of the datasheet bandwidth, and on a CPU
-    (``core_bytes`` > 0) at most ``core_gbps`` per core. A core streams from DRAM only as fast as its outstanding
-    cache-line misses allow (Little's law: ~10-16 line fill buffers x 64 B over ~80-100 ns of DRAM latency is ~7-12
-    GB/s per core), so 2-4 cores cannot draw a dual-channel DDR4/DDR5 or LPDDR5X system's bandwidth."""
-    t = memory / p["bandwidth_eff"]
-    if "core_gbps" in p:
-        t = np.maximum(t, core_bytes / p["core_gbps"])
-    return t
+    """The memory side of the weights' time: the share ``bandwidth_eff`` of the datasheet bandwidth."""
+    return memory / p["bandwidth_eff"]
+
+
+def weights_time(kernel: Any, memory: Any, core_bytes: Any, p: dict[str, float]) -> Any:
+    """The weights' time from the kernel side ``kernel`` and ``memory_time``. A GPU's is the larger of the two. A CPU
+    (``core_bytes`` > 0) has a third side, at most ``core_gbps`` per core: a core streams from DRAM only as fast as its
+    outstanding cache-line misses allow (Little's law: ~10-16 line fill buffers x 64 B over ~80-100 ns of DRAM
+    latency is ~7-12 GB/s per core), so 2-4 cores cannot draw a dual-channel DDR4/DDR5 or LPDDR5X system's bandwidth.
+    On a CPU the three sides combine as a ``cpu_norm``-norm rather than a maximum: the same cores run the dot
+    products and wait for memory, so near the crossover both slow a token, and only far from it does one alone."""
+    mem = memory_time(memory, core_bytes, p)
+    if "core_gbps" not in p:
+        return np.maximum(kernel, mem)
+    core = core_bytes / p["core_gbps"]
+    n = p.get("cpu_norm", 0.0)
+    if not n:
+        return np.maximum(kernel, np.maximum(mem, core))
+    cpu = (kernel**n + mem**n + core**n) ** (1 / n)
+    return np.where(core_bytes > 0, cpu, np.maximum(kernel, mem))
 
 
 def decode_time(f: Features, p: dict[str, float], runtime: str) -> float:
     clock = clock_factor(f, p)
-    memory = float(memory_time(f.memory, f.core_bytes, p))
-    t = max(f.kernel / (clock * p["compute_scale"] * p.get("arch:" + f.arch, 1.0)), memory)
+    kernel = f.kernel / (clock * p["compute_scale"] * p.get("arch:" + f.arch, 1.0))
+    t = float(weights_time(kernel, f.memory, f.core_bytes, p))
     t += f.kv / speed.H100_KV_EFFICIENCY
     scale = (speed.H100_UNIT_GHZ / (f.fp32 * clock)) ** p["fixed_exponent"]
     t += (f.layer * p["layer_mult"] + f.token * p["token_mult"]) * scale
@@ -407,7 +423,9 @@ def decode_time(f: Features, p: dict[str, float], runtime: str) -> float:
         # llamafile launches every kernel one by one (its CUDA build leaves out GGML_CUDA_USE_GRAPHS), a cost per
         # layer and per token; with a BF16 KV cache on a GPU, per query head per layer too. Launches cost more
         # under Windows' display driver model.
-        launches = p.get("llamafile_token_s", 0.0) + f.n_layers * p.get("llamafile_layer_s", 0.0)
+        # The per-token cost is host work (sampling over the vocabulary, the graph's thread hand-offs): on a CPU
+        # row at its sustained clock (a GPU row's host clock is not known: 1).
+        launches = p.get("llamafile_token_s", 0.0) / clock + f.n_layers * p.get("llamafile_layer_s", 0.0)
         launches += f.bf16_heads * p.get("bf16_head_s", 0.0)
         t += launches * (p.get("windows_launch", 1.0) if f.windows else 1.0)
     return t
@@ -443,13 +461,13 @@ class FeatureArrays:
         share = min(1.0, p.get("boost_share", 0.0))
         clock = np.where(self.base > 0, (self.base + share * (self.boost - self.base)) / speed.CPU_CLOCK_GHZ, 1.0)
         arch = np.array([p.get(a, 1.0) for a in self.arch_names])[self.arch_index]
-        t = np.maximum(self.kernel / (clock * p["compute_scale"] * arch), memory_time(self.memory, self.core_bytes, p))
+        t = weights_time(self.kernel / (clock * p["compute_scale"] * arch), self.memory, self.core_bytes, p)
         t = t + self.kv / speed.H100_KV_EFFICIENCY
         scale = (speed.H100_UNIT_GHZ / (self.fp32 * clock)) ** p["fixed_exponent"]
         t = t + (self.layer * p["layer_mult"] + self.token * p["token_mult"]) * scale
         factors = [p.get(rt, 1.0) if rt != "llama.cpp" else 1.0 for rt in self.runtime_names]
         t = t * np.array(factors)[self.runtime_index]
-        launches = p.get("llamafile_token_s", 0.0) + self.n_layers * p.get("llamafile_layer_s", 0.0)
+        launches = p.get("llamafile_token_s", 0.0) / clock + self.n_layers * p.get("llamafile_layer_s", 0.0)
         launches = launches + self.bf16_heads * p.get("bf16_head_s", 0.0)
         launches = launches * np.where(self.windows, p.get("windows_launch", 1.0), 1.0)
         return t + np.where(self.llamafile, launches, 0.0)
@@ -522,13 +540,15 @@ def fit_decode(
     if any(f.bf16_heads for _, f in data) and "bf16_head_s" not in fixed:
         names.append("bf16_head_s")
     # A kernel-rate factor per microarchitecture (the H100's Hopper is the reference), pulled towards 1 by
-    # ARCH_PRIOR so that one machine of an architecture cannot set it alone.
-    archs = sorted({f.arch for _, f in data if f.arch} - {"Hopper"})
+    # ARCH_PRIOR so that one machine of an architecture cannot set it alone. A CPU's SIMD width already sets its
+    # kernel rate (speed.CPU_DECODE_FLOP_PER_CYCLE), and with the kernel side binding through ``cpu_norm`` a
+    # factor per instruction set fitted to the sample's few AVX, SSE and NEON machines (held out 15.2 -> 17.5%).
+    archs = sorted({f.arch for _, f in data if f.arch} - {"Hopper"}) if backend != "cpu" else []
     names += ["arch:" + a for a in archs]
     if any(f.clocks[0] for _, f in data) and "boost_share" not in fixed:
         names.append("boost_share")
     if any(f.core_bytes for _, f in data) and "core_gbps" not in fixed:
-        names.append("core_gbps")
+        names += ["core_gbps", "cpu_norm"]
     if backend in ("rocm", "vulkan") and "llamafile" in fixed:
         names = [n for n in names if n != "llamafile"]
     meas = np.array([r.tg for r, _ in data])
@@ -542,10 +562,12 @@ def fit_decode(
                 p[k] = float(min(max(v, 0.0), 1.5))
             elif k == "boost_share":  # a share of the way from base to boost clock
                 p[k] = float(min(math.exp(v), 1.0))
+            elif k == "cpu_norm":  # a norm from 1 (the sides add up) towards the maximum
+                p[k] = float(1.0 + math.exp(min(v, 4.6)))
             elif k == "compute_scale":  # a kernel side 100x the H100's per SM-GHz is no longer physics
                 p[k] = float(math.exp(min(max(v, -4.6), 4.6)))
             else:
-                p[k] = float(math.exp(v))
+                p[k] = float(math.exp(min(v, 50.0)))  # a side that drifts off (no roof) stays finite
         p["bandwidth_eff"] = min(p["bandwidth_eff"], 1.0)
         return p
 
@@ -766,8 +788,11 @@ def write_module(decode: dict[str, dict[str, float]], prefill: dict[str, float],
     lines += ["}", "# A CPU's sustained clock: this share of the way from base to boost clock (speed.cpu_clock_ghz).",
               f"CPU_BOOST_SHARE: float = {share}"]  # fmt: skip
     core = round(decode["cpu"].get("core_gbps", 0.0), 3)
-    lines += ["# GB/s one CPU core streams weights at in decode (community_fit.memory_time); 0: no such roof.",
+    lines += ["# GB/s one CPU core streams weights at in decode (community_fit.weights_time); 0: no such roof.",
               f"CPU_CORE_GBPS: float = {core}"]  # fmt: skip
+    norm = round(decode["cpu"].get("cpu_norm", 0.0), 4)
+    lines += ["# The norm a CPU's kernel, memory and per-core sides combine by (community_fit.weights_time); 0: max.",
+              f"CPU_NORM: float = {norm}"]  # fmt: skip
     lines += ["PREFILL_SCALE: dict[str, float] = {"]
     lines += [f"    {b!r}: {round(v, 4)}," for b, v in prefill.items()]
     lines += ["}", "ARCH_COMPUTE: dict[str, dict[str, float]] = {"]

@@ -572,6 +572,16 @@ def decode_time_s(inp: SpeedInputs, depth: int) -> dict[str, float]:
     return _DecodeCost.of(inp).at(depth)
 
 
+def cpu_weights_time(kernel_s: float, memory_s: float, core_s: float) -> float:
+    """A CPU's time for its weights from its kernel, memory and per-core sides: their ``CPU_NORM``-norm (fitted on
+    the community sample, bench/community_fit.py weights_time), since the same cores run the dot products and wait
+    on memory, so near the crossover both slow a token; the largest side alone where the norm is 0."""
+    n = speed_backends.CPU_NORM
+    if not n:
+        return max(kernel_s, memory_s, core_s)
+    return float((kernel_s**n + memory_s**n + core_s**n) ** (1 / n))
+
+
 @dataclass(frozen=True)
 class _DecodeCost:
     """``decode_time_s`` worked out once for a curve of depths: only the KV read depends on the depth,
@@ -607,9 +617,11 @@ class _DecodeCost:
                 kernel_side += read / (eff.decode_eff(ggml_type) * rate)
             memory_side = read_total / (eff.bandwidth_eff * bw) if eff.bandwidth_eff else 0.0
             if dev_here is not None and dev_here.cores and speed_backends.CPU_CORE_GBPS:
-                # A CPU core streams at most CPU_CORE_GBPS (bench/community_fit.py memory_time).
-                memory_side = max(memory_side, read_total / (dev_here.cores * speed_backends.CPU_CORE_GBPS * GB))
-            weights += max(kernel_side, memory_side)
+                # A CPU core streams at most CPU_CORE_GBPS (bench/community_fit.py weights_time).
+                core_side = read_total / (dev_here.cores * speed_backends.CPU_CORE_GBPS * GB)
+                weights += cpu_weights_time(kernel_side, memory_side, core_side)
+            else:
+                weights += max(kernel_side, memory_side)
             kv_terms.append((tuple(layers), eff.kv * bw))
             scale = eff.fixed_scale(dev_here)
             arch_cost = eff.arch_layer_cost_s.get(ARCH_FAMILY.get(shape.arch, ""), 0.0)

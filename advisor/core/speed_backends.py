@@ -36,9 +36,9 @@ DECODE: dict[str, dict[str, float]] = {
         "fixed_exponent": 0.0,
     },
     "cpu": {
-        "compute_scale": 3.1131,
-        "bandwidth_eff": 0.6141,
-        "layer_mult": 0.7275,
+        "compute_scale": 0.659,
+        "bandwidth_eff": 0.7064,
+        "layer_mult": 0.7254,
         "token_mult": 0.0,
         "fixed_exponent": 0.0,
     },
@@ -58,13 +58,15 @@ DECODE: dict[str, dict[str, float]] = {
     },
 }
 # A CPU's sustained clock: this share of the way from base to boost clock (speed.cpu_clock_ghz).
-CPU_BOOST_SHARE: float = 0.3461
-# GB/s one CPU core streams weights at in decode (community_fit.memory_time); 0: no such roof.
-CPU_CORE_GBPS: float = 7.037
+CPU_BOOST_SHARE: float = 0.0
+# GB/s one CPU core streams weights at in decode (community_fit.weights_time); 0: no such roof.
+CPU_CORE_GBPS: float = 8.219
+# The norm a CPU's kernel, memory and per-core sides combine by (community_fit.weights_time); 0: max.
+CPU_NORM: float = 4.5067
 PREFILL_SCALE: dict[str, float] = {
     "cuda": 1.0,
     "metal": 1.0,
-    "cpu": 2.0518,
+    "cpu": 2.2947,
     "rocm": 1.0,
     "vulkan": 1.0,
 }
@@ -78,7 +80,7 @@ ARCH_COMPUTE: dict[str, dict[str, float]] = {
         "Volta": 0.7349,
     },
     "metal": {"Apple M1": 0.9516, "Apple M2": 0.8529, "Apple M3": 1.0, "Apple M4": 1.2213, "Apple M5": 1.0089},
-    "cpu": {"avx": 1.0, "avx2": 1.0, "avx512": 1.0, "neon": 1.0, "sse": 1.0},
+    "cpu": {},
     "rocm": {"RDNA 1.0": 1.3119, "RDNA 2.0": 1.2365, "RDNA 3.0": 0.6577, "RDNA 3.5": 0.9373},
     "vulkan": {"RDNA 1.0": 1.3119, "RDNA 2.0": 1.2365, "RDNA 3.0": 0.6577, "RDNA 3.5": 0.9373},
 }
@@ -92,7 +94,7 @@ MATRIX_EFF: dict[str, float] = {
 BANDS: dict[str, dict[str, tuple[float, float]]] = {
     "cuda": {"decode": (0.825, 1.083), "prefill": (0.864, 1.241)},
     "metal": {"decode": (0.99, 1.164), "prefill": (0.863, 1.179)},
-    "cpu": {"decode": (0.765, 1.184), "prefill": (0.447, 1.449)},
+    "cpu": {"decode": (0.782, 1.192), "prefill": (0.458, 1.538)},
     "rocm": {"decode": (0.851, 1.056), "prefill": (0.891, 1.17)},
     "vulkan": {"decode": (0.851, 1.056), "prefill": (0.891, 1.17)},
 }
@@ -117,10 +119,10 @@ CV: dict[str, dict[str, Any]] = {
     "cpu": {
         "rows": 144,
         "hardware": 63,
-        "decode_in": 0.115,
-        "decode_held": 0.162,
+        "decode_in": 0.107,
+        "decode_held": 0.161,
         "prefill_pp512": {"rows": 17, "hardware": 1, "in": 0.264, "held": None},
-        "prefill_LS": {"rows": 127, "hardware": 62, "in": 0.364, "held": 0.386},
+        "prefill_LS": {"rows": 127, "hardware": 62, "in": 0.378, "held": 0.395},
     },
     "rocm": {
         "rows": 49,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,7 +38,11 @@ FITS = [json.loads(line) for line in (DATA / "fit_params_h200.jsonl").read_text(
 OFFLOADED = [r for r in RUNS if r["n_cpu_moe"] > 0]
 # The worst errors bench/data/moe_offload_check.txt states: decode (no constant fitted to these rows) and
 # pp512 with the copy rate fitted on the other model's rows only, and with the shipped rate.
-DECODE_HELD_OUT = 0.30  # 29.4 % (29.5 % since the CPU clocks of d7669d4; qwen3-30b-a3b, 48 layers in RAM)
+# Decode since the CPU's kernel, memory and per-core sides combine as a norm (speed.cpu_weights_time): median
+# 10.9 % (18.3 % with the largest side alone), worst 31.3 % (gpt-oss-120b N=27, measured only 9 % above N=36;
+# 29.4 % before, qwen3-30b-a3b with 48 layers in RAM, now 19.9 %).
+DECODE_HELD_OUT = 0.32
+DECODE_HELD_OUT_MEDIAN = 0.12
 # The rate fitted on the other models' rows: 26.8 % (gpt-oss-120b N=36 at glm + qwen3's 7.34 GB/s; 25.4 % before
 # 046ac8a gave Qwen3's Q/K norms a prefill cost, which leaves less of qwen3's pp512 time to the copies: its own
 # rate 6.81 -> 7.05 GB/s). gpt-oss-120b's own rows fit 5.72 GB/s: held out it is always predicted fast.
@@ -121,6 +126,7 @@ def rows() -> list:
 def test_decode_with_experts_in_ram_within_the_held_out_error(rows: list) -> None:
     errors = [predicted(r, engine.EXPERT_COPY_BYTES_PER_S, True).decode_tps / r.decode - 1 for r in rows]
     assert len(errors) == len(OFFLOADED) == 13 and max(abs(e) for e in errors) <= DECODE_HELD_OUT
+    assert statistics.median(abs(e) for e in errors) <= DECODE_HELD_OUT_MEDIAN
 
 
 def test_prefill_copy_rate_fitted_on_the_other_models_predicts_each(rows: list) -> None:
