@@ -127,7 +127,7 @@ def device_of(row: dict[str, Any]) -> tuple[str, speed.Device | None, speed.Devi
 
 def without_roof(cpu: speed.Device) -> speed.Device:
     """``cpu`` without its cores, so that advisor.core.speed leaves its per-core roof out of the features: the fit
-    adds it itself (``Features.core_bytes``, ``memory_time``). A GPU row's host CPU goes without it."""
+    adds it itself (``Features.core_bytes``, ``weights_time``). A GPU row's host CPU goes without it."""
     return dataclasses.replace(cpu, cores=0)
 
 
@@ -388,26 +388,20 @@ def clock_factor(f: Features, p: dict[str, float]) -> float:
     return (base + min(1.0, p.get("boost_share", 0.0)) * (boost - base)) / speed.CPU_CLOCK_GHZ
 
 
-def memory_time(memory: Any, core_bytes: Any, p: dict[str, float]) -> Any:
-    """The memory side of the weights' time: the share ``bandwidth_eff`` of the datasheet bandwidth."""
-    return memory / p["bandwidth_eff"]
-
-
 def weights_time(kernel: Any, memory: Any, core_bytes: Any, p: dict[str, float]) -> Any:
-    """The weights' time from the kernel side ``kernel`` and ``memory_time``. A GPU's is the larger of the two. A CPU
-    (``core_bytes`` > 0) has a third side, at most ``core_gbps`` per core: a core streams from DRAM only as fast as its
-    outstanding cache-line misses allow (Little's law: ~10-16 line fill buffers x 64 B over ~80-100 ns of DRAM
-    latency is ~7-12 GB/s per core), so 2-4 cores cannot draw a dual-channel DDR4/DDR5 or LPDDR5X system's bandwidth.
-    On a CPU the three sides combine as a ``cpu_norm``-norm rather than a maximum: the same cores run the dot
-    products and wait for memory, so near the crossover both slow a token, and only far from it does one alone."""
-    mem = memory_time(memory, core_bytes, p)
+    """The weights' time from the kernel side ``kernel`` and the memory side, the share ``bandwidth_eff`` of the
+    datasheet bandwidth (``memory`` at 1). A GPU's is the larger of the two. A CPU (``core_bytes`` > 0) has a third
+    side, at most ``core_gbps`` per core: a core streams from DRAM only as fast as its outstanding cache-line misses
+    allow (Little's law: ~10-16 line fill buffers x 64 B over ~80-100 ns of DRAM latency is ~7-12 GB/s per core), so
+    2-4 cores cannot draw a dual-channel DDR4/DDR5 or LPDDR5X system's bandwidth. On a CPU the three sides combine as
+    their ``cpu_norm``-norm (fitted with ``core_gbps``; speed.cpu_weights_time in the app) rather than a maximum: the
+    same cores run the dot products and wait for memory, so near the crossover both slow a token, and only far from
+    it does one alone."""
+    mem = memory / p["bandwidth_eff"]
     if "core_gbps" not in p:
         return np.maximum(kernel, mem)
-    core = core_bytes / p["core_gbps"]
-    n = p.get("cpu_norm", 0.0)
-    if not n:
-        return np.maximum(kernel, np.maximum(mem, core))
-    cpu = (kernel**n + mem**n + core**n) ** (1 / n)
+    n = p["cpu_norm"]
+    cpu = (kernel**n + mem**n + (core_bytes / p["core_gbps"]) ** n) ** (1 / n)
     return np.where(core_bytes > 0, cpu, np.maximum(kernel, mem))
 
 
@@ -652,10 +646,10 @@ def fit_prefill(
     fixed.update(shared)
     runtimes = sorted({"pp:" + r.runtime for r, _ in data} - {"pp:llama.cpp"})
     names = [k for k in ["prefill_scale", "matrix_eff", *runtimes] if k not in fixed]
-    # A CPU's sustained clock (a share of the way from base to boost) sets its SIMD rate. With the per-core roof,
-    # decode's kernel side, the other place it enters, binds on no CPU row, so the decode fit leaves the share
-    # wherever Nelder-Mead drifts (its bound, 1.0; prompt held out 38.5 -> 40.4%): the prompt rows fit it
-    # (main: unless decode_sees it, then ``shared`` holds decode's).
+    # A CPU's sustained clock (a share of the way from base to boost) sets its SIMD rate. Where decode's kernel side,
+    # the other place it enters, binds on no CPU row (the per-core roof as a maximum did that), the decode fit leaves
+    # the share wherever Nelder-Mead drifts (its bound, 1.0; prompt held out 38.5 -> 40.4%), so the prompt rows fit
+    # it; where decode_sees it (the sides' norm), ``shared`` holds decode's.
     if any(f.clocks[0] for _, f in data) and "boost_share" not in fixed:
         names.append("boost_share")
     meas = np.array([r.pp for r, _ in data])
@@ -791,7 +785,8 @@ def write_module(decode: dict[str, dict[str, float]], prefill: dict[str, float],
     lines += ["# GB/s one CPU core streams weights at in decode (community_fit.weights_time); 0: no such roof.",
               f"CPU_CORE_GBPS: float = {core}"]  # fmt: skip
     norm = round(decode["cpu"].get("cpu_norm", 0.0), 4)
-    lines += ["# The norm a CPU's kernel, memory and per-core sides combine by (community_fit.weights_time); 0: max.",
+    lines += ["# The norm a CPU's kernel, memory and per-core sides combine by (community_fit.weights_time); with no",
+              "# per-core side (CPU_CORE_GBPS 0) it is 0 and unused.",
               f"CPU_NORM: float = {norm}"]  # fmt: skip
     lines += ["PREFILL_SCALE: dict[str, float] = {"]
     lines += [f"    {b!r}: {round(v, 4)}," for b, v in prefill.items()]
@@ -875,7 +870,7 @@ def main() -> int:
         if pp:
             q, pins, pheld = cv_prefill(pp, backend, p, pshare)
             if "boost_share" in q and decode_sees(mine, p, q["boost_share"], ins):
-                # Decode's kernel side binds somewhere (no per-core roof): decode's share stands, and the prompt
+                # Decode's kernel side binds somewhere (the sides' norm): decode's share stands, and the prompt
                 # rows are fitted at it.
                 q, pins, pheld = cv_prefill(pp, backend, p, {**pshare, "boost_share": p["boost_share"]})
             if backend == "cuda":

@@ -575,10 +575,9 @@ def decode_time_s(inp: SpeedInputs, depth: int) -> dict[str, float]:
 def cpu_weights_time(kernel_s: float, memory_s: float, core_s: float) -> float:
     """A CPU's time for its weights from its kernel, memory and per-core sides: their ``CPU_NORM``-norm (fitted on
     the community sample, bench/community_fit.py weights_time), since the same cores run the dot products and wait
-    on memory, so near the crossover both slow a token; the largest side alone where the norm is 0."""
+    on memory, so near the crossover both slow a token. The fit gives the norm with CPU_CORE_GBPS, the only case
+    that calls this."""
     n = speed_backends.CPU_NORM
-    if not n:
-        return max(kernel_s, memory_s, core_s)
     return float((kernel_s**n + memory_s**n + core_s**n) ** (1 / n))
 
 

@@ -61,7 +61,8 @@ DECODE: dict[str, dict[str, float]] = {
 CPU_BOOST_SHARE: float = 0.0
 # GB/s one CPU core streams weights at in decode (community_fit.weights_time); 0: no such roof.
 CPU_CORE_GBPS: float = 8.219
-# The norm a CPU's kernel, memory and per-core sides combine by (community_fit.weights_time); 0: max.
+# The norm a CPU's kernel, memory and per-core sides combine by (community_fit.weights_time); with no
+# per-core side (CPU_CORE_GBPS 0) it is 0 and unused.
 CPU_NORM: float = 4.5067
 PREFILL_SCALE: dict[str, float] = {
     "cuda": 1.0,
