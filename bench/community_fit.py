@@ -536,8 +536,9 @@ def fit_decode(
     # A kernel-rate factor per microarchitecture (the H100's Hopper is the reference), pulled towards 1 by
     # ARCH_PRIOR so that one machine of an architecture cannot set it alone. A CPU's SIMD width already sets its
     # kernel rate (speed.CPU_DECODE_FLOP_PER_CYCLE), and with the kernel side binding through ``cpu_norm`` a
-    # factor per instruction set fitted to the sample's few AVX, SSE and NEON machines (held out 15.2 -> 17.5%).
-    archs = sorted({f.arch for _, f in data if f.arch} - {"Hopper"}) if backend != "cpu" else []
+    # factor per instruction set fitted to the sample's few AVX, SSE and NEON machines (``--cpu-isa-factors``: held out
+    # 16.1 -> 17.5%, bench/data/speed_accuracy_community_variants.txt).
+    archs = sorted({f.arch for _, f in data if f.arch} - {"Hopper"}) if backend != "cpu" or CPU_ISA[0] else []
     names += ["arch:" + a for a in archs]
     if any(f.clocks[0] for _, f in data) and "boost_share" not in fixed:
         names.append("boost_share")
@@ -589,6 +590,8 @@ def fit_decode(
 # Whether the fit has the CPU's per-core bandwidth roof (speed.Device.cores; ``--no-core-cap`` leaves it out, and
 # ``--write`` then gives the app CPU_CORE_GBPS = 0, the model without it).
 CORE_CAP = [True]
+# Whether the CPU fit has a kernel-rate factor per instruction set (``--cpu-isa-factors``; not the app's model).
+CPU_ISA = [False]
 # Nelder-Mead restarts at most (fit_decode).
 RESTARTS = 4
 
@@ -816,8 +819,10 @@ def main() -> int:
     ap.add_argument("--rows", action="store_true", help="every held-out decode row")
     ap.add_argument("--write", action="store_true", help="write advisor/core/speed_backends.py")
     ap.add_argument("--no-core-cap", action="store_true", help="leave the CPU's per-core bandwidth roof out")
+    ap.add_argument("--cpu-isa-factors", action="store_true", help="fit a CPU kernel factor per instruction set")
     args = ap.parse_args()
     CORE_CAP[0] = not args.no_core_cap
+    CPU_ISA[0] = args.cpu_isa_factors
     rows, skipped = load_rows()
     data = [(r, features(r)) for r in rows]
     for s in skipped:
