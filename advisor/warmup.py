@@ -47,10 +47,10 @@ def prepare_process() -> None:
 
 
 def warm_catalog() -> int:
-    """Tensor inventory, llama-quantize's per-tensor rows, the placement rows, the stand-in header and the
-    ``WARM_PRESETS``' weight chunks (with their per-layer sums) and file bytes of every catalog model (each
-    called as a plan calls it: an lru_cache keys positional and keyword arguments apart), and the recommender's
-    candidates. Returns how many models were warmed."""
+    """Tensor inventory, llama-quantize's per-tensor rows, the placement, matmul and chunk rows, the stand-in
+    header and the ``WARM_PRESETS``' weight chunks (with their per-layer sums), tensor types, weight bytes per
+    layer and file bytes of every catalog model (each called as a plan calls it: an lru_cache keys positional
+    and keyword arguments apart), and the recommender's candidates. Returns how many models were warmed."""
     from advisor.pages.catalog import model_options
 
     n = 0
@@ -60,9 +60,12 @@ def warm_catalog() -> int:
             tensor_inventory(shape)
             quantize.tensor_rows(shape, GGMLType.F16)
             memory.split_rows(shape)
+            memory.matmul_weights(shape)
+            speed.inventory_places(shape)
             gguf_size.standin_header_bytes(shape)
             for preset in WARM_PRESETS:
                 speed.warm_layer_sums(shape, speed.weights_for(shape, preset))
+                memory.warm_preset(shape, preset)
                 fit_engine.preset_file_bytes(shape, preset, False)
         except (KeyError, ValueError):  # an architecture the engines cannot plan: its requests say so
             continue

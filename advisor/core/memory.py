@@ -176,8 +176,8 @@ def _per_types(
         got = memo.get(key)
         if got is not None and got[0] is types:
             return got[1]
-        if len(memo) >= _TYPES_MEMO_SIZE:
-            memo.clear()
+        if len(memo) >= _TYPES_MEMO_SIZE:  # the oldest goes: starting over made every model's first sight again
+            del memo[next(iter(memo))]
         value = fn(s, types, *args, **kwargs)
         memo[key] = (types, value)
         return value
@@ -956,12 +956,11 @@ class WeightSplit:
         return self.input_bytes + sum(self.layer_bytes) + self.output_bytes
 
 
-@_per_types
 def weight_split(s: ModelShape, types: dict[str, GGMLType], kind: str = "cpu") -> WeightSplit:
     """Weight bytes per placement unit as they sit in the file (``kind="cpu"``: the mmapped host
     buffer), or as a ggml-cuda buffer holds them (``kind="cuda"``/``"rocm"``: per-tensor padding)."""
     # Cached: the --fit and max-context searches place the same weights many times per estimate.
-    return _weight_split(s, tuple(types.items()), kind)
+    return _weight_splits(s, types)[kind in _CUDA_LIKE]
 
 
 # The MoE expert tensors --cpu-moe and --n-cpu-moe keep on the CPU (common/common.h: LLM_FFN_EXPS_REGEX).
@@ -975,14 +974,14 @@ _INPUT_LAYER_TENSORS = frozenset({"token_embd.weight", "per_layer_token_embd.wei
 _OUTPUT_LAYER_TENSORS = frozenset({"output.weight", "altup_proj.weight", "altup_unembd_proj.weight"})
 
 
-# Where ``_weight_split`` counts a tensor: the input layer, a repeating layer, the output layer.
+# Where ``_weight_splits`` counts a tensor: the input layer, a repeating layer, the output layer.
 _TO_INPUT, _TO_LAYER, _TO_OUTPUT = range(3)
 
 
 @functools.lru_cache(maxsize=1024)
 def split_rows(s: ModelShape) -> tuple[tuple[str, tuple[int, ...], int, int, bool], ...]:
     """Per tensor, whatever its type: (name, dims, where it counts, its layer, a routed-expert tensor?).
-    Worked out once per model; ``_weight_split`` then only sizes each tensor at its type."""
+    Worked out once per model; ``_weight_splits`` then only sizes each tensor at its type."""
     rows = []
     for t in tensor_inventory(s):
         layer = t.layer
@@ -999,25 +998,33 @@ def split_rows(s: ModelShape) -> tuple[tuple[str, tuple[int, ...], int, int, boo
     return tuple(rows)
 
 
-@functools.lru_cache(maxsize=512)
-def _weight_split(s: ModelShape, type_items: tuple[tuple[str, GGMLType], ...], kind: str) -> WeightSplit:
-    types = dict(type_items)
-    cuda = kind in _CUDA_LIKE
-    layers = [0] * s.n_layers
-    experts = [0] * s.n_layers
-    inp = out = 0
+@_per_types
+def _weight_splits(s: ModelShape, types: dict[str, GGMLType]) -> tuple[WeightSplit, WeightSplit]:
+    """(``weight_split``'s file bytes, its ggml-cuda buffer bytes): one pass over the tensors for both, once per
+    model and type mix (a GPU machine's plan reads both)."""
+    layers, cuda_layers = [0] * s.n_layers, [0] * s.n_layers
+    experts, cuda_experts = [0] * s.n_layers, [0] * s.n_layers
+    inp = out = cuda_inp = cuda_out = 0
     for name, dims, where, layer, expert in split_rows(s):
         ty = types[name]
-        b = cuda_tensor_alloc_bytes(ty, dims) if cuda else tensor_bytes(ty, dims)
+        b = tensor_bytes(ty, dims)
+        cb = cuda_tensor_alloc_bytes(ty, dims)
         if where == _TO_LAYER:
             layers[layer] += b
+            cuda_layers[layer] += cb
             if expert:
                 experts[layer] += b
+                cuda_experts[layer] += cb
         elif where == _TO_INPUT:
             inp += b
+            cuda_inp += cb
         else:
             out += b
-    return WeightSplit(inp, tuple(layers), out, tuple(experts))
+            cuda_out += cb
+    return (
+        WeightSplit(inp, tuple(layers), out, tuple(experts)),
+        WeightSplit(cuda_inp, tuple(cuda_layers), cuda_out, tuple(cuda_experts)),
+    )
 
 
 @_per_types
@@ -1038,16 +1045,23 @@ def _float_matmul_layers(s: ModelShape, types: dict[str, GGMLType]) -> frozenset
     """Layers (n_layers = the output layer) with an F32/F16/BF16 weight matrix: ggml-cuda runs those
     matmuls through cuBLAS at prompt batch sizes (the MoE router ffn_gate_inp is always F32)."""
     floats = (GGMLType.F32, GGMLType.F16, GGMLType.BF16)
-    out = set()
-    for t in tensor_inventory(s):
-        parts = t.name.split(".")
-        base = parts[2] if parts[0] == "blk" and len(parts) > 2 else parts[0]
-        if len(t.dims) < 2 or types[t.name] not in floats or base in _NOT_MATMUL:
-            continue
-        out.add(t.layer if t.layer is not None else s.n_layers)
+    out = {layer for name, layer in matmul_weights(s) if types[name] in floats}
     if s.tied_embeddings and types.get("token_embd.weight") in floats:
         out.add(s.n_layers)
     return frozenset(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def matmul_weights(s: ModelShape) -> tuple[tuple[str, int], ...]:
+    """(name, layer) of the tensors with two or more dims that reach a matmul; the output layer is n_layers.
+    Worked out once per model; ``_float_matmul_layers`` then only reads each one's type."""
+    out = []
+    for t in tensor_inventory(s):
+        parts = t.name.split(".")
+        base = parts[2] if parts[0] == "blk" and len(parts) > 2 else parts[0]
+        if len(t.dims) >= 2 and base not in _NOT_MATMUL:
+            out.append((t.name, t.layer if t.layer is not None else s.n_layers))
+    return tuple(out)
 
 
 def resolve_types(req: FitRequest) -> dict[str, GGMLType]:
@@ -1065,6 +1079,14 @@ def _file_types(tensor_types: tuple[tuple[str, str], ...]) -> dict[str, GGMLType
 @functools.lru_cache(maxsize=4096)
 def _preset_types(shape: ModelShape, preset: str, imatrix: bool) -> dict[str, GGMLType]:
     return tensor_types(shape, preset, has_imatrix=imatrix or needs_imatrix(shape, preset))
+
+
+def warm_preset(shape: ModelShape, preset: str) -> None:
+    """Work out a preset's tensor types, weight bytes per layer and float-matmul layers ahead of the first plan
+    that places them (``advisor.warmup``), as ``resolve_types`` hands them to a plan without an imatrix."""
+    types = _preset_types(shape, preset, False)
+    _weight_splits(shape, types)
+    _float_matmul_layers(shape, types)
 
 
 # --------------------------------------------------------------------------------------------------

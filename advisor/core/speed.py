@@ -196,28 +196,65 @@ class WeightChunk:
 
 
 def chunks_from_tensors(tensors: Iterable[tuple[str, str, int, int]], n_layers: int) -> tuple[WeightChunk, ...]:
-    """Turn GGUF tensor infos ``(name, type name, bytes, elements)`` into chunks.
+    """Turn GGUF tensor infos ``(name, type name, bytes, elements)`` into chunks, one per layer, type and kind
+    (routed experts, the embedding, the rest) in the order they first come.
 
     Names follow llama.cpp's ``LLM_TENSOR_NAMES`` (src/llama-arch.cpp): ``blk.<i>.*`` are layer
     tensors, ``*_exps`` routed experts, ``token_embd`` the input embedding, ``output*`` the head.
     """
-    out: list[WeightChunk] = []
     tensors = list(tensors)
+    places = _chunk_places(tuple(name for name, *_ in tensors), n_layers)
+    return _merged_chunks(
+        (place, _canonical_type_name(type_name), n_bytes, n_el)
+        for place, (_, type_name, n_bytes, n_el) in zip(places, tensors, strict=True)
+    )
+
+
+# Where a tensor's bytes count: (layer, routed expert?, embedding?) and, for a tied token_embd, the output layer too.
+_Place = tuple[tuple[int, bool, bool], ...]
+
+
+def _chunk_places(names: tuple[str, ...], n_layers: int) -> tuple[_Place, ...]:
     # Tied embeddings: llama.cpp loads token_embd a second time as the output head (TENSOR_DUPLICATED,
     # src/llama-model.cpp), on the GPU with the last layer, and reads it for every token's logits.
-    tied = not any(name == "output.weight" for name, *_ in tensors)
-    for name, type_name, n_bytes, n_el in tensors:
-        tname = _canonical_type_name(type_name)
+    tied = "output.weight" not in names
+    out: list[_Place] = []
+    for name in names:
         if name.startswith("blk."):
-            layer = int(name.split(".")[1])
-            out.append(WeightChunk(layer, tname, n_bytes, n_el, expert="_exps" in name))
+            out.append(((int(name.split(".")[1]), "_exps" in name, False),))
         elif name.startswith("token_embd") and not name.startswith("token_embd_norm"):
-            out.append(WeightChunk(-1, tname, n_bytes, n_el, embedding=True))
-            if tied:
-                out.append(WeightChunk(n_layers, tname, n_bytes, n_el))
+            out.append(((-1, False, True), (n_layers, False, False)) if tied else ((-1, False, True),))
         else:
-            out.append(WeightChunk(n_layers, tname, n_bytes, n_el))
+            out.append(((n_layers, False, False),))
     return tuple(out)
+
+
+def _merged_chunks(rows: Iterable[tuple[_Place, str, int, int]]) -> tuple[WeightChunk, ...]:
+    """One chunk per (layer, type, routed expert?, embedding?): every reader sums chunks by those, so a chunk per
+    tensor only cost time and memory (a few hundred objects per model and quant where these are a few dozen)."""
+    sums: dict[tuple[int, str, bool, bool], list[int]] = {}
+    for place, tname, n_bytes, n_el in rows:
+        for layer, expert, embedding in place:
+            got = sums.get((layer, tname, expert, embedding))
+            if got is None:
+                sums[(layer, tname, expert, embedding)] = [n_bytes, n_el]
+            else:
+                got[0] += n_bytes
+                got[1] += n_el
+    return tuple(
+        WeightChunk(layer, tname, n_bytes, n_el, expert=expert, embedding=embedding)
+        for (layer, tname, expert, embedding), (n_bytes, n_el) in sums.items()
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def inventory_places(shape: ModelShape) -> tuple[tuple[str, tuple[int, ...], int, _Place], ...]:
+    """Per tensor of a catalog shape: (name, dims, elements, where its bytes count); the same for every quant."""
+    from advisor.core.tensors import tensor_inventory
+
+    inventory = tensor_inventory(shape)
+    places = _chunk_places(tuple(t.name for t in inventory), shape.n_layers)
+    return tuple((t.name, t.dims, t.n_elements, place) for t, place in zip(inventory, places, strict=True))
 
 
 @functools.lru_cache(maxsize=2048)
@@ -227,14 +264,12 @@ def weights_for(shape: ModelShape, preset: str) -> tuple[WeightChunk, ...]:
     chunks are the same for every machine."""
     from advisor.core.ggml_types import tensor_bytes
     from advisor.core.quantize import needs_imatrix, tensor_types
-    from advisor.core.tensors import tensor_inventory
 
     types = tensor_types(shape, preset, has_imatrix=needs_imatrix(shape, preset))
-    rows = []
-    for t in tensor_inventory(shape):
-        ty = types[t.name]
-        rows.append((t.name, TRAITS[ty].name, tensor_bytes(ty, t.dims), t.n_elements))
-    return chunks_from_tensors(rows, shape.n_layers)
+    return _merged_chunks(
+        (place, _canonical_type_name(TRAITS[types[name]].name), tensor_bytes(types[name], dims), n_el)
+        for name, dims, n_el, place in inventory_places(shape)
+    )
 
 
 @functools.lru_cache(maxsize=256)

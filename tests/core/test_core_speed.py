@@ -6,11 +6,13 @@ import dataclasses
 import json
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from advisor.core import speed
+from advisor.core.gguf_header import read_gguf_header, shape_from_gguf
 from advisor.core.shape import ModelShape
 from advisor.core.speed import (
     Device,
@@ -26,6 +28,7 @@ from advisor.core.speed import (
     predict_calibrated,
     predict_speed,
 )
+from tests.gguf_samples import gemma3_gguf, smollm2_gguf
 
 GPU = Device("cuda", 1000.0, 100.0, "test gpu")  # 1000 GB/s, 100 TFLOP/s
 CPU = Device("cpu", 100.0, 1.0, "test cpu")
@@ -182,6 +185,23 @@ def test_chunks_from_gguf_tensor_names() -> None:
     assert c[1].layer == 0 and not c[1].expert and c[1].ggml_type == "q4_K"
     assert c[2].expert
     assert c[3].layer == 1 and c[3].ggml_type == "q6_K"
+
+
+@pytest.mark.parametrize("path", [smollm2_gguf, gemma3_gguf], ids=["smollm2-135m", "gemma-3-270m"])
+def test_chunks_of_a_real_file_are_one_per_layer_type_and_kind(path: Callable[[], Path]) -> None:
+    header = read_gguf_header(path())
+    n_layers = shape_from_gguf(header).n_layers
+    chunks = chunks_from_tensors([(t.name, t.type_name, t.n_bytes, t.n_elements) for t in header.tensors], n_layers)
+    keys = [(c.layer, c.ggml_type, c.expert, c.embedding) for c in chunks]
+    assert len(keys) == len(set(keys))
+    # Both files tie the output head to token_embd: llama.cpp loads it twice, so it counts twice.
+    embd = next(t for t in header.tensors if t.name == "token_embd.weight")
+    assert sum(c.n_bytes for c in chunks) == header.tensor_bytes + embd.n_bytes
+    assert sum(c.n_elements for c in chunks) == sum(t.n_elements for t in header.tensors) + embd.n_elements
+    # A layer's bytes are its tensors' (the reads a layer costs per token).
+    blk0 = sum(t.n_bytes for t in header.tensors if t.name.startswith("blk.0."))
+    assert sum(c.n_bytes for c in chunks if c.layer == 0) == blk0
+    assert len(chunks) < len(header.tensors) / 2
 
 
 DATA = Path(__file__).resolve().parents[2] / "bench" / "data"
