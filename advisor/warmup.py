@@ -28,12 +28,13 @@ log = logging.getLogger(__name__)
 # p99 CPU 500 -> ~200 ms, collector time 2.6 -> 0.5 s, with these and gc.freeze() after the warm-up.
 GC_THRESHOLDS = (100_000, 20, 100)
 
-# The presets whose per-model tables (weight chunks, file bytes) are worked out at start: the ones the recommender
-# picks most on bench/recommendations_latency.py's first 280 API machines (534 first sights of a (model, preset):
-# Q8_0 84, Q6_K 62, Q5_K_M 57, Q4_K_M 52, IQ4_XS 39, ...). warm_catalog() takes 5.9 s CPU and 646 MB max RSS with
-# the first four, 8.1 s and 758 MB with all eight (bench/data/warmup_cost.txt); the caches reach that size in
-# service anyway (speed.weights_for keeps 2,048 pairs; these are 1,408). The next four took API p50 59 -> 50-53 ms,
-# p99 147 -> 103-113 (bench/data/recommendations_latency*.txt).
+# The presets whose per-model tables (weight chunks, tensor types, weight bytes per layer, file bytes) are worked out
+# at start: the ones the recommender picks most on bench/recommendations_latency.py's first 280 API machines (534
+# first sights of a (model, preset): Q8_0 84, Q6_K 62, Q5_K_M 57, Q4_K_M 52, IQ4_XS 39, ...). warm_catalog() takes
+# 11.0 s CPU and 625 MB max RSS with the first four, 13.6 s and 696 MB with all eight on a 2-vCPU machine about half
+# as fast as the one that measured 8.1 s (bench/data/warmup_cost.txt); the caches reach that size in service anyway
+# (speed.weights_for keeps 2,048 pairs; these are 2,040). The next four took API p50 59 -> 50-53 ms, p99 147 ->
+# 103-113 (bench/data/recommendations_latency*.txt).
 WARM_PRESETS = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS", "Q4_K_S", "Q3_K_M", "IQ3_M")
 
 
