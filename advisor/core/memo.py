@@ -3,8 +3,9 @@
 The engines' per-request work reads the same large tuples (a model's weight chunks, its per-layer bytes,
 a stand-in vocabulary) for every machine; results derived from them are remembered by the tuple's ``id``
 plus a few hashable parts. An entry keeps its objects alive, so an id cannot be reused while the entry
-exists, and a lookup checks the objects are the same ones. When full, the memo starts over (the entries
-are cheap to make again; an LRU's bookkeeping would cost more than it saves here).
+exists, and a lookup checks the objects are the same ones. When full, the oldest entry goes (first in, first out:
+an LRU's bookkeeping on every hit would cost more than it saves here, and starting over made every entry again at
+once, a slow stretch of requests every time a long-running process filled a memo).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class IdentityMemo(Generic[V]):
             return got[1]
         value = make()
         if len(self._entries) >= self.maxsize:
-            self._entries.clear()
+            del self._entries[next(iter(self._entries))]
         self._entries[key] = (anchors, value)
         return value
 

@@ -1,4 +1,4 @@
-"""advisor.core.memo.IdentityMemo: values by the identity of their anchors, made once, and a full memo starts over."""
+"""advisor.core.memo.IdentityMemo: values by the identity of their anchors, made once; a full memo drops its oldest."""
 
 from __future__ import annotations
 
@@ -24,10 +24,12 @@ def test_an_entry_keeps_its_anchor_alive_so_its_id_is_not_reused() -> None:
     assert memo.get((fresh,), None, lambda: 2) == 2
 
 
-def test_a_full_memo_starts_over() -> None:
+def test_a_full_memo_lets_its_oldest_entry_go() -> None:
     memo: IdentityMemo[int] = IdentityMemo(2)
     keep = [(i,) * 3 for i in range(3)]
     for i, k in enumerate(keep):
         memo.get((k,), None, lambda i=i: i)
-    assert len(memo) == 1  # cleared when the third came
-    assert memo.get((keep[0],), None, lambda: 99) == 99
+    assert len(memo) == 2  # the first went when the third came
+    assert memo.get((keep[2],), None, lambda: 99) == 2  # the newest two stay
+    assert memo.get((keep[1],), None, lambda: 99) == 1
+    assert memo.get((keep[0],), None, lambda: 99) == 99  # made again
