@@ -170,6 +170,9 @@ class MachineForm(forms.Form):
         named = unified_memory_in_name(data.get("gpu") or "")
         if named:
             data["ram"] = named / GIB
+            # and the form, shown again with the results, says so rather than the RAM field's old value
+            self.data = self.data.copy()
+            self.data["ram"] = f"{named / GIB:g}"
         carveout, ram = data.get("carveout"), data.get("ram")
         if carveout and ram and carveout >= ram:
             self.add_error(

@@ -36,6 +36,15 @@ def test_results_for_an_rtx_4090_rank_models_that_fit(client: Client) -> None:
     assert f'href="/models/{ids[0]}?gpu=RTX+4090&amp;gpu_count=1&amp;ram=64.0' in html
 
 
+def test_a_mac_named_with_its_memory_shows_that_memory_as_ram(client: Client) -> None:
+    response = client.get("/", {"gpu": "MacBook Air M3 16GB", "ram": "32"})
+    assert response.status_code == 200
+    html = text(response)
+    # The plans use the chip's 16 GB (unified memory is the machine's RAM), and the form shows it, not 32.
+    assert re.search(r'<input[^>]*name="ram"[^>]*value="16"', html)
+    assert "16 GB RAM" in html and "32 GB RAM" not in html
+
+
 def test_htmx_request_gets_only_the_results_partial(client: Client) -> None:
     response = client.get("/", {"gpu": "RTX 4090", "ram": "64"}, headers=HTMX)
     html = text(response)
