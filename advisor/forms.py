@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.core.validators import RegexValidator
+from django.http import QueryDict
 
 from advisor.catalog.hardware import GIB, UnknownHardware, find_gpu, unified_memory_in_name
 from advisor.catalog.machines import find_cpu
@@ -170,9 +171,10 @@ class MachineForm(forms.Form):
         named = unified_memory_in_name(data.get("gpu") or "")
         if named:
             data["ram"] = named / GIB
-            # and the form, shown again with the results, says so rather than the RAM field's old value
-            self.data = self.data.copy()
-            self.data["ram"] = f"{named / GIB:g}"
+            if isinstance(self.data, QueryDict):  # and the form, shown again with the results, says so
+                shown = self.data.copy()
+                shown["ram"] = f"{named / GIB:g}"
+                self.data = shown
         carveout, ram = data.get("carveout"), data.get("ram")
         if carveout and ram and carveout >= ram:
             self.add_error(
