@@ -126,6 +126,8 @@ class MachineForm(forms.Form):
         help_text="Multimodal models: count the vision projector (--mmproj) and its compute buffer.",
     )  # fmt: skip
 
+    ram_from_gpu = ""  # the RAM a unified-memory chip's name sets (clean), as the RAM field shows it
+
     DEFAULTS: dict[str, Any] = {
         "gpu_count": 1, "ram": 32.0, "ctx": 8192, "kv_type": "", "runtime": "llama-server",
         "use_case": "", "users": 1, "min_tps": DEFAULT_MIN_TPS,
@@ -171,9 +173,11 @@ class MachineForm(forms.Form):
         named = unified_memory_in_name(data.get("gpu") or "")
         if named:
             data["ram"] = named / GIB
-            if isinstance(self.data, QueryDict):  # and the form, shown again with the results, says so
+            # and the form says so: shown again with a page, and through the results' data-ram-from-gpu (app.js)
+            self.ram_from_gpu = f"{named / GIB:g}"
+            if isinstance(self.data, QueryDict):
                 shown = self.data.copy()
-                shown["ram"] = f"{named / GIB:g}"
+                shown["ram"] = self.ram_from_gpu
                 self.data = shown
         carveout, ram = data.get("carveout"), data.get("ram")
         if carveout and ram and carveout >= ram:

@@ -57,6 +57,18 @@ document.addEventListener("htmx:configRequest", (event) => {
   if (typing.value !== committed) event.detail.parameters[typing.name] = committed;
 });
 
+// A Mac named with its memory ("MacBook Air M3 16GB") sets the machine's RAM: the results say which, and the RAM
+// field, which htmx does not redraw, shows it too (unless the person is typing in it).
+document.addEventListener("htmx:afterSwap", () => {
+  const results = document.getElementById("results");
+  const ram = document.getElementById("id_ram");
+  const named = results ? results.dataset.ramFromGpu : undefined;
+  if (named && ram && document.activeElement !== ram) {
+    ram.value = named;
+    ram.dataset.committed = named;
+  }
+});
+
 // "Show what fits" on a phone: the results sit below the long form, so bring them into view once they
 // arrive (only when they are out of sight; on a wide screen they stand beside the form).
 let showPressed = false;

@@ -1,4 +1,4 @@
-"""User journeys in Debian's Chromium under the CSP: the form and its htmx results, a bad input, a model
+"""User journeys in Debian's Chromium under the CSP: the form and its htmx results, a bad input, a Mac's RAM, a model
 page and its copy button, a tier guide, and a real SmolLM2 probe through Redis and a Celery worker.
 Each saves a screenshot under tests/artifacts/."""
 
@@ -56,6 +56,18 @@ def test_fill_the_form_read_a_recommendation_then_a_bad_input(live_server: Any, 
     page.screenshot(path=str(ARTIFACTS / "web-bad-input.png"), full_page=False)
     # The only failures are the 400 answer itself and Chromium's console note about it.
     assert errors and all("400" in e for e in errors), errors
+
+
+def test_a_mac_named_with_its_memory_sets_the_ram_field(live_server: Any, page: Any) -> None:
+    errors = console_errors(page)
+    page.goto(live_server.url + "/")
+    assert page.input_value("#id_ram") == "32.0"
+    page.fill("#id_gpu", "MacBook Air M3 16GB")
+    page.press("#id_gpu", "Tab")  # htmx redraws the results, not the form
+    page.wait_for_selector("#results li.rec", timeout=RESULTS_WAIT_MS)
+    assert page.locator("#results h2").inner_text() == "Best models for MacBook Air M3 16GB, 16 GB RAM"
+    page.wait_for_function("document.getElementById('id_ram').value === '16'")
+    assert not errors, errors
 
 
 def test_open_a_model_and_copy_its_command(live_server: Any, page: Any) -> None:
