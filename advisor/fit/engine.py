@@ -207,6 +207,8 @@ def _machine(
         if bandwidth_gbps:
             gpu = replace(gpu, bandwidth_gbps=bandwidth_gbps)
         if gpu.unified_memory:
+            # "MacBook Air M3 16GB": the name sets the machine's RAM, as the web form's does (MachineForm.clean)
+            ram = hw.unified_memory_in_name(name) or ram
             total = ram or gpu.vram_bytes
             # For a unified chip --vram is the GPU's share of RAM (e.g. after raising iogpu.wired_limit).
             share = min(1.0, vram_gib * GIB / total) if vram_gib else None

@@ -61,3 +61,14 @@ def test_random_input_either_parses_or_raises_fit_arg_error(values: dict[str, li
         parse_fit_params(values)
     except FitArgError as exc:
         assert exc.field and exc.message
+
+
+def test_a_mac_named_with_its_memory_has_that_ram_whatever_ram_says() -> None:
+    # As on the web form: "MacBook Air M3 16GB" is a 16 GB machine, so --ram 32 does not make a 32 GB Mac.
+    from advisor.fit.engine import resolve_machine
+
+    named = resolve_machine(parse_fit_params({"model": ["qwen3-8b"], "gpu": ["MacBook Air M3 16GB"], "ram": ["32"]}))
+    assert named.machine.ram_bytes == 16 * 1024**3
+    assert named.machine.total_vram_bytes < 16 * 1024**3  # the GPU's share of those 16 GB
+    plain = resolve_machine(parse_fit_params({"model": ["qwen3-8b"], "gpu": ["Apple M3"], "ram": ["24"]}))
+    assert plain.machine.ram_bytes == 24 * 1024**3  # no size in the name: --ram says it
