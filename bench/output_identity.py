@@ -4,9 +4,12 @@ that a change meant to be faster changed no output: run it in two checkouts and 
 * ``--recommender``: per spec of ``bench/data/machine_specs.json`` (all 2,000 by default) a SHA-1 of the whole
   ranking: considered and not-fitting models, every pick and every alternative (fit, memory, speed, quality, tier).
 * ``--api``: SHA-1 of the response body for the first 150 specs, then 20 more at ``limit=200`` (plans included).
+* ``--html``: SHA-1 of the results page for 40 specs, as a whole page and as the htmx partial, 10 of them at
+  ``limit=200``, and of 20 model pages (``recommendations_latency.urls``).
 
 Usage: DEBUG=1 VAR_DIR=/tmp/x .venv/bin/python bench/output_identity.py --recommender [--n N] OUT
        DEBUG=1 VAR_DIR=/tmp/x .venv/bin/python bench/output_identity.py --api OUT
+       DEBUG=1 VAR_DIR=/tmp/x .venv/bin/python bench/output_identity.py --html OUT
 (``manage.py migrate`` first for a new VAR_DIR; a fresh one also keeps the response cache from answering.)
 """
 
@@ -14,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from recommendations_latency import load_specs  # (sets Django up)
+from recommendations_latency import load_specs, urls  # (sets Django up)
 
 
 def recommender_lines(n: int) -> list[str]:
@@ -61,7 +65,32 @@ def api_lines() -> list[str]:
     out = []
     for url in urls:
         response = client.get(url)
-        out.append(f"{response.status_code} {hashlib.sha1(response.content).hexdigest()}")
+        out.append(f"{response.status_code} {hashlib.sha1(CSRF_TOKEN.sub(b'', response.content)).hexdigest()}")
+    return out
+
+
+# A full page carries a CSRF token masked afresh on every response.
+CSRF_TOKEN = re.compile(rb'"X-CSRFToken": "[^"]*"')
+
+
+def html_lines() -> list[str]:
+    from django.test import Client
+
+    from advisor.warmup import prepare_process
+
+    prepare_process()
+    client = Client()
+    specs = load_specs()[200:240]
+    pages = urls("html", specs[:30]) + urls("html", [{**s, "limit": "200"} for s in specs[30:]])
+    out = []
+    for url in pages:
+        for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+            response = client.get(url, **headers)
+            body = CSRF_TOKEN.sub(b"", response.content)
+            out.append(f"{response.status_code} {hashlib.sha1(body).hexdigest()}")
+    for url in urls("model", specs[:20]):
+        response = client.get(url)
+        out.append(f"{response.status_code} {hashlib.sha1(CSRF_TOKEN.sub(b'', response.content)).hexdigest()}")
     return out
 
 
@@ -70,10 +99,11 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--recommender", action="store_true")
     mode.add_argument("--api", action="store_true")
+    mode.add_argument("--html", action="store_true")
     parser.add_argument("--n", type=int, default=2000, help="specs for --recommender")
     parser.add_argument("out")
     args = parser.parse_args()
-    lines = recommender_lines(args.n) if args.recommender else api_lines()
+    lines = recommender_lines(args.n) if args.recommender else html_lines() if args.html else api_lines()
     Path(args.out).write_text("\n".join(lines) + "\n")
 
 
