@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from html import escape  # Django's escaping (it calls this), without its per-call check for lazy strings
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django import template
 from django.http import HttpRequest
+from django.utils.safestring import SafeString, mark_safe
 
 from advisor.pages.units import memory
+
+if TYPE_CHECKING:
+    from advisor.pages.cards import Alternative
 
 register = template.Library()
 
@@ -33,3 +39,15 @@ def with_param(context: dict[str, Any], name: str, value: str) -> str:
     params = {k: v for k, v in request.GET.items() if k != name}
     params[name] = value
     return urlencode(params)
+
+
+@register.simple_tag
+def alternative_rows(alternatives: Iterable[Alternative], model_url: str, query: str) -> SafeString:
+    """A card's other quants as table rows, each a link to the model page at that quant: a results page has 25
+    cards of up to 5, and as a template loop they cost a quarter of its template time."""
+    link = f"{escape(model_url)}?{escape(query)}&amp;quant="
+    return mark_safe("".join(
+        f'<tr><td><a href="{link}{a.quant_query}">{escape(a.quant)}</a></td><td>{a.score_text}</td>'
+        f"<td>{a.kld_text}</td></tr>"
+        for a in alternatives
+    ))  # fmt: skip
