@@ -22,6 +22,7 @@ from advisor.fit.beyond import Beyond, BeyondParams, beyond
 from advisor.pages.cards import Card, Unplannable, card
 from advisor.pages.catalog import model_options
 from advisor.pages.spec import FormError, MachineSummary, Spec, form_errors, machine_for, machine_forms, machine_summary
+from advisor.pages.units import fixed, memory
 
 GB = GIB  # the site's memory unit (advisor/pages/units.py)
 CHART_CTX = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576)
@@ -46,6 +47,36 @@ class LadderRow:
     @property
     def label(self) -> str:
         return placement_label(self.plan) if self.plan else "Cannot be planned"
+
+    # The ladder's numbers as its table writes them (formatted here: ~30 rows of eight numbers each), "—" where
+    # there is no plan or no figure.
+    @property
+    def bpw_text(self) -> str:
+        return fixed(self.bpw, 2)
+
+    @property
+    def kld_text(self) -> str:
+        return fixed(self.kld, 4)
+
+    @property
+    def delta_ppl_text(self) -> str:
+        return fixed(self.delta_ppl, 3) or "—"
+
+    @property
+    def score_text(self) -> str:
+        return fixed(self.score, 1)
+
+    @property
+    def decode_text(self) -> str:
+        return (fixed(self.plan.speed.decode_tps, 1) if self.plan else "") or "—"
+
+    @property
+    def sizes(self) -> tuple[str, str, str]:
+        """The GGUF file, the weights in memory and the total, each in the site's unit."""
+        p = self.plan
+        if p is None:
+            return ("—", "—", "—")
+        return memory(p.file_bytes) or "—", memory(p.memory.weights_bytes) or "—", memory(p.total_bytes) or "—"
 
 
 def _delta_ppl(name: str) -> float | None:

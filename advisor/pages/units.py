@@ -30,11 +30,11 @@ def memory(n: float | None) -> str:
     return f"{n:,.0f}\xa0bytes"
 
 
-PLACES = tuple(Decimal(1).scaleb(-p) for p in range(4))  # 1, 0.1, 0.01, 0.001
+PLACES = tuple(Decimal(1).scaleb(-p) for p in range(5))  # 1, 0.1, 0.01, 0.001, 0.0001
 
 
 def fixed(x: float | None, places: int) -> str:
-    """``x`` with ``places`` decimals (0-3), as the template filter ``floatformat:places`` writes it: rounded half up
+    """``x`` with ``places`` decimals (0-4), as the template filter ``floatformat:places`` writes it: rounded half up
     from the number's shortest decimal form, no sign on a zero. Pages that show hundreds of numbers format them
     here, where a call costs a tenth of the filter's.
 

@@ -64,3 +64,38 @@ def test_cards_write_what_the_filters_wrote(query: str) -> None:
         ranges += card.plan.speed.decode_low is not None
         alternatives += len(card.alternatives)
     assert ranges and alternatives  # the comparison saw ranges and rows, not only empty parts
+
+
+REFERENCE_LADDER = (
+    '{% for r in ladder %}{{ r.bpw|floatformat:2 }}|{{ r.plan.file_bytes|mem|default:"—" }}|'
+    '{{ r.plan.memory.weights_bytes|mem|default:"—" }}|{{ r.plan.total_bytes|mem|default:"—" }}|'
+    '{{ r.plan.speed.decode_tps|floatformat:1|default:"—" }}|{{ r.kld|floatformat:4 }}|'
+    '{{ r.delta_ppl|floatformat:3|default:"—" }}|{{ r.score|floatformat:1 }}\n{% endfor %}'
+)
+LADDER = (
+    "{% for r in ladder %}{% with sizes=r.sizes %}{{ r.bpw_text }}|{{ sizes.0 }}|{{ sizes.1 }}|{{ sizes.2 }}|"
+    "{{ r.decode_text }}|{{ r.kld_text }}|{{ r.delta_ppl_text }}|{{ r.score_text }}\n{% endwith %}{% endfor %}"
+)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "query"),
+    [
+        ("qwen3-8b", "gpu=RTX+4060&ram=32&cpu=AMD+Ryzen+5+7600X&ctx=8192"),
+        ("gpt-oss-20b", "gpu=MacBook+Air+M3+16GB&ram=16"),
+        ("qwen3-8b", "gpu=RTX+4090&ram=64&runtime=transformers"),  # bitsandbytes, GPTQ and AWQ rows: no GGUF file
+    ],
+)
+def test_model_ladder_writes_what_the_filters_wrote(model_id: str, query: str) -> None:
+    from advisor.pages.catalog import find_model
+    from advisor.pages.model import model_page
+
+    model = find_model(model_id)
+    assert model is not None
+    page = model_page(model, QueryDict(query))
+    assert not page.errors and len(page.ladder) >= 4
+    django = engines["django"]
+    context = {"ladder": page.ladder}
+    mine = django.from_string(LADDER).render(context)
+    assert mine == django.from_string("{% load display %}" + REFERENCE_LADDER).render(context)
+    assert "—" in mine or all(r.plan is not None and r.plan.file_bytes for r in page.ladder)
