@@ -502,10 +502,14 @@ def cuda_tensor_alloc_bytes(t: GGMLType, dims: tuple[int, ...]) -> int:
     """Bytes a tensor takes in a ggml-cuda buffer: one row of padding up to MATRIX_ROW_PADDING for
     quantized tensors whose ne0 is not a multiple of it, then the buffer's 128-byte alignment
     (ggml-cuda.cu ggml_backend_cuda_buffer_type_get_alloc_size / get_alignment)."""
-    b = tensor_bytes(t, dims)
+    return _cuda_alloc(t, dims, tensor_bytes(t, dims))
+
+
+def _cuda_alloc(t: GGMLType, dims: tuple[int, ...], n_bytes: int) -> int:
+    """``cuda_tensor_alloc_bytes`` of a tensor whose plain size ``n_bytes`` is already known."""
     if TRAITS[t].is_quantized and dims[0] % MATRIX_ROW_PADDING:
-        b += row_bytes(t, MATRIX_ROW_PADDING - dims[0] % MATRIX_ROW_PADDING)
-    return _pad(b, CUDA_BUFFER_ALIGNMENT)
+        n_bytes += row_bytes(t, MATRIX_ROW_PADDING - dims[0] % MATRIX_ROW_PADDING)
+    return _pad(n_bytes, CUDA_BUFFER_ALIGNMENT)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -1008,7 +1012,7 @@ def _weight_splits(s: ModelShape, types: dict[str, GGMLType]) -> tuple[WeightSpl
     for name, dims, where, layer, expert in split_rows(s):
         ty = types[name]
         b = tensor_bytes(ty, dims)
-        cb = cuda_tensor_alloc_bytes(ty, dims)
+        cb = _cuda_alloc(ty, dims, b)
         if where == _TO_LAYER:
             layers[layer] += b
             cuda_layers[layer] += cb

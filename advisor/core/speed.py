@@ -267,7 +267,7 @@ def weights_for(shape: ModelShape, preset: str) -> tuple[WeightChunk, ...]:
 
     types = tensor_types(shape, preset, has_imatrix=needs_imatrix(shape, preset))
     return _merged_chunks(
-        (place, _canonical_type_name(TRAITS[types[name]].name), tensor_bytes(types[name], dims), n_el)
+        (place, TRAITS[types[name]].name, tensor_bytes(types[name], dims), n_el)  # ggml's own type names
         for name, dims, n_el, place in inventory_places(shape)
     )
 
