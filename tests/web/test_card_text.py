@@ -12,6 +12,8 @@ from django.template import engines
 from django.template.loader import get_template
 from django.urls import reverse
 
+from advisor.core.plan import Calibration, MeasuredProbe, SpeedEstimate
+from advisor.pages.cards import SpeedText
 from advisor.pages.results import results_page
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("own_cache")]
@@ -99,3 +101,30 @@ def test_model_ladder_writes_what_the_filters_wrote(model_id: str, query: str) -
     mine = django.from_string(LADDER).render(context)
     assert mine == django.from_string("{% load display %}" + REFERENCE_LADDER).render(context)
     assert "—" in mine or all(r.plan is not None and r.plan.file_bytes for r in page.ladder)
+
+
+@pytest.mark.parametrize(
+    "speed",
+    [
+        SpeedEstimate(),  # nothing predicted: "decode —"
+        SpeedEstimate(decode_tps=12.25, prefill_tps=None, backend="cpu", basis="predicted"),
+        SpeedEstimate(
+            decode_tps=45.05,
+            prefill_tps=1234.5,
+            decode_low=38.5,
+            decode_high=52.49,
+            prefill_low=1000.5,
+            prefill_high=1500.5,
+            backend="metal",
+            basis="calibrated",
+            calibration=Calibration(
+                "Apple M2 <Pro>", 3, "low", (0.2, 0.25, 0.3), applied=False, flag='ratio "0.25" & off'
+            ),
+            measured=MeasuredProbe(7, "lab & <host>", 0.05, None, 4096),
+        ),
+    ],
+)
+def test_speed_text_writes_what_the_filters_wrote(speed: SpeedEstimate) -> None:
+    """Probe badges, a flagged calibration and escaping included: the speed part of a card, detail and tier page."""
+    mine = get_template("parts/speed.html").render({"speed": SpeedText.of(speed)})
+    assert mine == engines["django"].from_string(REFERENCE_SPEED).render({"speed": speed})
