@@ -107,7 +107,7 @@ class MemoryBar:
 
     @property
     def aria_label(self) -> str:
-        return f"Memory needed: {memory(self.total)}" + "".join(f"; {x.label} {memory(x.bytes)}" for x in self.lines)
+        return f"Memory needed: {self.total_size}" + "".join(f"; {x.label} {x.size}" for x in self.lines)
 
 
 def _overhead_title(plan: Plan) -> str:
